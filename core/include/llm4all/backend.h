@@ -1,0 +1,144 @@
+/* backend.h — the plugin ABI that llm4all backends implement.
+ * A backend is a shared library exporting llm4all_backend_score() and
+ * llm4all_backend_init(). The core loads every plugin it finds, asks each for
+ * its score on this machine, and uses the best one per device kind.
+ * Fields of llm4all_backend_iface are only ever appended. */
+#ifndef LLM4ALL_BACKEND_H
+#define LLM4ALL_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLM4ALL_BACKEND_API_VERSION 1
+
+/* Tensor element types; ids equal GGUF's (ggml_type) so files map directly. */
+enum llm4all_type {
+    LLM4ALL_TYPE_F32 = 0,
+    LLM4ALL_TYPE_F16 = 1,
+    LLM4ALL_TYPE_Q4_0 = 2,
+    LLM4ALL_TYPE_Q4_1 = 3,
+    LLM4ALL_TYPE_Q5_0 = 6,
+    LLM4ALL_TYPE_Q5_1 = 7,
+    LLM4ALL_TYPE_Q8_0 = 8,
+    LLM4ALL_TYPE_Q8_1 = 9,
+    LLM4ALL_TYPE_Q2_K = 10,
+    LLM4ALL_TYPE_Q3_K = 11,
+    LLM4ALL_TYPE_Q4_K = 12,
+    LLM4ALL_TYPE_Q5_K = 13,
+    LLM4ALL_TYPE_Q6_K = 14,
+    LLM4ALL_TYPE_Q8_K = 15,
+    LLM4ALL_TYPE_BF16 = 30
+};
+
+/* A dense tensor view, row-major with ne[0] the fastest (innermost) dimension,
+ * rows of ne[0] elements stored back to back (quantized rows are whole blocks). */
+typedef struct llm4all_tensor {
+    void *data;       /* host pointer or device buffer address */
+    int32_t type;     /* enum llm4all_type */
+    int32_t n_dims;
+    int64_t ne[4];    /* unused dims are 1 */
+} llm4all_tensor;
+
+typedef enum llm4all_op {
+    LLM4ALL_OP_MUL_MAT = 0,  /* y[t,o] = w[o,:] . x[t,:]          w: any type, x/y: F32 */
+    LLM4ALL_OP_GET_ROWS = 1, /* y[i,:] = dequant(w[ids[i],:])                          */
+    LLM4ALL_OP_RMS_NORM = 2,
+    LLM4ALL_OP_ROPE = 3,
+    LLM4ALL_OP_ATTENTION = 4,
+    LLM4ALL_OP_SWIGLU = 5,
+    LLM4ALL_OP_ADD = 6,
+    LLM4ALL_OP_COUNT
+} llm4all_op;
+
+typedef enum llm4all_rope_mode {
+    LLM4ALL_ROPE_NORMAL = 0, /* rotate adjacent pairs (x0,x1),(x2,x3)...   llama */
+    LLM4ALL_ROPE_NEOX = 2    /* rotate halves (x_i, x_{i+n/2})              qwen2, gemma */
+} llm4all_rope_mode;
+
+typedef struct llm4all_device_info {
+    const char *name;       /* e.g. "CPU (AVX2)" */
+    const char *kind;       /* "cpu", "cuda", "vulkan", "metal" */
+    uint64_t memory_total;  /* bytes */
+    uint64_t memory_free;   /* bytes */
+} llm4all_device_info;
+
+typedef struct llm4all_backend_ctx llm4all_backend_ctx; /* opaque, per session */
+
+typedef void (*llm4all_backend_log_fn)(int32_t level, const char *message);
+
+typedef struct llm4all_backend_iface {
+    uint32_t api_version; /* LLM4ALL_BACKEND_API_VERSION; must come first */
+    uint32_t size;        /* sizeof(llm4all_backend_iface) as the plugin knows it */
+    const char *name;     /* "cpu", "cuda", ... */
+    const char *variant;  /* "generic", "avx2", ... */
+
+    /* devices */
+    int32_t (*device_count)(void);
+    bool (*device_info)(int32_t device, llm4all_device_info *out);
+
+    /* Can this backend run op on weights/inputs of this type? The core keeps
+     * unsupported work on the CPU and reports why. */
+    bool (*supports)(llm4all_op op, int32_t type);
+
+    /* Contexts carry per-session state: thread pool, scratch space.
+     * Return NULL on failure (message through the log function). */
+    llm4all_backend_ctx *(*ctx_new)(int32_t device, int32_t n_threads);
+    void (*ctx_free)(llm4all_backend_ctx *ctx);
+
+    /* buffers: device memory (host memory for CPU) */
+    void *(*buffer_alloc)(llm4all_backend_ctx *ctx, size_t bytes);
+    void (*buffer_free)(llm4all_backend_ctx *ctx, void *buffer);
+    void (*upload)(llm4all_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
+    void (*download)(llm4all_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
+
+    /* ops; all return 0 on success, nonzero on failure (e.g. unsupported type).
+     * x/y are F32 unless stated. Shapes use ne[0] innermost. */
+
+    /* w: [n_in, n_out] any supported type; x: [n_in, n_tok]; y: [n_out, n_tok] */
+    int32_t (*mul_mat)(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const llm4all_tensor *x,
+                       llm4all_tensor *y);
+    /* w: [n_in, n_rows] any type; y: [n_in, n_ids]; y[i] = dequant(w[ids[i]]) */
+    int32_t (*get_rows)(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const int32_t *ids,
+                        int64_t n_ids, llm4all_tensor *y);
+    /* x, y: [n, rows]; weight: [n] (or NULL); y = x / sqrt(mean(x^2) + eps) * weight. y may equal x. */
+    int32_t (*rms_norm)(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4all_tensor *weight,
+                        float eps, llm4all_tensor *y);
+    /* x: [head_dim, n_head, n_tok], in place; pos: [n_tok]; rotates the first n_rot dims */
+    int32_t (*rope)(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot,
+                    float freq_base, float freq_scale, int32_t mode);
+    /* Causal attention of the new queries over the cache.
+     * q: [head_dim, n_head, n_tok]; k, v caches: [head_dim, n_head_kv, n_ctx] (F32 or F16),
+     * of which the first n_kv positions are valid; query t sits at position pos[t] and
+     * sees cache positions <= pos[t]. out: [head_dim, n_head, n_tok]. Grouped-query:
+     * head h uses kv head h / (n_head / n_head_kv). */
+    int32_t (*attention)(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                         const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float scale,
+                         llm4all_tensor *out);
+    /* y = silu(gate) * up, all [n, rows]; y may equal gate */
+    int32_t (*swiglu)(llm4all_backend_ctx *ctx, const llm4all_tensor *gate, const llm4all_tensor *up,
+                      llm4all_tensor *y);
+    /* y = a + b, b broadcast over rows when it has one row; y may equal a */
+    int32_t (*add)(llm4all_backend_ctx *ctx, const llm4all_tensor *a, const llm4all_tensor *b,
+                   llm4all_tensor *y);
+    /* Stores src rows (F32, [row_len, n]) into dst (F32 or F16) starting at row dst_row. */
+    int32_t (*store_rows)(llm4all_backend_ctx *ctx, const llm4all_tensor *src, llm4all_tensor *dst,
+                          int64_t dst_row);
+} llm4all_backend_iface;
+
+/* Every plugin exports these two.
+ * score: 0 = cannot run on this machine; higher = better (CPU variants score
+ * by the ISA extensions they need). Must not execute instructions the machine lacks.
+ * init: returns the plugin's table (static storage) or NULL. */
+typedef int32_t (*llm4all_backend_score_fn)(void);
+typedef const llm4all_backend_iface *(*llm4all_backend_init_fn)(llm4all_backend_log_fn log);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLM4ALL_BACKEND_H */

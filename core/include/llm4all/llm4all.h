@@ -1,0 +1,256 @@
+/* llm4all.h — the public C ABI of the llm4all engine.
+ * This is the only header other languages see. Every fallible call returns an
+ * llm4all_status (0 = OK, < 0 = error); llm4all_last_error() then explains it.
+ * Strings are UTF-8. Ownership is stated on every function. */
+#ifndef LLM4ALL_H
+#define LLM4ALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(LLM4ALL_BUILDING)
+#    define LLM4ALL_API __declspec(dllexport)
+#  else
+#    define LLM4ALL_API __declspec(dllimport)
+#  endif
+#else
+#  define LLM4ALL_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped when a function's signature or a struct's existing fields change.
+ * Appending fields to an options struct does not bump it (the size field tells). */
+#define LLM4ALL_ABI_VERSION 1
+
+/* ---- status and errors ------------------------------------------------- */
+
+typedef int32_t llm4all_status;
+
+enum {
+    LLM4ALL_OK = 0,
+    LLM4ALL_ERR_INVALID_ARGUMENT = -1, /* NULL pointer, bad option value, bad token id */
+    LLM4ALL_ERR_IO = -2,               /* file missing, unreadable, mmap failed */
+    LLM4ALL_ERR_BAD_GGUF = -3,         /* the file is not a well-formed GGUF */
+    LLM4ALL_ERR_UNSUPPORTED = -4,      /* valid file, but an architecture/type we lack */
+    LLM4ALL_ERR_OUT_OF_MEMORY = -5,
+    LLM4ALL_ERR_CONTEXT_FULL = -6,     /* the tokens do not fit in n_ctx */
+    LLM4ALL_ERR_BACKEND = -7,          /* no usable backend plugin, or it failed */
+    LLM4ALL_ERR_BAD_UTF8 = -8,         /* input text is not valid UTF-8 */
+    LLM4ALL_ERR_INTERNAL = -99
+};
+
+/* Thread-local description of the last error on this thread. Never NULL.
+ * Valid until the next llm4all call on the same thread. */
+LLM4ALL_API const char *llm4all_last_error(void);
+
+/* Short name of a status code, e.g. "LLM4ALL_ERR_BAD_GGUF". Static storage. */
+LLM4ALL_API const char *llm4all_status_name(llm4all_status status);
+
+LLM4ALL_API uint32_t llm4all_abi_version(void);
+/* Version of the library, e.g. "0.1.0". Static storage. */
+LLM4ALL_API const char *llm4all_version(void);
+
+/* Frees any buffer this library returned through an out-parameter (strings,
+ * token arrays, float arrays). NULL is allowed. */
+LLM4ALL_API void llm4all_free(void *ptr);
+
+/* ---- logging ------------------------------------------------------------ */
+
+typedef enum llm4all_log_level {
+    LLM4ALL_LOG_DEBUG = 0,
+    LLM4ALL_LOG_INFO = 1,
+    LLM4ALL_LOG_WARN = 2,
+    LLM4ALL_LOG_ERROR = 3
+} llm4all_log_level;
+
+typedef void (*llm4all_log_fn)(int32_t level, const char *message, void *user);
+
+/* Routes all library logging to fn (NULL = silence). The default prints
+ * warnings and errors to stderr. Not thread-safe against concurrent logging. */
+LLM4ALL_API void llm4all_set_log_callback(llm4all_log_fn fn, void *user);
+
+/* ---- backends ------------------------------------------------------------ */
+
+/* JSON array describing the backend plugins found and their devices:
+ * [{"backend":"cpu","plugin":"/path/libllm4all-cpu-avx2.so","score":..,
+ *   "devices":[{"name":..,"kind":"cpu","memory_total":..,"memory_free":..}]}].
+ * *out_json is owned by the caller (llm4all_free). */
+LLM4ALL_API llm4all_status llm4all_devices_json(char **out_json);
+
+/* ---- GGUF inspection (no model load) ------------------------------------ */
+
+/* Parses and validates a GGUF file and describes it as JSON:
+ * {"version":3,"alignment":32,"metadata":{key:value,...},"tensors":[{"name":..,
+ *  "type":"Q4_1","shape":[..],"offset":..,"size":..}]}. Large arrays (over
+ * max_array items; 0 = no limit) are abbreviated to {"type":..,"length":N}.
+ * *out_json is owned by the caller (llm4all_free). */
+LLM4ALL_API llm4all_status llm4all_gguf_describe(const char *path, uint64_t max_array,
+                                                 char **out_json);
+
+/* Reads one tensor of a GGUF file, dequantized to float32 in file order
+ * (ne[0] fastest). *out_values (caller frees with llm4all_free) has
+ * *out_count elements. */
+LLM4ALL_API llm4all_status llm4all_gguf_read_tensor_f32(const char *path, const char *tensor_name,
+                                                        float **out_values, uint64_t *out_count);
+
+/* ---- model ---------------------------------------------------------------- */
+
+typedef struct llm4all_model llm4all_model;
+
+typedef struct llm4all_model_options {
+    uint32_t size;        /* sizeof(llm4all_model_options); set by _init */
+    const char *device;   /* "auto", "cpu", ... (NULL = "auto") */
+    int32_t n_gpu_layers; /* -1 = all that fit; ignored on CPU */
+    bool use_mmap;        /* map weights instead of reading them (default true) */
+} llm4all_model_options;
+
+LLM4ALL_API void llm4all_model_options_init(llm4all_model_options *options);
+
+/* Loads a GGUF model. options may be NULL for defaults. On success *out_model
+ * is owned by the caller (llm4all_model_free). The model is immutable and may
+ * be shared by sessions on several threads. */
+LLM4ALL_API llm4all_status llm4all_model_load(const char *path, const llm4all_model_options *options,
+                                              llm4all_model **out_model);
+LLM4ALL_API void llm4all_model_free(llm4all_model *model);
+
+/* JSON with architecture, parameter count, context length, vocabulary size,
+ * special tokens, tensor types, chat template presence, backend in use.
+ * *out_json is owned by the caller (llm4all_free). */
+LLM4ALL_API llm4all_status llm4all_model_info_json(const llm4all_model *model, char **out_json);
+
+LLM4ALL_API int32_t llm4all_model_n_vocab(const llm4all_model *model);
+LLM4ALL_API int32_t llm4all_model_n_ctx_train(const llm4all_model *model);
+/* Special token ids; -1 when the model has none. */
+LLM4ALL_API int32_t llm4all_model_token_bos(const llm4all_model *model);
+LLM4ALL_API int32_t llm4all_model_token_eos(const llm4all_model *model);
+/* True for end-of-generation tokens (EOS, EOT, <|im_end|>, ...). */
+LLM4ALL_API bool llm4all_model_token_is_eog(const llm4all_model *model, int32_t token);
+
+/* ---- tokenizer -------------------------------------------------------------- */
+
+/* Tokenizes text (len bytes, need not be NUL-terminated). add_special adds BOS
+ * (and EOS) where the model's vocabulary asks for it; parse_special turns
+ * special-token text such as "<|im_start|>" into its id. Invalid UTF-8 is an
+ * error (LLM4ALL_ERR_BAD_UTF8). *out_tokens is owned by the caller (llm4all_free). */
+LLM4ALL_API llm4all_status llm4all_tokenize(const llm4all_model *model, const char *text, size_t len,
+                                            bool add_special, bool parse_special,
+                                            int32_t **out_tokens, size_t *out_n_tokens);
+
+/* Turns token ids back into text. render_special writes special tokens' text
+ * too. Bytes of a UTF-8 character split over tokens are joined; an incomplete
+ * sequence at the end is kept as-is. *out_text (NUL-terminated, caller frees)
+ * has *out_len bytes. */
+LLM4ALL_API llm4all_status llm4all_detokenize(const llm4all_model *model, const int32_t *tokens,
+                                              size_t n_tokens, bool render_special,
+                                              char **out_text, size_t *out_len);
+
+/* ---- session ------------------------------------------------------------------ */
+
+typedef struct llm4all_session llm4all_session;
+
+typedef struct llm4all_session_options {
+    uint32_t size;     /* sizeof(llm4all_session_options); set by _init */
+    int32_t n_ctx;     /* KV cache size in tokens (0 = the model's training context, capped at 4096) */
+    int32_t n_batch;   /* prompt tokens decoded per step (default 512) */
+    int32_t n_threads; /* CPU threads (0 = number of physical cores) */
+} llm4all_session_options;
+
+LLM4ALL_API void llm4all_session_options_init(llm4all_session_options *options);
+
+/* Creates a session (KV cache + sampler state) over model. The model must
+ * outlive the session. *out_session is owned by the caller (llm4all_session_free). */
+LLM4ALL_API llm4all_status llm4all_session_new(llm4all_model *model, const llm4all_session_options *options,
+                                               llm4all_session **out_session);
+LLM4ALL_API void llm4all_session_free(llm4all_session *session);
+
+LLM4ALL_API int32_t llm4all_session_n_ctx(const llm4all_session *session);
+/* Number of tokens in the KV cache. */
+LLM4ALL_API int32_t llm4all_session_n_past(const llm4all_session *session);
+
+/* Makes the KV cache hold exactly tokens[0..n): keeps the longest common
+ * prefix with what is cached, drops the rest and decodes only the new suffix
+ * (prefix reuse). Afterwards the logits of the last token are available.
+ * Returns LLM4ALL_ERR_CONTEXT_FULL (cache untouched) when n > n_ctx. */
+LLM4ALL_API llm4all_status llm4all_session_set_tokens(llm4all_session *session, const int32_t *tokens,
+                                                      size_t n_tokens);
+
+/* Appends tokens to the cache. all_logits keeps logits for every appended
+ * position, otherwise only for the last one. */
+LLM4ALL_API llm4all_status llm4all_session_decode(llm4all_session *session, const int32_t *tokens,
+                                                  size_t n_tokens, bool all_logits);
+
+/* Logits of the last decode: *out_rows rows of n_vocab floats, one per kept
+ * position (1 unless all_logits). Owned by the session, valid until its next call. */
+LLM4ALL_API llm4all_status llm4all_session_logits(const llm4all_session *session, const float **out_logits,
+                                                  int32_t *out_rows);
+
+/* Drops cached tokens from position n_keep on. */
+LLM4ALL_API llm4all_status llm4all_session_truncate(llm4all_session *session, int32_t n_keep);
+
+/* Teacher forcing: makes the cache hold tokens[0..n) (with prefix reuse) and
+ * writes to out_logprobs[i - first] the log-probability of tokens[i] given
+ * tokens[0..i), for first <= i < n (first >= 1). If out_top1 is not NULL it
+ * receives the most likely token id at each of those positions. */
+LLM4ALL_API llm4all_status llm4all_session_score(llm4all_session *session, const int32_t *tokens,
+                                                 size_t n_tokens, size_t first, float *out_logprobs,
+                                                 int32_t *out_top1);
+
+/* ---- sampling and generation -------------------------------------------------- */
+
+typedef struct llm4all_sampler_options {
+    uint32_t size;          /* sizeof(llm4all_sampler_options); set by _init */
+    float temp;             /* <= 0: greedy (default 0.7) */
+    int32_t top_k;          /* <= 0: off (default 40) */
+    float top_p;            /* >= 1: off (default 0.9) */
+    float min_p;            /* <= 0: off (default 0.0) */
+    float repeat_penalty;   /* 1: off (default 1.1) */
+    int32_t repeat_last_n;  /* tokens considered by the repeat penalty (default 64) */
+    uint64_t seed;          /* same seed + same inputs = same tokens (default 0) */
+} llm4all_sampler_options;
+
+LLM4ALL_API void llm4all_sampler_options_init(llm4all_sampler_options *options);
+
+/* Streaming callback: piece is complete UTF-8 (possibly empty when a token
+ * only starts a multi-byte character), NUL-terminated, valid during the call.
+ * Return false to stop generation. */
+typedef bool (*llm4all_on_token)(const char *piece, int32_t token, void *user);
+
+typedef struct llm4all_generate_options {
+    uint32_t size;                    /* sizeof(llm4all_generate_options); set by _init */
+    int32_t max_tokens;               /* default 128 */
+    bool add_special;                 /* add BOS where the model wants it (default true) */
+    bool parse_special;               /* parse special-token text in the prompt (default true) */
+    bool stop_at_eog;                 /* stop at an end-of-generation token (default true) */
+    llm4all_sampler_options sampling;
+} llm4all_generate_options;
+
+LLM4ALL_API void llm4all_generate_options_init(llm4all_generate_options *options);
+
+typedef struct llm4all_generate_result {
+    uint32_t size;             /* set by the caller: sizeof(llm4all_generate_result) */
+    int32_t n_prompt_tokens;
+    int32_t n_prompt_decoded;  /* prompt tokens actually decoded (prefix reuse skips the rest) */
+    int32_t n_generated;
+    int32_t stop_reason;       /* 0 = max_tokens, 1 = end-of-generation token, 2 = callback, 3 = context full */
+    double prompt_ms;
+    double generate_ms;
+} llm4all_generate_result;
+
+/* Tokenizes prompt, evaluates it with prefix reuse, then samples up to
+ * max_tokens tokens, calling on_token (may be NULL) for each. If out_text is
+ * not NULL it receives the whole generated text (caller frees). result may be NULL. */
+LLM4ALL_API llm4all_status llm4all_session_generate(llm4all_session *session, const char *prompt,
+                                                    const llm4all_generate_options *options,
+                                                    llm4all_on_token on_token, void *user,
+                                                    char **out_text, llm4all_generate_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLM4ALL_H */

@@ -1,0 +1,16 @@
+// handles.h — what the opaque C handles hold. Shared by the api/ shims only.
+#pragma once
+
+#include "model.h"
+#include "session.h"
+
+struct llm4all_model {
+    llm4all::Model impl;
+    llm4all_model(const std::string &path, const std::string &device, bool mmap) : impl(path, device, mmap) {}
+};
+
+struct llm4all_session {
+    llm4all::Session impl;
+    llm4all_session(const llm4all::Model &m, int32_t n_ctx, int32_t n_batch, int32_t n_threads)
+        : impl(m, n_ctx, n_batch, n_threads) {}
+};

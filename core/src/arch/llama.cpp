@@ -1,0 +1,138 @@
+// llama.cpp — the llama architecture (Llama 1/2/3, Mistral, TinyLlama, SmolLM):
+// RMSNorm, grouped-query attention with RoPE, SwiGLU feed-forward, tied or
+// separate output head. Also the shared forward pass of its close relatives.
+#include "arch/llama.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "error.h"
+
+namespace llm4all {
+
+namespace {
+
+void check(int32_t rc, const char *op, const Session &s) {
+    if (rc != 0)
+        fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + s.be().name + "-" + s.be().variant + " failed in " + op);
+}
+
+// A view of a contiguous tensor with another shape (same bytes).
+llm4all_tensor view(const llm4all_tensor &t, int64_t ne0, int64_t ne1, int64_t ne2 = 1, size_t byte_offset = 0) {
+    llm4all_tensor v = t;
+    v.data = static_cast<char *>(t.data) + byte_offset;
+    v.ne[0] = ne0;
+    v.ne[1] = ne1;
+    v.ne[2] = ne2;
+    v.ne[3] = 1;
+    v.n_dims = ne2 > 1 ? 3 : 2;
+    return v;
+}
+
+void load_llama(Model &model) { load_llama_family(model, LlamaVariant{}); }
+
+const Arch k_llama{"llama", load_llama, forward_llama_family};
+const ArchRegistrar reg_llama(&k_llama);
+
+} // namespace
+
+void load_llama_family(Model &model, const LlamaVariant &variant) {
+    Hparams &hp = model.mutable_hparams();
+    hp.rope_mode = variant.rope_mode;
+    const int64_t E = hp.n_embd, V = hp.n_vocab, F = hp.n_ff;
+    const int64_t Q = int64_t(hp.n_head) * hp.head_dim, KV = int64_t(hp.n_head_kv) * hp.head_dim;
+    Weights &w = model.mutable_weights();
+    w.tok_embd = model.tensor("token_embd.weight", {E, V});
+    w.output_norm = model.tensor("output_norm.weight", {E});
+    w.output = model.tensor("output.weight", {E, V}, false);
+    if (!w.output) w.output = w.tok_embd;  // tied embeddings
+    w.layers.resize(hp.n_layer);
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        LayerWeights &L = w.layers[l];
+        L.attn_norm = model.tensor(p + "attn_norm.weight", {E});
+        L.wq = model.tensor(p + "attn_q.weight", {E, Q});
+        L.wk = model.tensor(p + "attn_k.weight", {E, KV});
+        L.wv = model.tensor(p + "attn_v.weight", {E, KV});
+        L.wo = model.tensor(p + "attn_output.weight", {Q, E});
+        if (variant.qkv_bias) {
+            L.bq = model.tensor(p + "attn_q.bias", {Q});
+            L.bk = model.tensor(p + "attn_k.bias", {KV});
+            L.bv = model.tensor(p + "attn_v.bias", {KV});
+        }
+        L.ffn_norm = model.tensor(p + "ffn_norm.weight", {E});
+        L.ffn_gate = model.tensor(p + "ffn_gate.weight", {E, F});
+        L.ffn_up = model.tensor(p + "ffn_up.weight", {E, F});
+        L.ffn_down = model.tensor(p + "ffn_down.weight", {F, E});
+    }
+}
+
+void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t n_past, float *logits, int32_t n_out) {
+    const Model &model = s.model();
+    const Hparams &hp = model.hparams();
+    const Weights &w = model.weights();
+    const llm4all_backend_iface &be = s.be();
+    llm4all_backend_ctx *ctx = s.ctx();
+    const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
+    const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
+
+    std::vector<int32_t> pos(n);
+    for (int32_t i = 0; i < n; ++i) pos[i] = n_past + i;
+
+    llm4all_tensor x = s.scratch(0, E, n);     // residual stream [E, n]
+    llm4all_tensor h = s.scratch(1, E, n);     // normed input     [E, n]
+    llm4all_tensor q = s.scratch(2, Q, n);     // [hd*n_head, n]
+    llm4all_tensor k = s.scratch(3, KV, n);    // [hd*n_head_kv, n]
+    llm4all_tensor v = s.scratch(4, KV, n);
+    llm4all_tensor att = s.scratch(5, Q, n);   // attention output [hd*n_head, n]
+    llm4all_tensor o = s.scratch(6, E, n);     // block output [E, n]
+    llm4all_tensor g = s.scratch(7, F, n);     // gate [F, n]
+    llm4all_tensor u = s.scratch(8, F, n);     // up   [F, n]
+
+    check(be.get_rows(ctx, w.tok_embd, tokens, n, &x), "get_rows", s);
+    llm4all_tensor q3 = view(q, hd, hp.n_head, n), k3 = view(k, hd, hp.n_head_kv, n);
+    llm4all_tensor att3 = view(att, hd, hp.n_head, n);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights &L = w.layers[l];
+        check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
+        check(be.mul_mat(ctx, L.wq, &h, &q), "mul_mat(q)", s);
+        check(be.mul_mat(ctx, L.wk, &h, &k), "mul_mat(k)", s);
+        check(be.mul_mat(ctx, L.wv, &h, &v), "mul_mat(v)", s);
+        if (L.bq) {
+            check(be.add(ctx, &q, L.bq, &q), "add(bq)", s);
+            check(be.add(ctx, &k, L.bk, &k), "add(bk)", s);
+            check(be.add(ctx, &v, L.bv, &v), "add(bv)", s);
+        }
+        check(be.rope(ctx, &q3, pos.data(), hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(q)", s);
+        check(be.rope(ctx, &k3, pos.data(), hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
+
+        llm4all_tensor &kc = s.k_cache(l), &vc = s.v_cache(l);   // [hd, n_head_kv, n_ctx]
+        llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
+        check(be.store_rows(ctx, &k, &kc2, n_past), "store_rows(k)", s);
+        check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
+        check(be.attention(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, &att3), "attention", s);
+        check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
+        check(be.add(ctx, &x, &o, &x), "add", s);
+
+        check(be.rms_norm(ctx, &x, L.ffn_norm, hp.rms_eps, &h), "rms_norm", s);
+        check(be.mul_mat(ctx, L.ffn_gate, &h, &g), "mul_mat(gate)", s);
+        check(be.mul_mat(ctx, L.ffn_up, &h, &u), "mul_mat(up)", s);
+        check(be.swiglu(ctx, &g, &u, &g), "swiglu", s);
+        check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
+        check(be.add(ctx, &x, &o, &x), "add", s);
+    }
+    if (n_out <= 0) return;
+
+    // Only the last n_out positions need the head.
+    llm4all_tensor x_out = view(x, E, n_out, 1, size_t(n - n_out) * E * sizeof(float));
+    llm4all_tensor h_out = view(h, E, n_out);
+    check(be.rms_norm(ctx, &x_out, w.output_norm, hp.rms_eps, &h_out), "rms_norm(output)", s);
+    llm4all_tensor out = s.scratch(9, hp.n_vocab, n_out);   // [n_vocab, n_out]
+    check(be.mul_mat(ctx, w.output, &h_out, &out), "mul_mat(output)", s);
+    be.download(ctx, logits, out.data, size_t(hp.n_vocab) * n_out * sizeof(float));
+}
+
+} // namespace llm4all

@@ -1,0 +1,107 @@
+// model.h — a loaded model: hyper-parameters, weights (views into the mapped
+// GGUF file or device buffers), vocabulary, and the architecture that runs it.
+// Immutable after load; several sessions may share one model.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf.h"
+#include "registry.h"
+#include "vocab.h"
+
+namespace llm4all {
+
+class Session;
+struct Arch;
+
+struct Hparams {
+    std::string arch;          // general.architecture
+    int32_t n_vocab = 0;
+    int32_t n_ctx_train = 0;
+    int32_t n_embd = 0;
+    int32_t n_layer = 0;
+    int32_t n_head = 0;
+    int32_t n_head_kv = 0;
+    int32_t head_dim = 0;      // n_embd / n_head unless the file says otherwise
+    int32_t n_ff = 0;
+    int32_t n_rot = 0;         // rotary dimensions per head
+    float rms_eps = 1e-5f;
+    float rope_base = 10000.0f;
+    float rope_scale = 1.0f;   // positions are multiplied by this
+    int32_t rope_mode = LLM4ALL_ROPE_NORMAL;
+};
+
+// Per-layer weights of a llama-family decoder; absent tensors are nullptr.
+struct LayerWeights {
+    const llm4all_tensor *attn_norm = nullptr;  // [n_embd]
+    const llm4all_tensor *wq = nullptr;         // [n_embd, n_head*head_dim]
+    const llm4all_tensor *wk = nullptr;         // [n_embd, n_head_kv*head_dim]
+    const llm4all_tensor *wv = nullptr;         // [n_embd, n_head_kv*head_dim]
+    const llm4all_tensor *wo = nullptr;         // [n_head*head_dim, n_embd]
+    const llm4all_tensor *bq = nullptr, *bk = nullptr, *bv = nullptr;  // qwen2 biases
+    const llm4all_tensor *ffn_norm = nullptr;   // [n_embd]
+    const llm4all_tensor *ffn_gate = nullptr;   // [n_embd, n_ff]
+    const llm4all_tensor *ffn_up = nullptr;     // [n_embd, n_ff]
+    const llm4all_tensor *ffn_down = nullptr;   // [n_ff, n_embd]
+};
+
+struct Weights {
+    const llm4all_tensor *tok_embd = nullptr;     // [n_embd, n_vocab]
+    const llm4all_tensor *output_norm = nullptr;  // [n_embd]
+    const llm4all_tensor *output = nullptr;       // [n_embd, n_vocab] (tok_embd when tied)
+    std::vector<LayerWeights> layers;
+};
+
+class Model {
+public:
+    // Throws Error on any problem (file, format, architecture, backend).
+    Model(const std::string &path, const std::string &device, bool use_mmap);
+    ~Model();
+
+    const GgufFile &file() const { return *file_; }
+    const Vocab &vocab() const { return *vocab_; }
+    const Hparams &hparams() const { return hp_; }
+    const Weights &weights() const { return w_; }
+    const Arch &arch() const { return *arch_; }
+    const BackendPlugin &backend() const { return *backend_; }
+    std::string info_json() const;
+
+    // Architecture loaders: a tensor by name, checked for shape and type support.
+    // Returns nullptr for an absent optional tensor; throws for a missing required one.
+    const llm4all_tensor *tensor(const std::string &name, std::vector<int64_t> shape, bool required = true);
+    Weights &mutable_weights() { return w_; }
+    Hparams &mutable_hparams() { return hp_; }
+
+private:
+    std::unique_ptr<GgufFile> file_;
+    std::unique_ptr<Vocab> vocab_;
+    Hparams hp_;
+    Weights w_;
+    const Arch *arch_ = nullptr;
+    const BackendPlugin *backend_ = nullptr;
+    std::deque<llm4all_tensor> views_;   // stable addresses for the weight views
+};
+
+// An architecture = hyper-parameters + tensor list + forward pass. Each one
+// lives in core/src/arch/<name>.cpp and registers itself with ArchRegistrar.
+struct Arch {
+    const char *name;
+    // Reads hparams (beyond the common ones Model fills) and binds the weights.
+    void (*load)(Model &model);
+    // Runs n tokens at positions n_past.. through the network, appending their
+    // K/V to the session's cache. Writes logits [n_vocab, n_out] for the last
+    // n_out tokens of the batch into logits (host memory).
+    void (*forward)(Session &session, const int32_t *tokens, int32_t n, int32_t n_past, float *logits,
+                    int32_t n_out);
+};
+
+const Arch *find_arch(const std::string &name);
+
+struct ArchRegistrar {
+    explicit ArchRegistrar(const Arch *arch);
+};
+
+} // namespace llm4all

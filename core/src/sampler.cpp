@@ -1,0 +1,97 @@
+// sampler.cpp — the sampling chain. Order follows common practice (llama.cpp,
+// GPT4All): penalties on raw logits, then top-k, top-p and min-p on the
+// softmax at temperature 1, then temperature and the seeded draw.
+#include "sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_set>
+
+#include "error.h"
+
+namespace llm4all {
+
+Sampler::Sampler(const llm4all_sampler_options &options) : opt_(options), rng_(options.seed) {
+    if (!std::isfinite(opt_.temp) || !std::isfinite(opt_.top_p) || !std::isfinite(opt_.min_p) ||
+        !std::isfinite(opt_.repeat_penalty) || opt_.repeat_penalty <= 0.0f || opt_.repeat_last_n < 0)
+        fail(LLM4ALL_ERR_INVALID_ARGUMENT,
+             "sampling options out of range: temperature/top_p/min_p must be finite numbers, "
+             "repeat_penalty > 0 and repeat_last_n >= 0");
+}
+
+void Sampler::accept(int32_t token) {
+    if (opt_.repeat_last_n <= 0) return;
+    recent_.push_back(token);
+    while (recent_.size() > size_t(opt_.repeat_last_n)) recent_.pop_front();
+}
+
+float log_softmax_at(const float *row, int32_t n, int32_t token) {
+    float mx = row[0];
+    for (int32_t i = 1; i < n; ++i) mx = std::max(mx, row[i]);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; ++i) sum += std::exp(double(row[i]) - mx);
+    return static_cast<float>(double(row[token]) - mx - std::log(sum));
+}
+
+int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
+    cand_.resize(n_vocab);
+    for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {logits[i], i};
+
+    if (opt_.repeat_penalty != 1.0f && !recent_.empty()) {
+        std::unordered_set<int32_t> seen(recent_.begin(), recent_.end());
+        for (int32_t t : seen) {
+            if (t < 0 || t >= n_vocab) continue;
+            float &l = cand_[t].first;
+            l = l > 0 ? l / opt_.repeat_penalty : l * opt_.repeat_penalty;
+        }
+    }
+
+    auto by_logit = [](const std::pair<float, int32_t> &a, const std::pair<float, int32_t> &b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    if (opt_.temp <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
+
+    size_t n = cand_.size();
+    if (opt_.top_k > 0 && size_t(opt_.top_k) < n) {
+        std::partial_sort(cand_.begin(), cand_.begin() + opt_.top_k, cand_.end(), by_logit);
+        n = opt_.top_k;
+    } else {
+        std::sort(cand_.begin(), cand_.end(), by_logit);
+    }
+    cand_.resize(n);
+
+    // Probabilities at temperature 1 decide which tokens survive top-p / min-p.
+    const float mx = cand_[0].first;
+    std::vector<double> p(n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += p[i] = std::exp(double(cand_[i].first) - mx);
+    size_t keep = n;
+    if (opt_.top_p < 1.0f) {
+        double cum = 0.0;
+        for (size_t i = 0; i < n; ++i) {
+            cum += p[i] / sum;
+            if (cum >= opt_.top_p) { keep = i + 1; break; }
+        }
+    }
+    if (opt_.min_p > 0.0f) {
+        const double floor = opt_.min_p * p[0];
+        size_t k = 1;
+        while (k < keep && p[k] >= floor) ++k;
+        keep = k;
+    }
+
+    // Temperature, then a draw from the survivors.
+    double total = 0.0;
+    std::vector<double> w(keep);
+    for (size_t i = 0; i < keep; ++i) total += w[i] = std::exp((double(cand_[i].first) - mx) / opt_.temp);
+    std::uniform_real_distribution<double> uni(0.0, total);
+    double r = uni(rng_), acc = 0.0;
+    for (size_t i = 0; i < keep; ++i) {
+        acc += w[i];
+        if (r < acc) return cand_[i].second;
+    }
+    return cand_[keep - 1].second;
+}
+
+} // namespace llm4all

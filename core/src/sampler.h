@@ -1,0 +1,32 @@
+// sampler.h — picks the next token from logits: repeat penalty, top-k,
+// top-p, min-p, temperature, then a seeded draw (or greedy argmax).
+// Each session owns one; the same seed and inputs give the same tokens.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <vector>
+
+#include "llm4all/llm4all.h"
+
+namespace llm4all {
+
+class Sampler {
+public:
+    explicit Sampler(const llm4all_sampler_options &options);  // throws on bad values
+    // Remembers a token for the repeat penalty window.
+    void accept(int32_t token);
+    int32_t sample(const float *logits, int32_t n_vocab);
+
+private:
+    llm4all_sampler_options opt_;
+    std::mt19937_64 rng_;
+    std::deque<int32_t> recent_;
+    std::vector<std::pair<float, int32_t>> cand_;   // (logit or prob, token)
+};
+
+// log softmax(row)[token], computed stably in double.
+float log_softmax_at(const float *row, int32_t n, int32_t token);
+
+} // namespace llm4all

@@ -1,0 +1,176 @@
+// session.cpp — KV cache management, batching, prefix reuse and scoring.
+#include "session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "error.h"
+#include "sampler.h"
+
+namespace llm4all {
+
+Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) : model_(model) {
+    const Hparams &hp = model.hparams();
+    if (n_ctx < 0 || n_batch < 0 || n_threads < 0)
+        fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must not be negative");
+    n_ctx_ = n_ctx > 0 ? n_ctx : std::min(hp.n_ctx_train, 4096);
+    if (n_ctx_ > (1 << 24)) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx " + std::to_string(n_ctx_) + " is too large");
+    n_batch_ = n_batch > 0 ? n_batch : 512;
+    if (n_threads == 0) n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    const llm4all_backend_iface &b = be();
+    ctx_ = b.ctx_new(0, n_threads);
+    if (!ctx_) fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + b.name + " could not create a context");
+    const int64_t kv_dim = int64_t(hp.head_dim) * hp.n_head_kv;
+    const size_t bytes = size_t(kv_dim) * size_t(n_ctx_) * sizeof(float);
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        for (auto *cache : {&k_cache_, &v_cache_}) {
+            llm4all_tensor t{};
+            t.data = bytes ? b.buffer_alloc(ctx_, bytes) : nullptr;
+            if (!t.data) {
+                release();
+                fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate the KV cache (" + std::to_string(bytes >> 20) +
+                                                    " MiB per layer for n_ctx " + std::to_string(n_ctx_) + ")");
+            }
+            t.type = LLM4ALL_TYPE_F32;
+            t.n_dims = 3;
+            t.ne[0] = hp.head_dim;
+            t.ne[1] = hp.n_head_kv;
+            t.ne[2] = n_ctx_;
+            t.ne[3] = 1;
+            cache->push_back(t);
+        }
+    }
+}
+
+Session::~Session() { release(); }
+
+void Session::release() {
+    if (!ctx_) return;
+    const llm4all_backend_iface &b = be();
+    for (auto &t : k_cache_) b.buffer_free(ctx_, t.data);
+    for (auto &t : v_cache_) b.buffer_free(ctx_, t.data);
+    for (auto &s : scratch_) if (s.first) b.buffer_free(ctx_, s.first);
+    k_cache_.clear();
+    v_cache_.clear();
+    scratch_.clear();
+    b.ctx_free(ctx_);
+    ctx_ = nullptr;
+}
+
+llm4all_tensor Session::scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2) {
+    if (slot >= static_cast<int32_t>(scratch_.size())) scratch_.resize(slot + 1, {nullptr, 0});
+    const size_t bytes = size_t(ne0) * size_t(ne1) * size_t(ne2) * sizeof(float);
+    auto &s = scratch_[slot];
+    if (s.second < bytes) {
+        if (s.first) be().buffer_free(ctx_, s.first);
+        s.first = be().buffer_alloc(ctx_, bytes);
+        s.second = s.first ? bytes : 0;
+        if (!s.first) fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes of scratch");
+    }
+    llm4all_tensor t{};
+    t.data = s.first;
+    t.type = LLM4ALL_TYPE_F32;
+    t.n_dims = ne2 > 1 ? 3 : 2;
+    t.ne[0] = ne0;
+    t.ne[1] = ne1;
+    t.ne[2] = ne2;
+    t.ne[3] = 1;
+    return t;
+}
+
+void Session::check_tokens(const int32_t *tokens, size_t n) const {
+    if (n && !tokens) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "tokens is NULL");
+    const int32_t n_vocab = model_.hparams().n_vocab;
+    for (size_t i = 0; i < n; ++i)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            fail(LLM4ALL_ERR_INVALID_ARGUMENT, "token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                                                   " is outside the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
+}
+
+void Session::run(const int32_t *tokens, size_t n, bool all_logits, const LogitsFn &on_logits) {
+    check_tokens(tokens, n);
+    if (tokens_.size() + n > size_t(n_ctx_))
+        fail(LLM4ALL_ERR_CONTEXT_FULL, "context is full: " + std::to_string(tokens_.size()) + " cached + " +
+                                           std::to_string(n) + " new tokens exceed n_ctx " + std::to_string(n_ctx_));
+    const int32_t n_vocab = model_.hparams().n_vocab;
+    for (size_t i = 0; i < n; i += n_batch_) {
+        const int32_t nb = static_cast<int32_t>(std::min<size_t>(n_batch_, n - i));
+        const bool last = i + nb == n;
+        const int32_t n_out = all_logits ? nb : (last ? 1 : 0);
+        batch_logits_.resize(size_t(n_out) * n_vocab);
+        const int32_t pos = n_past();
+        model_.arch().forward(*this, tokens + i, nb, pos, batch_logits_.data(), n_out);
+        tokens_.insert(tokens_.end(), tokens + i, tokens + i + nb);
+        if (n_out) on_logits(pos + nb - n_out, n_out, batch_logits_.data());
+    }
+}
+
+void Session::decode(const int32_t *tokens, size_t n, bool all_logits) {
+    if (n == 0) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "decode needs at least one token");
+    const int32_t n_vocab = model_.hparams().n_vocab;
+    logits_rows_ = 0;
+    logits_.clear();
+    if (all_logits) logits_.reserve(n * size_t(n_vocab));
+    run(tokens, n, all_logits, [&](int32_t, int32_t rows, const float *l) {
+        if (!all_logits) logits_.clear();
+        logits_.insert(logits_.end(), l, l + size_t(rows) * n_vocab);
+        logits_rows_ = all_logits ? logits_rows_ + rows : rows;
+    });
+}
+
+void Session::truncate(int32_t n_keep) {
+    if (n_keep < 0) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_keep must not be negative");
+    if (size_t(n_keep) < tokens_.size()) tokens_.resize(n_keep);
+    // Logits no longer describe the last cached token.
+    logits_.clear();
+    logits_rows_ = 0;
+}
+
+static size_t common_prefix(const std::vector<int32_t> &a, const int32_t *b, size_t n) {
+    size_t p = 0;
+    while (p < a.size() && p < n && a[p] == b[p]) ++p;
+    return p;
+}
+
+int32_t Session::set_tokens(const int32_t *tokens, size_t n) {
+    check_tokens(tokens, n);
+    if (n > size_t(n_ctx_))
+        fail(LLM4ALL_ERR_CONTEXT_FULL, "prompt of " + std::to_string(n) + " tokens does not fit n_ctx " + std::to_string(n_ctx_));
+    if (n == 0) {
+        truncate(0);
+        return 0;
+    }
+    size_t keep = common_prefix(tokens_, tokens, n);
+    if (keep == n && logits_rows_ > 0 && tokens_.size() == n) return 0;  // logits already describe the last token
+    if (keep == n) keep = n - 1;  // re-decode the last token to get its logits
+    truncate(static_cast<int32_t>(keep));
+    decode(tokens + keep, n - keep, false);
+    return static_cast<int32_t>(n - keep);
+}
+
+void Session::score(const int32_t *tokens, size_t n, size_t first, float *out_logprobs, int32_t *out_top1) {
+    check_tokens(tokens, n);
+    if (first < 1 || first > n) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "first must be in 1..n_tokens");
+    if (n > size_t(n_ctx_))
+        fail(LLM4ALL_ERR_CONTEXT_FULL, std::to_string(n) + " tokens do not fit n_ctx " + std::to_string(n_ctx_));
+    if (first == n) return;
+    if (!out_logprobs) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "out_logprobs is NULL");
+    // Position first-1 must be decoded again: its logits score tokens[first].
+    const size_t keep = std::min(common_prefix(tokens_, tokens, n), first - 1);
+    truncate(static_cast<int32_t>(keep));
+    const int32_t n_vocab = model_.hparams().n_vocab;
+    run(tokens + keep, n - keep, true, [&](int32_t pos0, int32_t rows, const float *l) {
+        for (int32_t r = 0; r < rows; ++r) {
+            const size_t target = size_t(pos0) + r + 1;
+            if (target < first || target >= n) continue;
+            const float *row = l + size_t(r) * n_vocab;
+            out_logprobs[target - first] = log_softmax_at(row, n_vocab, tokens[target]);
+            if (out_top1) out_top1[target - first] = static_cast<int32_t>(std::max_element(row, row + n_vocab) - row);
+        }
+    });
+    logits_.clear();
+    logits_rows_ = 0;
+}
+
+} // namespace llm4all

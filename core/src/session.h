@@ -1,0 +1,68 @@
+// session.h — one conversation's state over a shared model: the backend
+// context (threads, scratch), the KV cache, the tokens it holds, and logits.
+// Prefix reuse lives here: set_tokens() decodes only what is not cached yet.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "model.h"
+
+namespace llm4all {
+
+class Session {
+public:
+    // n_ctx 0 = the model's training context capped at 4096; n_threads 0 = all cores.
+    Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+    ~Session();
+    Session(const Session &) = delete;
+    Session &operator=(const Session &) = delete;
+
+    const Model &model() const { return model_; }
+    int32_t n_ctx() const { return n_ctx_; }
+    int32_t n_batch() const { return n_batch_; }
+    int32_t n_past() const { return static_cast<int32_t>(tokens_.size()); }
+    const std::vector<int32_t> &tokens() const { return tokens_; }
+
+    // Makes the cache hold exactly tokens (prefix reuse); logits of the last
+    // token are then available. Returns the number of tokens decoded.
+    int32_t set_tokens(const int32_t *tokens, size_t n);
+    // Appends tokens; keeps logits for all of them or only the last.
+    void decode(const int32_t *tokens, size_t n, bool all_logits);
+    void truncate(int32_t n_keep);
+    // Log-probabilities of tokens[i] given tokens[0..i) for first <= i < n.
+    void score(const int32_t *tokens, size_t n, size_t first, float *out_logprobs, int32_t *out_top1);
+
+    const float *logits() const { return logits_.data(); }
+    int32_t logits_rows() const { return logits_rows_; }
+
+    // For architectures: the backend, the cache of a layer, and reusable scratch.
+    const llm4all_backend_iface &be() const { return *model_.backend().iface; }
+    llm4all_backend_ctx *ctx() const { return ctx_; }
+    llm4all_tensor &k_cache(int32_t layer) { return k_cache_[layer]; }   // [head_dim, n_head_kv, n_ctx]
+    llm4all_tensor &v_cache(int32_t layer) { return v_cache_[layer]; }
+    // A tensor over scratch slot `slot` (grown on demand, contents not kept).
+    llm4all_tensor scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2 = 1);
+
+private:
+    // Runs tokens through the model in batches of n_batch; for each batch,
+    // on_logits(first_row_position, rows, logits) sees the kept logits.
+    using LogitsFn = std::function<void(int32_t pos0, int32_t rows, const float *logits)>;
+    void run(const int32_t *tokens, size_t n, bool all_logits, const LogitsFn &on_logits);
+    void check_tokens(const int32_t *tokens, size_t n) const;
+    void release();
+
+    const Model &model_;
+    int32_t n_ctx_ = 0;
+    int32_t n_batch_ = 0;
+    llm4all_backend_ctx *ctx_ = nullptr;
+    std::vector<llm4all_tensor> k_cache_, v_cache_;
+    std::vector<std::pair<void *, size_t>> scratch_;
+    std::vector<int32_t> tokens_;
+    std::vector<float> logits_;
+    std::vector<float> batch_logits_;
+    int32_t logits_rows_ = 0;
+};
+
+} // namespace llm4all
