@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
+# (plus the malformed-file tests again under AddressSanitizer), then the Python
+# package installed and tested with pytest. Needs g++, cmake and Python 3.9+.
+# Real-model tests fetch their models into ~/.cache/llm4all (LLM4ALL_CACHE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== C/C++ tests (ctest) =="
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release -j "$jobs"
+ctest --test-dir build/release --output-on-failure
+
+echo "== malformed GGUF files under AddressSanitizer (ctest) =="
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLLM4ALL_SANITIZE=ON >/dev/null
+cmake --build build/asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -L asan
+
+echo "== Python tests (pytest) =="
+python3 -m pip install -q ".[test]"
+python3 -m pytest -q tests/python "$@"
