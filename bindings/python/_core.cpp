@@ -1,0 +1,368 @@
+// _core.cpp — the pybind11 module llm4all._core: a thin layer over the public C
+// ABI (llm4all.h, through llm4all_raii.hpp) and nothing else, so Python exercises
+// the same surface as every other language binding. The friendly API lives in the
+// pure-Python package (model.py); this file only converts types, owns handles,
+// releases the GIL while the engine works and maps status codes to llm4all.Error.
+#include <dlfcn.h>
+
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "llm4all_raii.hpp"
+
+namespace py = pybind11;
+using llm4all_raii::check;
+using llm4all_raii::StatusError;
+
+namespace {
+
+// llm4all.Error (a RuntimeError subclass); created once at import, never freed.
+PyObject *g_error_type = nullptr;
+
+// C strings may carry bytes from a malformed file: never let a decode error
+// hide the real one.
+py::str to_str(const char *s, size_t n) {
+    PyObject *o = PyUnicode_DecodeUTF8(s, static_cast<Py_ssize_t>(n), "replace");
+    if (!o) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(o);
+}
+py::str to_str(const std::string &s) { return to_str(s.data(), s.size()); }
+
+// A file path from str, bytes or os.PathLike, encoded like the OS expects
+// (surrogate-escaped undecodable bytes round-trip).
+std::string fs_path(py::handle obj) {
+    PyObject *fs = PyOS_FSPath(obj.ptr());
+    if (!fs) throw py::error_already_set();
+    py::object fso = py::reinterpret_steal<py::object>(fs);
+    if (PyBytes_Check(fs)) return std::string(PyBytes_AS_STRING(fs), PyBytes_GET_SIZE(fs));
+    PyObject *b = PyUnicode_EncodeFSDefault(fs);
+    if (!b) throw py::error_already_set();
+    py::object bo = py::reinterpret_steal<py::object>(b);
+    return std::string(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+}
+
+// Text from str (UTF-8 encoded) or bytes (passed through, so the engine's own
+// UTF-8 validation reports bad input).
+std::string text_arg(py::handle obj) {
+    if (PyBytes_Check(obj.ptr()))
+        return std::string(PyBytes_AS_STRING(obj.ptr()), PyBytes_GET_SIZE(obj.ptr()));
+    if (PyByteArray_Check(obj.ptr()))
+        return std::string(PyByteArray_AS_STRING(obj.ptr()), PyByteArray_GET_SIZE(obj.ptr()));
+    if (PyUnicode_Check(obj.ptr())) {
+        Py_ssize_t n = 0;
+        const char *s = PyUnicode_AsUTF8AndSize(obj.ptr(), &n);
+        if (!s) throw py::error_already_set();
+        return std::string(s, static_cast<size_t>(n));
+    }
+    throw py::type_error("expected str or bytes");
+}
+
+std::vector<int32_t> token_list(py::handle obj) {
+    std::vector<int32_t> out;
+    for (py::handle h : obj) out.push_back(h.cast<int32_t>());
+    return out;
+}
+
+std::string lib_path() {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void *>(&llm4all_abi_version), &info) && info.dli_fname)
+        return info.dli_fname;
+    return {};
+}
+
+class Model {
+public:
+    Model(py::handle path, const std::string &device, bool use_mmap) {
+        std::string p = fs_path(path);
+        llm4all_model_options opt;
+        llm4all_model_options_init(&opt);
+        opt.device = device.c_str();
+        opt.use_mmap = use_mmap;
+        llm4all_model *m = nullptr;
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_model_load(p.c_str(), &opt, &m));
+        }
+        model_.reset(m);
+        path_ = p;
+    }
+
+    llm4all_model *get() const { return model_.get(); }
+
+    py::str info_json() const {
+        char *out = nullptr;
+        check(llm4all_model_info_json(model_.get(), &out));
+        return to_str(llm4all_raii::take_string(out));
+    }
+    int32_t n_vocab() const { return llm4all_model_n_vocab(model_.get()); }
+    int32_t n_ctx_train() const { return llm4all_model_n_ctx_train(model_.get()); }
+    int32_t bos() const { return llm4all_model_token_bos(model_.get()); }
+    int32_t eos() const { return llm4all_model_token_eos(model_.get()); }
+    bool is_eog(int32_t tok) const { return llm4all_model_token_is_eog(model_.get(), tok); }
+
+    std::vector<int32_t> tokenize(py::handle text, bool add_special, bool parse_special) const {
+        std::string t = text_arg(text);
+        int32_t *toks = nullptr;
+        size_t n = 0;
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_tokenize(model_.get(), t.data(), t.size(), add_special, parse_special, &toks, &n));
+        }
+        llm4all_raii::Buffer<int32_t> owned(toks);
+        return std::vector<int32_t>(toks, toks + n);
+    }
+
+    py::bytes detokenize(py::handle tokens, bool render_special) const {
+        std::vector<int32_t> t = token_list(tokens);
+        char *out = nullptr;
+        size_t n = 0;
+        check(llm4all_detokenize(model_.get(), t.data(), t.size(), render_special, &out, &n));
+        std::string s = llm4all_raii::take_string(out, n);
+        return py::bytes(s);
+    }
+
+    const std::string &path() const { return path_; }
+
+private:
+    llm4all_raii::ModelPtr model_;
+    std::string path_;
+};
+
+// What the C streaming callback needs to reach Python.
+struct StreamState {
+    py::object callback;             // None or callable(piece: str, token: int)
+    std::exception_ptr error;        // raised by the callback; re-raised after
+};
+
+bool on_token_trampoline(const char *piece, int32_t token, void *user) {
+    auto *st = static_cast<StreamState *>(user);
+    py::gil_scoped_acquire gil;
+    try {
+        py::object r = st->callback(to_str(piece, std::strlen(piece)), token);
+        // None means "go on", so a callback that only prints needs no return.
+        return r.is_none() ? true : r.cast<bool>();
+    } catch (...) {
+        st->error = std::current_exception();
+        return false;
+    }
+}
+
+class Session {
+public:
+    Session(Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
+        llm4all_session_options opt;
+        llm4all_session_options_init(&opt);
+        opt.n_ctx = n_ctx;
+        opt.n_batch = n_batch;
+        opt.n_threads = n_threads;
+        llm4all_session *s = nullptr;
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_session_new(model.get(), &opt, &s));
+        }
+        session_.reset(s);
+        n_vocab_ = model.n_vocab();
+    }
+
+    int32_t n_ctx() const { return llm4all_session_n_ctx(session_.get()); }
+    int32_t n_past() const { return llm4all_session_n_past(session_.get()); }
+
+    void set_tokens(py::handle tokens) {
+        std::vector<int32_t> t = token_list(tokens);
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        check(llm4all_session_set_tokens(session_.get(), t.data(), t.size()));
+    }
+
+    void decode(py::handle tokens, bool all_logits) {
+        std::vector<int32_t> t = token_list(tokens);
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        check(llm4all_session_decode(session_.get(), t.data(), t.size(), all_logits));
+    }
+
+    py::array_t<float> logits() {
+        const float *data = nullptr;
+        int32_t rows = 0;
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            check(llm4all_session_logits(session_.get(), &data, &rows));
+        }
+        py::array_t<float> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(n_vocab_)});
+        if (rows > 0)
+            std::memcpy(out.mutable_data(), data, sizeof(float) * static_cast<size_t>(rows) * n_vocab_);
+        return out;
+    }
+
+    void truncate(int32_t n_keep) {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        check(llm4all_session_truncate(session_.get(), n_keep));
+    }
+
+    py::tuple score(py::handle tokens, size_t first) {
+        std::vector<int32_t> t = token_list(tokens);
+        if (first < 1 || first > t.size())
+            throw py::value_error("score: need 1 <= first <= len(tokens)");
+        const size_t n = t.size() - first;
+        py::array_t<float> logprobs(static_cast<py::ssize_t>(n));
+        py::array_t<int32_t> top1(static_cast<py::ssize_t>(n));
+        float *lp = logprobs.mutable_data();
+        int32_t *tp = top1.mutable_data();
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            check(llm4all_session_score(session_.get(), t.data(), t.size(), first, lp, tp));
+        }
+        return py::make_tuple(logprobs, top1);
+    }
+
+    py::tuple generate(py::handle prompt, int32_t max_tokens, float temp, int32_t top_k, float top_p,
+                       float min_p, float repeat_penalty, int32_t repeat_last_n, uint64_t seed,
+                       bool add_special, bool parse_special, bool stop_at_eog, py::object callback) {
+        std::string p = text_arg(prompt);
+        llm4all_generate_options opt;
+        llm4all_generate_options_init(&opt);
+        opt.max_tokens = max_tokens;
+        opt.add_special = add_special;
+        opt.parse_special = parse_special;
+        opt.stop_at_eog = stop_at_eog;
+        opt.sampling.temp = temp;
+        opt.sampling.top_k = top_k;
+        opt.sampling.top_p = top_p;
+        opt.sampling.min_p = min_p;
+        opt.sampling.repeat_penalty = repeat_penalty;
+        opt.sampling.repeat_last_n = repeat_last_n;
+        opt.sampling.seed = seed;
+
+        StreamState st{callback, nullptr};
+        llm4all_generate_result res{};
+        res.size = sizeof(res);
+        char *text = nullptr;
+        llm4all_status status;
+        std::string message;
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            status = llm4all_session_generate(session_.get(), p.c_str(), &opt,
+                                              callback.is_none() ? nullptr : &on_token_trampoline, &st,
+                                              &text, &res);
+            if (status != LLM4ALL_OK) message = llm4all_last_error();
+        }
+        std::string out = llm4all_raii::take_string(text);
+        if (st.error) std::rethrow_exception(st.error); // the callback's own exception wins
+        if (status != LLM4ALL_OK) throw StatusError(status, message);
+
+        static const char *const reasons[] = {"max_tokens", "eog", "callback", "context_full"};
+        py::dict stats;
+        stats["n_prompt_tokens"] = res.n_prompt_tokens;
+        stats["n_prompt_decoded"] = res.n_prompt_decoded;
+        stats["n_generated"] = res.n_generated;
+        stats["stop_reason"] = (res.stop_reason >= 0 && res.stop_reason < 4) ? reasons[res.stop_reason] : "unknown";
+        stats["prompt_ms"] = res.prompt_ms;
+        stats["generate_ms"] = res.generate_ms;
+        return py::make_tuple(to_str(out), stats);
+    }
+
+private:
+    llm4all_raii::SessionPtr session_;
+    int32_t n_vocab_ = 0;
+    // One engine call at a time per session: the GIL is released around them,
+    // so two Python threads could otherwise race on one KV cache.
+    std::mutex mu_;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Low-level binding of the llm4all C ABI (use the llm4all package instead).";
+
+    g_error_type = PyErr_NewExceptionWithDoc(
+        "llm4all.Error",
+        "An llm4all engine call failed. Attributes: status (int, < 0), status_name (str).",
+        PyExc_RuntimeError, nullptr);
+    if (!g_error_type) throw py::error_already_set();
+    m.attr("Error") = py::reinterpret_borrow<py::object>(g_error_type);
+
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const StatusError &e) {
+            py::object inst = py::reinterpret_borrow<py::object>(g_error_type)(to_str(e.what(), std::strlen(e.what())));
+            inst.attr("status") = e.status();
+            inst.attr("status_name") = e.status_name();
+            PyErr_SetObject(g_error_type, inst.ptr());
+        }
+    });
+
+    m.attr("ABI_VERSION") = LLM4ALL_ABI_VERSION;
+    m.def("abi_version", &llm4all_abi_version, "ABI version of the loaded library.");
+    m.def("version", [] { return std::string(llm4all_version()); }, "Version of the loaded library.");
+    m.def("lib_path", &lib_path, "File system path of the loaded core library.");
+    m.def("status_name", [](int32_t s) { return std::string(llm4all_status_name(s)); }, py::arg("status"));
+    m.def("devices_json", [] {
+        char *out = nullptr;
+        check(llm4all_devices_json(&out));
+        return to_str(llm4all_raii::take_string(out));
+    }, "JSON list of backend plugins and their devices.");
+    m.def("gguf_describe", [](py::handle path, uint64_t max_array) {
+        std::string p = fs_path(path);
+        char *out = nullptr;
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_gguf_describe(p.c_str(), max_array, &out));
+        }
+        return to_str(llm4all_raii::take_string(out));
+    }, py::arg("path"), py::arg("max_array") = 64, "Validate a GGUF file and describe it as JSON.");
+    m.def("gguf_read_tensor", [](py::handle path, const std::string &name) {
+        std::string p = fs_path(path);
+        float *values = nullptr;
+        uint64_t count = 0;
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_gguf_read_tensor_f32(p.c_str(), name.c_str(), &values, &count));
+        }
+        // The array takes the library's buffer; the capsule frees it with llm4all_free.
+        py::capsule owner(values, [](void *ptr) { llm4all_free(ptr); });
+        return py::array_t<float>({static_cast<py::ssize_t>(count)}, {sizeof(float)}, values, owner);
+    }, py::arg("path"), py::arg("name"), "Read one tensor dequantized to float32 (flat, file order).");
+
+    py::class_<Model>(m, "Model")
+        .def(py::init<py::handle, const std::string &, bool>(), py::arg("path"), py::arg("device") = "auto",
+             py::arg("use_mmap") = true)
+        .def("info_json", &Model::info_json)
+        .def_property_readonly("path", &Model::path)
+        .def_property_readonly("n_vocab", &Model::n_vocab)
+        .def_property_readonly("n_ctx_train", &Model::n_ctx_train)
+        .def_property_readonly("bos", &Model::bos)
+        .def_property_readonly("eos", &Model::eos)
+        .def("is_eog", &Model::is_eog, py::arg("token"))
+        .def("tokenize", &Model::tokenize, py::arg("text"), py::arg("add_special") = true,
+             py::arg("parse_special") = false)
+        .def("detokenize", &Model::detokenize, py::arg("tokens"), py::arg("render_special") = false);
+
+    py::class_<Session>(m, "Session")
+        .def(py::init<Model &, int32_t, int32_t, int32_t>(), py::arg("model"), py::arg("n_ctx") = 0,
+             py::arg("n_batch") = 512, py::arg("n_threads") = 0,
+             py::keep_alive<1, 2>()) // the C session must not outlive its model
+        .def_property_readonly("n_ctx", &Session::n_ctx)
+        .def_property_readonly("n_past", &Session::n_past)
+        .def("set_tokens", &Session::set_tokens, py::arg("tokens"))
+        .def("decode", &Session::decode, py::arg("tokens"), py::arg("all_logits") = false)
+        .def("logits", &Session::logits)
+        .def("truncate", &Session::truncate, py::arg("n_keep"))
+        .def("score", &Session::score, py::arg("tokens"), py::arg("first") = 1)
+        .def("generate", &Session::generate, py::arg("prompt"), py::arg("max_tokens") = 128,
+             py::arg("temp") = 0.7f, py::arg("top_k") = 40, py::arg("top_p") = 0.9f, py::arg("min_p") = 0.0f,
+             py::arg("repeat_penalty") = 1.1f, py::arg("repeat_last_n") = 64, py::arg("seed") = 0,
+             py::arg("add_special") = true, py::arg("parse_special") = true, py::arg("stop_at_eog") = true,
+             py::arg("callback") = py::none());
+}

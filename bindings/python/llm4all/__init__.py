@@ -1,0 +1,14 @@
+"""llm4all — run open large language models from GGUF files on the machine you have.
+
+    from llm4all import Model
+    m = Model("smollm2")                  # a catalogue name (fetched once) or a .gguf path
+    print(m.generate("The capital of France is", max_tokens=20, temp=0))
+"""
+
+from ._core import Error
+from .catalog import CATALOG, PullError, pull
+from .model import Model, PerplexityResult
+
+__version__ = "0.1.0"
+
+__all__ = ["Model", "Error", "PullError", "PerplexityResult", "pull", "CATALOG", "__version__"]

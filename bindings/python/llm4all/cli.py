@@ -1,0 +1,299 @@
+"""The `llm4all` command line (also `python -m llm4all`).
+
+Subcommands: run, info, perplexity, pull, list, devices. Every failure the user can
+cause (bad file, unknown model, bad UTF-8, full context) ends as one line
+"llm4all: error: ..." on stderr and exit status 1, never a traceback
+(set LLM4ALL_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections import Counter
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import __version__
+from .catalog import CATALOG, list_models, pull, resolve_model
+
+PROG = "llm4all"
+
+
+def _arg_bytes(s: str) -> bytes:
+    """Command-line text as bytes; undecodable bytes (surrogate-escaped by Python)
+    go through unchanged so the engine reports the bad UTF-8 itself."""
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(s)
+
+
+def _write(data: str) -> None:
+    # Write UTF-8 bytes whatever the locale says, so no piece of output can fail to encode.
+    sys.stdout.buffer.write(data.encode("utf-8", errors="replace"))
+    sys.stdout.buffer.flush()
+
+
+# ---- info -----------------------------------------------------------------------------
+
+def _value(v: Any) -> Any:
+    """Metadata value whether described bare or as {"type":..,"value":..}."""
+    if isinstance(v, dict) and "value" in v:
+        return v["value"]
+    return v
+
+
+def _length(v: Any) -> Optional[int]:
+    v = _value(v)
+    if isinstance(v, list):
+        return len(v)
+    if isinstance(v, dict):
+        for key in ("length", "len", "count", "n"):
+            if isinstance(v.get(key), int):
+                return v[key]
+    return None
+
+
+def _human(n: float) -> str:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(int(n))
+
+
+def summarize(desc: Dict[str, Any], path: str) -> Dict[str, Any]:
+    """The facts `llm4all info` shows, from a gguf_describe() JSON."""
+    md = desc.get("metadata", {}) or {}
+    tensors = desc.get("tensors", []) or []
+    arch = _value(md.get("general.architecture"))
+    n_params = 0
+    for t in tensors:
+        n_params += math.prod(int(d) for d in t.get("shape", []))
+    types = Counter(str(t.get("type")) for t in tensors)
+    n_vocab = _length(md.get("tokenizer.ggml.tokens"))
+    if n_vocab is None:
+        for t in tensors:
+            if t.get("name") == "token_embd.weight" and len(t.get("shape", [])) == 2:
+                n_vocab = int(t["shape"][1])
+
+    def arch_key(k: str) -> Any:
+        return _value(md.get(f"{arch}.{k}")) if arch else None
+
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = None
+    return {
+        "file": path,
+        "file_size": size,
+        "gguf_version": desc.get("version"),
+        "name": _value(md.get("general.name")),
+        "architecture": arch,
+        "parameters": n_params,
+        "tensor_count": len(tensors),
+        "tensor_types": dict(types.most_common()),
+        "context_length": arch_key("context_length"),
+        "embedding_length": arch_key("embedding_length"),
+        "block_count": arch_key("block_count"),
+        "head_count": arch_key("attention.head_count"),
+        "head_count_kv": arch_key("attention.head_count_kv"),
+        "vocab_size": n_vocab,
+        "tokenizer": _value(md.get("tokenizer.ggml.model")),
+        "chat_template": "tokenizer.chat_template" in md,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import _core
+    path = os.fspath(resolve_model(args.model, allow_download=False))
+    desc = json.loads(_core.gguf_describe(path, 0 if args.json else 64))
+    info = summarize(desc, os.fsdecode(path))
+    if args.json:
+        desc["summary"] = info
+        _write(json.dumps(desc, indent=1, ensure_ascii=False) + "\n")
+        return 0
+    rows = [
+        ("file", f"{info['file']}" + (f" ({info['file_size'] / 1e6:.1f} MB)" if info["file_size"] else "")),
+        ("GGUF version", info["gguf_version"]),
+        ("name", info["name"]),
+        ("architecture", info["architecture"]),
+        ("parameters", f"{_human(info['parameters'])} ({info['parameters']:,})"),
+        ("tensor types", ", ".join(f"{k} x {v}" for k, v in info["tensor_types"].items()) or "-"),
+        ("context length", info["context_length"]),
+        ("embedding length", info["embedding_length"]),
+        ("layers", info["block_count"]),
+        ("attention heads", None if info["head_count"] is None else
+         f"{info['head_count']} (KV {info['head_count_kv'] if info['head_count_kv'] is not None else info['head_count']})"),
+        ("vocab size", info["vocab_size"]),
+        ("tokenizer", info["tokenizer"]),
+        ("chat template", "yes" if info["chat_template"] else "no"),
+    ]
+    _write("".join(f"{k + ':':<18}{v}\n" for k, v in rows if v is not None))
+    return 0
+
+
+# ---- run ----------------------------------------------------------------------------------
+
+def _load(args: argparse.Namespace):
+    from .model import Model
+    return Model(args.model, n_ctx=args.ctx_size, n_threads=args.threads, device=args.device,
+                 n_batch=args.batch_size)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    model = _load(args)
+    prompt = _arg_bytes(args.prompt)
+    if args.echo:
+        _write(prompt.decode("utf-8", errors="replace"))
+    for piece in model.generate(prompt, max_tokens=args.max_tokens, temp=args.temp, top_k=args.top_k,
+                                top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
+                                repeat_last_n=args.repeat_last_n, seed=args.seed, streaming=True):
+        _write(piece)
+    _write("\n")
+    st = getattr(model, "last_stats", {}) or {}
+    if not args.quiet and st:
+        def rate(n: int, ms: float) -> str:
+            return f"{n / (ms / 1000):.1f} tokens/s" if ms > 0 else "-"
+        print(f"[prompt: {st.get('n_prompt_tokens')} tokens ({st.get('n_prompt_decoded')} decoded) in "
+              f"{st.get('prompt_ms', 0):.0f} ms, {rate(st.get('n_prompt_decoded', 0), st.get('prompt_ms', 0))}; "
+              f"generated: {st.get('n_generated')} tokens in {st.get('generate_ms', 0):.0f} ms, "
+              f"{rate(st.get('n_generated', 0), st.get('generate_ms', 0))}; stop: {st.get('stop_reason')}]",
+              file=sys.stderr)
+    return 0
+
+
+# ---- perplexity ------------------------------------------------------------------------------
+
+def cmd_perplexity(args: argparse.Namespace) -> int:
+    with open(args.file, "rb") as f:
+        data = f.read()
+    # wiki.test.raw ships with CRLF; llama.cpp's reference numbers are on LF text.
+    data = data.replace(b"\r\n", b"\n")
+    args.ctx_size = max(args.ctx_size, 4)
+    model = _load(args)
+    print(f"perplexity: {len(data)} bytes, n_ctx={args.ctx_size}, scoring the second half of each chunk",
+          file=sys.stderr)
+
+    def on_chunk(i: int, running: float) -> None:
+        _write(f"[{i + 1}]{running:.4f},")
+
+    res = model.perplexity(data, n_ctx=args.ctx_size, n_chunks=args.chunks, on_chunk=on_chunk)
+    _write(f"\nFinal estimate: PPL = {res.ppl:.4f} +/- {res.uncertainty:.5f}\n")
+    return 0
+
+
+# ---- pull / list / devices -------------------------------------------------------------------
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    path = pull(args.name, cache_dir=args.cache_dir, progress=not args.quiet, force=args.force)
+    _write(f"{path}\n")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    lines = [f"{'name':<10}{'size':>10}  {'cached':<7}description"]
+    for entry, cached, path in list_models(args.cache_dir):
+        lines.append(f"{entry.name:<10}{entry.size / 1e6:>8.0f}MB  {'yes' if cached else 'no':<7}{entry.description}")
+    _write("\n".join(lines) + "\n")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from . import _core
+    _write(json.dumps(json.loads(_core.devices_json()), indent=1) + "\n")
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("-c", "--ctx-size", type=int, default=2048, help="context size in tokens (default 2048)")
+    p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per decode step")
+    p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Run open large language models from GGUF files.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", help="continue a prompt, streaming the text")
+    p.add_argument("model", help=f"a .gguf file or a catalogue name ({', '.join(CATALOG)})")
+    p.add_argument("prompt")
+    p.add_argument("-n", "--max-tokens", type=int, default=200)
+    p.add_argument("--temp", type=float, default=0.7, help="temperature; 0 = greedy")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.4)
+    p.add_argument("--min-p", type=float, default=0.0)
+    p.add_argument("--repeat-penalty", type=float, default=1.18)
+    p.add_argument("--repeat-last-n", type=int, default=64)
+    p.add_argument("--seed", type=int, default=None, help="default: random")
+    p.add_argument("--echo", action="store_true", help="print the prompt before the continuation")
+    p.add_argument("-q", "--quiet", action="store_true", help="no timing line on stderr")
+    _model_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("info", help="describe a GGUF model file")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print the full description as JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("perplexity", help="perplexity of a text file (llama-perplexity method)")
+    p.add_argument("model")
+    p.add_argument("file")
+    p.add_argument("--chunks", type=int, default=None, help="score only the first N chunks")
+    _model_args(p)
+    p.set_defaults(func=cmd_perplexity, ctx_size=512)
+
+    p = sub.add_parser("pull", help="fetch a catalogue model into the cache")
+    p.add_argument("name", choices=sorted(CATALOG))
+    p.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p.add_argument("--cache-dir", default=None, help="default: $LLM4ALL_CACHE or ~/.cache/llm4all/models")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("list", help="list the catalogue and what is cached")
+    p.add_argument("--cache-dir", default=None)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("devices", help="list backend plugins and devices")
+    p.set_defaults(func=cmd_devices)
+    return parser
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e) or type(e).__name__
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        msg = f"{e.filename}: {e.strerror}"
+    return " ".join(msg.split("\n"))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a message.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # every failure becomes one clean line
+        if os.environ.get("LLM4ALL_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
