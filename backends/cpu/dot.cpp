@@ -1,0 +1,251 @@
+// dot.cpp — the inner kernels of mul_mat: integer dot products of quantized
+// weight blocks with Q8 activation blocks (llama.cpp's numerics: per block
+// sumi * d_w * d_a, plus m_w * s_a for the Q*_1 types) and float dot products.
+// Portable C++ everywhere; under __AVX2__ the block dot uses maddubs like SIMD
+// builds of llama.cpp do, since that is where decode time goes.
+#include "dot.h"
+
+#include <cstring>
+
+#include "llm4all/backend.h"
+#include "quants.h"
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+namespace llm4all::cpu {
+
+ActKind act_kind(int32_t wtype) {
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: case LLM4ALL_TYPE_Q8_0: return ActKind::Q8_0;
+    case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_1: return ActKind::Q8_1;
+    case LLM4ALL_TYPE_F16: return ActKind::F32_VIA_F16;
+    case LLM4ALL_TYPE_BF16: return ActKind::F32_VIA_BF16;
+    default: return ActKind::F32;
+    }
+}
+
+size_t act_row_bytes(ActKind kind, int64_t n) {
+    switch (kind) {
+    case ActKind::Q8_0: return size_t(n / QK) * sizeof(ActQ8_0);
+    case ActKind::Q8_1: return size_t(n / QK) * sizeof(ActQ8_1);
+    default: return size_t(n) * sizeof(float);
+    }
+}
+
+void prepare_act_row(ActKind kind, const float *x, void *dst, int64_t n) {
+    float *f = static_cast<float *>(dst);
+    switch (kind) {
+    case ActKind::Q8_0: quantize_row_q8_0(x, static_cast<ActQ8_0 *>(dst), n); break;
+    case ActKind::Q8_1: quantize_row_q8_1(x, static_cast<ActQ8_1 *>(dst), n); break;
+    case ActKind::F32: std::memcpy(f, x, size_t(n) * 4); break;
+    // llama.cpp rounds activations to the weight's 16-bit type before the dot;
+    // rounding here and multiplying in float gives the same products.
+    case ActKind::F32_VIA_F16:
+        for (int64_t i = 0; i < n; ++i) f[i] = fp16_to_f32(f32_to_fp16(x[i]));
+        break;
+    case ActKind::F32_VIA_BF16:
+        for (int64_t i = 0; i < n; ++i) f[i] = bf16_to_f32(f32_to_bf16(x[i]));
+        break;
+    }
+}
+
+namespace {
+
+// ---- weight block unpacking: 32 int8 values + scale (+ min) -------------------
+
+struct Unpacked {
+#ifdef __AVX2__
+    __m256i q;
+#else
+    int8_t q[QK];
+#endif
+    float d, m;
+};
+
+#ifdef __AVX2__
+inline __m256i nibbles32(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(qs));
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b); // high half = elements 16..31
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+// 0x10 in byte j where bit j of qh is set.
+inline __m256i high_bits32(const uint8_t *qh_bytes) {
+    uint32_t qh;
+    std::memcpy(&qh, qh_bytes, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), shuf);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+#else
+inline void nibbles32(const uint8_t *qs, int8_t *q) {
+    for (int j = 0; j < QK / 2; ++j) {
+        q[j] = int8_t(qs[j] & 0x0f);
+        q[j + QK / 2] = int8_t(qs[j] >> 4);
+    }
+}
+inline void add_high_bits32(const uint8_t *qh_bytes, int8_t *q) {
+    uint32_t qh;
+    std::memcpy(&qh, qh_bytes, 4);
+    for (int j = 0; j < QK; ++j) q[j] = int8_t(q[j] | int8_t(((qh >> j) & 1) << 4));
+}
+#endif
+
+inline void unpack(const BlockQ4_0 &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+#ifdef __AVX2__
+    u.q = _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8));
+#else
+    nibbles32(b.qs, u.q);
+    for (int j = 0; j < QK; ++j) u.q[j] = int8_t(u.q[j] - 8);
+#endif
+}
+inline void unpack(const BlockQ4_1 &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.m = fp16_to_f32(b.m);
+#ifdef __AVX2__
+    u.q = nibbles32(b.qs);
+#else
+    nibbles32(b.qs, u.q);
+#endif
+}
+inline void unpack(const BlockQ5_0 &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+#ifdef __AVX2__
+    u.q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b.qs), high_bits32(b.qh)), _mm256_set1_epi8(16));
+#else
+    nibbles32(b.qs, u.q);
+    add_high_bits32(b.qh, u.q);
+    for (int j = 0; j < QK; ++j) u.q[j] = int8_t(u.q[j] - 16);
+#endif
+}
+inline void unpack(const BlockQ5_1 &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.m = fp16_to_f32(b.m);
+#ifdef __AVX2__
+    u.q = _mm256_or_si256(nibbles32(b.qs), high_bits32(b.qh));
+#else
+    nibbles32(b.qs, u.q);
+    add_high_bits32(b.qh, u.q);
+#endif
+}
+inline void unpack(const BlockQ8_0 &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+#ifdef __AVX2__
+    u.q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs));
+#else
+    std::memcpy(u.q, b.qs, QK);
+#endif
+}
+
+// Weight types whose values are unsigned (Q*_1) pair with Q8_1 activations.
+template <class B> constexpr bool has_min = false;
+template <> constexpr bool has_min<BlockQ4_1> = true;
+template <> constexpr bool has_min<BlockQ5_1> = true;
+
+template <class B> struct ActOf { using type = ActQ8_0; };
+template <> struct ActOf<BlockQ4_1> { using type = ActQ8_1; };
+template <> struct ActOf<BlockQ5_1> { using type = ActQ8_1; };
+
+#ifdef __AVX2__
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+// NT tokens against one weight row; NT is a template constant so the
+// accumulators live in registers.
+template <class B, int NT>
+void dot_quant(const B *w, const uint8_t *act, size_t stride, int64_t nb, float *out) {
+    using A = typename ActOf<B>::type;
+#ifdef __AVX2__
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    float macc[NT] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        Unpacked u;
+        unpack(w[i], u);
+        // maddubs wants unsigned x signed: move the weight's sign onto the activation.
+        const __m256i wabs = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
+        for (int t = 0; t < NT; ++t) {
+            const A &a = reinterpret_cast<const A *>(act + t * stride)[i];
+            __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs));
+            if (!has_min<B>) aq = _mm256_sign_epi8(aq, u.q);
+            __m256i s16 = _mm256_maddubs_epi16(wabs, aq);
+            __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * a.d), _mm256_cvtepi32_ps(s32), acc[t]);
+            if constexpr (has_min<B>) macc[t] += u.m * reinterpret_cast<const ActQ8_1 &>(a).s;
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + macc[t];
+#else
+    float acc[NT] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        Unpacked u;
+        unpack(w[i], u);
+        for (int t = 0; t < NT; ++t) {
+            const A &a = reinterpret_cast<const A *>(act + t * stride)[i];
+            int32_t sumi = 0;
+            for (int j = 0; j < QK; ++j) sumi += int32_t(u.q[j]) * int32_t(a.qs[j]);
+            acc[t] += float(sumi) * (u.d * a.d);
+            if constexpr (has_min<B>) acc[t] += u.m * reinterpret_cast<const ActQ8_1 &>(a).s;
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+#endif
+}
+
+// Float dot with 16 independent partial sums so the compiler can vectorise
+// without reassociating (and without -ffast-math).
+template <int NT>
+void dot_f32(const float *__restrict w, const uint8_t *act, size_t stride, int64_t n, float *out) {
+    constexpr int L = 16;
+    float acc[NT][L] = {};
+    const float *a[NT];
+    for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float *>(act + t * stride);
+    int64_t i = 0;
+    for (; i + L <= n; i += L)
+        for (int t = 0; t < NT; ++t)
+            for (int l = 0; l < L; ++l) acc[t][l] += w[i + l] * a[t][i + l];
+    for (int t = 0; t < NT; ++t) {
+        float s = 0.0f;
+        for (int l = 0; l < L; ++l) s += acc[t][l];
+        for (int64_t j = i; j < n; ++j) s += w[j] * a[t][j];
+        out[t] = s;
+    }
+}
+
+template <int NT>
+void dot_dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t stride, int64_t n, float *out) {
+    const int64_t nb = n / QK;
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: dot_quant<BlockQ4_0, NT>(static_cast<const BlockQ4_0 *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q4_1: dot_quant<BlockQ4_1, NT>(static_cast<const BlockQ4_1 *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q5_0: dot_quant<BlockQ5_0, NT>(static_cast<const BlockQ5_0 *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q5_1: dot_quant<BlockQ5_1, NT>(static_cast<const BlockQ5_1 *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q8_0: dot_quant<BlockQ8_0, NT>(static_cast<const BlockQ8_0 *>(w), act, stride, nb, out); break;
+    default: dot_f32<NT>(static_cast<const float *>(w), act, stride, n, out); break;
+    }
+}
+
+} // namespace
+
+void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,
+              int64_t n, float *out) {
+    const uint8_t *a = static_cast<const uint8_t *>(act);
+    switch (n_tok) {
+    case 1: dot_dispatch<1>(wtype, w_row, a, act_stride, n, out); break;
+    case 2: dot_dispatch<2>(wtype, w_row, a, act_stride, n, out); break;
+    case 3: dot_dispatch<3>(wtype, w_row, a, act_stride, n, out); break;
+    default: dot_dispatch<4>(wtype, w_row, a, act_stride, n, out); break;
+    }
+}
+
+} // namespace llm4all::cpu

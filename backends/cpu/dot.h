@@ -1,0 +1,28 @@
+// dot.h — dot products of one weight row with a few activation rows at once.
+// mul_mat prepares the activations once (Q8_0, Q8_1 or float) and then calls
+// dot_rows for every (weight row, group of <= DOT_MAX_TOK tokens); unpacking a
+// weight block once for several tokens is what keeps prompt processing cheap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace llm4all::cpu {
+
+constexpr int DOT_MAX_TOK = 4;
+
+// How mul_mat must prepare activation rows for weights of a given type.
+enum class ActKind { Q8_0, Q8_1, F32, F32_VIA_F16, F32_VIA_BF16 };
+ActKind act_kind(int32_t wtype);
+// Bytes of one prepared activation row of n elements.
+size_t act_row_bytes(ActKind kind, int64_t n);
+// Prepares one activation row (x: n floats) into dst.
+void prepare_act_row(ActKind kind, const float *x, void *dst, int64_t n);
+
+// out[t] = dot(w_row, act_t) for t < n_tok (n_tok <= DOT_MAX_TOK); act_t is at
+// act + t * act_stride. w_row is in the weight's storage type; for F32-kind
+// activations of F16/BF16 weights w_row must already be dequantized to float.
+void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,
+              int64_t n, float *out);
+
+} // namespace llm4all::cpu

@@ -1,0 +1,123 @@
+// plugin.cpp — the CPU backend's plugin entry point: the function table, the
+// device description, host "buffers" and per-session contexts. The same
+// sources are built once per ISA level; LLM4ALL_CPU_VARIANT names this build.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "cpu.h"
+#include "quants.h"
+
+#ifndef LLM4ALL_CPU_VARIANT
+#error "LLM4ALL_CPU_VARIANT must name the build variant (generic, avx2, ...)"
+#endif
+#ifndef LLM4ALL_CPU_DISPLAY
+#error "LLM4ALL_CPU_DISPLAY must name the device, e.g. \"CPU (AVX2)\""
+#endif
+
+namespace llm4all::cpu {
+
+namespace {
+
+// Plain pointer, constant-initialised: nothing in this (ISA-specific) file may
+// run code when the library is merely loaded on a machine it cannot serve.
+llm4all_backend_log_fn g_log = nullptr;
+
+int32_t device_count() { return 1; }
+
+bool device_info(int32_t device, llm4all_device_info *out) {
+    if (device != 0 || !out) return false;
+    const long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    out->name = LLM4ALL_CPU_DISPLAY;
+    out->kind = "cpu";
+    out->memory_total = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+    out->memory_free = avail > 0 && page > 0 ? uint64_t(avail) * uint64_t(page) : 0;
+    return true;
+}
+
+bool supports(llm4all_op op, int32_t type) {
+    switch (op) {
+    case LLM4ALL_OP_MUL_MAT:
+    case LLM4ALL_OP_GET_ROWS: return type_supported(type);
+    case LLM4ALL_OP_RMS_NORM:
+    case LLM4ALL_OP_ROPE:
+    case LLM4ALL_OP_SWIGLU:
+    case LLM4ALL_OP_ADD: return type == LLM4ALL_TYPE_F32;
+    case LLM4ALL_OP_ATTENTION: return type == LLM4ALL_TYPE_F32 || type == LLM4ALL_TYPE_F16;
+    default: return false;
+    }
+}
+
+llm4all_backend_ctx *ctx_new(int32_t device, int32_t n_threads) {
+    if (device != 0) {
+        log(LLM4ALL_LOG_ERROR, "cpu backend: only device 0 exists");
+        return nullptr;
+    }
+    if (n_threads <= 0) {
+        unsigned hw = std::thread::hardware_concurrency();
+        n_threads = hw ? int32_t(hw) : 1;
+    }
+    try {
+        return new llm4all_backend_ctx(n_threads);
+    } catch (const std::exception &e) {
+        log(LLM4ALL_LOG_ERROR, (std::string("cpu backend: cannot create context: ") + e.what()).c_str());
+        return nullptr;
+    }
+}
+
+void ctx_free(llm4all_backend_ctx *ctx) { delete ctx; }
+
+// Host memory, 64-byte aligned for the SIMD kernels.
+void *buffer_alloc(llm4all_backend_ctx *, size_t bytes) {
+    void *p = nullptr;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) return nullptr;
+    return p;
+}
+void buffer_free(llm4all_backend_ctx *, void *buffer) { std::free(buffer); }
+void copy(llm4all_backend_ctx *, void *dst, const void *src, size_t bytes) {
+    if (bytes) std::memmove(dst, src, bytes);
+}
+
+} // namespace
+
+void log(int32_t level, const char *message) {
+    if (g_log) g_log(level, message);
+}
+
+} // namespace llm4all::cpu
+
+extern "C" __attribute__((visibility("default"))) const llm4all_backend_iface *
+llm4all_backend_init(llm4all_backend_log_fn log_fn) {
+    using namespace llm4all::cpu;
+    // Aggregate of constants and function addresses: initialised at load time
+    // without running code, so loading stays safe on any CPU.
+    static const llm4all_backend_iface table = {
+        LLM4ALL_BACKEND_API_VERSION,
+        sizeof(llm4all_backend_iface),
+        "cpu",
+        LLM4ALL_CPU_VARIANT,
+        device_count,
+        device_info,
+        supports,
+        ctx_new,
+        ctx_free,
+        buffer_alloc,
+        buffer_free,
+        copy,
+        copy,
+        mul_mat,
+        get_rows,
+        rms_norm,
+        rope,
+        attention,
+        swiglu,
+        add,
+        store_rows,
+    };
+    g_log = log_fn;
+    return &table;
+}

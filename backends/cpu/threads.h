@@ -1,0 +1,44 @@
+// threads.h — a small persistent thread pool for the CPU ops. parallel_for
+// hands out indices 0..n-1 through an atomic counter; the calling thread works
+// too. Workers spin briefly after a job (decode issues many small jobs in a
+// row) and then sleep on a condition variable.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace llm4all::cpu {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool &) = delete;
+    ThreadPool &operator=(const ThreadPool &) = delete;
+
+    int size() const { return n_threads_; }
+    // Runs fn(i) for every i in [0, n); returns when all are done. Not reentrant.
+    void parallel_for(int64_t n, const std::function<void(int64_t)> &fn);
+
+private:
+    void worker_loop();
+    void run_items();
+
+    int n_threads_;
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable wake_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int64_t> next_{0};
+    std::atomic<int> busy_{0};    // workers still inside the current job
+    int64_t n_items_ = 0;
+    const std::function<void(int64_t)> *fn_ = nullptr;
+    bool stop_ = false;
+};
+
+} // namespace llm4all::cpu

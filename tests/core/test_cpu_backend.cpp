@@ -1,0 +1,420 @@
+// test_cpu_backend.cpp — loads every CPU backend plugin that can run on this
+// machine and checks each op against a plain double-precision reference on
+// random data, then checks that the variants agree with each other.
+// Plugins are looked up in LLM4ALL_PLUGIN_DIR, argv[1], or beside libllm4all.so.
+#include <dirent.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llm4all/backend.h"
+#include "llm4all/llm4all.h"
+
+namespace {
+
+int g_pass = 0, g_fail = 0;
+
+void check(bool ok, const std::string &what) {
+    if (ok) {
+        ++g_pass;
+    } else {
+        ++g_fail;
+        std::printf("FAIL: %s\n", what.c_str());
+    }
+}
+
+// ---- independent reference formats (written from the GGUF block definitions) --
+
+float h2f(uint16_t h) { _Float16 v; std::memcpy(&v, &h, 2); return float(v); }
+uint16_t f2h(float f) { _Float16 v = _Float16(f); uint16_t h; std::memcpy(&h, &v, 2); return h; }
+float bf2f(uint16_t b) { uint32_t u = uint32_t(b) << 16; float f; std::memcpy(&f, &u, 4); return f; }
+uint16_t f2bf(float f) { uint32_t u; std::memcpy(&u, &f, 4); return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
+
+struct TypeDesc { int32_t type; const char *name; int block; int bytes; };
+const TypeDesc k_types[] = {
+    {LLM4ALL_TYPE_F32, "F32", 1, 4},   {LLM4ALL_TYPE_F16, "F16", 1, 2},   {LLM4ALL_TYPE_BF16, "BF16", 1, 2},
+    {LLM4ALL_TYPE_Q4_0, "Q4_0", 32, 18}, {LLM4ALL_TYPE_Q4_1, "Q4_1", 32, 20}, {LLM4ALL_TYPE_Q5_0, "Q5_0", 32, 22},
+    {LLM4ALL_TYPE_Q5_1, "Q5_1", 32, 24}, {LLM4ALL_TYPE_Q8_0, "Q8_0", 32, 34},
+};
+
+// Quantizes one block of 32 (or one value) into out; the scheme only has to be
+// valid, the reference dequantizer below defines what the bytes mean.
+void quantize_block(int32_t type, const float *x, uint8_t *out) {
+    auto put16 = [&](int off, uint16_t v) { std::memcpy(out + off, &v, 2); };
+    float amax = 0, vmax = 0, mn = x[0], mx = x[0];
+    for (int j = 0; j < 32 && type > LLM4ALL_TYPE_F16 && type != LLM4ALL_TYPE_BF16; ++j) {
+        if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); vmax = x[j]; }
+        mn = std::min(mn, x[j]);
+        mx = std::max(mx, x[j]);
+    }
+    switch (type) {
+    case LLM4ALL_TYPE_F32: std::memcpy(out, x, 4); break;
+    case LLM4ALL_TYPE_F16: put16(0, f2h(x[0])); break;
+    case LLM4ALL_TYPE_BF16: put16(0, f2bf(x[0])); break;
+    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: {
+        const bool five = type == LLM4ALL_TYPE_Q5_0;
+        const float d = vmax / (five ? -16.0f : -8.0f), id = d ? 1 / d : 0;
+        put16(0, f2h(d));
+        uint8_t *qs = out + (five ? 6 : 2);
+        uint32_t qh = 0;
+        std::memset(qs, 0, 16);
+        for (int j = 0; j < 32; ++j) {
+            int q = std::clamp(int(x[j] * id + (five ? 16.5f : 8.5f)), 0, five ? 31 : 15);
+            qs[j % 16] |= uint8_t((q & 15) << (j < 16 ? 0 : 4));
+            qh |= uint32_t(q >> 4) << j;
+        }
+        if (five) std::memcpy(out + 2, &qh, 4);
+        break;
+    }
+    case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_1: {
+        const bool five = type == LLM4ALL_TYPE_Q5_1;
+        const float d = (mx - mn) / (five ? 31.0f : 15.0f), id = d ? 1 / d : 0;
+        put16(0, f2h(d));
+        put16(2, f2h(mn));
+        uint8_t *qs = out + (five ? 8 : 4);
+        uint32_t qh = 0;
+        std::memset(qs, 0, 16);
+        for (int j = 0; j < 32; ++j) {
+            int q = std::clamp(int((x[j] - mn) * id + 0.5f), 0, five ? 31 : 15);
+            qs[j % 16] |= uint8_t((q & 15) << (j < 16 ? 0 : 4));
+            qh |= uint32_t(q >> 4) << j;
+        }
+        if (five) std::memcpy(out + 4, &qh, 4);
+        break;
+    }
+    case LLM4ALL_TYPE_Q8_0: {
+        const float d = amax / 127, id = d ? 1 / d : 0;
+        put16(0, f2h(d));
+        for (int j = 0; j < 32; ++j) out[2 + j] = uint8_t(int8_t(std::lround(x[j] * id)));
+        break;
+    }
+    }
+}
+
+// Reference dequantization with the same float operations as the gguf package.
+void dequantize_block(int32_t type, const uint8_t *in, float *y) {
+    auto get16 = [&](int off) { uint16_t v; std::memcpy(&v, in + off, 2); return v; };
+    auto nib = [](const uint8_t *qs, int j) { return j < 16 ? qs[j] & 15 : qs[j - 16] >> 4; };
+    switch (type) {
+    case LLM4ALL_TYPE_F32: std::memcpy(y, in, 4); break;
+    case LLM4ALL_TYPE_F16: y[0] = h2f(get16(0)); break;
+    case LLM4ALL_TYPE_BF16: y[0] = bf2f(get16(0)); break;
+    case LLM4ALL_TYPE_Q4_0: { float d = h2f(get16(0)); for (int j = 0; j < 32; ++j) y[j] = d * float(nib(in + 2, j) - 8); break; }
+    case LLM4ALL_TYPE_Q4_1: {
+        float d = h2f(get16(0)), m = h2f(get16(2));
+        for (int j = 0; j < 32; ++j) { volatile float p = d * float(nib(in + 4, j)); y[j] = p + m; }
+        break;
+    }
+    case LLM4ALL_TYPE_Q5_0: {
+        float d = h2f(get16(0)); uint32_t qh; std::memcpy(&qh, in + 2, 4);
+        for (int j = 0; j < 32; ++j) y[j] = d * float((nib(in + 6, j) | int((qh >> j) & 1) << 4) - 16);
+        break;
+    }
+    case LLM4ALL_TYPE_Q5_1: {
+        float d = h2f(get16(0)), m = h2f(get16(2)); uint32_t qh; std::memcpy(&qh, in + 4, 4);
+        for (int j = 0; j < 32; ++j) { volatile float p = d * float(nib(in + 8, j) | ((qh >> j) & 1) << 4); y[j] = p + m; }
+        break;
+    }
+    case LLM4ALL_TYPE_Q8_0: { float d = h2f(get16(0)); for (int j = 0; j < 32; ++j) y[j] = float(int8_t(in[2 + j])) * d; break; }
+    }
+}
+
+struct Quantized { std::vector<uint8_t> bytes; std::vector<float> deq; };
+
+Quantized quantize(const TypeDesc &t, const std::vector<float> &x) {
+    Quantized q;
+    const size_t nb = x.size() / t.block;
+    q.bytes.resize(nb * t.bytes);
+    q.deq.resize(x.size());
+    for (size_t b = 0; b < nb; ++b) {
+        quantize_block(t.type, &x[b * t.block], &q.bytes[b * t.bytes]);
+        dequantize_block(t.type, &q.bytes[b * t.bytes], &q.deq[b * t.block]);
+    }
+    return q;
+}
+
+llm4all_tensor tensor(void *data, int32_t type, int64_t ne0, int64_t ne1 = 1, int64_t ne2 = 1) {
+    llm4all_tensor t{};
+    t.data = data;
+    t.type = type;
+    t.n_dims = ne2 > 1 ? 3 : ne1 > 1 ? 2 : 1;
+    t.ne[0] = ne0; t.ne[1] = ne1; t.ne[2] = ne2; t.ne[3] = 1;
+    return t;
+}
+
+std::mt19937 g_rng(1234);
+std::vector<float> randn(size_t n, float scale = 1.0f) {
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (float &x : v) x = d(g_rng);
+    return v;
+}
+
+struct Plugin { std::string file; const llm4all_backend_iface *be; llm4all_backend_ctx *ctx; };
+
+// Results of every variant, to compare them afterwards: key -> (variant, values).
+std::map<std::string, std::vector<std::pair<std::string, std::vector<float>>>> g_results;
+
+void test_mul_mat(Plugin &p, const TypeDesc &t, int64_t n_in, int64_t n_out, int64_t n_tok) {
+    const std::string what = std::string(p.be->variant) + " mul_mat " + t.name + " " + std::to_string(n_in) + "x" +
+                             std::to_string(n_out) + " tok " + std::to_string(n_tok);
+    std::vector<float> wf = randn(size_t(n_in * n_out), 0.5f), x = randn(size_t(n_in * n_tok));
+    Quantized w = quantize(t, wf);
+    std::vector<float> y(size_t(n_out * n_tok), NAN);
+    llm4all_tensor tw = tensor(w.bytes.data(), t.type, n_in, n_out), tx = tensor(x.data(), LLM4ALL_TYPE_F32, n_in, n_tok),
+                   ty = tensor(y.data(), LLM4ALL_TYPE_F32, n_out, n_tok);
+    if (p.be->mul_mat(p.ctx, &tw, &tx, &ty) != 0) return check(false, what + ": returned an error");
+    double worst = 0;
+    for (int64_t tk = 0; tk < n_tok; ++tk) {
+        for (int64_t o = 0; o < n_out; ++o) {
+            const float *wr = &w.deq[o * n_in], *xr = &x[tk * n_in];
+            double ref = 0, mag = 0, qerr = 0;
+            for (int64_t i = 0; i < n_in; ++i) {
+                ref += double(wr[i]) * xr[i];
+                mag += std::fabs(double(wr[i]) * xr[i]);
+            }
+            // Q8 activations: each x moves by at most half a step (amax/127/2) of its block.
+            if (t.block == 32)
+                for (int64_t b = 0; b < n_in; b += 32) {
+                    double amax = 0, wabs = 0, xabs = 0;
+                    for (int j = 0; j < 32; ++j) {
+                        amax = std::max(amax, double(std::fabs(xr[b + j])));
+                        wabs += std::fabs(wr[b + j]);
+                        xabs += std::fabs(xr[b + j]);
+                    }
+                    qerr += wabs * amax / 254.0 * 1.01 + (wabs + xabs) * amax * 1e-3;
+                }
+            const double rel = t.type == LLM4ALL_TYPE_F32 ? 1e-5 : t.type == LLM4ALL_TYPE_BF16 ? 8e-3 : 2e-3;
+            const double tol = qerr + rel * mag + 1e-5;
+            const double err = std::fabs(double(y[tk * n_out + o]) - ref);
+            worst = std::max(worst, err / tol);
+        }
+    }
+    check(worst <= 1.0, what + " (worst error/tolerance " + std::to_string(worst) + ")");
+    g_results[what.substr(what.find(' ') + 1)].push_back({p.be->variant, y});
+}
+
+void test_get_rows(Plugin &p, const TypeDesc &t) {
+    const int64_t n = 64, rows = 9;
+    Quantized w = quantize(t, randn(size_t(n * rows)));
+    std::vector<int32_t> ids = {3, 0, 8, 3, 5};
+    std::vector<float> y(size_t(n) * ids.size());
+    llm4all_tensor tw = tensor(w.bytes.data(), t.type, n, rows), ty = tensor(y.data(), LLM4ALL_TYPE_F32, n, int64_t(ids.size()));
+    const std::string what = std::string(p.be->variant) + " get_rows " + t.name;
+    if (p.be->get_rows(p.ctx, &tw, ids.data(), int64_t(ids.size()), &ty) != 0) return check(false, what + ": error");
+    bool same = true;
+    for (size_t i = 0; i < ids.size(); ++i)
+        same &= std::memcmp(&y[i * n], &w.deq[size_t(ids[i]) * n], size_t(n) * 4) == 0;
+    check(same, what + " is bit-exact");
+    int32_t bad_id = int32_t(rows);
+    check(p.be->get_rows(p.ctx, &tw, &bad_id, 1, &ty) != 0, what + " refuses an out-of-range id");
+}
+
+void test_small_ops(Plugin &p) {
+    const std::string v = p.be->variant;
+    // rms_norm
+    {
+        const int64_t n = 96, rows = 5;
+        std::vector<float> x = randn(size_t(n * rows)), w = randn(size_t(n)), y(x.size());
+        llm4all_tensor tx = tensor(x.data(), 0, n, rows), tw = tensor(w.data(), 0, n), ty = tensor(y.data(), 0, n, rows);
+        bool ok = p.be->rms_norm(p.ctx, &tx, &tw, 1e-5f, &ty) == 0;
+        for (int64_t r = 0; r < rows && ok; ++r) {
+            double ss = 0;
+            for (int64_t i = 0; i < n; ++i) ss += double(x[r * n + i]) * x[r * n + i];
+            double s = 1.0 / std::sqrt(ss / n + 1e-5);
+            for (int64_t i = 0; i < n; ++i) ok &= std::fabs(y[r * n + i] - x[r * n + i] * s * w[i]) <= 1e-5 * (1 + std::fabs(x[r * n + i] * s * w[i]));
+        }
+        check(ok, v + " rms_norm");
+        g_results["rms_norm"].push_back({v, y});
+    }
+    // rope, both modes, partial rotation
+    for (int32_t mode : {LLM4ALL_ROPE_NORMAL, LLM4ALL_ROPE_NEOX}) {
+        const int64_t hd = 16, nh = 3, nt = 4;
+        const int32_t n_rot = 12;
+        const float base = 10000.0f, fscale = 0.5f;
+        std::vector<int32_t> pos = {0, 1, 17, 300};
+        std::vector<float> x = randn(size_t(hd * nh * nt)), y = x;
+        llm4all_tensor ty = tensor(y.data(), 0, hd, nh, nt);
+        bool ok = p.be->rope(p.ctx, &ty, pos.data(), n_rot, base, fscale, mode) == 0;
+        for (int64_t t = 0; t < nt && ok; ++t)
+            for (int64_t h = 0; h < nh; ++h) {
+                const float *xs = &x[(t * nh + h) * hd];
+                const float *ys = &y[(t * nh + h) * hd];
+                for (int64_t i = 0; i < n_rot / 2; ++i) {
+                    double th = pos[t] * double(fscale) * std::pow(double(base), -2.0 * i / n_rot);
+                    int64_t a = mode == LLM4ALL_ROPE_NEOX ? i : 2 * i, b = mode == LLM4ALL_ROPE_NEOX ? i + n_rot / 2 : 2 * i + 1;
+                    double ra = xs[a] * std::cos(th) - xs[b] * std::sin(th), rb = xs[a] * std::sin(th) + xs[b] * std::cos(th);
+                    ok &= std::fabs(ys[a] - ra) < 2e-3 && std::fabs(ys[b] - rb) < 2e-3;
+                }
+                for (int64_t i = n_rot; i < hd; ++i) ok &= ys[i] == xs[i];
+            }
+        check(ok, v + " rope mode " + std::to_string(mode));
+        g_results["rope" + std::to_string(mode)].push_back({v, y});
+    }
+    // attention, GQA, F32 and F16 caches, causal positions after a prefix
+    for (int32_t ctype : {LLM4ALL_TYPE_F32, LLM4ALL_TYPE_F16}) {
+        const int64_t hd = 32, nh = 4, nkv = 2, n_ctx = 40, nt = 3;
+        const int32_t n_kv = 20;
+        std::vector<int32_t> pos = {17, 18, 19};
+        std::vector<float> q = randn(size_t(hd * nh * nt)), kf = randn(size_t(hd * nkv * n_ctx)), vf = randn(size_t(hd * nkv * n_ctx));
+        std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+        for (size_t i = 0; i < kf.size(); ++i) {
+            kh[i] = f2h(kf[i]); vh[i] = f2h(vf[i]);
+            if (ctype == LLM4ALL_TYPE_F16) { kf[i] = h2f(kh[i]); vf[i] = h2f(vh[i]); }
+        }
+        void *kd = ctype == LLM4ALL_TYPE_F16 ? (void *)kh.data() : (void *)kf.data();
+        void *vd = ctype == LLM4ALL_TYPE_F16 ? (void *)vh.data() : (void *)vf.data();
+        std::vector<float> out(q.size(), NAN);
+        llm4all_tensor tq = tensor(q.data(), 0, hd, nh, nt), tk = tensor(kd, ctype, hd, nkv, n_ctx),
+                       tv = tensor(vd, ctype, hd, nkv, n_ctx), to = tensor(out.data(), 0, hd, nh, nt);
+        const float scale = 1.0f / std::sqrt(float(hd));
+        bool ok = p.be->attention(p.ctx, &tq, &tk, &tv, n_kv, pos.data(), scale, &to) == 0;
+        const double tol = ctype == LLM4ALL_TYPE_F16 ? 3e-3 : 1e-4;
+        for (int64_t t = 0; t < nt && ok; ++t)
+            for (int64_t h = 0; h < nh; ++h) {
+                const int64_t hk = h / (nh / nkv);
+                std::vector<double> s(size_t(pos[t] + 1));
+                double mx = -1e300, sum = 0;
+                for (int64_t j = 0; j <= pos[t]; ++j) {
+                    double d = 0;
+                    for (int64_t i = 0; i < hd; ++i) d += double(q[(t * nh + h) * hd + i]) * kf[(j * nkv + hk) * hd + i];
+                    s[j] = d * scale;
+                    mx = std::max(mx, s[j]);
+                }
+                for (double &e : s) { e = std::exp(e - mx); sum += e; }
+                for (int64_t i = 0; i < hd; ++i) {
+                    double r = 0;
+                    for (int64_t j = 0; j <= pos[t]; ++j) r += s[j] / sum * vf[(j * nkv + hk) * hd + i];
+                    ok &= std::fabs(out[(t * nh + h) * hd + i] - r) < tol;
+                }
+            }
+        check(ok, v + " attention cache type " + std::to_string(ctype));
+        g_results["attention" + std::to_string(ctype)].push_back({v, out});
+    }
+    // swiglu (in place) and add (broadcast and full)
+    {
+        const int64_t n = 50, rows = 3;
+        std::vector<float> g = randn(size_t(n * rows), 3.0f), u = randn(g.size()), y = g;
+        llm4all_tensor ty = tensor(y.data(), 0, n, rows), tu = tensor(u.data(), 0, n, rows);
+        bool ok = p.be->swiglu(p.ctx, &ty, &tu, &ty) == 0;
+        for (size_t i = 0; i < g.size() && ok; ++i) {
+            double r = g[i] / (1.0 + std::exp(-double(g[i]))) * u[i];
+            ok &= std::fabs(y[i] - r) <= 1e-5 * (1 + std::fabs(r));
+        }
+        check(ok, v + " swiglu");
+        std::vector<float> b1 = randn(size_t(n)), a = randn(size_t(n * rows)), s = a;
+        llm4all_tensor ts = tensor(s.data(), 0, n, rows), tb1 = tensor(b1.data(), 0, n), tfull = tensor(u.data(), 0, n, rows);
+        ok = p.be->add(p.ctx, &ts, &tb1, &ts) == 0;
+        for (size_t i = 0; i < a.size() && ok; ++i) ok &= s[i] == a[i] + b1[i % n];
+        check(ok, v + " add broadcast");
+        std::vector<float> s2(a.size());
+        llm4all_tensor ta = tensor(a.data(), 0, n, rows), ts2 = tensor(s2.data(), 0, n, rows);
+        ok = p.be->add(p.ctx, &ta, &tfull, &ts2) == 0;
+        for (size_t i = 0; i < a.size() && ok; ++i) ok &= s2[i] == a[i] + u[i];
+        check(ok, v + " add full");
+    }
+    // store_rows into F32 and F16 caches, and its bounds check
+    {
+        const int64_t n = 24, rows = 3, cap = 8;
+        std::vector<float> src = randn(size_t(n * rows)), d32(size_t(n * cap), 7.0f);
+        std::vector<uint16_t> d16(size_t(n * cap), 0);
+        llm4all_tensor ts = tensor(src.data(), 0, n, rows), t32 = tensor(d32.data(), 0, n, cap),
+                       t16 = tensor(d16.data(), LLM4ALL_TYPE_F16, n, cap);
+        bool ok = p.be->store_rows(p.ctx, &ts, &t32, 4) == 0 && p.be->store_rows(p.ctx, &ts, &t16, 5) == 0;
+        for (int64_t i = 0; i < n * cap && ok; ++i) {
+            const int64_t r = i / n;
+            ok &= d32[i] == (r >= 4 && r < 7 ? src[i - 4 * n] : 7.0f);
+            ok &= d16[i] == (r >= 5 && r < 8 ? f2h(src[i - 5 * n]) : 0);
+        }
+        check(ok, v + " store_rows");
+        check(p.be->store_rows(p.ctx, &ts, &t32, 6) != 0, v + " store_rows refuses rows past the end");
+    }
+}
+
+std::string plugin_dir(int argc, char **argv) {
+    if (const char *e = std::getenv("LLM4ALL_PLUGIN_DIR")) return e;
+    if (argc > 1) return argv[1];
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void *>(&llm4all_abi_version), &info) && info.dli_fname) {
+        std::string p = info.dli_fname;
+        return p.substr(0, p.rfind('/'));
+    }
+    return ".";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    const std::string dir = plugin_dir(argc, argv);
+    std::vector<std::string> files;
+    if (DIR *d = opendir(dir.c_str())) {
+        while (dirent *e = readdir(d)) {
+            std::string name = e->d_name;
+            if (name.rfind("libllm4all-cpu-", 0) == 0 && name.size() > 3 && name.substr(name.size() - 3) == ".so")
+                files.push_back(name);
+        }
+        closedir(d);
+    }
+    std::sort(files.begin(), files.end());
+    check(!files.empty(), "CPU plugins found in " + dir);
+    check(std::find(files.begin(), files.end(), "libllm4all-cpu-generic.so") != files.end(), "generic CPU plugin exists");
+
+    std::vector<Plugin> plugins;
+    for (const std::string &f : files) {
+        void *h = dlopen((dir + "/" + f).c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!h) { check(false, "dlopen " + f + ": " + dlerror()); continue; }
+        auto score = reinterpret_cast<llm4all_backend_score_fn>(dlsym(h, "llm4all_backend_score"));
+        auto init = reinterpret_cast<llm4all_backend_init_fn>(dlsym(h, "llm4all_backend_init"));
+        check(score && init, f + " exports score and init");
+        if (!score || !init) continue;
+        int32_t s = score();
+        std::printf("%s: score %d\n", f.c_str(), s);
+        if (s <= 0) continue;
+        const llm4all_backend_iface *be = init(nullptr);
+        check(be && be->api_version == LLM4ALL_BACKEND_API_VERSION && be->size == sizeof(llm4all_backend_iface),
+              f + " table version and size");
+        if (!be) continue;
+        llm4all_device_info info{};
+        check(be->device_count() == 1 && be->device_info(0, &info) && std::string(info.kind) == "cpu" &&
+                  info.memory_total > 0,
+              f + " device info");
+        check(!be->supports(LLM4ALL_OP_MUL_MAT, LLM4ALL_TYPE_Q4_K), f + " does not claim Q4_K yet");
+        llm4all_backend_ctx *ctx = be->ctx_new(0, 2);
+        check(ctx != nullptr, f + " ctx_new");
+        if (ctx) plugins.push_back({f, be, ctx});
+    }
+
+    for (Plugin &p : plugins) {
+        g_rng.seed(1234); // every variant sees the same data, so their results compare
+        for (const TypeDesc &t : k_types) {
+            check(p.be->supports(LLM4ALL_OP_MUL_MAT, t.type) && p.be->supports(LLM4ALL_OP_GET_ROWS, t.type),
+                  std::string(p.be->variant) + " supports " + t.name);
+            test_get_rows(p, t);
+            const int64_t n_in = t.block == 1 ? 100 : 256;
+            for (int64_t n_tok : {1, 5, 70}) test_mul_mat(p, t, n_in, 37, n_tok);
+        }
+        test_small_ops(p);
+    }
+
+    // Variants differ only in summation order: their results must be very close.
+    for (auto &[key, runs] : g_results) {
+        for (size_t i = 1; i < runs.size(); ++i) {
+            double worst = 0;
+            for (size_t j = 0; j < runs[0].second.size(); ++j)
+                worst = std::max(worst, std::fabs(double(runs[i].second[j]) - runs[0].second[j]) /
+                                            (1e-4 + 1e-4 * std::fabs(runs[0].second[j])));
+            check(worst <= 1.0, runs[i].first + " agrees with " + runs[0].first + " on " + key);
+        }
+    }
+    for (Plugin &p : plugins) p.be->ctx_free(p.ctx);
+    std::printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
