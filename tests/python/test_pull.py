@@ -144,6 +144,8 @@ def test_unknown_name_and_offline_resolution(fake):
         catalog.resolve_model("fake", allow_download=False)
     # A path that exists wins over the catalogue; anything else goes to the engine as is.
     assert catalog.resolve_model("definitely/not/here.gguf") == "definitely/not/here.gguf"
+    with pytest.raises(llm4all.PullError, match="neither a model file nor a catalogue name"):
+        catalog.resolve_model("nosuchname")
 
 
 def test_cli_pull_and_list(fake, capsys):

