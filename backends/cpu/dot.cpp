@@ -206,6 +206,27 @@ void dot_quant(const B *w, const uint8_t *act, size_t stride, int64_t nb, float 
 // without reassociating (and without -ffast-math).
 template <int NT>
 void dot_f32(const float *__restrict w, const uint8_t *act, size_t stride, int64_t n, float *out) {
+#ifdef __AVX2__
+    __m256 acc[NT][2];
+    const float *a[NT];
+    for (int t = 0; t < NT; ++t) {
+        a[t] = reinterpret_cast<const float *>(act + t * stride);
+        acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+        for (int t = 0; t < NT; ++t) {
+            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a[t] + i), acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a[t] + i + 8), acc[t][1]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        float s = hsum(_mm256_add_ps(acc[t][0], acc[t][1]));
+        for (int64_t j = i; j < n; ++j) s += w[j] * a[t][j];
+        out[t] = s;
+    }
+#else
     constexpr int L = 16;
     float acc[NT][L] = {};
     const float *a[NT];
@@ -220,6 +241,7 @@ void dot_f32(const float *__restrict w, const uint8_t *act, size_t stride, int64
         for (int64_t j = i; j < n; ++j) s += w[j] * a[t][j];
         out[t] = s;
     }
+#endif
 }
 
 template <int NT>

@@ -96,7 +96,12 @@ void dequantize_row(int32_t type, const void *row, float *y, int64_t n) {
     case LLM4ALL_TYPE_F32: std::memcpy(y, row, size_t(n) * 4); break;
     case LLM4ALL_TYPE_F16: {
         const uint16_t *h = static_cast<const uint16_t *>(row);
-        for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(h[i]);
+        int64_t i = 0;
+#ifdef __F16C__
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(h + i))));
+#endif
+        for (; i < n; ++i) y[i] = fp16_to_f32(h[i]);
         break;
     }
     case LLM4ALL_TYPE_BF16: {

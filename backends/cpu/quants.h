@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <cstring>
 
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
+
 namespace llm4all::cpu {
 
 constexpr int QK = 32; // elements per block of every non-K quant type here
@@ -27,8 +31,12 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
 struct ActQ8_0 { float d; int8_t qs[QK]; };
 struct ActQ8_1 { float d, s; int8_t qs[QK]; }; // s = d * sum(qs)
 
-// Exact IEEE half -> single (every half is representable; NaN payloads kept).
+// Exact IEEE half -> single (every half is representable; NaN payloads kept,
+// though the hardware path quiets signalling NaNs).
 inline float fp16_to_f32(uint16_t h) {
+#ifdef __F16C__
+    return _cvtsh_ss(h);
+#endif
     uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
     if (exp == 0x1f) {
         bits = sign | 0x7f800000u | (man << 13);
@@ -48,6 +56,9 @@ inline float fp16_to_f32(uint16_t h) {
 
 // Single -> half, round to nearest even (what F16C and llama.cpp do).
 inline uint16_t f32_to_fp16(float f) {
+#ifdef __F16C__
+    return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+#endif
     uint32_t x;
     std::memcpy(&x, &f, 4);
     uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
