@@ -409,8 +409,11 @@ void Vocab::Impl::partition(std::string_view text, bool parse_special, std::vect
             }
             size_t off = fr.off, len = fr.len;
             for (;;) {
-                size_t hit = text.find(s, off);
-                if (hit == std::string_view::npos || hit + s.size() > off + len) {
+                // Search this fragment only (searching on to the end of the
+                // text would make many fragments quadratic).
+                size_t hit = text.substr(off, len).find(s);
+                if (hit != std::string_view::npos) hit += off;
+                if (hit == std::string_view::npos) {
                     if (len > 0) next.push_back({-1, off, len});
                     break;
                 }
@@ -522,14 +525,23 @@ void Vocab::Impl::tokenize_bpe(std::string_view text, std::vector<int32_t> &out)
     auto worse = [](const Bigram &a, const Bigram &b) {   // min-heap on rank, then leftmost
         return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
     };
-    std::string word, key, part;
+    std::string word, key, raw;
     std::vector<Symbol> sym;
+    std::vector<Bigram> heap;
+    // Natural text repeats its words: remember each word's tokens for this call.
+    std::unordered_map<std::string, std::vector<int32_t>> seen;
     size_t cp_pos = 0;
     for (size_t wl : lens) {
-        word.clear();
-        std::string raw;
+        raw.clear();
         for (size_t k = 0; k < wl; ++k) utf8_append(raw, cps[cp_pos + k]);
         cp_pos += wl;
+        auto hit = seen.find(raw);
+        if (hit != seen.end()) {
+            out.insert(out.end(), hit->second.begin(), hit->second.end());
+            continue;
+        }
+        const size_t out_start = out.size();
+        word.clear();
         for (unsigned char b : raw) utf8_append(word, gpt2_byte_to_cp(b));
 
         sym.clear();
@@ -543,16 +555,19 @@ void Vocab::Impl::tokenize_bpe(std::string_view text, std::vector<int32_t> &out)
                 off += len;
             }
         }
-        std::priority_queue<Bigram, std::vector<Bigram>, decltype(worse)> queue(worse);
+        heap.clear();
         auto try_add = [&](int l, int r) {
             if (l == -1 || r == -1) return;
             int32_t rank = bpe_rank(sym[l].text, sym[l].n, sym[r].text, sym[r].n, key);
-            if (rank >= 0) queue.push({l, r, rank, sym[l].n, sym[r].n});
+            if (rank < 0) return;
+            heap.push_back({l, r, rank, sym[l].n, sym[r].n});
+            std::push_heap(heap.begin(), heap.end(), worse);
         };
         for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
-        while (!queue.empty()) {
-            Bigram b = queue.top();
-            queue.pop();
+        while (!heap.empty()) {
+            std::pop_heap(heap.begin(), heap.end(), worse);
+            Bigram b = heap.back();
+            heap.pop_back();
             Symbol &l = sym[b.left], &r = sym[b.right];
             // Symbols only grow, from fixed starts: equal sizes mean equal text.
             if (l.n != b.ln || r.n != b.rn) continue;
@@ -576,6 +591,7 @@ void Vocab::Impl::tokenize_bpe(std::string_view text, std::vector<int32_t> &out)
                 if (bt >= 0) out.push_back(bt);
             }
         }
+        if (seen.size() < 65536) seen.emplace(raw, std::vector<int32_t>(out.begin() + out_start, out.end()));
     }
 }
 
