@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 TEXT = ("Once upon a time, there was a little girl named Lily. She loved to play outside in the park "
-        "with her friends. One day, she saw a big red ball under a tree and ran to get it.")
+        "with her friends. One day, she saw a big red ball under a tree and ran to get it. 'Mom, look what "
+        "I found!' she said. Her mom smiled and said they could share it with the little boy next door.")
 
 
 def test_logits_match_transformers(testdata, stories260k):
