@@ -27,6 +27,11 @@ namespace {
 constexpr uint32_t kMagic = 0x46554747;   // "GGUF" read as a little-endian uint32
 constexpr int kMaxNesting = 8;            // arrays of arrays deeper than this are refused
 constexpr uint64_t kDefaultAlignment = 32;
+// Each parsed value costs ~100 bytes of memory however few bytes it took in the
+// file, so the total is capped far above any real file (a 262k vocabulary with
+// scores, types and merges is ~1M values) to keep a small hostile file from
+// costing gigabytes.
+constexpr uint64_t kMaxMetadataValues = uint64_t(1) << 23;
 
 // Smallest number of file bytes one value of a type can occupy; used to refuse
 // counts that could not possibly fit in the bytes left before allocating.
@@ -347,6 +352,9 @@ private:
             if (count > left / min_value_bytes(v.elem_type))
                 bad("array length " + std::to_string(count) + " of " + gguf_type_name(v.elem_type) +
                     " cannot fit in the " + std::to_string(left) + " bytes left");
+            if (count > kMaxMetadataValues - n_values_)
+                bad("metadata holds more than " + std::to_string(kMaxMetadataValues) + " values in all");
+            n_values_ += count;
             v.items.reserve(static_cast<size_t>(count));
             for (uint64_t i = 0; i < count; ++i) v.items.push_back(value(v.elem_type, depth + 1));
             break;
@@ -430,6 +438,7 @@ private:
     uint64_t pos_ = 0;
     uint64_t at_ = 0;           // byte offset named in errors
     uint64_t align_pos_ = 0;    // where general.alignment was defined
+    uint64_t n_values_ = 0;     // array items parsed so far (see kMaxMetadataValues)
     std::string ctx_;           // "key 'x'" / "tensor 'y'"
     std::vector<uint64_t> tensor_pos_;
 };

@@ -255,6 +255,42 @@ void test_corpus(const std::string &dir, bool model_load) {
     }
 }
 
+// A tensor type that GGUF defines but this engine cannot read is UNSUPPORTED,
+// not BAD_GGUF: valid.gguf with b.weight's type id set to IQ2_XXS (16).
+void test_unsupported_type(const std::string &dir) {
+    std::vector<char> good, bad;
+    auto slurp = [](const std::string &p, std::vector<char> &out) {
+        FILE *f = std::fopen(p.c_str(), "rb");
+        if (!f) return false;
+        int c;
+        while ((c = std::fgetc(f)) != EOF) out.push_back(static_cast<char>(c));
+        std::fclose(f);
+        return true;
+    };
+    if (!slurp(dir + "/valid.gguf", good) || !slurp(dir + "/bad_tensor_type.gguf", bad) || good.size() != bad.size()) {
+        check(false, "valid.gguf and bad_tensor_type.gguf present and the same size");
+        return;
+    }
+    size_t at = 0;
+    while (at < good.size() && good[at] == bad[at]) ++at;   // the type field (99 vs 8)
+    good[at] = 16;
+    const char *tmpdir = std::getenv("TMPDIR");
+    std::string path = std::string(tmpdir ? tmpdir : "/tmp") + "/llm4all_test_iq2.gguf";
+    FILE *f = std::fopen(path.c_str(), "wb");
+    if (!f) {
+        check(false, "cannot write " + path);
+        return;
+    }
+    std::fwrite(good.data(), 1, good.size(), f);
+    std::fclose(f);
+    llm4all_status st;
+    describe(path, 0, &st);
+    check(st == LLM4ALL_ERR_UNSUPPORTED && contains(llm4all_last_error(), "IQ2_XXS") &&
+              contains(llm4all_last_error(), "b.weight"),
+          std::string("IQ2_XXS tensor is UNSUPPORTED: ") + llm4all_last_error());
+    std::remove(path.c_str());
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -277,8 +313,10 @@ int main(int argc, char **argv) {
         if (td) test_stories(td);
         else std::printf("SKIP stories260K checks: LLM4ALL_TESTDATA is not set\n");
         test_missing_file();
-        if (!bad_dir.empty()) test_corpus(bad_dir, model_load);
-        else std::printf("SKIP malformed corpus: set LLM4ALL_BAD_GGUF_DIR or pass --bad-dir\n");
+        if (!bad_dir.empty()) {
+            test_corpus(bad_dir, model_load);
+            test_unsupported_type(bad_dir);
+        } else std::printf("SKIP malformed corpus: set LLM4ALL_BAD_GGUF_DIR or pass --bad-dir\n");
     } catch (const std::exception &e) {
         check(false, std::string("unexpected exception: ") + e.what());
     }

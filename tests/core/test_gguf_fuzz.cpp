@@ -2,7 +2,7 @@
 // C ABI: truncations at every offset of the header region and random byte and
 // field corruptions of a small valid file and of stories260K. Any status is
 // fine; a crash, a sanitizer report or invalid JSON is not. Runs in < 20 s.
-// Env: LLM4ALL_FUZZ_SECONDS (default 12), LLM4ALL_FUZZ_SEED (default 1234).
+// Env: LLM4ALL_FUZZ_SECONDS (default 10), LLM4ALL_FUZZ_SEED (default 1234).
 // test-fixtures: bad_gguf
 
 #include <fcntl.h>
@@ -146,7 +146,7 @@ struct Fuzzer {
 
 int main() {
     llm4all_set_log_callback(nullptr, nullptr);
-    double seconds = 12;
+    double seconds = 10;
     uint64_t seed = 1234;
     if (const char *e = std::getenv("LLM4ALL_FUZZ_SECONDS")) seconds = std::atof(e);
     if (const char *e = std::getenv("LLM4ALL_FUZZ_SEED")) seed = std::strtoull(e, nullptr, 10);

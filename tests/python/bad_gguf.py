@@ -184,6 +184,9 @@ def corpus() -> dict[str, bytes]:
     files["huge_array_length.gguf"] = good[:a] + struct.pack("<Q", 2**61) + good[a + 8:]
     files["array_length_past_end.gguf"] = good[:a] + struct.pack("<Q", 1_000_000) + good[a + 8:]
     files["huge_array_elem_string_length.gguf"] = good[:a + 8] + struct.pack("<Q", 2**60) + good[a + 16:]
+    # 9M one-byte items: within the file's bytes, but past the reader's cap on values.
+    many = struct.pack("<IQ", U8, 9 << 20) + bytes(9 << 20)
+    files["too_many_array_items.gguf"] = with_kv(base(), 15, ("test.strings", ARR, many, True)).build()
     files["nested_too_deep.gguf"] = with_kv(base(), 16, ("test.nested", ARR, nest(20))).build()
     # Written flat: a recursive writer (or reader) would overflow its stack here.
     deep = struct.pack("<IQ", ARR, 1) * 4999 + struct.pack("<IQi", I32, 1, 7)
@@ -225,6 +228,7 @@ def corpus() -> dict[str, bytes]:
     files["byte_size_overflow.gguf"] = tweak(lambda t: (setattr(t, "ttype", T_F32), setattr(t, "dims", [2**62])))
     files["huge_dims_past_end.gguf"] = tweak(lambda t: setattr(t, "dims", [32, 2**40]))
     files["bad_tensor_type.gguf"] = tweak(lambda t: setattr(t, "ttype", 99))
+    files["bad_tensor_type_33.gguf"] = tweak(lambda t: setattr(t, "ttype", 33))   # removed from ggml
     files["bad_tensor_type_removed_q4_2.gguf"] = tweak(lambda t: setattr(t, "ttype", 4))
     files["bad_tensor_type_max.gguf"] = tweak(lambda t: setattr(t, "ttype", 0xFFFFFFFF))
     files["row_not_block_multiple.gguf"] = tweak(lambda t: setattr(t, "dims", [33, 2]))
