@@ -23,13 +23,15 @@ size_t utf8_complete_prefix(const char *s, size_t n) {
 
 namespace {
 // Replaces invalid UTF-8 with U+FFFD so the callback only ever sees valid text.
+// A NUL byte (a byte token <0x00>) is replaced too: pieces and out_text are
+// NUL-terminated C strings without a length, so it would silently cut them short.
 std::string sanitize_utf8(const std::string &s) {
     std::string out;
     size_t i = 0;
     while (i < s.size()) {
         const unsigned char c = static_cast<unsigned char>(s[i]);
         size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        bool ok = len > 0 && i + len <= s.size();
+        bool ok = c != 0 && len > 0 && i + len <= s.size();
         for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
         if (ok && len > 1) {
             uint32_t cp = c & (0x7F >> len);
@@ -71,7 +73,10 @@ std::string generate(Session &session, const std::string &prompt, const llm4all_
     int32_t n_gen = 0, stop = 0;
     const int32_t n_vocab = model.hparams().n_vocab;
     while (n_gen < opt.max_tokens) {
-        const int32_t tok = sampler.sample(session.logits(), n_vocab);
+        // The last row: logits may hold several rows when set_tokens found the
+        // prompt already cached after an all-logits decode.
+        const float *last = session.logits() + size_t(session.logits_rows() - 1) * n_vocab;
+        const int32_t tok = sampler.sample(last, n_vocab);
         if (opt.stop_at_eog && vocab.is_eog(tok)) { stop = 1; break; }
         sampler.accept(tok);
         ++n_gen;
@@ -85,10 +90,12 @@ std::string generate(Session &session, const std::string &prompt, const llm4all_
         if (session.n_past() >= session.n_ctx()) { stop = 3; break; }
         session.decode(&tok, 1, false);
     }
-    if (!pending.empty()) {  // a character cut off at the end
+    // A character cut off at the end. After a callback stop it is dropped, so
+    // that out_text stays exactly what the callback was shown.
+    if (!pending.empty() && stop != 2) {
         std::string piece = sanitize_utf8(pending);
         text += piece;
-        if (on_token && stop != 2) on_token(piece.c_str(), -1, user);
+        if (on_token) on_token(piece.c_str(), -1, user);
     }
     const auto t2 = clock::now();
     if (result && result->size >= sizeof(llm4all_generate_result)) {
