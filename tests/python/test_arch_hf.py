@@ -6,6 +6,8 @@ row permutation of the `llama` arch), and compares our logits for every position
 40-token prompt with transformers'. The vocabulary is stories260K's, so the files carry a
 real tokenizer. No downloads: only the shared stories260K.gguf is read (for its tokenizer).
 """
+import json
+
 import numpy as np
 import pytest
 
@@ -227,8 +229,15 @@ def hf_logits(model, ids, emulate_wtype=None):
             h.remove()
 
 
-def our_logits(path, ids, n_threads=2):
-    model = _core.Model(str(path))
+def cpu_variants():
+    """Every CPU backend variant that can run here (generic, avx2, ...): each is checked."""
+    found = [f"{d['backend']}-{d['variant']}" for d in json.loads(_core.devices_json())
+             if d["backend"] == "cpu" and d["score"] > 0]
+    return sorted(set(found)) or ["cpu"]
+
+
+def our_logits(path, ids, device="cpu", n_threads=2):
+    model = _core.Model(str(path), device=device)
     session = _core.Session(model, n_ctx=64, n_batch=16, n_threads=n_threads)
     session.decode(ids, all_logits=True)
     return session.logits()
@@ -242,44 +251,45 @@ def test_logits_match_transformers(case, tmp_path, tokenizer_kv, prompt_ids):
     model = make_hf_model(arch, overrides)
     path = tmp_path / f"{case}.gguf"
     stored = write_gguf(path, model, arch, wtype, tokenizer_kv)
-    # n_batch 16 < 40 tokens: the prompt is decoded in three batches over the KV cache.
-    ours = our_logits(path, prompt_ids)
-
     if wtype == GQT.F32:
         theirs = hf_logits(model, prompt_ids)
+    else:
+        # Reduced-precision weights: the reference runs on exactly the stored (rounded or
+        # quantized-back) weights. The engine also rounds each matrix product's input (to
+        # F16, or to Q8_0 blocks, as llama.cpp does); emulating that in transformers makes a
+        # tight check, and the plain comparison bounds the total effect of that rounding.
+        load_stored_weights(model, stored)
+        emulated = hf_logits(model, prompt_ids, emulate_wtype=wtype)
+        theirs = hf_logits(model, prompt_ids)
+    scale = float(np.abs(theirs).max())
+
+    for device in cpu_variants():
+        # n_batch 16 < 40 tokens: the prompt goes through the KV cache in three batches.
+        ours = our_logits(path, prompt_ids, device)
         assert ours.shape == theirs.shape == (N_TOKENS, 512)
         err = np.abs(ours - theirs).max()
-        print(f"{case}: max |logit| {np.abs(theirs).max():.2f}, max |difference| {err:.2e}")
-        assert err <= 1e-4
-        return
-
-    # Reduced-precision weights: the reference runs on exactly the stored (rounded or
-    # quantized-back) weights. The engine also rounds each matrix product's input (to F16,
-    # or to Q8_0 blocks, as llama.cpp does); emulating that in transformers makes a tight
-    # check, and the plain comparison bounds the total effect of activation rounding.
-    load_stored_weights(model, stored)
-    emulated = hf_logits(model, prompt_ids, emulate_wtype=wtype)
-    plain = hf_logits(model, prompt_ids)
-    err_emul = np.abs(ours - emulated).max()
-    err_plain = np.abs(ours - plain).max()
-    print(f"{case}: max |logit| {np.abs(plain).max():.2f}, max |difference| with rounded activations "
-          f"{err_emul:.2e}, with float activations {err_plain:.2e}")
-    scale = float(np.abs(plain).max())
-    if wtype == GQT.F16:
-        # F16 keeps 11 significant bits, so float-noise differences (summation order,
-        # ~1e-5 here) flip the rounding of some activations by one F16 step and the flips
-        # propagate: transformers itself, with this emulation, differs by ~1e-2 between its
-        # eager and sdpa attention. So both checks allow one F16 step (2^-10) of the
-        # largest logit (~0.045 for |logit| ~46; seen: ~1.3e-2 and ~1.7e-2).
-        assert err_emul <= 2.0 ** -10 * scale
-        assert err_plain <= 2.0 ** -10 * scale
-    else:
-        # Q8_0 steps (amax/127 of a block of 32) are coarse enough that float noise hardly
-        # ever flips one: the emulated check is float-tight (seen ~1e-5). Without emulation,
-        # activation quantization (~0.4% of each block's range) moves logits by about 1% of
-        # their scale (seen ~0.45 for |logit| ~46); allow 2%.
-        assert err_emul <= 1e-3
-        assert err_plain <= 2e-2 * scale
+        if wtype == GQT.F32:
+            print(f"{case} on {device}: max |logit| {scale:.2f}, max |difference| {err:.2e}")
+            assert err <= 1e-4
+            continue
+        err_emul = np.abs(ours - emulated).max()
+        print(f"{case} on {device}: max |logit| {scale:.2f}, max |difference| with rounded "
+              f"activations {err_emul:.2e}, with float activations {err:.2e}")
+        if wtype == GQT.F16:
+            # F16 keeps 11 significant bits, so float-noise differences (summation order,
+            # ~1e-5 here) flip the rounding of some activations by one F16 step and the
+            # flips propagate: transformers itself, with this emulation, differs by ~1e-2
+            # between its eager and sdpa attention. So both checks allow one F16 step
+            # (2^-10) of the largest logit (~0.045 for |logit| ~46; seen ~1.3e-2, ~1.7e-2).
+            assert err_emul <= 2.0 ** -10 * scale
+            assert err <= 2.0 ** -10 * scale
+        else:
+            # Q8_0 steps (amax/127 of a block of 32) are coarse enough that float noise
+            # hardly ever flips one: the emulated check is float-tight (seen ~1e-5).
+            # Without emulation, activation quantization (~0.4% of each block's range)
+            # moves logits by about 1% of their scale (seen ~0.45 for |logit| ~46).
+            assert err_emul <= 1e-3
+            assert err <= 2e-2 * scale
 
 
 def test_prefix_reuse(tmp_path, tokenizer_kv, prompt_ids):
