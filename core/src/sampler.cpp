@@ -85,8 +85,9 @@ int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
     double total = 0.0;
     std::vector<double> w(keep);
     for (size_t i = 0; i < keep; ++i) total += w[i] = std::exp((double(cand_[i].first) - mx) / opt_.temp);
-    std::uniform_real_distribution<double> uni(0.0, total);
-    double r = uni(rng_), acc = 0.0;
+    // Our own mapping of the raw 64-bit draw to [0, total): std's distributions
+    // differ between standard libraries, and a seed must mean the same everywhere.
+    double r = double(rng_() >> 11) * (1.0 / 9007199254740992.0) * total, acc = 0.0;
     for (size_t i = 0; i < keep; ++i) {
         acc += w[i];
         if (r < acc) return cand_[i].second;

@@ -142,7 +142,13 @@ int32_t Session::set_tokens(const int32_t *tokens, size_t n) {
         return 0;
     }
     size_t keep = common_prefix(tokens_, tokens, n);
-    if (keep == n && logits_rows_ > 0 && tokens_.size() == n) return 0;  // logits already describe the last token
+    if (keep == n && logits_rows_ > 0 && tokens_.size() == n) {
+        // Logits already describe the last token; keep only its row.
+        const size_t n_vocab = size_t(model_.hparams().n_vocab);
+        if (logits_rows_ > 1) logits_.erase(logits_.begin(), logits_.end() - n_vocab);
+        logits_rows_ = 1;
+        return 0;
+    }
     if (keep == n) keep = n - 1;  // re-decode the last token to get its logits
     truncate(static_cast<int32_t>(keep));
     decode(tokens + keep, n - keep, false);
