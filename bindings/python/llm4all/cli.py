@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, info, perplexity, pull, list, devices. Every failure the user can
+Subcommands: run, info, perplexity, pull, list, devices, convert. Every failure the user can
 cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
@@ -207,6 +207,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert.command import run
+    _write(f"{run(args)}\n")
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------------
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -263,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("devices", help="list backend plugins and devices")
     p.set_defaults(func=cmd_devices)
+
+    from .convert.command import add_arguments as convert_arguments
+    p = sub.add_parser("convert", help="convert a Hugging Face model folder to GGUF (needs llm4all[convert])")
+    convert_arguments(p)
+    p.set_defaults(func=cmd_convert)
     return parser
 
 

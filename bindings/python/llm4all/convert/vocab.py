@@ -280,7 +280,10 @@ def detect_pre(folder: Path, tj: Dict[str, Any]) -> str:
         Tokenizer = None
     if Tokenizer is not None:
         try:
-            ids = Tokenizer.from_file(str(folder / "tokenizer.json")).encode(CHECK_TEXT).ids
+            tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            tok.no_truncation()  # some tokenizer.json files pad or cut to a fixed length
+            tok.no_padding()
+            ids = tok.encode(CHECK_TEXT).ids
         except Exception as e:  # a tokenizer.json this tokenizers version cannot load
             raise ConvertError(f"{folder / 'tokenizer.json'}: the tokenizers package cannot load it "
                                f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
