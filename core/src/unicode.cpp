@@ -2,6 +2,7 @@
 // table built once from the generated ranges) and the GPT-2 byte mapping.
 #include "unicode.h"
 
+#include <algorithm>
 #include <array>
 
 namespace llm4all {
@@ -24,6 +25,12 @@ const std::vector<uint8_t> &flag_table() {
         return t;
     }();
     return table;
+}
+
+uint32_t lookup_pair(const UnicodePair *table, size_t n, uint32_t cp) {
+    const UnicodePair *end = table + n;
+    const UnicodePair *it = std::lower_bound(table, end, cp, [](const UnicodePair &p, uint32_t v) { return p.from < v; });
+    return it != end && it->from == cp ? it->to : cp;
 }
 
 struct Gpt2Map {
@@ -114,6 +121,18 @@ uint32_t gpt2_byte_to_cp(uint8_t b) { return gpt2_map().to_cp[b]; }
 
 int gpt2_cp_to_byte(uint32_t cp) {
     return cp < 512 ? gpt2_map().to_byte[cp] : -1;
+}
+
+uint32_t unicode_tolower(uint32_t cp) {
+    if (cp < 0x80) return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+    return lookup_pair(k_unicode_lower, k_unicode_lower_count, cp);
+}
+
+uint32_t unicode_nfd_first(uint32_t cp) {
+    if (cp < 0xC0) return cp;
+    // A Hangul syllable decomposes arithmetically; its first jamo is the leading consonant.
+    if (cp >= 0xAC00 && cp <= 0xD7A3) return 0x1100 + (cp - 0xAC00) / 588;
+    return lookup_pair(k_unicode_nfd_first, k_unicode_nfd_first_count, cp);
 }
 
 } // namespace llm4all

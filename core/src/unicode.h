@@ -26,11 +26,24 @@ extern const UnicodeRange k_unicode_ranges[];
 extern const size_t k_unicode_ranges_count;
 extern const uint32_t k_unicode_whitespace[];
 extern const size_t k_unicode_whitespace_count;
+struct UnicodePair {
+    uint32_t from, to;
+};
+extern const UnicodePair k_unicode_lower[];       // sorted by from
+extern const size_t k_unicode_lower_count;
+extern const UnicodePair k_unicode_nfd_first[];   // sorted by from; Hangul syllables excluded
+extern const size_t k_unicode_nfd_first_count;
 
 // Flags of one code point: low 3 bits = UCat, bit 3 = White_Space.
 uint8_t unicode_flags(uint32_t cp);
 inline UCat unicode_cat(uint32_t cp) { return static_cast<UCat>(unicode_flags(cp) & 7); }
 inline bool unicode_is_space(uint32_t cp) { return (unicode_flags(cp) & 8) != 0; }
+
+// Simple lower-case mapping (cp itself when it has none).
+uint32_t unicode_tolower(uint32_t cp);
+// First code point of cp's canonical decomposition: the base letter of an
+// accented one ("é" -> "e"), which is how llama.cpp's BERT normaliser strips accents.
+uint32_t unicode_nfd_first(uint32_t cp);
 
 // Byte offset of the first invalid UTF-8 sequence (overlong forms, surrogates and
 // code points past U+10FFFF count as invalid), or std::string_view::npos if valid.

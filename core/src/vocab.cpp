@@ -7,6 +7,7 @@
 #include "error.h"
 #include "pretokenize.h"
 #include "unicode.h"
+#include "wordpiece.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -46,7 +47,7 @@ uint32_t attr_of_type(int32_t type) {
     }
 }
 
-enum class VocabType { Spm, Bpe };
+enum class VocabType { Spm, Bpe, Wpm };
 
 const std::string k_space_marker = "\xE2\x96\x81";   // U+2581, SentencePiece's visible space
 
@@ -102,6 +103,7 @@ struct Vocab::Impl {
     int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
     bool add_space_prefix = false, add_bos = false, add_eos = false;
     bool ignore_merges = false, clean_spaces = false;
+    size_t max_token_len = 0;                           // bytes; bounds WordPiece's longest-match search
     std::set<int32_t> eog;
     std::vector<int32_t> special_cache;                 // longest text first
     std::vector<std::vector<int32_t>> special_by_byte;  // special_cache ids by first byte
@@ -122,6 +124,7 @@ struct Vocab::Impl {
     void partition(std::string_view text, bool parse_special, std::vector<Fragment> &out) const;
     void tokenize_spm(const std::string &text, std::vector<int32_t> &out) const;
     void tokenize_bpe(std::string_view text, std::vector<int32_t> &out) const;
+    void tokenize_wpm(std::string_view text, std::vector<int32_t> &out) const;
     int32_t spm_byte_token(uint8_t b) const;
     int32_t bpe_rank(const char *l, size_t ln, const char *r, size_t rn, std::string &buf) const;
 };
@@ -160,8 +163,14 @@ void Vocab::Impl::load(const GgufFile &f) {
         if (pre == "tekken") { ignore_merges = true; add_bos = true; }
         if (pre == "chameleon") add_bos = true;
         if (pre == "chatglm-bpe") bos = -1;
+    } else if (model == "bert") {
+        // WordPiece: [CLS] text [SEP] (BOS = CLS, SEP appended), as llama.cpp does.
+        type = VocabType::Wpm;
+        bos = 101; unk = 100; sep = 102; pad = 0; mask = 103;
+        clean_spaces = true;
+        add_bos = true;
     } else {
-        fail(LLM4ALL_ERR_UNSUPPORTED, where + "tokenizer model '" + model + "' is not supported yet (only 'llama' and 'gpt2')");
+        fail(LLM4ALL_ERR_UNSUPPORTED, where + "tokenizer model '" + model + "' is not supported (only 'llama', 'gpt2' and 'bert')");
     }
     add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", add_space_prefix);
 
@@ -191,7 +200,10 @@ void Vocab::Impl::load(const GgufFile &f) {
         t.attr = types.empty() ? ATTR_NORMAL : attr_of_type(types[i]);
     }
     text_to_id.reserve(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) text_to_id[tokens[i].text] = static_cast<int32_t>(i);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        text_to_id[tokens[i].text] = static_cast<int32_t>(i);
+        max_token_len = std::max(max_token_len, tokens[i].text.size());
+    }
 
     if (type == VocabType::Bpe) {
         if (!f.find("tokenizer.ggml.merges")) fail(LLM4ALL_ERR_BAD_GGUF, where + "missing key tokenizer.ggml.merges");
@@ -259,7 +271,7 @@ void Vocab::Impl::load_special_ids(const GgufFile &f) {
         }
     }
     // Defaults that point past a tiny vocabulary mean nothing.
-    for (int32_t *id : {&bos, &eos, &unk}) {
+    for (int32_t *id : {&bos, &eos, &unk, &sep, &pad, &mask}) {
         if (*id >= n()) *id = -1;
     }
 }
@@ -337,7 +349,7 @@ void Vocab::Impl::apply_model_attrs(const GgufFile &f) {
 std::string Vocab::Impl::make_piece(int32_t id) const {
     const TokenData &t = tokens[id];
     if (t.attr & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) return t.text;
-    if (type == VocabType::Spm) {
+    if (type == VocabType::Spm || type == VocabType::Wpm) {
         if (t.attr & ATTR_NORMAL) {
             std::string s = t.text;
             replace_all(s, k_space_marker, " ");
@@ -595,6 +607,32 @@ void Vocab::Impl::tokenize_bpe(std::string_view text, std::vector<int32_t> &out)
     }
 }
 
+// WordPiece: each normalised word, with the "▁" word-start marker the GGUF
+// converter puts on word-initial pieces, is covered by greedy longest matches
+// from the left; a word with any unmatched part becomes UNK as a whole.
+void Vocab::Impl::tokenize_wpm(std::string_view text, std::vector<int32_t> &out) const {
+    std::string word;
+    for (const std::string &w : bert_words(utf8_decode(text))) {
+        word = k_space_marker + w;
+        const size_t n = word.size(), start = out.size();
+        for (size_t i = 0; i < n;) {
+            size_t j = std::min(n, i + max_token_len);
+            int32_t id = -1;
+            for (; j > i; --j) {
+                id = find(std::string_view(word).substr(i, j - i));
+                if (id >= 0) break;
+            }
+            if (id < 0) {
+                out.resize(start);
+                break;
+            }
+            out.push_back(id);
+            i = j;
+        }
+        if (out.size() == start && unk >= 0) out.push_back(unk);
+    }
+}
+
 Vocab::Vocab(const GgufFile &file) : impl_(new Impl) {
     try {
         impl_->load(file);
@@ -634,6 +672,12 @@ std::vector<int32_t> Vocab::tokenize(std::string_view text, bool add_special, bo
             v.tokenize_spm(s, out);
             prev_special = false;
         }
+    } else if (v.type == VocabType::Wpm) {
+        for (const Fragment &fr : frags) {
+            if (fr.token >= 0) out.push_back(fr.token);
+            else v.tokenize_wpm(text.substr(fr.off, fr.len), out);
+        }
+        if (add_special && v.sep >= 0) out.push_back(v.sep);
     } else {
         for (const Fragment &fr : frags) {
             if (fr.token >= 0) out.push_back(fr.token);
@@ -663,7 +707,7 @@ std::string Vocab::detokenize(const std::vector<int32_t> &ids, bool render_speci
     // llama.cpp does this for the very first token only; when BOS starts the
     // list and is not rendered we skip over it, so that text -> tokens (with
     // BOS) -> text gives the text back (as llama-cpp-python does).
-    bool remove_space = v.add_space_prefix;
+    bool remove_space = v.add_space_prefix || v.type == VocabType::Wpm;   // WordPiece: the first word's marker
     size_t first = 0;
     if (!render_special && !ids.empty() && ids[0] == v.bos && v.bos >= 0) {
         first = 1;

@@ -2,7 +2,7 @@
 // vectors (testdata/vocab/ggml-vocab-*.gguf + .inp/.out, and the derived
 // vectors for real models), plus special tokens, detokenization and errors.
 // Test data: $LLM4ALL_TESTDATA or ../shared/testdata from the repository root.
-// test-sources: core/src/vocab.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/gguf.cpp core/src/types.cpp core/src/error.cpp
+// test-sources: core/src/vocab.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/types.cpp core/src/error.cpp
 #include "error.h"
 #include "gguf.h"
 #include "vocab.h"
@@ -226,8 +226,8 @@ int main() {
     const Derived derived[] = {
         {"stories260K", nullptr, nullptr},
         {"smollm2-135m", "LLM4ALL_SMOLLM2", "/.cache/llm4all/models/smollm2.gguf"},
-        {"qwen2.5-coder-0.5b", "LLM4ALL_QWEN25_CODER", "/.cache/llm4all/models/qwen2.5-coder-0.5b.gguf"},
-        {"gemma3-270m", "LLM4ALL_GEMMA3", "/.cache/llm4all/models/gemma3-270m.gguf"},
+        {"qwen2.5-coder-0.5b", "LLM4ALL_QWEN25_CODER", "/.cache/llm4all/models/qwen05.gguf"},
+        {"gemma3-270m", "LLM4ALL_GEMMA3", "/.cache/llm4all/models/gemma3.gguf"},
     };
     for (const Derived &d : derived) {
         fs::path model;
