@@ -1,5 +1,6 @@
 // ops.cpp — the element-wise and attention ops of the CPU backend: rms_norm,
-// rope, attention, swiglu, add, store_rows. Their arithmetic follows llama.cpp's
+// rope, attention (plain, and with sliding window / soft cap), swiglu, geglu,
+// scale, add, store_rows. Their arithmetic follows llama.cpp's
 // CPU code step by step (e.g. rope's angles by repeated multiplication, the
 // norm's sum of squares in double) so our logits track llama.cpp's closely.
 #include <algorithm>
@@ -123,8 +124,16 @@ int32_t rope(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, in
 
 int32_t attention(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                   const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float scale, llm4all_tensor *out) {
+    return attention_ext(ctx, q, k, v, n_kv, pos, scale, 0, 0.0f, out);
+}
+
+int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                      const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float kq_scale, int32_t n_swa,
+                      float softcap, llm4all_tensor *out) {
     if (!ctx || !is_f32(q) || !is_f32(out) || !k || !v || !k->data || !v->data || !pos)
         return bad("cpu attention: q/out must be F32, k/v/pos given");
+    if (n_swa < 0 || !(softcap >= 0.0f) || !std::isfinite(softcap))
+        return bad("cpu attention: the window must be >= 0 and the soft cap a finite number >= 0");
     const int64_t hd = q->ne[0], n_head = q->ne[1], n_tok = n_rows(q) / std::max<int64_t>(n_head, 1);
     const int64_t n_head_kv = k->ne[1], n_ctx = n_rows(k) / std::max<int64_t>(n_head_kv, 1);
     const bool k16 = k->type == LLM4ALL_TYPE_F16, v16 = v->type == LLM4ALL_TYPE_F16;
@@ -142,6 +151,8 @@ int32_t attention(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4a
     ctx->pool.parallel_for(n_tok * n_head, [&](int64_t task) {
         const int64_t t = task / n_head, h = task % n_head, hk = h / group;
         const int64_t last = std::min<int64_t>(pos[t], n_kv - 1);
+        // Sliding window: the n_swa positions ending at the query's own.
+        const int64_t first = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
         thread_local std::vector<float> scores, qv, row, acc;
         scores.resize(size_t(std::max<int64_t>(last + 1, 1)));
         qv.resize(size_t(hd));
@@ -155,7 +166,7 @@ int32_t attention(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4a
             std::copy(qs, qs + hd, qv.begin());
 
         float mx = -INFINITY;
-        for (int64_t j = 0; j <= last; ++j) {
+        for (int64_t j = first; j <= last; ++j) {
             const uint8_t *kr = kd + size_t((j * n_head_kv + hk) * hd) * kes;
             const float *kf = reinterpret_cast<const float *>(kr);
             if (k16) {
@@ -169,17 +180,19 @@ int32_t attention(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4a
             float s = 0.0f;
             for (int l = 0; l < 8; ++l) s += d[l];
             for (; i < hd; ++i) s += qv[i] * kf[i];
-            s *= scale;
+            s *= kq_scale;
+            if (softcap > 0.0f) s = softcap * std::tanh(s / softcap);
             scores[j] = s;
             mx = std::max(mx, s);
         }
         float sum = 0.0f;
-        for (int64_t j = 0; j <= last; ++j) {
+        for (int64_t j = first; j <= last; ++j) {
             scores[j] = std::exp(scores[j] - mx);
             sum += scores[j];
         }
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j <= last; ++j) {
+        // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        for (int64_t j = first; j <= last; ++j) {
             const float p = scores[j] * inv;
             const uint8_t *vr = vd + size_t((j * n_head_kv + hk) * hd) * ves;
             const float *vf = reinterpret_cast<const float *>(vr);
@@ -203,6 +216,39 @@ int32_t swiglu(llm4all_backend_ctx *ctx, const llm4all_tensor *gate, const llm4a
     float *yf = static_cast<float *>(y->data);
     ctx->pool.parallel_for(rows, [&](int64_t r) {
         for (int64_t i = r * n; i < (r + 1) * n; ++i) yf[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    });
+    return 0;
+}
+
+int32_t geglu(llm4all_backend_ctx *ctx, const llm4all_tensor *gate, const llm4all_tensor *up, llm4all_tensor *y) {
+    if (!ctx || !is_f32(gate) || !is_f32(up) || !is_f32(y) || n_elements(gate) != n_elements(up) ||
+        n_elements(gate) != n_elements(y))
+        return bad("cpu geglu: gate, up, y must be F32 of the same size");
+    const int64_t n = gate->ne[0], rows = n_rows(gate);
+    const float *g = static_cast<const float *>(gate->data), *u = static_cast<const float *>(up->data);
+    float *yf = static_cast<float *>(y->data);
+    // The tanh approximation in float, as PyTorch's gelu(approximate="tanh") computes it.
+    // llama.cpp's CPU path looks gelu(x) up in a table indexed by x rounded to F16; we keep
+    // the formula so the tiny-model test can hold transformers to float precision.
+    const float k_beta = 0.7978845608028654f, k_kappa = 0.044715f;
+    ctx->pool.parallel_for(rows, [&](int64_t r) {
+        for (int64_t i = r * n; i < (r + 1) * n; ++i) {
+            const float x = g[i];
+            const float inner = k_beta * (x + k_kappa * x * x * x);
+            yf[i] = 0.5f * x * (1.0f + std::tanh(inner)) * u[i];
+        }
+    });
+    return 0;
+}
+
+int32_t scale(llm4all_backend_ctx *ctx, const llm4all_tensor *x, float s, llm4all_tensor *y) {
+    if (!ctx || !is_f32(x) || !is_f32(y) || n_elements(x) != n_elements(y))
+        return bad("cpu scale: x and y must be F32 of the same size");
+    const int64_t n = x->ne[0], rows = n_rows(x);
+    const float *xf = static_cast<const float *>(x->data);
+    float *yf = static_cast<float *>(y->data);
+    ctx->pool.parallel_for(rows, [&](int64_t r) {
+        for (int64_t i = r * n; i < (r + 1) * n; ++i) yf[i] = xf[i] * s;
     });
     return 0;
 }

@@ -46,8 +46,11 @@ bool supports(llm4all_op op, int32_t type) {
     case LLM4ALL_OP_RMS_NORM:
     case LLM4ALL_OP_ROPE:
     case LLM4ALL_OP_SWIGLU:
+    case LLM4ALL_OP_GEGLU:
+    case LLM4ALL_OP_SCALE:
     case LLM4ALL_OP_ADD: return type == LLM4ALL_TYPE_F32;
-    case LLM4ALL_OP_ATTENTION: return type == LLM4ALL_TYPE_F32 || type == LLM4ALL_TYPE_F16;
+    case LLM4ALL_OP_ATTENTION:
+    case LLM4ALL_OP_ATTENTION_EXT: return type == LLM4ALL_TYPE_F32 || type == LLM4ALL_TYPE_F16;
     default: return false;
     }
 }
@@ -117,6 +120,9 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
         swiglu,
         add,
         store_rows,
+        geglu,
+        scale,
+        attention_ext,
     };
     g_log = log_fn;
     return &table;

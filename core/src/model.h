@@ -32,6 +32,13 @@ struct Hparams {
     float rope_base = 10000.0f;
     float rope_scale = 1.0f;   // positions are multiplied by this
     int32_t rope_mode = LLM4ALL_ROPE_NORMAL;
+    // Sliding-window attention (Gemma 3): window length, 0 = none; every
+    // swa_pattern-th layer (il % swa_pattern == swa_pattern - 1) stays global.
+    int32_t n_swa = 0;
+    int32_t swa_pattern = 0;
+    float rope_base_swa = 10000.0f;  // RoPE base of the sliding-window layers
+    float attn_scale = 0.0f;         // query scale; 0 = 1/sqrt(head_dim)
+    float final_softcap = 0.0f;      // logits = c * tanh(logits / c) when > 0
 };
 
 // Per-layer weights of a llama-family decoder; absent tensors are nullptr.
@@ -46,6 +53,9 @@ struct LayerWeights {
     const llm4all_tensor *ffn_gate = nullptr;   // [n_embd, n_ff]
     const llm4all_tensor *ffn_up = nullptr;     // [n_embd, n_ff]
     const llm4all_tensor *ffn_down = nullptr;   // [n_ff, n_embd]
+    // Gemma 3: per-head RMSNorm of q and k, and norms after attention and FFN.
+    const llm4all_tensor *attn_q_norm = nullptr, *attn_k_norm = nullptr;  // [head_dim]
+    const llm4all_tensor *attn_post_norm = nullptr, *ffn_post_norm = nullptr;  // [n_embd]
 };
 
 struct Weights {

@@ -52,6 +52,9 @@ typedef enum llm4all_op {
     LLM4ALL_OP_ATTENTION = 4,
     LLM4ALL_OP_SWIGLU = 5,
     LLM4ALL_OP_ADD = 6,
+    LLM4ALL_OP_GEGLU = 7,
+    LLM4ALL_OP_SCALE = 8,
+    LLM4ALL_OP_ATTENTION_EXT = 9,
     LLM4ALL_OP_COUNT
 } llm4all_op;
 
@@ -128,6 +131,22 @@ typedef struct llm4all_backend_iface {
     /* Stores src rows (F32, [row_len, n]) into dst (F32 or F16) starting at row dst_row. */
     int32_t (*store_rows)(llm4all_backend_ctx *ctx, const llm4all_tensor *src, llm4all_tensor *dst,
                           int64_t dst_row);
+
+    /* Appended for Gemma 3. */
+
+    /* y = gelu(gate) * up, all [n, rows]; gelu is the tanh approximation
+     * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). y may equal gate. */
+    int32_t (*geglu)(llm4all_backend_ctx *ctx, const llm4all_tensor *gate, const llm4all_tensor *up,
+                     llm4all_tensor *y);
+    /* y = x * s, x and y [n, rows]; y may equal x */
+    int32_t (*scale)(llm4all_backend_ctx *ctx, const llm4all_tensor *x, float s, llm4all_tensor *y);
+    /* attention() with two extras. n_swa > 0: sliding window, query t sees only cache
+     * positions j with pos[t] - n_swa < j <= pos[t] (n_swa positions, its own included);
+     * 0 = the whole causal past. softcap > 0: each scaled score s becomes
+     * softcap * tanh(s / softcap) before the softmax; 0 = none. Shapes as attention(). */
+    int32_t (*attention_ext)(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                             const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float scale,
+                             int32_t n_swa, float softcap, llm4all_tensor *out);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.
