@@ -2,6 +2,7 @@
 // vectors (testdata/vocab/ggml-vocab-*.gguf + .inp/.out, and the derived
 // vectors for real models), plus special tokens, detokenization and errors.
 // Test data: $LLM4ALL_TESTDATA or ../shared/testdata from the repository root.
+// test-fixtures: hf_vocab
 // test-sources: core/src/vocab.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/types.cpp core/src/error.cpp
 #include "error.h"
 #include "gguf.h"
@@ -269,6 +270,40 @@ int main() {
             std::vector<int32_t> im2 = v.tokenize("<|im_start|>", false, false);
             check(im2.size() > 1, "smollm2 without parse_special the marker is text: " + ids_str(im2));
             check(v.pre_name() == "smollm", "smollm2 pre name is " + v.pre_name());
+        }
+    }
+
+    // 3. Vocabularies built from Hugging Face tokenizer.json files (tools/vocab_from_hf.py;
+    // the hf_vocabs ctest fixture writes them to LLM4ALL_HF_VOCAB_DIR): NAME.gguf is checked
+    // against vocab/ggml-vocab-NAME.gguf.inp/.out, or derived/NAME.llamacpp.inp/.out.
+    const char *hf_dir = std::getenv("LLM4ALL_HF_VOCAB_DIR");
+    if (!hf_dir || !*hf_dir || !fs::is_directory(hf_dir)) {
+        std::printf("SKIP vocabularies from tokenizer.json: none built (LLM4ALL_HF_VOCAB_DIR unset or missing)\n");
+    } else {
+        std::vector<fs::path> built;
+        for (const auto &e : fs::directory_iterator(hf_dir))
+            if (e.path().extension() == ".gguf") built.push_back(e.path());
+        std::sort(built.begin(), built.end());
+        for (const fs::path &g : built) {
+            const std::string name = g.stem().string();
+            fs::path base = data / "vocab" / ("ggml-vocab-" + name + ".gguf");
+            fs::path inp = base.string() + ".inp", outp = base.string() + ".out";
+            if (!fs::exists(inp)) {
+                base = data / "vocab" / "derived" / (name + ".llamacpp");
+                inp = base.string() + ".inp";
+                outp = base.string() + ".out";
+            }
+            if (!fs::exists(inp) || !fs::exists(outp)) {
+                std::printf("SKIP %-23s (from tokenizer.json) no vectors\n", name.c_str());
+                continue;
+            }
+            Loaded l;
+            std::string why;
+            if (!load(g, l, why)) {
+                check(false, name + " (from tokenizer.json): cannot load: " + why);
+                continue;
+            }
+            run_vectors(name + " (tokenizer.json)", *l.vocab, inp, outp);
         }
     }
 
