@@ -2,6 +2,8 @@
 // whether it can run on this machine, and picks the best one for a device string.
 // Plugins come from LLM4ALL_BACKEND_PATH first, then from the core library's own
 // directory, so a user can override a bundled plugin without reinstalling.
+// LLM4ALL_CPU_VARIANT=name forces one CPU variant (to test the fallbacks, or to
+// work around a bad one); the others are listed but never initialised.
 #include "registry.h"
 
 #include <dirent.h>
@@ -48,10 +50,29 @@ std::vector<std::string> search_dirs() {
     return dirs;
 }
 
+const std::string k_prefix = "libllm4all-", k_suffix = ".so";
+
 bool is_plugin_name(const std::string &name) {
-    static const std::string prefix = "libllm4all-", suffix = ".so";
-    return name.size() > prefix.size() + suffix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return name.size() > k_prefix.size() + k_suffix.size() && name.compare(0, k_prefix.size(), k_prefix) == 0 &&
+           name.compare(name.size() - k_suffix.size(), k_suffix.size(), k_suffix) == 0;
+}
+
+// "libllm4all-cpu-avx512-vnni.so" -> ("cpu", "avx512-vnni"): what a plugin is called
+// before (or without) running its init, which a refused plugin never does.
+void names_from_file(const std::string &file, std::string &backend, std::string &variant) {
+    std::string stem = file.substr(file.rfind('/') + 1);
+    stem = stem.substr(k_prefix.size(), stem.size() - k_prefix.size() - k_suffix.size());
+    const size_t dash = stem.find('-');
+    backend = stem.substr(0, dash);
+    variant = dash == std::string::npos ? "" : stem.substr(dash + 1);
+}
+
+// The variant LLM4ALL_CPU_VARIANT asks for ("cpu-avx2" and "avx2" both work), or "".
+std::string forced_cpu_variant() {
+    const char *env = std::getenv("LLM4ALL_CPU_VARIANT");
+    std::string v = env ? env : "";
+    if (v.rfind("cpu-", 0) == 0) v = v.substr(4);
+    return v;
 }
 
 // Sorted so the load order (and thus tie-breaking) does not depend on the file system.
@@ -68,9 +89,11 @@ std::vector<std::string> plugin_files(const std::string &dir) {
     return names;
 }
 
-BackendPlugin load_plugin(const std::string &path) {
+// forced: the CPU variant LLM4ALL_CPU_VARIANT names, or "" when unset.
+BackendPlugin load_plugin(const std::string &path, const std::string &forced) {
     BackendPlugin p;
     p.path = path;
+    names_from_file(path, p.backend, p.variant);
     void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *why = dlerror();
@@ -88,7 +111,20 @@ BackendPlugin load_plugin(const std::string &path) {
     if (p.score <= 0) {
         // Never call init: the plugin may be built for instructions this CPU lacks.
         p.score = 0;
-        p.problem = "needs CPU features this machine lacks";
+        auto refusal_fn = reinterpret_cast<llm4all_backend_refusal_fn>(dlsym(handle, "llm4all_backend_refusal"));
+        const char *why = refusal_fn ? refusal_fn() : nullptr;
+        p.problem = why && *why ? why : "needs CPU features this machine lacks";
+        p.expected = true;
+        dlclose(handle);
+        return p;
+    }
+    if (!forced.empty() && p.backend == "cpu" && p.variant != forced) {
+        // Kept out as if this CPU could not run it, so everything (tests included) runs
+        // on the forced variant alone.
+        p.problem = "not used: LLM4ALL_CPU_VARIANT=" + forced + " (this CPU could run it, score " +
+                    std::to_string(p.score) + ")";
+        p.score = 0;
+        p.expected = true;
         dlclose(handle);
         return p;
     }
@@ -107,20 +143,53 @@ BackendPlugin load_plugin(const std::string &path) {
     // The handle stays open even when refused: its init already ran, and unloading
     // code that may have registered handlers is riskier than a few idle pages.
     p.handle = handle;
-    if (!p.problem.empty()) return p;
+    if (!p.problem.empty()) {
+        p.score = 0;   // score > 0 means usable, for every reader of the list
+        return p;
+    }
     p.iface = iface;
+    p.backend = iface->name;
+    p.variant = iface->variant;
     return p;
 }
 
 struct Registry {
     std::vector<BackendPlugin> plugins;
     std::vector<std::string> dirs;
+    std::string forced_problem;   // why LLM4ALL_CPU_VARIANT cannot be honoured
 };
+
+// Marks the best usable plugin of each backend, and explains a forced CPU variant
+// that is missing or refused.
+void select_plugins(Registry &r, const std::string &forced) {
+    for (BackendPlugin &p : r.plugins) {
+        if (!p.iface) continue;
+        BackendPlugin *best = nullptr;
+        for (BackendPlugin &q : r.plugins)
+            if (q.iface && q.backend == p.backend && (!best || q.score > best->score)) best = &q;
+        if (best == &p) p.selected = true;
+    }
+    if (forced.empty()) return;
+    std::string found;
+    for (const BackendPlugin &p : r.plugins) {
+        if (p.backend != "cpu") continue;
+        if (p.variant == forced) {
+            if (!p.iface)
+                r.forced_problem = "LLM4ALL_CPU_VARIANT=" + forced + ": cpu-" + forced + " cannot run here: " +
+                                   p.problem;
+            return;
+        }
+        found += (found.empty() ? "" : ", ") + p.variant;
+    }
+    r.forced_problem = "LLM4ALL_CPU_VARIANT=" + forced + ": there is no CPU variant named \"" + forced + "\"; " +
+                       (found.empty() ? std::string("no CPU plugins were found") : "the CPU variants found are " + found);
+}
 
 const Registry &registry() {
     // Function-local static: built once, thread-safe by the language rules.
     static const Registry reg = [] {
         Registry r;
+        const std::string forced = forced_cpu_variant();
         r.dirs = search_dirs();
         std::set<std::string> seen;   // a file name found earlier on the path wins
         for (const std::string &dir : r.dirs) {
@@ -131,18 +200,20 @@ const Registry &registry() {
                                                        " was already found earlier on the search path");
                     continue;
                 }
-                BackendPlugin p = load_plugin(path);
+                BackendPlugin p = load_plugin(path, forced);
                 if (p.iface)
                     log_message(LLM4ALL_LOG_DEBUG, "backend plugin " + path + " loaded (" + p.iface->name +
                                                        "-" + p.iface->variant + ", score " +
                                                        std::to_string(p.score) + ")");
                 else
-                    log_message(p.score == 0 && p.problem.rfind("needs CPU", 0) == 0 ? LLM4ALL_LOG_INFO
-                                                                                      : LLM4ALL_LOG_WARN,
+                    // A variant this CPU cannot run, or one kept out on request, is normal.
+                    log_message(p.expected ? LLM4ALL_LOG_INFO : LLM4ALL_LOG_WARN,
                                 "backend plugin " + path + " not used: " + p.problem);
                 r.plugins.push_back(std::move(p));
             }
         }
+        select_plugins(r, forced);
+        if (!r.forced_problem.empty()) log_message(LLM4ALL_LOG_ERROR, r.forced_problem);
         return r;
     }();
     return reg;
@@ -159,8 +230,13 @@ bool matches(const BackendPlugin &p, const std::string &device) {
 
 const std::vector<BackendPlugin> &backend_plugins() { return registry().plugins; }
 
+const std::string &forced_cpu_variant_problem() { return registry().forced_problem; }
+
 const BackendPlugin &pick_backend(const std::string &device) {
     const Registry &reg = registry();
+    // Every model needs the CPU, so a forced variant that cannot run stops everything,
+    // rather than quietly running on another one.
+    if (!reg.forced_problem.empty()) fail(LLM4ALL_ERR_BACKEND, reg.forced_problem);
     const BackendPlugin *best = nullptr;
     for (const BackendPlugin &p : reg.plugins)
         if (matches(p, device) && (!best || p.score > best->score)) best = &p;

@@ -156,6 +156,11 @@ typedef struct llm4all_backend_iface {
 typedef int32_t (*llm4all_backend_score_fn)(void);
 typedef const llm4all_backend_iface *(*llm4all_backend_init_fn)(llm4all_backend_log_fn log);
 
+/* Optional third export: when score() said 0, a short human-readable reason
+ * (e.g. "needs AVX2, FMA; this CPU lacks AVX2"), "" otherwise. Static or
+ * thread-local storage; like score() it must run on any machine. */
+typedef const char *(*llm4all_backend_refusal_fn)(void);
+
 #ifdef __cplusplus
 }
 #endif

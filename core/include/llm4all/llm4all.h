@@ -77,8 +77,11 @@ LLM4ALL_API void llm4all_set_log_callback(llm4all_log_fn fn, void *user);
 /* ---- backends ------------------------------------------------------------ */
 
 /* JSON array describing the backend plugins found and their devices:
- * [{"backend":"cpu","plugin":"/path/libllm4all-cpu-avx2.so","score":..,
- *   "devices":[{"name":..,"kind":"cpu","memory_total":..,"memory_free":..}]}].
+ * [{"backend":"cpu","variant":"avx2","plugin":"/path/libllm4all-cpu-avx2.so","score":..,
+ *   "selected":true, "devices":[{"name":..,"kind":"cpu","memory_total":..,"memory_free":..}]}].
+ * "selected" marks the variant each backend runs (the best score, or the one
+ * LLM4ALL_CPU_VARIANT forces); a plugin that cannot be used has score 0 and a
+ * "problem" saying why instead of "devices".
  * *out_json is owned by the caller (llm4all_free). */
 LLM4ALL_API llm4all_status llm4all_devices_json(char **out_json);
 

@@ -48,13 +48,14 @@ llm4all_status llm4all_devices_json(char **out_json) {
         for (const BackendPlugin &p : backend_plugins()) {
             if (!first) j += ",";
             first = false;
-            j += "{\"plugin\":\"" + json_escape(p.path) + "\",\"score\":" + std::to_string(p.score);
+            j += "{\"plugin\":\"" + json_escape(p.path) + "\",\"score\":" + std::to_string(p.score) +
+                 ",\"backend\":\"" + json_escape(p.backend) + "\",\"variant\":\"" + json_escape(p.variant) +
+                 "\",\"selected\":" + (p.selected ? "true" : "false");
             if (!p.iface) {
                 j += ",\"problem\":\"" + json_escape(p.problem) + "\"}";
                 continue;
             }
-            j += ",\"backend\":\"" + json_escape(p.iface->name) + "\",\"variant\":\"" +
-                 json_escape(p.iface->variant) + "\",\"devices\":[";
+            j += ",\"devices\":[";
             for (int32_t d = 0; d < p.iface->device_count(); ++d) {
                 llm4all_device_info info{};
                 if (!p.iface->device_info(d, &info)) continue;
