@@ -18,8 +18,11 @@ namespace llm4all::cpu {
 
 ActKind act_kind(int32_t wtype) {
     switch (wtype) {
-    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: case LLM4ALL_TYPE_Q8_0: return ActKind::Q8_0;
+    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: case LLM4ALL_TYPE_Q8_0:
+    case LLM4ALL_TYPE_IQ4_NL: return ActKind::Q8_0;
     case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_1: return ActKind::Q8_1;
+    case LLM4ALL_TYPE_Q2_K: case LLM4ALL_TYPE_Q3_K: case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K:
+    case LLM4ALL_TYPE_Q6_K: case LLM4ALL_TYPE_IQ4_XS: return ActKind::Q8_K;
     case LLM4ALL_TYPE_F16: return ActKind::F32_VIA_F16;
     case LLM4ALL_TYPE_BF16: return ActKind::F32_VIA_BF16;
     default: return ActKind::F32;
@@ -30,6 +33,7 @@ size_t act_row_bytes(ActKind kind, int64_t n) {
     switch (kind) {
     case ActKind::Q8_0: return size_t(n / QK) * sizeof(ActQ8_0);
     case ActKind::Q8_1: return size_t(n / QK) * sizeof(ActQ8_1);
+    case ActKind::Q8_K: return size_t(n / QK_K) * sizeof(ActQ8_K);
     default: return size_t(n) * sizeof(float);
     }
 }
@@ -39,6 +43,7 @@ void prepare_act_row(ActKind kind, const float *x, void *dst, int64_t n) {
     switch (kind) {
     case ActKind::Q8_0: quantize_row_q8_0(x, static_cast<ActQ8_0 *>(dst), n); break;
     case ActKind::Q8_1: quantize_row_q8_1(x, static_cast<ActQ8_1 *>(dst), n); break;
+    case ActKind::Q8_K: quantize_row_q8_K(x, static_cast<ActQ8_K *>(dst), n); break;
     case ActKind::F32: std::memcpy(f, x, size_t(n) * 4); break;
     // llama.cpp rounds activations to the weight's 16-bit type before the dot;
     // rounding here and multiplying in float gives the same products.
@@ -131,6 +136,19 @@ inline void unpack(const BlockQ5_1 &b, Unpacked &u) {
 #else
     nibbles32(b.qs, u.q);
     add_high_bits32(b.qh, u.q);
+#endif
+}
+// IQ4_NL: the nibble picks one of 16 fixed levels (a byte shuffle under AVX2).
+inline void unpack(const BlockIQ4_NL &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+#ifdef __AVX2__
+    const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(IQ4_LEVELS)));
+    u.q = _mm256_shuffle_epi8(levels, nibbles32(b.qs));
+#else
+    for (int j = 0; j < QK / 2; ++j) {
+        u.q[j] = IQ4_LEVELS[b.qs[j] & 0x0f];
+        u.q[j + QK / 2] = IQ4_LEVELS[b.qs[j] >> 4];
+    }
 #endif
 }
 inline void unpack(const BlockQ8_0 &b, Unpacked &u) {
@@ -253,6 +271,7 @@ void dot_dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t strid
     case LLM4ALL_TYPE_Q5_0: dot_quant<BlockQ5_0, NT>(static_cast<const BlockQ5_0 *>(w), act, stride, nb, out); break;
     case LLM4ALL_TYPE_Q5_1: dot_quant<BlockQ5_1, NT>(static_cast<const BlockQ5_1 *>(w), act, stride, nb, out); break;
     case LLM4ALL_TYPE_Q8_0: dot_quant<BlockQ8_0, NT>(static_cast<const BlockQ8_0 *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_IQ4_NL: dot_quant<BlockIQ4_NL, NT>(static_cast<const BlockIQ4_NL *>(w), act, stride, nb, out); break;
     default: dot_f32<NT>(static_cast<const float *>(w), act, stride, n, out); break;
     }
 }
@@ -261,6 +280,7 @@ void dot_dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t strid
 
 void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,
               int64_t n, float *out) {
+    if (is_superblock_type(wtype)) return dot_rows_k(wtype, w_row, act, act_stride, n_tok, n, out);
     const uint8_t *a = static_cast<const uint8_t *>(act);
     switch (n_tok) {
     case 1: dot_dispatch<1>(wtype, w_row, a, act_stride, n, out); break;

@@ -1,5 +1,5 @@
 // dot.h — dot products of one weight row with a few activation rows at once.
-// mul_mat prepares the activations once (Q8_0, Q8_1 or float) and then calls
+// mul_mat prepares the activations once (Q8_0, Q8_1, Q8_K or float) and then calls
 // dot_rows for every (weight row, group of <= DOT_MAX_TOK tokens); unpacking a
 // weight block once for several tokens is what keeps prompt processing cheap.
 #pragma once
@@ -12,7 +12,7 @@ namespace llm4all::cpu {
 constexpr int DOT_MAX_TOK = 4;
 
 // How mul_mat must prepare activation rows for weights of a given type.
-enum class ActKind { Q8_0, Q8_1, F32, F32_VIA_F16, F32_VIA_BF16 };
+enum class ActKind { Q8_0, Q8_1, Q8_K, F32, F32_VIA_F16, F32_VIA_BF16 };
 ActKind act_kind(int32_t wtype);
 // Bytes of one prepared activation row of n elements.
 size_t act_row_bytes(ActKind kind, int64_t n);
@@ -24,5 +24,11 @@ void prepare_act_row(ActKind kind, const float *x, void *dst, int64_t n);
 // activations of F16/BF16 weights w_row must already be dequantized to float.
 void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,
               int64_t n, float *out);
+
+// The same for the 256-value super-block types (Q2_K..Q6_K, IQ4_XS) against
+// Q8_K activations (dot_k.cpp); dot_rows forwards these types here.
+bool is_superblock_type(int32_t wtype);
+void dot_rows_k(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok, int64_t n,
+                float *out);
 
 } // namespace llm4all::cpu

@@ -17,10 +17,7 @@ namespace {
 constexpr int64_t ROWS_PER_TILE = 16;
 constexpr int64_t TOKENS_PER_TILE = 64;
 
-bool whole_blocks(int32_t type, int64_t n) {
-    const bool blocked = type != LLM4ALL_TYPE_F32 && type != LLM4ALL_TYPE_F16 && type != LLM4ALL_TYPE_BF16;
-    return n > 0 && (!blocked || n % QK == 0);
-}
+bool whole_blocks(int32_t type, int64_t n) { return n > 0 && n % type_block_size(type) == 0; }
 } // namespace
 
 int32_t mul_mat(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const llm4all_tensor *x, llm4all_tensor *y) {

@@ -1,4 +1,5 @@
-// quants.cpp — dequantization of weight rows and quantization of activation rows.
+// quants.cpp — dequantization of weight rows (every supported type, K-quants and
+// IQ4 included) and quantization of activation rows (Q8_0, Q8_1, Q8_K).
 // Dequantization must be bit-identical to the gguf package's reference, so this
 // file is compiled with -ffp-contract=off: d * q + m must round twice, as numpy
 // does, never once as a fused multiply-add would.
@@ -14,10 +15,21 @@ bool type_supported(int32_t type) {
     switch (type) {
     case LLM4ALL_TYPE_F32: case LLM4ALL_TYPE_F16: case LLM4ALL_TYPE_BF16:
     case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_0:
-    case LLM4ALL_TYPE_Q5_1: case LLM4ALL_TYPE_Q8_0:
+    case LLM4ALL_TYPE_Q5_1: case LLM4ALL_TYPE_Q8_0: case LLM4ALL_TYPE_Q2_K: case LLM4ALL_TYPE_Q3_K:
+    case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K: case LLM4ALL_TYPE_Q6_K: case LLM4ALL_TYPE_IQ4_NL:
+    case LLM4ALL_TYPE_IQ4_XS:
         return true;
     default:
         return false;
+    }
+}
+
+int64_t type_block_size(int32_t type) {
+    switch (type) {
+    case LLM4ALL_TYPE_F32: case LLM4ALL_TYPE_F16: case LLM4ALL_TYPE_BF16: return 1;
+    case LLM4ALL_TYPE_Q2_K: case LLM4ALL_TYPE_Q3_K: case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K:
+    case LLM4ALL_TYPE_Q6_K: case LLM4ALL_TYPE_IQ4_XS: return QK_K;
+    default: return QK;
     }
 }
 
@@ -30,6 +42,13 @@ size_t type_row_bytes(int32_t type, int64_t n) {
     case LLM4ALL_TYPE_Q5_0: return size_t(n / QK) * sizeof(BlockQ5_0);
     case LLM4ALL_TYPE_Q5_1: return size_t(n / QK) * sizeof(BlockQ5_1);
     case LLM4ALL_TYPE_Q8_0: return size_t(n / QK) * sizeof(BlockQ8_0);
+    case LLM4ALL_TYPE_Q2_K: return size_t(n / QK_K) * sizeof(BlockQ2_K);
+    case LLM4ALL_TYPE_Q3_K: return size_t(n / QK_K) * sizeof(BlockQ3_K);
+    case LLM4ALL_TYPE_Q4_K: return size_t(n / QK_K) * sizeof(BlockQ4_K);
+    case LLM4ALL_TYPE_Q5_K: return size_t(n / QK_K) * sizeof(BlockQ5_K);
+    case LLM4ALL_TYPE_Q6_K: return size_t(n / QK_K) * sizeof(BlockQ6_K);
+    case LLM4ALL_TYPE_IQ4_NL: return size_t(n / QK) * sizeof(BlockIQ4_NL);
+    case LLM4ALL_TYPE_IQ4_XS: return size_t(n / QK_K) * sizeof(BlockIQ4_XS);
     default: return 0;
     }
 }
@@ -88,6 +107,95 @@ void dequant_q8_0(const BlockQ8_0 *b, float *y, int64_t nb) {
     }
 }
 
+// The K types below follow gguf.quants' operation order exactly: the sub-block
+// scale d*s is rounded to float first, then multiplied by q, then the
+// (separately rounded) min dmin*m is subtracted.
+
+// Q2_K: 2-bit quants; value 128g + 32s + l is bits 2s..2s+1 of qs[32g + l].
+void dequant_q2_k(const BlockQ2_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK_K) {
+        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
+        for (int k = 0; k < QK_K / 16; ++k) {
+            const float dl = d * float(b[i].scales[k] & 0x0f), ml = dmin * float(b[i].scales[k] >> 4);
+            for (int j = 16 * k; j < 16 * k + 16; ++j) {
+                const int q = (b[i].qs[32 * (j / 128) + j % 32] >> (2 * (j / 32 % 4))) & 3;
+                y[j] = dl * float(q) - ml;
+            }
+        }
+    }
+}
+
+// Q3_K: 2 low bits as in Q2_K; bit b of hmask[l] is the high bit of value
+// 32b + l, and a clear high bit means "subtract 4".
+void dequant_q3_k(const BlockQ3_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK_K) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int k = 0; k < QK_K / 16; ++k) {
+            const float dl = d * float(q3_k_scale(b[i].scales, k));
+            for (int j = 16 * k; j < 16 * k + 16; ++j) {
+                const int lo = (b[i].qs[32 * (j / 128) + j % 32] >> (2 * (j / 32 % 4))) & 3;
+                const int hi = (b[i].hmask[j % 32] >> (j / 32)) & 1;
+                y[j] = dl * float(lo - (hi ? 0 : 4));
+            }
+        }
+    }
+}
+
+// Q4_K / Q5_K: value 64g + l (l < 32) is the low nibble of qs[32g + l], value
+// 64g + 32 + l its high nibble; Q5_K's fifth bit of value 32c + l is bit c of qh[l].
+template <bool FIVE, class B>
+void dequant_q45_k(const B *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK_K) {
+        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
+        for (int c = 0; c < QK_K / 32; ++c) {
+            int sc, m;
+            k_scale_min(b[i].scales, c, sc, m);
+            const float dl = d * float(sc), ml = dmin * float(m);
+            const uint8_t *qs = b[i].qs + 32 * (c / 2);
+            for (int l = 0; l < 32; ++l) {
+                int q = (c % 2 ? qs[l] >> 4 : qs[l] & 0x0f);
+                if constexpr (FIVE) q |= ((reinterpret_cast<const BlockQ5_K &>(b[i]).qh[l] >> c) & 1) << 4;
+                y[32 * c + l] = dl * float(q) - ml;
+            }
+        }
+    }
+}
+
+// Q6_K: value 128g + 64s + l (l < 64) has its low nibble in ql[64g + l] >> 4s;
+// value 128g + 32t + l (l < 32) has its two high bits in qh[32g + l] >> 2t.
+void dequant_q6_k(const BlockQ6_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK_K) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int k = 0; k < QK_K / 16; ++k) {
+            const float dl = d * float(b[i].scales[k]);
+            for (int j = 16 * k; j < 16 * k + 16; ++j) {
+                const int g = j / 128, r = j % 128;
+                const int lo = (b[i].ql[64 * g + r % 64] >> (4 * (r / 64))) & 0x0f;
+                const int hi = (b[i].qh[32 * g + r % 32] >> (2 * (r / 32))) & 3;
+                y[j] = dl * float((lo | hi << 4) - 32);
+            }
+        }
+    }
+}
+
+void dequant_iq4_nl(const BlockIQ4_NL *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < QK; ++j) y[j] = d * float(IQ4_LEVELS[nibble(b[i].qs, j)]);
+    }
+}
+
+// IQ4_XS: eight IQ4_NL-like sub-blocks of 32 with 6-bit signed scales.
+void dequant_iq4_xs(const BlockIQ4_XS *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int k = 0; k < QK_K / 32; ++k, y += QK) {
+            const float dl = d * float(iq4_xs_scale(b[i], k));
+            for (int j = 0; j < QK; ++j) y[j] = dl * float(IQ4_LEVELS[nibble(b[i].qs + 16 * k, j)]);
+        }
+    }
+}
+
 } // namespace
 
 void dequantize_row(int32_t type, const void *row, float *y, int64_t n) {
@@ -114,6 +222,13 @@ void dequantize_row(int32_t type, const void *row, float *y, int64_t n) {
     case LLM4ALL_TYPE_Q5_0: dequant_q5_0(static_cast<const BlockQ5_0 *>(row), y, nb); break;
     case LLM4ALL_TYPE_Q5_1: dequant_q5_1(static_cast<const BlockQ5_1 *>(row), y, nb); break;
     case LLM4ALL_TYPE_Q8_0: dequant_q8_0(static_cast<const BlockQ8_0 *>(row), y, nb); break;
+    case LLM4ALL_TYPE_IQ4_NL: dequant_iq4_nl(static_cast<const BlockIQ4_NL *>(row), y, nb); break;
+    case LLM4ALL_TYPE_Q2_K: dequant_q2_k(static_cast<const BlockQ2_K *>(row), y, n / QK_K); break;
+    case LLM4ALL_TYPE_Q3_K: dequant_q3_k(static_cast<const BlockQ3_K *>(row), y, n / QK_K); break;
+    case LLM4ALL_TYPE_Q4_K: dequant_q45_k<false>(static_cast<const BlockQ4_K *>(row), y, n / QK_K); break;
+    case LLM4ALL_TYPE_Q5_K: dequant_q45_k<true>(static_cast<const BlockQ5_K *>(row), y, n / QK_K); break;
+    case LLM4ALL_TYPE_Q6_K: dequant_q6_k(static_cast<const BlockQ6_K *>(row), y, n / QK_K); break;
+    case LLM4ALL_TYPE_IQ4_XS: dequant_iq4_xs(static_cast<const BlockIQ4_XS *>(row), y, n / QK_K); break;
     default: break;
     }
 }
@@ -143,6 +258,40 @@ void quantize_row_q8_1(const float *x, ActQ8_1 *y, int64_t n) {
         }
         y[i].d = fp16_to_f32(f32_to_fp16(d));
         y[i].s = fp16_to_f32(f32_to_fp16(float(sum) * d));
+    }
+}
+
+// llama.cpp's quantize_row_q8_K_ref: the value of largest magnitude maps to
+// -127 exactly (scale -127/max, keeping its sign), rounding is to nearest even
+// through the 1.5*2^23 trick, and d = 1/scale stays a plain float.
+void quantize_row_q8_K(const float *x, ActQ8_K *y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK_K; ++j) {
+            const float ax = std::fabs(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        std::memset(y[i].bsums, 0, sizeof y[i].bsums);
+        if (amax == 0.0f) {
+            y[i].d = 0.0f;
+            std::memset(y[i].qs, 0, QK_K);
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < QK_K; ++j) {
+            // Adding 1.5*2^23 leaves round-to-nearest-even(v) in the low mantissa bits.
+            const float v = iscale * x[j] + 12582912.0f;
+            int32_t bits;
+            std::memcpy(&bits, &v, 4);
+            int q = (bits & 0x007fffff) - 0x00400000;
+            q = q > 127 ? 127 : q < -127 ? -127 : q; // changes nothing unless the input was not finite
+            y[i].qs[j] = int8_t(q);
+            y[i].bsums[j / 16] = int16_t(y[i].bsums[j / 16] + q);
+        }
+        y[i].d = 1.0f / iscale;
     }
 }
 

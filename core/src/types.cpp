@@ -9,7 +9,7 @@ const TypeInfo *type_info(int32_t type) {
         q4_0{"Q4_0", 32, 18}, q4_1{"Q4_1", 32, 20}, q5_0{"Q5_0", 32, 22}, q5_1{"Q5_1", 32, 24},
         q8_0{"Q8_0", 32, 34}, q8_1{"Q8_1", 32, 36}, q2_k{"Q2_K", 256, 84}, q3_k{"Q3_K", 256, 110},
         q4_k{"Q4_K", 256, 144}, q5_k{"Q5_K", 256, 176}, q6_k{"Q6_K", 256, 210},
-        q8_k{"Q8_K", 256, 292};
+        q8_k{"Q8_K", 256, 292}, iq4_nl{"IQ4_NL", 32, 18}, iq4_xs{"IQ4_XS", 256, 136};
     switch (type) {
     case LLM4ALL_TYPE_F32: return &f32;
     case LLM4ALL_TYPE_F16: return &f16;
@@ -26,6 +26,8 @@ const TypeInfo *type_info(int32_t type) {
     case LLM4ALL_TYPE_Q5_K: return &q5_k;
     case LLM4ALL_TYPE_Q6_K: return &q6_k;
     case LLM4ALL_TYPE_Q8_K: return &q8_k;
+    case LLM4ALL_TYPE_IQ4_NL: return &iq4_nl;
+    case LLM4ALL_TYPE_IQ4_XS: return &iq4_xs;
     default: return nullptr;
     }
 }

@@ -43,7 +43,20 @@ const TypeDesc k_types[] = {
     {LLM4ALL_TYPE_F32, "F32", 1, 4},   {LLM4ALL_TYPE_F16, "F16", 1, 2},   {LLM4ALL_TYPE_BF16, "BF16", 1, 2},
     {LLM4ALL_TYPE_Q4_0, "Q4_0", 32, 18}, {LLM4ALL_TYPE_Q4_1, "Q4_1", 32, 20}, {LLM4ALL_TYPE_Q5_0, "Q5_0", 32, 22},
     {LLM4ALL_TYPE_Q5_1, "Q5_1", 32, 24}, {LLM4ALL_TYPE_Q8_0, "Q8_0", 32, 34},
+    {LLM4ALL_TYPE_IQ4_NL, "IQ4_NL", 32, 18}, {LLM4ALL_TYPE_Q2_K, "Q2_K", 256, 84},
+    {LLM4ALL_TYPE_Q3_K, "Q3_K", 256, 110}, {LLM4ALL_TYPE_Q4_K, "Q4_K", 256, 144},
+    {LLM4ALL_TYPE_Q5_K, "Q5_K", 256, 176}, {LLM4ALL_TYPE_Q6_K, "Q6_K", 256, 210},
+    {LLM4ALL_TYPE_IQ4_XS, "IQ4_XS", 256, 136},
 };
+
+// Types whose test blocks are random bytes (any bit pattern is a valid block)
+// with the fp16 scales set to sane finite values, rather than quantized floats.
+bool random_blocks(int32_t type) {
+    return type == LLM4ALL_TYPE_IQ4_NL || type == LLM4ALL_TYPE_IQ4_XS ||
+           (type >= LLM4ALL_TYPE_Q2_K && type <= LLM4ALL_TYPE_Q6_K);
+}
+// Values per activation quantization block: Q8_K (256) for the super-block types.
+int act_block(const TypeDesc &t) { return t.block == 256 ? 256 : 32; }
 
 // Quantizes one block of 32 (or one value) into out; the scheme only has to be
 // valid, the reference dequantizer below defines what the bytes mean.
@@ -127,6 +140,125 @@ void dequantize_block(int32_t type, const uint8_t *in, float *y) {
     }
 }
 
+// Reference dequantization of the K-quant and IQ4 types, written from the GGUF
+// block layouts, rounding like the gguf package: d*scale first, then *q, then -min.
+const int8_t k_iq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+void dequantize_block_k(int32_t type, const uint8_t *in, float *y) {
+    auto h = [&](int off) { uint16_t v; std::memcpy(&v, in + off, 2); return h2f(v); };
+    auto sub = [](float a, float b) { volatile float p = a; return p - b; }; // no fused multiply-add
+    switch (type) {
+    case LLM4ALL_TYPE_IQ4_NL:
+        for (int j = 0; j < 32; ++j) y[j] = h(0) * float(k_iq4[(in[2 + j % 16] >> (j < 16 ? 0 : 4)) & 15]);
+        break;
+    case LLM4ALL_TYPE_Q2_K: { // scales[16] qs[64] d dmin
+        const uint8_t *sc = in, *qs = in + 16;
+        for (int j = 0; j < 256; ++j) {
+            int q = (qs[(j / 128) * 32 + j % 32] >> ((j / 32) % 4 * 2)) & 3;
+            y[j] = sub(h(80) * float(sc[j / 16] & 15) * float(q), h(82) * float(sc[j / 16] >> 4));
+        }
+        break;
+    }
+    case LLM4ALL_TYPE_Q3_K: { // hmask[32] qs[64] scales[12] d
+        const uint8_t *hm = in, *qs = in + 32, *sc = in + 96;
+        for (int j = 0; j < 256; ++j) {
+            int k = j / 16;
+            int s = (((sc[k % 8] >> (k < 8 ? 0 : 4)) & 15) | (((sc[8 + k % 4] >> (2 * (k / 4))) & 3) << 4)) - 32;
+            int q = ((qs[(j / 128) * 32 + j % 32] >> ((j / 32) % 4 * 2)) & 3) - (((hm[j % 32] >> (j / 32)) & 1) ? 0 : 4);
+            volatile float dl = h(108) * float(s);
+            y[j] = dl * float(q);
+        }
+        break;
+    }
+    case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K: { // d dmin scales[12] (qh[32]) qs[128]
+        const bool five = type == LLM4ALL_TYPE_Q5_K;
+        const uint8_t *sc = in + 4, *qh = in + 16, *qs = in + (five ? 48 : 16);
+        for (int j = 0; j < 256; ++j) {
+            int c = j / 32, s, m;
+            if (c < 4) { s = sc[c] & 63; m = sc[c + 4] & 63; }
+            else { s = (sc[c + 4] & 15) | ((sc[c - 4] >> 6) << 4); m = (sc[c + 4] >> 4) | ((sc[c] >> 6) << 4); }
+            int q = (qs[(c / 2) * 32 + j % 32] >> (c % 2 ? 4 : 0)) & 15;
+            if (five) q |= ((qh[j % 32] >> c) & 1) << 4;
+            volatile float dl = h(0) * float(s);
+            y[j] = sub(dl * float(q), h(2) * float(m));
+        }
+        break;
+    }
+    case LLM4ALL_TYPE_Q6_K: { // ql[128] qh[64] scales[16] d
+        const uint8_t *ql = in, *qh = in + 128;
+        const int8_t *sc = reinterpret_cast<const int8_t *>(in + 192);
+        for (int j = 0; j < 256; ++j) {
+            int g = j / 128, r = j % 128;
+            int q = (((ql[g * 64 + r % 64] >> (r < 64 ? 0 : 4)) & 15) | (((qh[g * 32 + r % 32] >> (2 * (r / 32))) & 3) << 4)) - 32;
+            volatile float dl = h(208) * float(sc[j / 16]);
+            y[j] = dl * float(q);
+        }
+        break;
+    }
+    case LLM4ALL_TYPE_IQ4_XS: { // d scales_h scales_l[4] qs[128]
+        uint16_t sh; std::memcpy(&sh, in + 2, 2);
+        for (int j = 0; j < 256; ++j) {
+            int k = j / 32, r = j % 32;
+            int s = (((in[4 + k / 2] >> (4 * (k % 2))) & 15) | (((sh >> (2 * k)) & 3) << 4)) - 32;
+            volatile float dl = h(0) * float(s);
+            y[j] = dl * float(k_iq4[(in[8 + 16 * k + r % 16] >> (r < 16 ? 0 : 4)) & 15]);
+        }
+        break;
+    }
+    }
+}
+
+std::mt19937 g_rng(1234);
+
+// A random valid block: random bytes, fp16 scales in [1e-3, 1e-2] (mins too).
+void random_block(const TypeDesc &t, uint8_t *out) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(1e-3f, 1e-2f);
+    for (int i = 0; i < t.bytes; ++i) out[i] = uint8_t(byte(g_rng));
+    auto put = [&](int off) { uint16_t v = f2h(scale(g_rng)); std::memcpy(out + off, &v, 2); };
+    switch (t.type) {
+    case LLM4ALL_TYPE_Q2_K: put(80); put(82); break;
+    case LLM4ALL_TYPE_Q3_K: put(108); break;
+    case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K: put(0); put(2); break;
+    case LLM4ALL_TYPE_Q6_K: put(208); break;
+    default: put(0); break; // IQ4_NL, IQ4_XS
+    }
+}
+
+// The activation values llama.cpp's integer dots actually see, for weight types
+// whose activations are Q8_0 (fp16 scale amax/127, round half away from zero) or
+// Q8_K (float scale -max/127 from the signed extreme, round half to even);
+// empty for other types. With them, dequantize-then-dot in double must match
+// the backend to float rounding, a much sharper check than the error bound.
+std::vector<double> emulate_activations(int32_t type, const float *x, int64_t n) {
+    const bool q8k = type == LLM4ALL_TYPE_IQ4_XS || (type >= LLM4ALL_TYPE_Q2_K && type <= LLM4ALL_TYPE_Q6_K);
+    const bool q80 = type == LLM4ALL_TYPE_Q4_0 || type == LLM4ALL_TYPE_Q5_0 || type == LLM4ALL_TYPE_Q8_0 ||
+                     type == LLM4ALL_TYPE_IQ4_NL;
+    if (!q8k && !q80) return {};
+    std::vector<double> v(size_t(n), 0.0);
+    const int bs = q8k ? 256 : 32;
+    for (int64_t b = 0; b < n; b += bs) {
+        float amax = 0, mx = 0;
+        for (int j = 0; j < bs; ++j)
+            if (std::fabs(x[b + j]) > amax) { amax = std::fabs(x[b + j]); mx = x[b + j]; }
+        if (amax == 0) continue;
+        if (q8k) {
+            const float is = -127.0f / mx;
+            for (int j = 0; j < bs; ++j) {
+                volatile float prod = is * x[b + j];
+                v[size_t(b + j)] = double(std::min(127.0f, std::nearbyint(prod))) * double(1.0f / is);
+            }
+        } else {
+            const float d = amax / 127.0f, id = 1.0f / d;
+            for (int j = 0; j < bs; ++j) {
+                volatile float prod = x[b + j] * id;
+                v[size_t(b + j)] = double(std::round(prod)) * double(h2f(f2h(d)));
+            }
+        }
+    }
+    return v;
+}
+
 struct Quantized { std::vector<uint8_t> bytes; std::vector<float> deq; };
 
 Quantized quantize(const TypeDesc &t, const std::vector<float> &x) {
@@ -135,6 +267,11 @@ Quantized quantize(const TypeDesc &t, const std::vector<float> &x) {
     q.bytes.resize(nb * t.bytes);
     q.deq.resize(x.size());
     for (size_t b = 0; b < nb; ++b) {
+        if (random_blocks(t.type)) {
+            random_block(t, &q.bytes[b * t.bytes]);
+            dequantize_block_k(t.type, &q.bytes[b * t.bytes], &q.deq[b * t.block]);
+            continue;
+        }
         quantize_block(t.type, &x[b * t.block], &q.bytes[b * t.bytes]);
         dequantize_block(t.type, &q.bytes[b * t.bytes], &q.deq[b * t.block]);
     }
@@ -150,7 +287,6 @@ llm4all_tensor tensor(void *data, int32_t type, int64_t ne0, int64_t ne1 = 1, in
     return t;
 }
 
-std::mt19937 g_rng(1234);
 std::vector<float> randn(size_t n, float scale = 1.0f) {
     std::normal_distribution<float> d(0.0f, scale);
     std::vector<float> v(n);
@@ -162,6 +298,8 @@ struct Plugin { std::string file; const llm4all_backend_iface *be; llm4all_backe
 
 // Results of every variant, to compare them afterwards: key -> (variant, values).
 std::map<std::string, std::vector<std::pair<std::string, std::vector<float>>>> g_results;
+// For mul_mat results: sum |w_i x_i| of each output, the scale that "relative" refers to.
+std::map<std::string, std::vector<double>> g_magnitude;
 
 void test_mul_mat(Plugin &p, const TypeDesc &t, int64_t n_in, int64_t n_out, int64_t n_tok) {
     const std::string what = std::string(p.be->variant) + " mul_mat " + t.name + " " + std::to_string(n_in) + "x" +
@@ -172,20 +310,28 @@ void test_mul_mat(Plugin &p, const TypeDesc &t, int64_t n_in, int64_t n_out, int
     llm4all_tensor tw = tensor(w.bytes.data(), t.type, n_in, n_out), tx = tensor(x.data(), LLM4ALL_TYPE_F32, n_in, n_tok),
                    ty = tensor(y.data(), LLM4ALL_TYPE_F32, n_out, n_tok);
     if (p.be->mul_mat(p.ctx, &tw, &tx, &ty) != 0) return check(false, what + ": returned an error");
-    double worst = 0;
+    double worst = 0, worst_emulated = 0;
+    std::vector<double> mags(y.size());
     for (int64_t tk = 0; tk < n_tok; ++tk) {
+        const std::vector<double> xq = emulate_activations(t.type, &x[tk * n_in], n_in);
         for (int64_t o = 0; o < n_out; ++o) {
             const float *wr = &w.deq[o * n_in], *xr = &x[tk * n_in];
-            double ref = 0, mag = 0, qerr = 0;
+            double ref = 0, mag = 0, qerr = 0, ref_q = 0;
             for (int64_t i = 0; i < n_in; ++i) {
                 ref += double(wr[i]) * xr[i];
                 mag += std::fabs(double(wr[i]) * xr[i]);
+                if (!xq.empty()) ref_q += double(wr[i]) * xq[size_t(i)];
             }
+            mags[size_t(tk * n_out + o)] = mag;
+            if (!xq.empty())
+                worst_emulated = std::max(worst_emulated, std::fabs(double(y[tk * n_out + o]) - ref_q) / (1e-5 * mag + 1e-30));
             // Q8 activations: each x moves by at most half a step (amax/127/2) of its block.
-            if (t.block == 32)
-                for (int64_t b = 0; b < n_in; b += 32) {
+            // Q8_K's scale is a plain float (no fp16 rounding), Q8_0's is rounded to fp16.
+            const int ab = act_block(t);
+            if (t.block >= 32)
+                for (int64_t b = 0; b < n_in; b += ab) {
                     double amax = 0, wabs = 0, xabs = 0;
-                    for (int j = 0; j < 32; ++j) {
+                    for (int j = 0; j < ab; ++j) {
                         amax = std::max(amax, double(std::fabs(xr[b + j])));
                         wabs += std::fabs(wr[b + j]);
                         xabs += std::fabs(xr[b + j]);
@@ -199,11 +345,15 @@ void test_mul_mat(Plugin &p, const TypeDesc &t, int64_t n_in, int64_t n_out, int
         }
     }
     check(worst <= 1.0, what + " (worst error/tolerance " + std::to_string(worst) + ")");
+    if (!emulate_activations(t.type, x.data(), n_in).empty())
+        check(worst_emulated <= 1.0, what + " matches the dot with llama.cpp's quantized activations within 1e-5 (worst " +
+                                     std::to_string(worst_emulated) + " of that)");
     g_results[what.substr(what.find(' ') + 1)].push_back({p.be->variant, y});
+    g_magnitude[what.substr(what.find(' ') + 1)] = mags;
 }
 
 void test_get_rows(Plugin &p, const TypeDesc &t) {
-    const int64_t n = 64, rows = 9;
+    const int64_t n = t.block == 256 ? 512 : 64, rows = 9;
     Quantized w = quantize(t, randn(size_t(n * rows)));
     std::vector<int32_t> ids = {3, 0, 8, 3, 5};
     std::vector<float> y(size_t(n) * ids.size());
@@ -386,7 +536,8 @@ int main(int argc, char **argv) {
         check(be->device_count() == 1 && be->device_info(0, &info) && std::string(info.kind) == "cpu" &&
                   info.memory_total > 0,
               f + " device info");
-        check(!be->supports(LLM4ALL_OP_MUL_MAT, LLM4ALL_TYPE_Q4_K), f + " does not claim Q4_K yet");
+        check(!be->supports(LLM4ALL_OP_MUL_MAT, LLM4ALL_TYPE_Q8_K) && !be->supports(LLM4ALL_OP_GET_ROWS, LLM4ALL_TYPE_Q8_1),
+              f + " does not claim the activation-only types Q8_K and Q8_1");
         llm4all_backend_ctx *ctx = be->ctx_new(0, 2);
         check(ctx != nullptr, f + " ctx_new");
         if (ctx) plugins.push_back({f, be, ctx});
@@ -398,20 +549,26 @@ int main(int argc, char **argv) {
             check(p.be->supports(LLM4ALL_OP_MUL_MAT, t.type) && p.be->supports(LLM4ALL_OP_GET_ROWS, t.type),
                   std::string(p.be->variant) + " supports " + t.name);
             test_get_rows(p, t);
-            const int64_t n_in = t.block == 1 ? 100 : 256;
+            const int64_t n_in = t.block == 1 ? 100 : t.block == 256 ? 768 : 256;
             for (int64_t n_tok : {1, 5, 70}) test_mul_mat(p, t, n_in, 37, n_tok);
         }
         test_small_ops(p);
     }
 
     // Variants differ only in summation order: their results must be very close.
+    // Dot products (integer inner sums in every variant) agree within 1e-5 of
+    // sum |w_i x_i|; the other ops within 1e-4 relative.
     for (auto &[key, runs] : g_results) {
+        const auto mag = g_magnitude.find(key);
         for (size_t i = 1; i < runs.size(); ++i) {
             double worst = 0;
-            for (size_t j = 0; j < runs[0].second.size(); ++j)
-                worst = std::max(worst, std::fabs(double(runs[i].second[j]) - runs[0].second[j]) /
-                                            (1e-4 + 1e-4 * std::fabs(runs[0].second[j])));
-            check(worst <= 1.0, runs[i].first + " agrees with " + runs[0].first + " on " + key);
+            for (size_t j = 0; j < runs[0].second.size(); ++j) {
+                const double tol = mag != g_magnitude.end() ? 1e-5 * mag->second[j] + 1e-30
+                                                            : 1e-4 + 1e-4 * std::fabs(runs[0].second[j]);
+                worst = std::max(worst, std::fabs(double(runs[i].second[j]) - runs[0].second[j]) / tol);
+            }
+            check(worst <= 1.0, runs[i].first + " agrees with " + runs[0].first + " on " + key + " (worst " +
+                                    std::to_string(worst) + " of tolerance)");
         }
     }
     for (Plugin &p : plugins) p.be->ctx_free(p.ctx);

@@ -32,6 +32,8 @@ enum llm4all_type {
     LLM4ALL_TYPE_Q5_K = 13,
     LLM4ALL_TYPE_Q6_K = 14,
     LLM4ALL_TYPE_Q8_K = 15,
+    LLM4ALL_TYPE_IQ4_NL = 20,
+    LLM4ALL_TYPE_IQ4_XS = 23,
     LLM4ALL_TYPE_BF16 = 30
 };
 

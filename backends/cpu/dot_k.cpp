@@ -1,0 +1,263 @@
+// dot_k.cpp — dot products of the 256-value super-block weight types (Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, IQ4_XS) with Q8_K activations, with llama.cpp's numerics: per
+// super-block an exact integer sum of scale * q * a, minus the weight's mins (or
+// fixed offsets) times the activation's 16-value sums, then scaled by d * d_a.
+// A weight super-block is unpacked once into bytes + integer scales and then
+// dotted with up to DOT_MAX_TOK token rows: plain loops in the generic build (the
+// scalar reference), maddubs/madd under AVX2. Both compute the same integers.
+#include <cstring>
+
+#include "dot.h"
+#include "llm4all/backend.h"
+#include "quants.h"
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+namespace llm4all::cpu {
+
+bool is_superblock_type(int32_t t) {
+    switch (t) {
+    case LLM4ALL_TYPE_Q2_K: case LLM4ALL_TYPE_Q3_K: case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K:
+    case LLM4ALL_TYPE_Q6_K: case LLM4ALL_TYPE_IQ4_XS: return true;
+    default: return false;
+    }
+}
+
+namespace {
+
+// How a type's integer mins enter a super-block's result (isum = sum sc*q*a,
+// imin = sum mn*bsum, both exact):
+//   OWN_SCALE  x = d*sc*q - dmin*mn          -> d*da*isum - dmin*da*imin
+//   OFFSET     x = d*sc*(q - off), mn=off*sc -> d*da*(isum - imin)
+//   NONE       x = d*sc*q (q signed)         -> d*da*isum
+enum class Mins { OWN_SCALE, OFFSET, NONE };
+
+// One weight super-block ready for the integer dot. Quants are stored unsigned
+// (the offset types shift them up by their offset) so maddubs can take them as
+// they are; only IQ4_XS keeps signed levels.
+struct Unpacked {
+    alignas(32) uint8_t q[QK_K];
+    alignas(32) int16_t sc[QK_K / 16]; // scale of each 16 values
+    alignas(32) int16_t mn[QK_K / 16]; // min (or offset * scale) of each 16 values
+#ifdef __AVX2__
+    __m256i scv[QK_K / 32]; // per 32 values: sc of the first 16 in the low lane, of the next 16 in the high
+#endif
+    float d, dmin;
+};
+
+template <class B> struct Traits;
+template <> struct Traits<BlockQ2_K> { static constexpr Mins mins = Mins::OWN_SCALE; };
+template <> struct Traits<BlockQ3_K> { static constexpr Mins mins = Mins::OFFSET; };
+template <> struct Traits<BlockQ4_K> { static constexpr Mins mins = Mins::OWN_SCALE; };
+template <> struct Traits<BlockQ5_K> { static constexpr Mins mins = Mins::OWN_SCALE; };
+template <> struct Traits<BlockQ6_K> { static constexpr Mins mins = Mins::OFFSET; };
+template <> struct Traits<BlockIQ4_XS> { static constexpr Mins mins = Mins::NONE; };
+
+// The bit layouts are documented with the dequantizers in quants.cpp. The loops
+// run over 32 contiguous bytes with constant shifts, which compilers vectorise.
+
+void unpack(const BlockQ2_K &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.dmin = fp16_to_f32(b.dmin);
+    for (int k = 0; k < QK_K / 16; ++k) {
+        u.sc[k] = int16_t(b.scales[k] & 0x0f);
+        u.mn[k] = int16_t(b.scales[k] >> 4);
+    }
+    for (int g = 0; g < 2; ++g)
+        for (int s = 0; s < 4; ++s)
+            for (int l = 0; l < 32; ++l) u.q[128 * g + 32 * s + l] = uint8_t((b.qs[32 * g + l] >> (2 * s)) & 3);
+}
+
+// q - 4*!h = (q + 4h) - 4: stored as q + 4h in 0..7, offset 4.
+void unpack(const BlockQ3_K &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.dmin = 0.0f;
+    for (int k = 0; k < QK_K / 16; ++k) {
+        const int s = q3_k_scale(b.scales, k);
+        u.sc[k] = int16_t(s);
+        u.mn[k] = int16_t(4 * s);
+    }
+    for (int g = 0; g < 2; ++g)
+        for (int s = 0; s < 4; ++s)
+            for (int l = 0; l < 32; ++l)
+                u.q[128 * g + 32 * s + l] =
+                    uint8_t(((b.qs[32 * g + l] >> (2 * s)) & 3) | ((b.hmask[l] >> (4 * g + s)) & 1) << 2);
+}
+
+template <bool FIVE, class B>
+void unpack_q45(const B &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.dmin = fp16_to_f32(b.dmin);
+    for (int c = 0; c < QK_K / 32; ++c) {
+        int sc, m;
+        k_scale_min(b.scales, c, sc, m);
+        u.sc[2 * c] = u.sc[2 * c + 1] = int16_t(sc);
+        u.mn[2 * c] = u.mn[2 * c + 1] = int16_t(m);
+    }
+    for (int g = 0; g < 4; ++g)
+        for (int l = 0; l < 32; ++l) {
+            u.q[64 * g + l] = uint8_t(b.qs[32 * g + l] & 0x0f);
+            u.q[64 * g + 32 + l] = uint8_t(b.qs[32 * g + l] >> 4);
+        }
+    if constexpr (FIVE)
+        for (int c = 0; c < 8; ++c)
+            for (int l = 0; l < 32; ++l) u.q[32 * c + l] = uint8_t(u.q[32 * c + l] | ((b.qh[l] >> c) & 1) << 4);
+}
+void unpack(const BlockQ4_K &b, Unpacked &u) { unpack_q45<false>(b, u); }
+void unpack(const BlockQ5_K &b, Unpacked &u) { unpack_q45<true>(b, u); }
+
+// Stored as the raw 6-bit q in 0..63, offset 32.
+void unpack(const BlockQ6_K &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.dmin = 0.0f;
+    for (int k = 0; k < QK_K / 16; ++k) {
+        u.sc[k] = b.scales[k];
+        u.mn[k] = int16_t(32 * b.scales[k]);
+    }
+    for (int g = 0; g < 2; ++g)
+        for (int t = 0; t < 4; ++t)
+            for (int l = 0; l < 32; ++l) {
+                const int lo = (b.ql[64 * g + 32 * (t % 2) + l] >> (4 * (t / 2))) & 0x0f;
+                const int hi = (b.qh[32 * g + l] >> (2 * t)) & 3;
+                u.q[128 * g + 32 * t + l] = uint8_t(lo | hi << 4);
+            }
+}
+
+void unpack(const BlockIQ4_XS &b, Unpacked &u) {
+    u.d = fp16_to_f32(b.d);
+    u.dmin = 0.0f;
+    for (int k = 0; k < QK_K / 32; ++k) {
+        u.sc[2 * k] = u.sc[2 * k + 1] = int16_t(iq4_xs_scale(b, k));
+        u.mn[2 * k] = u.mn[2 * k + 1] = 0;
+    }
+#ifdef __AVX2__
+    const __m128i levels = _mm_loadu_si128(reinterpret_cast<const __m128i *>(IQ4_LEVELS));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    for (int k = 0; k < QK_K / 32; ++k) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs + 16 * k));
+        _mm_store_si128(reinterpret_cast<__m128i *>(u.q + 32 * k),
+                        _mm_shuffle_epi8(levels, _mm_and_si128(bytes, m4)));
+        _mm_store_si128(reinterpret_cast<__m128i *>(u.q + 32 * k + 16),
+                        _mm_shuffle_epi8(levels, _mm_and_si128(_mm_srli_epi16(bytes, 4), m4)));
+    }
+#else
+    for (int k = 0; k < QK_K / 32; ++k)
+        for (int l = 0; l < 16; ++l) {
+            u.q[32 * k + l] = uint8_t(IQ4_LEVELS[b.qs[16 * k + l] & 0x0f]);
+            u.q[32 * k + 16 + l] = uint8_t(IQ4_LEVELS[b.qs[16 * k + l] >> 4]);
+        }
+#endif
+}
+
+#ifdef __AVX2__
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Spreads the 16 scales into one madd operand per 32 values.
+inline void spread_scales(Unpacked &u) {
+    const __m256i s = _mm256_load_si256(reinterpret_cast<const __m256i *>(u.sc));
+    // In every lane, dword c holds (sc[2c], sc[2c+1]); take the first in the low lane, the second in the high.
+    const __m256i pick = _mm256_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                                         1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
+    for (int c = 0; c < QK_K / 32; ++c)
+        u.scv[c] = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s, _mm256_set1_epi32(c)), pick);
+}
+#endif
+
+template <class B, int NT>
+void dot_k(const B *w, const uint8_t *act, size_t stride, int64_t nb, float *out) {
+    constexpr Mins MINS = Traits<B>::mins;
+    Unpacked u;
+#ifdef __AVX2__
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        unpack(w[i], u);
+        spread_scales(u);
+        for (int t = 0; t < NT; ++t) {
+            const ActQ8_K &a = reinterpret_cast<const ActQ8_K *>(act + t * stride)[i];
+            __m256i isum = _mm256_setzero_si256();
+            for (int c = 0; c < QK_K / 32; ++c) {
+                const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i *>(u.q + 32 * c));
+                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 32 * c));
+                // maddubs is unsigned x signed; pair sums stay below 2*127*127, no saturation.
+                const __m256i p16 = MINS == Mins::NONE
+                                        ? _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q))
+                                        : _mm256_maddubs_epi16(q, x);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, u.scv[c]));
+            }
+            const float dd = u.d * a.d;
+            if constexpr (MINS != Mins::NONE) {
+                const __m256i imin = _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(u.mn)),
+                                                       _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
+                if constexpr (MINS == Mins::OFFSET) {
+                    isum = _mm256_sub_epi32(isum, imin);
+                } else {
+                    acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(u.dmin * a.d), _mm256_cvtepi32_ps(imin), acc[t]);
+                }
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
+#else
+    float acc[NT] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        unpack(w[i], u);
+        for (int t = 0; t < NT; ++t) {
+            const ActQ8_K &a = reinterpret_cast<const ActQ8_K *>(act + t * stride)[i];
+            int32_t isum = 0, imin = 0;
+            for (int k = 0; k < QK_K / 16; ++k) {
+                int32_t s = 0;
+                for (int l = 16 * k; l < 16 * k + 16; ++l)
+                    s += (MINS == Mins::NONE ? int32_t(int8_t(u.q[l])) : int32_t(u.q[l])) * int32_t(a.qs[l]);
+                isum += int32_t(u.sc[k]) * s;
+                imin += int32_t(u.mn[k]) * int32_t(a.bsums[k]);
+            }
+            const float dd = u.d * a.d;
+            if constexpr (MINS == Mins::OWN_SCALE)
+                acc[t] += dd * float(isum) - (u.dmin * a.d) * float(imin);
+            else if constexpr (MINS == Mins::OFFSET)
+                acc[t] += dd * float(isum - imin);
+            else
+                acc[t] += dd * float(isum);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+#endif
+}
+
+template <int NT>
+void dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t stride, int64_t nb, float *out) {
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q2_K: dot_k<BlockQ2_K, NT>(static_cast<const BlockQ2_K *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q3_K: dot_k<BlockQ3_K, NT>(static_cast<const BlockQ3_K *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q4_K: dot_k<BlockQ4_K, NT>(static_cast<const BlockQ4_K *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q5_K: dot_k<BlockQ5_K, NT>(static_cast<const BlockQ5_K *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_Q6_K: dot_k<BlockQ6_K, NT>(static_cast<const BlockQ6_K *>(w), act, stride, nb, out); break;
+    case LLM4ALL_TYPE_IQ4_XS: dot_k<BlockIQ4_XS, NT>(static_cast<const BlockIQ4_XS *>(w), act, stride, nb, out); break;
+    default: for (int t = 0; t < NT; ++t) out[t] = 0.0f; break;
+    }
+}
+
+} // namespace
+
+void dot_rows_k(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok, int64_t n,
+                float *out) {
+    const uint8_t *a = static_cast<const uint8_t *>(act);
+    const int64_t nb = n / QK_K;
+    switch (n_tok) {
+    case 1: dispatch<1>(wtype, w_row, a, act_stride, nb, out); break;
+    case 2: dispatch<2>(wtype, w_row, a, act_stride, nb, out); break;
+    case 3: dispatch<3>(wtype, w_row, a, act_stride, nb, out); break;
+    default: dispatch<4>(wtype, w_row, a, act_stride, nb, out); break;
+    }
+}
+
+} // namespace llm4all::cpu
