@@ -201,9 +201,53 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forced_cpu_variant() -> str:
+    v = os.environ.get("LLM4ALL_CPU_VARIANT", "")
+    return v[4:] if v.startswith("cpu-") else v
+
+
+def format_devices(devices: List[Dict[str, Any]]) -> str:
+    """`llm4all devices` as a table: one row per plugin, its score or why it was
+    refused, and a mark on the variant each backend runs."""
+    rows = []
+    for d in devices:
+        if "problem" in d:
+            status = f"not usable: {d['problem']}"
+        else:
+            gib = 1024 ** 3
+            status = "; ".join(f"{x.get('name', '?')}, {x.get('memory_free', 0) / gib:.1f} of "
+                               f"{x.get('memory_total', 0) / gib:.1f} GiB free" for x in d.get("devices", []))
+        rows.append(("*" if d.get("selected") else " ", f"{d.get('backend', '?')}-{d.get('variant', '?')}",
+                     d.get("score", 0), status or "no devices"))
+    if not rows:
+        return "no backend plugins (libllm4all-*.so) found\n"
+    w = max(len("plugin"), *(len(r[1]) for r in rows))
+    lines = [f"  {'plugin':<{w}}  score  devices"]
+    lines += [f"{mark} {name:<{w}}  {score:>5}  {status}" for mark, name, score, status in rows]
+    forced = _forced_cpu_variant()
+    lines.append("* runs: the highest score per backend" +
+                 (f" (here forced by LLM4ALL_CPU_VARIANT={forced})" if forced else
+                  "; LLM4ALL_CPU_VARIANT=<variant> forces a CPU variant"))
+    dirs = sorted({os.path.dirname(d.get("plugin", "")) for d in devices})
+    lines.append(f"plugins from: {', '.join(dirs)}")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from . import _core
-    _write(json.dumps(json.loads(_core.devices_json()), indent=1) + "\n")
+    devices = json.loads(_core.devices_json())
+    _write(json.dumps(devices, indent=1) + "\n" if args.json else format_devices(devices))
+    forced = _forced_cpu_variant()
+    if forced and not any(d.get("backend") == "cpu" and d.get("selected") for d in devices):
+        # Same words as the engine's refusal when a model is loaded.
+        cpu = [d for d in devices if d.get("backend") == "cpu"]
+        mine = [d for d in cpu if d.get("variant") == forced]
+        if mine:
+            why = f"cpu-{forced} cannot run here: {mine[0].get('problem', 'unknown reason')}"
+        else:
+            found = ", ".join(d.get("variant", "?") for d in cpu) or "none"
+            why = f"there is no CPU variant named \"{forced}\"; the CPU variants found are {found}"
+        raise RuntimeError(f"LLM4ALL_CPU_VARIANT={forced}: {why}")
     return 0
 
 
@@ -267,13 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("devices", help="list backend plugins and devices")
+    p = sub.add_parser("devices", help="list backend plugins and devices, and which one runs")
+    p.add_argument("--json", action="store_true", help="print the engine's JSON description")
     p.set_defaults(func=cmd_devices)
 
     from .convert.command import add_arguments as convert_arguments
     p = sub.add_parser("convert", help="convert a Hugging Face model folder to GGUF (needs llm4all[convert])")
     convert_arguments(p)
     p.set_defaults(func=cmd_convert)
+
+    from .bench import add_parser as bench_parser
+    bench_parser(sub)
     return parser
 
 
