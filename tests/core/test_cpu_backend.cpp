@@ -489,6 +489,83 @@ void test_small_ops(Plugin &p) {
     }
 }
 
+// The ops Gemma 3 added: geglu, scale, attention_ext (sliding window, soft cap).
+void test_gemma_ops(Plugin &p) {
+    const std::string v = p.be->variant;
+    if (!p.be->geglu || !p.be->scale || !p.be->attention_ext) return check(false, v + " has geglu/scale/attention_ext");
+    {
+        const int64_t n = 50, rows = 3;
+        std::vector<float> g = randn(size_t(n * rows), 3.0f), u = randn(g.size()), y = g;
+        llm4all_tensor ty = tensor(y.data(), 0, n, rows), tu = tensor(u.data(), 0, n, rows);
+        bool ok = p.be->geglu(p.ctx, &ty, &tu, &ty) == 0;
+        for (size_t i = 0; i < g.size() && ok; ++i) {
+            const double x = g[i];
+            const double r = 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))) * u[i];
+            ok &= std::fabs(y[i] - r) <= 1e-5 * (1 + std::fabs(r));
+        }
+        check(ok, v + " geglu");
+        g_results["geglu"].push_back({v, y});
+        std::vector<float> x = randn(size_t(n * rows)), z(x.size());
+        llm4all_tensor tx = tensor(x.data(), 0, n, rows), tz = tensor(z.data(), 0, n, rows);
+        ok = p.be->scale(p.ctx, &tx, 25.298221f, &tz) == 0;
+        for (size_t i = 0; i < x.size() && ok; ++i) ok &= z[i] == x[i] * 25.298221f;
+        check(ok, v + " scale");
+    }
+    // Sliding window + soft cap against the reference; with neither, exactly attention().
+    for (int32_t ctype : {LLM4ALL_TYPE_F32, LLM4ALL_TYPE_F16}) {
+        const int64_t hd = 32, nh = 4, nkv = 2, n_ctx = 40, nt = 3;
+        const int32_t n_kv = 20, n_swa = 5;
+        const float softcap = 1.5f, scale = 0.5f;   // scores of a few units: the cap bends them
+        std::vector<int32_t> pos = {17, 18, 19};
+        std::vector<float> q = randn(size_t(hd * nh * nt)), kf = randn(size_t(hd * nkv * n_ctx)), vf = randn(size_t(hd * nkv * n_ctx));
+        std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+        for (size_t i = 0; i < kf.size(); ++i) {
+            kh[i] = f2h(kf[i]); vh[i] = f2h(vf[i]);
+            if (ctype == LLM4ALL_TYPE_F16) { kf[i] = h2f(kh[i]); vf[i] = h2f(vh[i]); }
+        }
+        // With an F16 cache the op rounds q to F16 (as llama.cpp does); so does the reference.
+        std::vector<float> qr = q;
+        if (ctype == LLM4ALL_TYPE_F16) for (float &e : qr) e = h2f(f2h(e));
+        void *kd = ctype == LLM4ALL_TYPE_F16 ? (void *)kh.data() : (void *)kf.data();
+        void *vd = ctype == LLM4ALL_TYPE_F16 ? (void *)vh.data() : (void *)vf.data();
+        std::vector<float> out(q.size(), NAN), plain(q.size(), NAN), ext0(q.size(), NAN);
+        llm4all_tensor tq = tensor(q.data(), 0, hd, nh, nt), tk = tensor(kd, ctype, hd, nkv, n_ctx),
+                       tv = tensor(vd, ctype, hd, nkv, n_ctx), to = tensor(out.data(), 0, hd, nh, nt),
+                       tp = tensor(plain.data(), 0, hd, nh, nt), te = tensor(ext0.data(), 0, hd, nh, nt);
+        bool ok = p.be->attention_ext(p.ctx, &tq, &tk, &tv, n_kv, pos.data(), scale, n_swa, softcap, &to) == 0;
+        double worst = 0;
+        for (int64_t t = 0; t < nt && ok; ++t)
+            for (int64_t h = 0; h < nh; ++h) {
+                const int64_t hk = h / (nh / nkv), first = pos[t] - n_swa + 1;
+                std::vector<double> sc(size_t(pos[t] + 1));
+                double mx = -1e300, sum = 0;
+                for (int64_t j = first; j <= pos[t]; ++j) {
+                    double d = 0;
+                    for (int64_t i = 0; i < hd; ++i) d += double(qr[(t * nh + h) * hd + i]) * kf[(j * nkv + hk) * hd + i];
+                    sc[j] = softcap * std::tanh(d * scale / softcap);
+                    mx = std::max(mx, sc[j]);
+                }
+                for (int64_t j = first; j <= pos[t]; ++j) { sc[j] = std::exp(sc[j] - mx); sum += sc[j]; }
+                for (int64_t i = 0; i < hd; ++i) {
+                    double r = 0;
+                    for (int64_t j = first; j <= pos[t]; ++j) r += sc[j] / sum * vf[(j * nkv + hk) * hd + i];
+                    worst = std::max(worst, std::fabs(out[(t * nh + h) * hd + i] - r));
+                }
+            }
+        check(ok && worst < 1e-5, v + " attention_ext window+softcap cache type " + std::to_string(ctype) +
+                                      " (max error " + std::to_string(worst) + ")");
+        g_results["attention_ext" + std::to_string(ctype)].push_back({v, out});
+        ok = p.be->attention(p.ctx, &tq, &tk, &tv, n_kv, pos.data(), scale, &tp) == 0 &&
+             p.be->attention_ext(p.ctx, &tq, &tk, &tv, n_kv, pos.data(), scale, 0, 0.0f, &te) == 0;
+        check(ok && std::memcmp(plain.data(), ext0.data(), plain.size() * 4) == 0,
+              v + " attention_ext without window and cap is attention");
+        check(std::memcmp(plain.data(), out.data(), plain.size() * 4) != 0, v + " the window changes the result");
+        check(p.be->attention_ext(p.ctx, &tq, &tk, &tv, n_kv, pos.data(), scale, -1, 0.0f, &te) != 0 &&
+                  p.be->attention_ext(p.ctx, &tq, &tk, &tv, n_kv, pos.data(), scale, 0, NAN, &te) != 0,
+              v + " attention_ext refuses a negative window or a NaN cap");
+    }
+}
+
 std::string plugin_dir(int argc, char **argv) {
     if (const char *e = std::getenv("LLM4ALL_PLUGIN_DIR")) return e;
     if (argc > 1) return argv[1];
@@ -553,6 +630,7 @@ int main(int argc, char **argv) {
             for (int64_t n_tok : {1, 5, 70}) test_mul_mat(p, t, n_in, 37, n_tok);
         }
         test_small_ops(p);
+        test_gemma_ops(p);
     }
 
     // Variants differ only in summation order: their results must be very close.

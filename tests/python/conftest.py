@@ -58,6 +58,18 @@ def smollm2() -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma3() -> Path:
+    """gemma-3-270m Q4_K_M: fetched by llm4all.pull("gemma3") unless $LLM4ALL_GEMMA3 names a copy."""
+    env = os.environ.get("LLM4ALL_GEMMA3")
+    if env:
+        if not Path(env).is_file():
+            pytest.fail(f"LLM4ALL_GEMMA3={env} is not a file")
+        return Path(env)
+    import llm4all
+    return llm4all.pull("gemma3", progress=False)
+
+
+@pytest.fixture(scope="session")
 def bad_gguf_dir(tmp_path_factory, repo_root, testdata) -> Path:
     """The malformed-GGUF corpus written by tests/python/bad_gguf.py."""
     import subprocess

@@ -6,7 +6,8 @@ import pytest
 
 import llm4all
 
-MODELS = {"stories260k": "stories260K.gguf", "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+MODELS = {"stories260k": "stories260K.gguf", "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf",
+          "gemma3": "gemma-3-270m-q4_k_m.gguf"}
 
 
 @pytest.mark.parametrize("model_fixture", sorted(MODELS))
