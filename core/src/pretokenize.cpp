@@ -7,6 +7,7 @@
 #include "unicode.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace llm4all {
 
@@ -111,6 +112,8 @@ size_t match_gpt2(const Chunk &c, size_t pos) {
     return 1;
 }
 
+size_t match_space_tail(const Chunk &c, size_t pos);
+
 // The Llama 3 regex (max_digits 3) and Qwen2's variant (max_digits 1).
 size_t match_llama3(const Chunk &c, size_t pos, size_t max_digits) {
     if (size_t n = contraction(c, pos, true)) return n;
@@ -134,7 +137,11 @@ size_t match_llama3(const Chunk &c, size_t pos, size_t max_digits) {
         while (c.at(q) == '\r' || c.at(q) == '\n') ++q;
         return q - pos;
     }
-    // \s*[\r\n]+ | \s+(?!\S) | \s+
+    return match_space_tail(c, pos);
+}
+
+// \s*[\r\n]+ | \s+(?!\S) | \s+  (and one code point when nothing matches)
+size_t match_space_tail(const Chunk &c, size_t pos) {
     size_t n = 0, last_nl = 0;
     while (c.space(pos + n)) {
         uint32_t w = c.at(pos + n);
@@ -145,6 +152,98 @@ size_t match_llama3(const Chunk &c, size_t pos, size_t max_digits) {
     if (n > 1 && c.in(pos + n)) return n - 1;
     if (n > 0) return n;
     return 1;
+}
+
+// Tekken (Mistral Nemo). Its tokenizer.json splits letters into an upper-case run and a
+// lower-case run with \p{Lu}/\p{Ll}; llama.cpp runs it as [^a-z] / [^A-Z] over letters,
+// so every non-ASCII letter counts as both. We follow llama.cpp:
+//   X?U*L+ | X?U+L* | \p{N} |  ?[^\s\p{L}\p{N}]+[\r\n/]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+// with X = [^\r\n\p{L}\p{N}], U = a letter but not a-z, L = a letter but not A-Z.
+size_t match_tekken(const Chunk &c, size_t pos) {
+    auto up = [&](size_t p) { return c.letter(p) && !(c.cp[p] >= 'a' && c.cp[p] <= 'z'); };
+    auto lo = [&](size_t p) { return c.letter(p) && !(c.cp[p] >= 'A' && c.cp[p] <= 'Z'); };
+    const uint32_t cp = c.at(pos);
+    size_t s = SIZE_MAX;
+    if (c.letter(pos)) s = pos;
+    else if (c.in(pos) && cp != '\r' && cp != '\n' && !c.number(pos) && c.letter(pos + 1)) s = pos + 1;
+    if (s != SIZE_MAX) {   // a letter at s: one of the two letter alternatives matches
+        size_t u = s;
+        while (up(u)) ++u;
+        // U* is greedy and gives back code points until L+ can start (only letters that
+        // are both U and L, i.e. non-ASCII ones, can be given back usefully).
+        for (size_t k = u + 1; k-- > s;) {
+            if (lo(k)) {
+                size_t q = k;
+                while (lo(q)) ++q;
+                return q - pos;
+            }
+        }
+        return u - pos;   // U+L* with L* empty (no L follows)
+    }
+    if (c.number(pos)) return 1;
+    size_t q = pos + (cp == ' ' ? 1 : 0);
+    if (c.other(q)) {
+        while (c.other(q)) ++q;
+        while (c.at(q) == '\r' || c.at(q) == '\n' || c.at(q) == '/') ++q;
+        return q - pos;
+    }
+    return match_space_tail(c, pos);
+}
+
+// Classes as llama.cpp's regex runner sees them: ASCII by its fixed tables (where '~'
+// is neither \p{P} nor \p{S}), other code points by category, white space first.
+bool ds3_ascii_punct(uint32_t x) {   // the explicit [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]
+    return (x >= 0x21 && x <= 0x2F) || (x >= 0x3A && x <= 0x40) || (x >= 0x5B && x <= 0x60) || (x >= 0x7B && x <= 0x7E);
+}
+bool ds3_is(const Chunk &c, size_t p, UCat cat) {
+    if (!c.in(p)) return false;
+    uint32_t x = c.cp[p];
+    if (x < 0x80) {
+        switch (cat) {
+        case UCat::Letter: return (x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z');
+        case UCat::Punctuation:
+            return x == '!' || x == '"' || x == '#' || (x >= '%' && x <= '*') || (x >= ',' && x <= '/') || x == ':' ||
+                   x == ';' || x == '?' || x == '@' || (x >= '[' && x <= ']') || x == '_' || x == '{' || x == '}';
+        case UCat::Symbol: return x == '$' || x == '+' || x == '<' || x == '=' || x == '>' || x == '^' || x == '`' || x == '|';
+        default: return false;
+        }
+    }
+    return !unicode_is_space(x) && unicode_cat(x) == cat;
+}
+
+// DeepSeek V3's last regex; 0 where it does not match (digits, some controls).
+size_t match_deepseek_v3(const Chunk &c, size_t pos) {
+    const uint32_t cp = c.at(pos);
+    auto ascii_letter = [&](size_t p) {
+        uint32_t x = c.at(p);
+        return c.in(p) && ((x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z'));
+    };
+    if (c.in(pos) && ds3_ascii_punct(cp) && ascii_letter(pos + 1)) {
+        size_t q = pos + 1;
+        while (ascii_letter(q)) ++q;
+        return q - pos;
+    }
+    auto lm = [&](size_t p) { return ds3_is(c, p, UCat::Letter) || ds3_is(c, p, UCat::Mark); };
+    auto ps = [&](size_t p) { return ds3_is(c, p, UCat::Punctuation) || ds3_is(c, p, UCat::Symbol); };
+    const bool x_class = c.in(pos) && cp != '\r' && cp != '\n' && !ds3_is(c, pos, UCat::Letter) && !ps(pos);
+    if (x_class && lm(pos + 1)) {
+        size_t q = pos + 1;
+        while (lm(q)) ++q;
+        return q - pos;
+    }
+    if (lm(pos)) {
+        size_t q = pos;
+        while (lm(q)) ++q;
+        return q - pos;
+    }
+    size_t q = pos + (cp == ' ' ? 1 : 0);
+    if (ps(q)) {
+        while (ps(q)) ++q;
+        while (c.at(q) == '\r' || c.at(q) == '\n') ++q;
+        return q - pos;
+    }
+    if (!c.space(pos)) return 0;
+    return match_space_tail(c, pos);
 }
 
 template <class Pred>
@@ -192,6 +291,17 @@ size_t match_step(PreTokenizer::Step step, const Chunk &c, size_t pos, size_t tr
     case S::Cjk: return run(c, pos, [&](size_t p) { return is_cjk(c.wide(p)); });
     case S::DeepseekLetters: return space_then_run(c, pos, [&](size_t p) { return in_deepseek_letters(c.wide(p)); });
     case S::DeepseekPunct: return space_then_run(c, pos, [&](size_t p) { return is_deepseek_punct(c.wide(p)); });
+    case S::DigitsUpTo3: {
+        size_t q = pos;
+        while (c.number(q) && q - pos < 3) ++q;
+        return q - pos;
+    }
+    case S::CjkKana:
+        return run(c, pos, [&](size_t p) {
+            uint32_t x = c.wide(p);
+            return (x >= 0x4E00 && x <= 0x9FA5) || (x >= 0x3040 && x <= 0x30FF);
+        });
+    case S::DeepseekV3: return match_deepseek_v3(c, pos);
     case S::TrailingSpace: return pos >= trail_ws && pos < c.end ? c.end - pos : 0;
     case S::Poro: {
         size_t q = pos + (c.at(pos) == ' ' ? 1 : 0);
@@ -229,6 +339,10 @@ PreTokenizer::PreTokenizer(const std::string &pre, bool &known) {
         steps_ = {S::Gpt2};
     } else if (is({"poro-chat", "bloom", "gpt3-finnish"})) {
         steps_ = {S::Poro};
+    } else if (is({"tekken"})) {
+        steps_ = {S::Tekken};
+    } else if (is({"deepseek-v3"})) {
+        steps_ = {S::DigitsUpTo3, S::CjkKana, S::DeepseekV3};
     } else if (is({"viking"})) {
         steps_ = {S::Poro, S::EachDigit};
     } else {
@@ -245,11 +359,12 @@ void PreTokenizer::split(const std::vector<uint32_t> &cps, std::vector<size_t> &
         size_t start = 0;
         for (size_t len : cur) {
             Chunk c{cps.data(), start, start + len};
-            if (step == Step::Gpt2 || step == Step::Llama3 || step == Step::Qwen2) {
+            if (step == Step::Gpt2 || step == Step::Llama3 || step == Step::Qwen2 || step == Step::Tekken) {
                 // These regexes match at every position: no gaps.
                 for (size_t pos = c.ini; pos < c.end;) {
-                    size_t n = step == Step::Gpt2 ? match_gpt2(c, pos)
-                                                  : match_llama3(c, pos, step == Step::Llama3 ? 3 : 1);
+                    size_t n = step == Step::Gpt2     ? match_gpt2(c, pos)
+                               : step == Step::Tekken ? match_tekken(c, pos)
+                                                      : match_llama3(c, pos, step == Step::Llama3 ? 3 : 1);
                     next.push_back(n);
                     pos += n;
                 }

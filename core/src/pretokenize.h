@@ -31,6 +31,10 @@ public:
         DeepseekPunct,   // \s?[!-/:-~！-／：-～‘-‟　-。]+
         TrailingSpace,   // \s+$
         Poro,            //  ?[^(\s|.,!?…。，、।۔،)]+
+        Tekken,          // Mistral Nemo's regex as llama.cpp runs it (upper/lower case split by [^a-z]/[^A-Z])
+        DigitsUpTo3,     // \p{N}{1,3}
+        CjkKana,         // [一-龥぀-ゟ゠-ヿ]+
+        DeepseekV3,      // [!-/:-@[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
     };
 
     // Picks the regex list for a tokenizer.ggml.pre name. known is false for
