@@ -128,6 +128,13 @@ public:
         return py::bytes(s);
     }
 
+    py::bytes token_to_piece(int32_t token, bool render_special) const {
+        char *out = nullptr;
+        size_t n = 0;
+        check(llm4all_token_to_piece(model_.get(), token, render_special, &out, &n));
+        return py::bytes(llm4all_raii::take_string(out, n));
+    }
+
     const std::string &path() const { return path_; }
 
 private:
@@ -347,7 +354,8 @@ PYBIND11_MODULE(_core, m) {
         .def("is_eog", &Model::is_eog, py::arg("token"))
         .def("tokenize", &Model::tokenize, py::arg("text"), py::arg("add_special") = true,
              py::arg("parse_special") = false)
-        .def("detokenize", &Model::detokenize, py::arg("tokens"), py::arg("render_special") = false);
+        .def("detokenize", &Model::detokenize, py::arg("tokens"), py::arg("render_special") = false)
+        .def("token_to_piece", &Model::token_to_piece, py::arg("token"), py::arg("render_special") = false);
 
     py::class_<Session>(m, "Session")
         .def(py::init<Model &, int32_t, int32_t, int32_t>(), py::arg("model"), py::arg("n_ctx") = 0,

@@ -70,6 +70,18 @@ def gemma3() -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen05() -> Path:
+    """Qwen2.5-Coder-0.5B-Instruct: fetched by llm4all.pull("qwen05") unless $LLM4ALL_QWEN05 names a copy."""
+    env = os.environ.get("LLM4ALL_QWEN05")
+    if env:
+        if not Path(env).is_file():
+            pytest.fail(f"LLM4ALL_QWEN05={env} is not a file")
+        return Path(env)
+    import llm4all
+    return llm4all.pull("qwen05", progress=False)
+
+
+@pytest.fixture(scope="session")
 def bad_gguf_dir(tmp_path_factory, repo_root, testdata) -> Path:
     """The malformed-GGUF corpus written by tests/python/bad_gguf.py."""
     import subprocess

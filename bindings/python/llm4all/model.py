@@ -110,6 +110,11 @@ class Model:
         """Text of token ids (bytes that are not valid UTF-8 become U+FFFD)."""
         return self._model.detokenize(list(tokens), render_special).decode("utf-8", errors="replace")
 
+    def token_to_piece(self, token: int, render_special: bool = False) -> bytes:
+        """Raw bytes of one token (may be part of a UTF-8 character; b"" for a control
+        token unless render_special). Join pieces as bytes before decoding."""
+        return self._model.token_to_piece(token, render_special)
+
     def adds_bos(self) -> bool:
         """True when tokenize(add_special=True) puts BOS first for this model."""
         bos = self._model.bos

@@ -152,6 +152,13 @@ LLM4ALL_API llm4all_status llm4all_detokenize(const llm4all_model *model, const 
                                               size_t n_tokens, bool render_special,
                                               char **out_text, size_t *out_len);
 
+/* The raw bytes of one token, as the detokenizer joins them: possibly part of a
+ * UTF-8 character (byte tokens), "" for a control token unless render_special.
+ * No leading-space removal. *out (NUL-terminated, caller frees with llm4all_free)
+ * has *out_len bytes (out_len may be NULL). A bad id is LLM4ALL_ERR_INVALID_ARGUMENT. */
+LLM4ALL_API llm4all_status llm4all_token_to_piece(const llm4all_model *model, int32_t token,
+                                                  bool render_special, char **out, size_t *out_len);
+
 /* ---- session ------------------------------------------------------------------ */
 
 typedef struct llm4all_session llm4all_session;

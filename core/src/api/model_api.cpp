@@ -81,4 +81,16 @@ llm4all_status llm4all_detokenize(const llm4all_model *model, const int32_t *tok
     });
 }
 
+llm4all_status llm4all_token_to_piece(const llm4all_model *model, int32_t token, bool render_special, char **out,
+                                      size_t *out_len) {
+    return guarded([&] {
+        LLM4ALL_REQUIRE(model && out, "model or out is NULL");
+        *out = nullptr;
+        if (out_len) *out_len = 0;
+        std::string s = model->impl.vocab().token_to_piece(token, render_special);
+        *out = dup_string(s);
+        if (out_len) *out_len = s.size();
+    });
+}
+
 } // extern "C"
