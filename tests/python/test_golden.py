@@ -15,6 +15,7 @@ from llm4all import _core
 CASES = {
     "stories260k": ("stories260K.greedy16.json", 0.02, 0.01, None, None),
     "smollm2": ("SmolLM2-135M-Instruct.Q4_1.greedy16.json", 0.5, None, 0.08, 0.3),
+    "qwen05": ("qwen2.5-coder-0.5b-instruct-q4_k_m.greedy16.json", 0.5, None, 0.08, 0.3),
     "gemma3": ("gemma-3-270m-q4_k_m.greedy16.json", 0.5, None, 0.08, 0.3),
 }
 
