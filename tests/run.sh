@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
 # (plus the malformed-file tests again under AddressSanitizer), then the Python
-# package installed and tested with pytest. Needs g++, cmake and Python 3.9+.
+# package installed and tested with pytest (the golden tests twice: best and
+# generic CPU variant). Needs g++, cmake and Python 3.9+.
 # Real-model tests fetch their models into ~/.cache/llm4all (LLM4ALL_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +21,6 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "
 echo "== Python tests (pytest) =="
 python3 -m pip install -q ".[test]"
 python3 -m pytest -q tests/python "$@"
+
+echo "== golden references again on the generic (no-AVX) CPU variant (pytest) =="
+LLM4ALL_CPU_VARIANT=generic python3 -m pytest -q tests/python/test_golden.py "$@"

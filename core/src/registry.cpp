@@ -213,7 +213,8 @@ const Registry &registry() {
             }
         }
         select_plugins(r, forced);
-        if (!r.forced_problem.empty()) log_message(LLM4ALL_LOG_ERROR, r.forced_problem);
+        // Only informational: pick_backend() throws it, and devices shows it.
+        if (!r.forced_problem.empty()) log_message(LLM4ALL_LOG_INFO, r.forced_problem);
         return r;
     }();
     return reg;

@@ -210,7 +210,7 @@ def format_devices(devices: List[Dict[str, Any]]) -> str:
     """`llm4all devices` as a table: one row per plugin, its score or why it was
     refused, and a mark on the variant each backend runs."""
     rows = []
-    for d in devices:
+    for d in sorted(devices, key=lambda d: (d.get("backend", ""), -d.get("score", 0), d.get("variant", ""))):
         if "problem" in d:
             status = f"not usable: {d['problem']}"
         else:
