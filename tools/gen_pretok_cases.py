@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates tests/core/pretok_cases.inc: expected pre-tokenizer splits for the 'tekken' and
-'deepseek-v3' vocabularies (no vocab file with test vectors exists for them), computed by the
-`regex` package running the regexes llama.cpp uses for them, over llama.cpp's tokenizer test
+"""Generates tests/core/pretok_cases.inc: expected pre-tokenizer splits for the 'tekken',
+'deepseek-v3' and 'chameleon' vocabularies (no vocab file with test vectors exists for
+them), computed by the `regex` package running the regexes llama.cpp uses for them, over llama.cpp's tokenizer test
 strings and a few more. Strings with U+001C-U+001F or U+0085 are left out: Python's \\s
 counts them as white space, llama.cpp's does not. (Nor is '~' tested outside "~letters":
 llama.cpp's ASCII table for \\p{S} leaves it out; our matcher follows llama.cpp.) Needs ../shared/testdata (or LLM4ALL_TESTDATA).
@@ -20,7 +20,9 @@ TEKKEN = [r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\
 DEEPSEEK_V3 = [r"\p{N}{1,3}", r"[一-龥぀-ゟ゠-ヿ]+",
                r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"
                r"| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"]
-EXTRA = ["HelloWorld ABCdef XMLHttpRequest iPhone ÉCOLE École naïve ĲSSEL",
+CHAMELEON = [r"<sentinel:[0-9]+>", r"(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", r"([\t\n]|    |  )", r"\p{N}",
+             r"[\p{P}!-/:-@\[-`{-~]", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"]
+EXTRA = ["a<sentinel:12>b <sentinel:> IMGIMGABZ IMGIMGABCDEZ IMGIMGZ x\t\ty     z","HelloWorld ABCdef XMLHttpRequest iPhone ÉCOLE École naïve ĲSSEL",
          "a/b\r\n/c 12345 a~x $5+3 «quote» — ok", "Ωmega ΣΑΣ σας ﬁne ǅemal ǈ",
          "日本語のテキストとカタカナ 한국어 ١٢٣ x\u0301y \u0301", "tab\there\n\n  spaces   end  ",
          "ABC\nDEF ghi JKLmno PQ", "e\u0301 \u00a0nbsp\u3000ideo"]
@@ -62,7 +64,7 @@ def main():
     for t in texts:
         if any(0x1C <= ord(ch) <= 0x1F or ord(ch) == 0x85 for ch in t):
             continue
-        for name, exprs in (("tekken", TEKKEN), ("deepseek-v3", DEEPSEEK_V3)):
+        for name, exprs in (("tekken", TEKKEN), ("deepseek-v3", DEEPSEEK_V3), ("chameleon", CHAMELEON)):
             w("    {%s, %s, {%s}},\n" % (c_string(name), c_string(t), ", ".join(map(str, split(t, exprs)))))
     w("};\n")
 

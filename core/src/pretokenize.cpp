@@ -302,6 +302,34 @@ size_t match_step(PreTokenizer::Step step, const Chunk &c, size_t pos, size_t tr
             return (x >= 0x4E00 && x <= 0x9FA5) || (x >= 0x3040 && x <= 0x30FF);
         });
     case S::DeepseekV3: return match_deepseek_v3(c, pos);
+    case S::ChamSentinel: {
+        static const char lit[] = "<sentinel:";
+        for (size_t k = 0; k < 10; ++k)
+            if (c.at(pos + k) != static_cast<uint32_t>(lit[k])) return 0;
+        size_t q = pos + 10;
+        while (c.at(q) >= '0' && c.at(q) <= '9') ++q;
+        return (q > pos + 10 && c.at(q) == '>') ? q + 1 - pos : 0;
+    }
+    case S::ChamImage: {
+        static const char lit[] = "IMGIMG";
+        for (size_t k = 0; k < 6; ++k)
+            if (c.at(pos + k) != static_cast<uint32_t>(lit[k])) return 0;
+        size_t q = pos + 6;
+        while (q < pos + 10 && c.at(q) >= 'A' && c.at(q) <= 'I') ++q;   // {1,4}; Z is not in A-I, so no backtracking helps
+        return (q > pos + 6 && c.at(q) == 'Z') ? q + 1 - pos : 0;
+    }
+    case S::ChamSpaces: {
+        uint32_t x = c.at(pos);
+        if (x == '\t' || x == '\n') return 1;
+        if (x != ' ' || c.at(pos + 1) != ' ') return 0;
+        return (c.at(pos + 2) == ' ' && c.at(pos + 3) == ' ') ? 4 : 2;
+    }
+    case S::ChamPunct: {
+        uint32_t x = c.at(pos);
+        if (!c.in(pos)) return 0;
+        if (x < 0x80) return ds3_ascii_punct(x) ? 1 : 0;   // the explicit ASCII ranges cover \p{P} there
+        return c.punct(pos) && !unicode_is_space(x) ? 1 : 0;
+    }
     case S::TrailingSpace: return pos >= trail_ws && pos < c.end ? c.end - pos : 0;
     case S::Poro: {
         size_t q = pos + (c.at(pos) == ' ' ? 1 : 0);
@@ -341,6 +369,10 @@ PreTokenizer::PreTokenizer(const std::string &pre, bool &known) {
         steps_ = {S::Poro};
     } else if (is({"tekken"})) {
         steps_ = {S::Tekken};
+    } else if (is({"chameleon"})) {
+        // The last of its regexes is GPT-2's without the final \s+; what that \s+ would
+        // take is left unmatched and becomes a piece of its own, the same pieces.
+        steps_ = {S::ChamSentinel, S::ChamImage, S::ChamSpaces, S::EachDigit, S::ChamPunct, S::Gpt2};
     } else if (is({"deepseek-v3"})) {
         steps_ = {S::DigitsUpTo3, S::CjkKana, S::DeepseekV3};
     } else if (is({"viking"})) {

@@ -34,6 +34,10 @@ public:
         Tekken,          // Mistral Nemo's regex as llama.cpp runs it (upper/lower case split by [^a-z]/[^A-Z])
         DigitsUpTo3,     // \p{N}{1,3}
         CjkKana,         // [一-龥぀-ゟ゠-ヿ]+
+        ChamSentinel,    // <sentinel:[0-9]+>
+        ChamImage,       // (IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z
+        ChamSpaces,      // ([\t\n]|    |  )
+        ChamPunct,       // [\p{P}!-/:-@\[-`{-~]
         DeepseekV3,      // [!-/:-@[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
     };
 
