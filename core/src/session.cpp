@@ -88,7 +88,7 @@ void Session::check_tokens(const int32_t *tokens, size_t n) const {
                                                    " is outside the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
 }
 
-void Session::run(const int32_t *tokens, size_t n, bool all_logits, const LogitsFn &on_logits) {
+void Session::run(const int32_t *tokens, size_t n, int64_t logits_from, const LogitsFn &on_logits) {
     check_tokens(tokens, n);
     if (tokens_.size() + n > size_t(n_ctx_))
         fail(LLM4ALL_ERR_CONTEXT_FULL, "context is full: " + std::to_string(tokens_.size()) + " cached + " +
@@ -96,10 +96,11 @@ void Session::run(const int32_t *tokens, size_t n, bool all_logits, const Logits
     const int32_t n_vocab = model_.hparams().n_vocab;
     for (size_t i = 0; i < n; i += n_batch_) {
         const int32_t nb = static_cast<int32_t>(std::min<size_t>(n_batch_, n - i));
-        const bool last = i + nb == n;
-        const int32_t n_out = all_logits ? nb : (last ? 1 : 0);
-        batch_logits_.resize(size_t(n_out) * n_vocab);
         const int32_t pos = n_past();
+        // The output head is the costliest matmul for large vocabularies: run it
+        // only for the positions whose logits the caller wants (the batch's tail).
+        const int32_t n_out = static_cast<int32_t>(std::clamp<int64_t>(int64_t(pos) + nb - logits_from, 0, nb));
+        batch_logits_.resize(size_t(n_out) * n_vocab);
         model_.arch().forward(*this, tokens + i, nb, pos, batch_logits_.data(), n_out);
         tokens_.insert(tokens_.end(), tokens + i, tokens + i + nb);
         if (n_out) on_logits(pos + nb - n_out, n_out, batch_logits_.data());
@@ -112,7 +113,8 @@ void Session::decode(const int32_t *tokens, size_t n, bool all_logits) {
     logits_rows_ = 0;
     logits_.clear();
     if (all_logits) logits_.reserve(n * size_t(n_vocab));
-    run(tokens, n, all_logits, [&](int32_t, int32_t rows, const float *l) {
+    const int64_t from = all_logits ? n_past() : int64_t(n_past()) + int64_t(n) - 1;
+    run(tokens, n, from, [&](int32_t, int32_t rows, const float *l) {
         if (!all_logits) logits_.clear();
         logits_.insert(logits_.end(), l, l + size_t(rows) * n_vocab);
         logits_rows_ = all_logits ? logits_rows_ + rows : rows;
@@ -166,7 +168,7 @@ void Session::score(const int32_t *tokens, size_t n, size_t first, float *out_lo
     const size_t keep = std::min(common_prefix(tokens_, tokens, n), first - 1);
     truncate(static_cast<int32_t>(keep));
     const int32_t n_vocab = model_.hparams().n_vocab;
-    run(tokens + keep, n - keep, true, [&](int32_t pos0, int32_t rows, const float *l) {
+    run(tokens + keep, n - keep, int64_t(first) - 1, [&](int32_t pos0, int32_t rows, const float *l) {
         for (int32_t r = 0; r < rows; ++r) {
             const size_t target = size_t(pos0) + r + 1;
             if (target < first || target >= n) continue;

@@ -47,9 +47,10 @@ public:
 
 private:
     // Runs tokens through the model in batches of n_batch; for each batch,
-    // on_logits(first_row_position, rows, logits) sees the kept logits.
+    // on_logits(first_row_position, rows, logits) sees the logits of the
+    // positions >= logits_from that it holds.
     using LogitsFn = std::function<void(int32_t pos0, int32_t rows, const float *logits)>;
-    void run(const int32_t *tokens, size_t n, bool all_logits, const LogitsFn &on_logits);
+    void run(const int32_t *tokens, size_t n, int64_t logits_from, const LogitsFn &on_logits);
     void check_tokens(const int32_t *tokens, size_t n) const;
     void release();
 
