@@ -96,6 +96,22 @@ void unpack_q45(const B &b, Unpacked &u) {
         u.sc[2 * c] = u.sc[2 * c + 1] = int16_t(sc);
         u.mn[2 * c] = u.mn[2 * c + 1] = int16_t(m);
     }
+#ifdef __AVX2__
+    // Shifts are 16-bit but every lane is masked to bits of its own byte afterwards.
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
+    for (int g = 0; g < 4; ++g) {
+        const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * g));
+        __m256i lo = _mm256_and_si256(bytes, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
+        if constexpr (FIVE) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4));
+        }
+        _mm256_store_si256(reinterpret_cast<__m256i *>(u.q + 64 * g), lo);
+        _mm256_store_si256(reinterpret_cast<__m256i *>(u.q + 64 * g + 32), hi);
+    }
+#else
     for (int g = 0; g < 4; ++g)
         for (int l = 0; l < 32; ++l) {
             u.q[64 * g + l] = uint8_t(b.qs[32 * g + l] & 0x0f);
@@ -104,6 +120,7 @@ void unpack_q45(const B &b, Unpacked &u) {
     if constexpr (FIVE)
         for (int c = 0; c < 8; ++c)
             for (int l = 0; l < 32; ++l) u.q[32 * c + l] = uint8_t(u.q[32 * c + l] | ((b.qh[l] >> c) & 1) << 4);
+#endif
 }
 void unpack(const BlockQ4_K &b, Unpacked &u) { unpack_q45<false>(b, u); }
 void unpack(const BlockQ5_K &b, Unpacked &u) { unpack_q45<true>(b, u); }
@@ -116,6 +133,19 @@ void unpack(const BlockQ6_K &b, Unpacked &u) {
         u.sc[k] = b.scales[k];
         u.mn[k] = int16_t(32 * b.scales[k]);
     }
+#ifdef __AVX2__
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    for (int g = 0; g < 2; ++g) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * g));
+        for (int t = 0; t < 4; ++t) {
+            const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g + 32 * (t % 2)));
+            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (t / 2)), m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * t), m2);
+            _mm256_store_si256(reinterpret_cast<__m256i *>(u.q + 128 * g + 32 * t),
+                               _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+        }
+    }
+#else
     for (int g = 0; g < 2; ++g)
         for (int t = 0; t < 4; ++t)
             for (int l = 0; l < 32; ++l) {
@@ -123,6 +153,7 @@ void unpack(const BlockQ6_K &b, Unpacked &u) {
                 const int hi = (b.qh[32 * g + l] >> (2 * t)) & 3;
                 u.q[128 * g + 32 * t + l] = uint8_t(lo | hi << 4);
             }
+#endif
 }
 
 void unpack(const BlockIQ4_XS &b, Unpacked &u) {
