@@ -2,7 +2,8 @@
 // bytes, invalid UTF-8, random code points mixed with special-token text, every single
 // byte 0x00-0xFF, and 1 MB strings of one character, for SPM, BPE and WordPiece
 // vocabularies. Invalid UTF-8 must be a BAD_UTF8 error; valid text must tokenize,
-// detokenize and give pieces for every id. LLM4ALL_FUZZ_ITERS sets inputs per vocabulary.
+// detokenize and give pieces for every id. LLM4ALL_FUZZ_ITERS sets inputs per vocabulary,
+// LLM4ALL_FUZZ_BIG_KB the size of the long strings.
 // test-fixtures: hf_vocab
 // test-sources: core/src/vocab.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/types.cpp core/src/error.cpp
 #include "error.h"
@@ -11,6 +12,7 @@
 #include "unicode.h"
 #include "vocab.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -182,7 +184,15 @@ int main() {
     llm4all::set_log_callback([](int32_t, const char *, void *) {}, nullptr);
     // 1 MB single-character strings for one vocabulary per type (a few seconds each in
     // BPE), 64 KB for the others: the pre-tokenizers differ, the merging code does not.
-    const size_t MB = 1u << 20, small = 64u << 10;
+    // Under AddressSanitizer (about 7x slower) the big strings shrink to 256 KB so that the
+    // sanitizer run stays short; LLM4ALL_FUZZ_BIG_KB sets the size for longer local runs.
+#if defined(__SANITIZE_ADDRESS__)
+    size_t MB = 256u << 10;
+#else
+    size_t MB = 1u << 20;
+#endif
+    const size_t small = 64u << 10;
+    if (const char *kb = std::getenv("LLM4ALL_FUZZ_BIG_KB"); kb && *kb) MB = static_cast<size_t>(std::max(1, std::atoi(kb))) << 10;
     const struct { const char *name; fs::path path; size_t big; } vocabs[] = {
         {"spm/llama", data / "vocab" / "ggml-vocab-llama-spm.gguf", MB},
         {"spm/stories", data / "models" / "stories260K.gguf", small},
