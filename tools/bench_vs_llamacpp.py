@@ -77,6 +77,7 @@ def llamacpp_worker(a: argparse.Namespace) -> Dict[str, Any]:
     p.warmup = False         # our own warm-up below, outside the load time
     p.cache_ram_mib = 0      # no host-RAM prompt cache: it would cost RSS and time outside the figures
     p.cache_prompt = False
+    p.fit_params = False     # no trial allocations to fit memory: llama-bench does not make them either
     t0 = time.perf_counter()
     srv = xl.Server(p)
     load_ms = (time.perf_counter() - t0) * 1000.0
@@ -176,7 +177,7 @@ def compare(path: str, a: argparse.Namespace) -> Dict[str, Any]:
             rep = _child(cmd + seed, a.timeout)
             rep["cpu_pressure_avg10_after"] = cpu_pressure()
             reports[name].append(rep)
-            if not a.json:
+            if not a.quiet:  # progress goes to stderr, never into the --json output
                 figs = ", ".join(f"{t['name']} {t['tokens_per_s']['median']:.1f} t/s" for t in rep["tests"])
                 print(f"  round {rnd + 1}/{a.runs} {name:<9}: {figs}, load {rep['load_ms']:.0f} ms, "
                       f"peak RSS {rep['peak_rss_bytes'] / 2**20:.0f} MiB, CPU pressure "
@@ -236,7 +237,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("-b", "--batch-size", type=int, default=512)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per child")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no per-round progress on stderr")
     # Internal: run one engine once and write its report to --out.
     ap.add_argument("--worker", choices=["llm4all", "llama.cpp"], help=argparse.SUPPRESS)
     ap.add_argument("model", nargs="?", help=argparse.SUPPRESS)
