@@ -94,7 +94,15 @@ struct Vocab::Impl {
     VocabType type = VocabType::Spm;
     std::string model, pre;
     std::vector<TokenData> tokens;
-    std::unordered_map<std::string_view, int32_t> text_to_id;   // views into tokens[].text
+    // Token text -> id: open addressing over (hash, id) slots. The SPM and WordPiece
+    // tokenizers look up every candidate piece, and a node-based map of a 262k-token
+    // vocabulary spends most of their time in cache misses.
+    struct Slot {
+        uint32_t tag;    // high bits of the hash, to skip most string compares
+        int32_t id;      // -1: empty
+    };
+    std::vector<Slot> index;
+    size_t index_mask = 0;
     std::vector<std::string> merge_keys;                       // "left\0right"
     std::unordered_map<std::string_view, int32_t> merge_rank;  // views into merge_keys
     std::unique_ptr<PreTokenizer> pretok;
@@ -110,8 +118,13 @@ struct Vocab::Impl {
     std::vector<std::string> pieces;                    // token_to_piece(id, true)
 
     int32_t find(std::string_view text) const {
-        auto it = text_to_id.find(text);
-        return it == text_to_id.end() ? -1 : it->second;
+        const size_t h = std::hash<std::string_view>{}(text);
+        const uint32_t tag = static_cast<uint32_t>(static_cast<uint64_t>(h) >> 32) | 1u;
+        for (size_t i = h & index_mask;; i = (i + 1) & index_mask) {
+            const Slot &s = index[i];
+            if (s.id < 0) return -1;
+            if (s.tag == tag && tokens[s.id].text == text) return s.id;
+        }
     }
     int32_t n() const { return static_cast<int32_t>(tokens.size()); }
 
@@ -199,9 +212,18 @@ void Vocab::Impl::load(const GgufFile &f) {
         t.score = scores.empty() ? 0.0f : scores[i];
         t.attr = types.empty() ? ATTR_NORMAL : attr_of_type(types[i]);
     }
-    text_to_id.reserve(tokens.size());
+    size_t cap = 16;
+    while (cap < tokens.size() * 2) cap <<= 1;   // load factor <= 1/2: short probe runs
+    index.assign(cap, Slot{0, -1});
+    index_mask = cap - 1;
     for (size_t i = 0; i < tokens.size(); ++i) {
-        text_to_id[tokens[i].text] = static_cast<int32_t>(i);
+        // A repeated text maps to its last id, as llama.cpp's map assignment does.
+        const std::string_view text = tokens[i].text;
+        const size_t h = std::hash<std::string_view>{}(text);
+        const uint32_t tag = static_cast<uint32_t>(static_cast<uint64_t>(h) >> 32) | 1u;
+        size_t j = h & index_mask;
+        while (index[j].id >= 0 && !(index[j].tag == tag && tokens[index[j].id].text == text)) j = (j + 1) & index_mask;
+        index[j] = Slot{tag, static_cast<int32_t>(i)};
         max_token_len = std::max(max_token_len, tokens[i].text.size());
     }
 
