@@ -13,10 +13,10 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$jobs"
 ctest --test-dir build/release --output-on-failure
 
-echo "== malformed GGUF files under AddressSanitizer (ctest) =="
+echo "== bad-input, tokenizer and session tests under AddressSanitizer (ctest) =="
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLLM4ALL_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|header"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|header"
 
 echo "== Python tests (pytest) =="
 python3 -m pip install -q ".[test]"
