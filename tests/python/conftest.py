@@ -46,39 +46,40 @@ def stories260k(testdata) -> Path:
     return testdata / "models" / "stories260K.gguf"
 
 
-@pytest.fixture(scope="session")
-def smollm2() -> Path:
-    env = os.environ.get("LLM4ALL_SMOLLM2")
+def _catalogue_model(name: str) -> Path:
+    """A catalogue model: $LLM4ALL_<NAME> names a local copy, else llm4all.pull(name) fetches it."""
+    var = f"LLM4ALL_{name.upper()}"
+    env = os.environ.get(var)
     if env:
         if not Path(env).is_file():
-            pytest.fail(f"LLM4ALL_SMOLLM2={env} is not a file")
+            pytest.fail(f"{var}={env} is not a file")
         return Path(env)
     import llm4all
-    return llm4all.pull("smollm2", progress=False)
+    return llm4all.pull(name, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct Q4_1."""
+    return _catalogue_model("smollm2")
 
 
 @pytest.fixture(scope="session")
 def gemma3() -> Path:
-    """gemma-3-270m Q4_K_M: fetched by llm4all.pull("gemma3") unless $LLM4ALL_GEMMA3 names a copy."""
-    env = os.environ.get("LLM4ALL_GEMMA3")
-    if env:
-        if not Path(env).is_file():
-            pytest.fail(f"LLM4ALL_GEMMA3={env} is not a file")
-        return Path(env)
-    import llm4all
-    return llm4all.pull("gemma3", progress=False)
+    """gemma-3-270m Q4_K_M."""
+    return _catalogue_model("gemma3")
 
 
 @pytest.fixture(scope="session")
 def qwen05() -> Path:
-    """Qwen2.5-Coder-0.5B-Instruct: fetched by llm4all.pull("qwen05") unless $LLM4ALL_QWEN05 names a copy."""
-    env = os.environ.get("LLM4ALL_QWEN05")
-    if env:
-        if not Path(env).is_file():
-            pytest.fail(f"LLM4ALL_QWEN05={env} is not a file")
-        return Path(env)
-    import llm4all
-    return llm4all.pull("qwen05", progress=False)
+    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M."""
+    return _catalogue_model("qwen05")
+
+
+@pytest.fixture(scope="session")
+def qwen15() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct Q4_K_M."""
+    return _catalogue_model("qwen15")
 
 
 @pytest.fixture(scope="session")

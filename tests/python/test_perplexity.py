@@ -7,9 +7,10 @@ import pytest
 import llm4all
 
 MODELS = {"stories260k": "stories260K.gguf", "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf",
-          "gemma3": "gemma-3-270m-q4_k_m.gguf", "qwen05": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"}
+          "gemma3": "gemma-3-270m-q4_k_m.gguf", "qwen05": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+          "qwen15": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
 # Minutes each on 2 cores (qwen05: about 3.5 CPU-minutes for its 8192 tokens).
-SLOW = {"qwen05"}
+SLOW = {"qwen05", "qwen15"}
 
 
 @pytest.mark.parametrize("model_fixture", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m
