@@ -477,3 +477,14 @@ def test_streams_one_tensor_at_a_time(stories_hf, tmp_path, monkeypatch):
     monkeypatch.setattr(source.CheckpointSource, "load", load)
     convert(stories_hf, tmp_path / "s.gguf", "q8_0")
     assert len(live) == 48 and peak[0] == 1
+
+
+def test_command_line_lists_every_output_type_without_loading_gguf():
+    import subprocess
+    import sys
+    from llm4all.convert.base import OUTTYPES
+    from llm4all.convert.command import OUTTYPE_NAMES
+    assert tuple(OUTTYPES) == OUTTYPE_NAMES
+    # Building the CLI must not import gguf/numpy (numpy starts BLAS threads in every command).
+    code = "import sys, llm4all.cli as c; c.build_parser(); print('gguf' in sys.modules or 'numpy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

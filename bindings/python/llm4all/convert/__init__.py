@@ -7,8 +7,18 @@ Also `llm4all convert DIR -o OUT.gguf` and tools/convert.py. Needs the `convert`
 (gguf, numpy). One converter class per architecture lives in archs/.
 """
 
-from .base import OUTTYPES, REGISTRY, ModelConverter, convert, register, supported_architectures
 from .errors import ConvertError
+
+_FROM_BASE = {"OUTTYPES", "REGISTRY", "ModelConverter", "convert", "register", "supported_architectures"}
+
+
+def __getattr__(name):
+    # gguf and numpy load only when conversion is really used, so that every
+    # `llm4all` command does not pay for them (numpy starts BLAS threads).
+    if name in _FROM_BASE:
+        from . import base
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["convert", "ConvertError", "supported_architectures", "OUTTYPES", "ModelConverter", "register",
            "REGISTRY"]

@@ -6,14 +6,16 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from .base import OUTTYPES, convert
 from .errors import ConvertError
+
+# The names of base.OUTTYPES, repeated here so the command line loads without gguf/numpy.
+OUTTYPE_NAMES = ("f32", "f16", "bf16", "q8_0", "q4_0")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", help="folder with config.json, *.safetensors and the tokenizer files")
     p.add_argument("-o", "--outfile", required=True, help="the .gguf file to write")
-    p.add_argument("--outtype", default="f16", choices=list(OUTTYPES),
+    p.add_argument("--outtype", default="f16", choices=OUTTYPE_NAMES,
                    help="storage type of the weight matrices (default f16)")
     p.add_argument("--pre", default=None, help="force tokenizer.ggml.pre for an unrecognised BPE tokenizer")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -21,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> str:
     """Converts as the parsed arguments say; returns the output path."""
+    from .base import convert
     return str(convert(args.model_dir, args.outfile, outtype=args.outtype, progress=not args.quiet, pre=args.pre))
 
 
