@@ -223,12 +223,17 @@ int main() {
     struct Derived {
         const char *name, *env, *path;
     };
-    std::string home = std::getenv("HOME") ? std::getenv("HOME") : "";
+    // Models come from the fetcher's cache ($LLM4ALL_CACHE or ~/.cache/llm4all/models),
+    // or from $LLM4ALL_<NAME> as in the Python tests.
+    const char *cache_env = std::getenv("LLM4ALL_CACHE");
+    std::string cache = cache_env && *cache_env ? std::string(cache_env)
+                                                : std::string(std::getenv("HOME") ? std::getenv("HOME") : "") +
+                                                      "/.cache/llm4all/models";
     const Derived derived[] = {
         {"stories260K", nullptr, nullptr},
-        {"smollm2-135m", "LLM4ALL_SMOLLM2", "/.cache/llm4all/models/smollm2.gguf"},
-        {"qwen2.5-coder-0.5b", "LLM4ALL_QWEN25_CODER", "/.cache/llm4all/models/qwen05.gguf"},
-        {"gemma3-270m", "LLM4ALL_GEMMA3", "/.cache/llm4all/models/gemma3.gguf"},
+        {"smollm2-135m", "LLM4ALL_SMOLLM2", "/smollm2.gguf"},
+        {"qwen2.5-coder-0.5b", "LLM4ALL_QWEN05", "/qwen05.gguf"},
+        {"gemma3-270m", "LLM4ALL_GEMMA3", "/gemma3.gguf"},
     };
     for (const Derived &d : derived) {
         fs::path model;
@@ -236,7 +241,7 @@ int main() {
             model = data / "models" / "stories260K.gguf";
         } else {
             const char *e = std::getenv(d.env);
-            model = e && *e ? fs::path(e) : fs::path(home + d.path);
+            model = e && *e ? fs::path(e) : fs::path(cache + d.path);
         }
         if (!fs::exists(model)) {
             std::printf("SKIP %-23s model not found at %s%s%s\n", d.name, model.string().c_str(),
@@ -251,6 +256,11 @@ int main() {
         }
         fs::path base = data / "vocab" / "derived" / (std::string(d.name) + ".llamacpp");
         run_vectors(std::string(d.name) + " (derived)", *l.vocab, base.string() + ".inp", base.string() + ".out");
+        if (std::string(d.name) == "qwen2.5-coder-0.5b") {
+            // llama.cpp's own qwen2 vectors, with the vocabulary of a real Qwen2.5 model.
+            fs::path q = data / "vocab" / "ggml-vocab-qwen2.gguf";
+            run_vectors("qwen2 (Qwen2.5 vocab)", *l.vocab, q.string() + ".inp", q.string() + ".out");
+        }
         if (std::string(d.name) == "stories260K") {
             spm_checks(*l.vocab);
             const Vocab &v = *l.vocab;
