@@ -115,6 +115,18 @@ const llm4all_tensor *Model::tensor(const std::string &name, std::vector<int64_t
     return &views_.back();
 }
 
+const llm4all_tensor *Model::rows(const llm4all_tensor *t, int64_t first, int64_t count) {
+    const TypeInfo *ti = type_info(t->type);
+    if (!ti || first < 0 || count <= 0 || first + count > t->ne[1] || t->ne[2] != 1 || t->ne[3] != 1)
+        fail(LLM4ALL_ERR_INTERNAL, "row view [" + std::to_string(first) + ", +" + std::to_string(count) +
+                                       ") does not fit a matrix of " + std::to_string(t->ne[1]) + " rows");
+    llm4all_tensor v = *t;
+    v.data = static_cast<char *>(t->data) + row_bytes(*ti, t->ne[0]) * static_cast<size_t>(first);
+    v.ne[1] = count;
+    views_.push_back(v);
+    return &views_.back();
+}
+
 std::string Model::info_json() const {
     const GgufFile &f = *file_;
     std::map<std::string, int> type_counts;

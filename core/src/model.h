@@ -39,6 +39,7 @@ struct Hparams {
     float rope_base_swa = 10000.0f;  // RoPE base of the sliding-window layers
     float attn_scale = 0.0f;         // query scale; 0 = 1/sqrt(head_dim)
     float final_softcap = 0.0f;      // logits = c * tanh(logits / c) when > 0
+    float attn_softcap = 0.0f;       // scores = c * tanh(scores / c) when > 0 (Gemma 2)
 };
 
 // Per-layer weights of a llama-family decoder; absent tensors are nullptr.
@@ -82,6 +83,9 @@ public:
     // Architecture loaders: a tensor by name, checked for shape and type support.
     // Returns nullptr for an absent optional tensor; throws for a missing required one.
     const llm4all_tensor *tensor(const std::string &name, std::vector<int64_t> shape, bool required = true);
+    // Rows [first, first + count) of a matrix as a tensor of its own (for fused
+    // weights such as phi3's attn_qkv); rows are contiguous, so no data moves.
+    const llm4all_tensor *rows(const llm4all_tensor *t, int64_t first, int64_t count);
     Weights &mutable_weights() { return w_; }
     Hparams &mutable_hparams() { return hp_; }
 

@@ -113,7 +113,12 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
         check(be.store_rows(ctx, &k, &kc2, n_past), "store_rows(k)", s);
         check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
-        check(be.attention(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, &att3), "attention", s);
+        // A sliding window (phi3) covers every layer; the others see the whole causal past.
+        if (hp.n_swa > 0)
+            check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, hp.n_swa, 0.0f, &att3),
+                  "attention_ext", s);
+        else
+            check(be.attention(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, &att3), "attention", s);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
 

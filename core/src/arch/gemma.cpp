@@ -1,0 +1,163 @@
+// gemma.cpp — the Gemma (1) architecture and the Gemma-family forward pass that
+// Gemma 2 shares: RMSNorm (weights stored + 1), embeddings scaled by
+// sqrt(n_embd), NeoX RoPE, GeGLU feed-forward, output head tied to the embedding.
+#include "arch/gemma.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "arch/common.h"
+#include "error.h"
+
+namespace llm4all {
+
+using arch::check;
+using arch::view;
+
+namespace {
+
+bool is_sliding(const Hparams &hp, int32_t layer) {
+    return hp.n_swa > 0 && hp.swa_pattern > 0 && layer % hp.swa_pattern < hp.swa_pattern - 1;
+}
+
+void load_gemma(Model &model) {
+    model.mutable_hparams().rope_mode = LLM4ALL_ROPE_NEOX;
+    load_gemma_family(model, GemmaVariant{});
+}
+
+const Arch k_gemma{"gemma", load_gemma, forward_gemma_family};
+const ArchRegistrar reg_gemma(&k_gemma);
+
+} // namespace
+
+void load_gemma_family(Model &model, const GemmaVariant &variant) {
+    Hparams &hp = model.mutable_hparams();
+    const std::string path = model.file().path();
+    const llm4all_backend_iface &be = *model.backend().iface;
+    if (!be.geglu || !be.scale || !be.attention_ext)
+        fail(LLM4ALL_ERR_UNSUPPORTED, path + ": backend " + be.name + "-" + be.variant + " lacks the geglu/scale/" +
+                                          "attention_ext ops that " + hp.arch + " needs");
+    const int64_t v_len = model.file().get_int(hp.arch + ".attention.value_length", hp.head_dim);
+    if (v_len != hp.head_dim)
+        fail(LLM4ALL_ERR_UNSUPPORTED, path + ": value_length " + std::to_string(v_len) + " differs from key_length " +
+                                          std::to_string(hp.head_dim) + ", which is not supported");
+
+    const int64_t E = hp.n_embd, V = hp.n_vocab, F = hp.n_ff, hd = hp.head_dim;
+    const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
+    Weights &w = model.mutable_weights();
+    w.tok_embd = model.tensor("token_embd.weight", {E, V});
+    w.output_norm = model.tensor("output_norm.weight", {E});
+    w.output = model.tensor("output.weight", {E, V}, false);
+    if (!w.output) w.output = w.tok_embd;  // tied (every released Gemma)
+    w.layers.resize(hp.n_layer);
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        LayerWeights &L = w.layers[l];
+        L.attn_norm = model.tensor(p + "attn_norm.weight", {E});
+        L.wq = model.tensor(p + "attn_q.weight", {E, Q});
+        L.wk = model.tensor(p + "attn_k.weight", {E, KV});
+        L.wv = model.tensor(p + "attn_v.weight", {E, KV});
+        L.wo = model.tensor(p + "attn_output.weight", {Q, E});
+        L.ffn_norm = model.tensor(p + "ffn_norm.weight", {E});
+        L.ffn_gate = model.tensor(p + "ffn_gate.weight", {E, F});
+        L.ffn_up = model.tensor(p + "ffn_up.weight", {E, F});
+        L.ffn_down = model.tensor(p + "ffn_down.weight", {F, E});
+        if (variant.qk_norms) {
+            L.attn_q_norm = model.tensor(p + "attn_q_norm.weight", {hd});
+            L.attn_k_norm = model.tensor(p + "attn_k_norm.weight", {hd});
+        }
+        if (variant.post_norms) {
+            L.attn_post_norm = model.tensor(p + "post_attention_norm.weight", {E});
+            L.ffn_post_norm = model.tensor(p + "post_ffw_norm.weight", {E});
+        }
+    }
+}
+
+void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t n_past, float *logits, int32_t n_out) {
+    const Model &model = s.model();
+    const Hparams &hp = model.hparams();
+    const Weights &w = model.weights();
+    const llm4all_backend_iface &be = s.be();
+    llm4all_backend_ctx *ctx = s.ctx();
+    const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
+    const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
+
+    std::vector<int32_t> pos(n);
+    for (int32_t i = 0; i < n; ++i) pos[i] = n_past + i;
+
+    llm4all_tensor x = s.scratch(0, E, n);     // residual stream [E, n]
+    llm4all_tensor h = s.scratch(1, E, n);     // normed input     [E, n]
+    llm4all_tensor q = s.scratch(2, Q, n);     // [hd*n_head, n]
+    llm4all_tensor k = s.scratch(3, KV, n);    // [hd*n_head_kv, n]
+    llm4all_tensor v = s.scratch(4, KV, n);
+    llm4all_tensor att = s.scratch(5, Q, n);   // attention output [hd*n_head, n]
+    llm4all_tensor o = s.scratch(6, E, n);     // block output [E, n]
+    llm4all_tensor g = s.scratch(7, F, n);     // gate [F, n]
+    llm4all_tensor u = s.scratch(8, F, n);     // up   [F, n]
+
+    check(be.get_rows(ctx, w.tok_embd, tokens, n, &x), "get_rows", s);
+    check(be.scale(ctx, &x, std::sqrt(float(E)), &x), "scale(embeddings)", s);
+    llm4all_tensor q3 = view(q, hd, hp.n_head, n), k3 = view(k, hd, hp.n_head_kv, n);
+    llm4all_tensor att3 = view(att, hd, hp.n_head, n);
+    // Per-head norms: one row per (head, token), the [head_dim] weight shared by all.
+    llm4all_tensor q_rows = view(q, hd, int64_t(hp.n_head) * n), k_rows = view(k, hd, int64_t(hp.n_head_kv) * n);
+    const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(hd));
+
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights &L = w.layers[l];
+        const bool swa = is_sliding(hp, l);
+        // Linear RoPE scaling applies to the global layers only (Gemma 3 as in llama.cpp;
+        // no Gemma 1/2 file scales its positions).
+        const float rope_base = swa ? hp.rope_base_swa : hp.rope_base;
+        const float rope_scale = swa ? 1.0f : hp.rope_scale;
+
+        check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
+        check(be.mul_mat(ctx, L.wq, &h, &q), "mul_mat(q)", s);
+        check(be.mul_mat(ctx, L.wk, &h, &k), "mul_mat(k)", s);
+        check(be.mul_mat(ctx, L.wv, &h, &v), "mul_mat(v)", s);
+        if (L.attn_q_norm) {
+            check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
+            check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)", s);
+        }
+        check(be.rope(ctx, &q3, pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)", s);
+        check(be.rope(ctx, &k3, pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)", s);
+
+        llm4all_tensor &kc = s.k_cache(l), &vc = s.v_cache(l);   // [hd, n_head_kv, n_ctx]
+        llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
+        check(be.store_rows(ctx, &k, &kc2, n_past), "store_rows(k)", s);
+        check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
+        check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, swa ? hp.n_swa : 0,
+                               hp.attn_softcap, &att3),
+              "attention_ext", s);
+        check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
+        if (L.attn_post_norm)
+            check(be.rms_norm(ctx, &o, L.attn_post_norm, hp.rms_eps, &o), "rms_norm(post attention)", s);
+        check(be.add(ctx, &x, &o, &x), "add", s);
+
+        check(be.rms_norm(ctx, &x, L.ffn_norm, hp.rms_eps, &h), "rms_norm", s);
+        check(be.mul_mat(ctx, L.ffn_gate, &h, &g), "mul_mat(gate)", s);
+        check(be.mul_mat(ctx, L.ffn_up, &h, &u), "mul_mat(up)", s);
+        check(be.geglu(ctx, &g, &u, &g), "geglu", s);
+        check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
+        if (L.ffn_post_norm) check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)", s);
+        check(be.add(ctx, &x, &o, &x), "add", s);
+    }
+    if (n_out <= 0) return;
+
+    // Only the last n_out positions need the head.
+    llm4all_tensor x_out = view(x, E, n_out, 1, size_t(n - n_out) * E * sizeof(float));
+    llm4all_tensor h_out = view(h, E, n_out);
+    check(be.rms_norm(ctx, &x_out, w.output_norm, hp.rms_eps, &h_out), "rms_norm(output)", s);
+    llm4all_tensor out = s.scratch(9, hp.n_vocab, n_out);   // [n_vocab, n_out]
+    check(be.mul_mat(ctx, w.output, &h_out, &out), "mul_mat(output)", s);
+    const size_t n_logits = size_t(hp.n_vocab) * n_out;
+    be.download(ctx, logits, out.data, n_logits * sizeof(float));
+    // Final soft-capping is cheap enough on the host that it needs no backend op.
+    if (hp.final_softcap > 0) {
+        const float c = hp.final_softcap;
+        for (size_t i = 0; i < n_logits; ++i) logits[i] = c * std::tanh(logits[i] / c);
+    }
+}
+
+} // namespace llm4all
