@@ -1,9 +1,12 @@
 // ops.cpp — the element-wise and attention ops of the CPU backend: rms_norm,
-// rope, attention (plain, and with sliding window / soft cap), swiglu, geglu,
+// rope, attention (flash-style: online softmax over K/V blocks, plain or with
+// sliding window / soft cap), swiglu, geglu,
 // scale, add, store_rows. Their arithmetic follows llama.cpp's
 // CPU code step by step (e.g. rope's angles by repeated multiplication, the
 // norm's sum of squares in double) so our logits track llama.cpp's closely.
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -11,7 +14,7 @@
 #include "cpu.h"
 #include "quants.h"
 
-#ifdef __F16C__
+#if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -99,7 +102,8 @@ int32_t rope(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, in
     const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
     const int64_t half = n_rot / 2;
     ctx->pool.parallel_for(n_tok, [&](int64_t t) {
-        std::vector<float> cs(static_cast<size_t>(n_rot));
+        thread_local std::vector<float> cs;  // reused: no allocation per token
+        if (cs.size() < size_t(n_rot)) cs.resize(size_t(n_rot));
         float theta = float(pos[t]);
         for (int64_t i = 0; i < half; ++i) {
             const float th = freq_scale * theta;
@@ -127,6 +131,159 @@ int32_t attention(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4a
     return attention_ext(ctx, q, k, v, n_kv, pos, scale, 0, 0.0f, out);
 }
 
+namespace {
+
+// exp(x) for the softmax: Cephes' expf reduction (x = n ln2 + r, |r| <= ln2/2) and its
+// degree-6 polynomial, about 1 ulp; below -87.3 (and for -inf) the result is 0.
+// The scalar and AVX2 versions compute the same steps so the CPU variants agree.
+constexpr float k_exp_lo = -87.33654f, k_exp_hi = 88.3762626647949f;
+constexpr float k_log2e = 1.44269504088896341f, k_ln2_hi = 0.693359375f, k_ln2_lo = -2.12194440e-4f;
+constexpr float k_p0 = 1.9875691500E-4f, k_p1 = 1.3981999507E-3f, k_p2 = 8.3334519073E-3f,
+                k_p3 = 4.1665795894E-2f, k_p4 = 1.6666665459E-1f, k_p5 = 5.0000001201E-1f;
+
+inline float exp_scalar(float x) {
+    if (!(x >= k_exp_lo)) return x != x ? x : 0.0f;
+    x = std::min(x, k_exp_hi);
+    const float n = std::nearbyint(x * k_log2e);
+    float r = std::fma(n, -k_ln2_hi, x);
+    r = std::fma(n, -k_ln2_lo, r);
+    float p = k_p0;
+    p = std::fma(p, r, k_p1);
+    p = std::fma(p, r, k_p2);
+    p = std::fma(p, r, k_p3);
+    p = std::fma(p, r, k_p4);
+    p = std::fma(p, r, k_p5);
+    const float y = std::fma(p, r * r, r) + 1.0f;
+    return std::ldexp(y, int(n));
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+inline __m256 exp_avx2(__m256 x) {
+    const __m256 zero_mask = _mm256_cmp_ps(x, _mm256_set1_ps(k_exp_lo), _CMP_LT_OQ);  // NaN stays NaN
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(k_exp_lo)), _mm256_set1_ps(k_exp_hi));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(k_log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-k_ln2_hi), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-k_ln2_lo), r);
+    __m256 p = _mm256_set1_ps(k_p0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(k_p1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(k_p2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(k_p3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(k_p4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(k_p5));
+    __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    // 2^n through the exponent bits; n is in [-126, 128) here, so split it in two
+    // halves to stay clear of the exponent's ends.
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    y = _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
+    return _mm256_andnot_ps(zero_mask, y);
+}
+
+inline float hsum(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+// y[i] = exp(x[i]) for i < n.
+void exp_row(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp_avx2(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; ++i) y[i] = exp_scalar(x[i]);
+}
+
+// Dot products of one query row with n key rows (stride ks floats apart).
+void dot_rows_f32(const float *qv, const float *kb, int64_t ks, int64_t n, int64_t hd, float *s) {
+    int64_t j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (hd % 8 == 0) {
+        for (; j + 4 <= n; j += 4) {
+            const float *k0 = kb + j * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t i = 0; i < hd; i += 8) {
+                const __m256 x = _mm256_loadu_ps(qv + i);
+                a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + i), a0);
+                a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + i), a1);
+                a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + i), a2);
+                a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + i), a3);
+            }
+            // Four horizontal sums at once.
+            const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            _mm_storeu_ps(s + j, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+        }
+        for (; j < n; ++j) {
+            const float *kr = kb + j * ks;
+            __m256 a = _mm256_setzero_ps();
+            for (int64_t i = 0; i < hd; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(qv + i), _mm256_loadu_ps(kr + i), a);
+            s[j] = hsum(a);
+        }
+    }
+#endif
+    for (; j < n; ++j) {
+        const float *kr = kb + j * ks;
+        float d[8] = {};
+        int64_t i = 0;
+        for (; i + 8 <= hd; i += 8)
+            for (int l = 0; l < 8; ++l) d[l] += qv[i + l] * kr[i + l];
+        float acc = 0.0f;
+        for (int l = 0; l < 8; ++l) acc += d[l];
+        for (; i < hd; ++i) acc += qv[i] * kr[i];
+        s[j] = acc;
+    }
+}
+
+// acc[i] = acc[i] * corr + sum_j p[j] * v_j[i] over n value rows (stride vs floats apart).
+void accumulate_rows(float *acc, float corr, const float *p, const float *vb, int64_t vs, int64_t n, int64_t hd) {
+    int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    const __m256 c = _mm256_set1_ps(corr);
+    for (; i + 32 <= hd; i += 32) {
+        __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc + i), c), a1 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 8), c);
+        __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 16), c), a3 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 24), c);
+        for (int64_t j = 0; j < n; ++j) {
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            const float *vr = vb + j * vs + i;
+            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
+            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
+        }
+        _mm256_storeu_ps(acc + i, a0);
+        _mm256_storeu_ps(acc + i + 8, a1);
+        _mm256_storeu_ps(acc + i + 16, a2);
+        _mm256_storeu_ps(acc + i + 24, a3);
+    }
+    for (; i + 8 <= hd; i += 8) {
+        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + i), c);
+        for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vb + j * vs + i), a);
+        _mm256_storeu_ps(acc + i, a);
+    }
+#endif
+    for (; i < hd; ++i) {
+        float a = acc[i] * corr;
+        for (int64_t j = 0; j < n; ++j) a += p[j] * vb[j * vs + i];
+        acc[i] = a;
+    }
+}
+
+// Key/value positions per block: a block of K and V rows (converted from F16 once
+// for every query row of the tile) stays in L1/L2 while the rows use it.
+constexpr int64_t k_block = 32;
+
+} // namespace
+
+// Flash-style attention: a task is one KV head times a tile of query tokens (all
+// the query heads of its GQA group together), optionally a slice of the cache
+// positions. It walks the cache in blocks of k_block positions with an online
+// softmax (running max m, sum l and unnormalised output per query row), so no
+// n_kv-sized score buffer exists. Slices of one tile are merged by whichever of
+// its tasks finishes last.
 int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                       const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float kq_scale, int32_t n_swa,
                       float softcap, llm4all_tensor *out) {
@@ -147,62 +304,145 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
     float *of = static_cast<float *>(out->data);
     const uint8_t *kd = static_cast<const uint8_t *>(k->data), *vd = static_cast<const uint8_t *>(v->data);
     const size_t kes = k16 ? 2 : 4, ves = v16 ? 2 : 4;
+    const int64_t row_stride = n_head_kv * hd;  // elements from one cache position to the next
 
-    ctx->pool.parallel_for(n_tok * n_head, [&](int64_t task) {
-        const int64_t t = task / n_head, h = task % n_head, hk = h / group;
-        const int64_t last = std::min<int64_t>(pos[t], n_kv - 1);
-        // Sliding window: the n_swa positions ending at the query's own.
-        const int64_t first = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
-        thread_local std::vector<float> scores, qv, row, acc;
-        scores.resize(size_t(std::max<int64_t>(last + 1, 1)));
-        qv.resize(size_t(hd));
-        row.resize(size_t(hd));
-        acc.assign(size_t(hd), 0.0f);
-        const float *qs = qf + (t * n_head + h) * hd;
-        // With an F16 cache llama.cpp rounds q to F16 before the dot product.
-        if (k16)
-            for (int64_t i = 0; i < hd; ++i) qv[i] = fp16_to_f32(f32_to_fp16(qs[i]));
-        else
-            std::copy(qs, qs + hd, qv.begin());
+    // Query tiles of n_t tokens: about 32 query rows per tile.
+    const int64_t n_t = std::clamp<int64_t>(32 / group, 1, 16);
+    const int64_t n_tiles = (n_tok + n_t - 1) / n_t;
+    const int64_t n_units = n_head_kv * n_tiles;
+    // Too few (head, tile) units to keep every thread busy (single-token decode):
+    // split the cache positions too, at least 64 per slice.
+    const int64_t n_threads = ctx->pool.size();
+    int64_t n_split = 1;
+    if (n_units < 2 * n_threads)
+        n_split = std::clamp<int64_t>((2 * n_threads + n_units - 1) / n_units, 1, std::max<int64_t>(1, n_kv / 64));
+    const int64_t rows_max = n_t * group;
+    // Partial results of split tasks: per task and row, m, l, then hd values.
+    // Owned by the calling thread and reused, so steady-state decoding does not allocate.
+    thread_local std::vector<float> partial;
+    thread_local std::vector<std::atomic<int32_t>> done;
+    if (n_split > 1) {
+        const size_t need = size_t(n_units * n_split * rows_max * (hd + 2));
+        if (partial.size() < need) partial.resize(need);
+        if (done.size() < size_t(n_units)) done = std::vector<std::atomic<int32_t>>(size_t(n_units));
+        for (int64_t u = 0; u < n_units; ++u) done[u].store(0, std::memory_order_relaxed);
+    }
+    float *part = partial.data();
+    std::atomic<int32_t> *done_p = done.data();
 
-        float mx = -INFINITY;
-        for (int64_t j = first; j <= last; ++j) {
-            const uint8_t *kr = kd + size_t((j * n_head_kv + hk) * hd) * kes;
-            const float *kf = reinterpret_cast<const float *>(kr);
+    ctx->pool.parallel_for(n_units * n_split, [&](int64_t task) {
+        // Later tiles see longer pasts: hand them out first.
+        const int64_t unit = n_units - 1 - task / n_split, slice = task % n_split;
+        const int64_t hk = unit % n_head_kv, tile = unit / n_head_kv;
+        const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), rows = nt * group;
+        thread_local std::vector<float> buf;
+        const size_t need = size_t(rows * hd * 2 + rows * 2 + 2 * k_block * hd + k_block);
+        if (buf.size() < need) buf.resize(need);
+        float *qt = buf.data(), *acc = qt + rows * hd, *m = acc + rows * hd, *l = m + rows;
+        float *kb = l + rows, *vb = kb + k_block * hd, *s = vb + k_block * hd;
+        thread_local std::vector<int64_t> range;  // per row: first, then last cache position seen
+        if (range.size() < size_t(2 * rows)) range.resize(size_t(2 * rows));
+        int64_t *first = range.data(), *last = first + rows;
+        int64_t lo = INT64_MAX, hi = -1;  // union of the rows' ranges [first, last]
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t t = t0 + r / group, h = hk * group + r % group;
+            last[r] = std::min<int64_t>(pos[t], n_kv - 1);
+            // Sliding window: the n_swa positions ending at the query's own.
+            first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
+            if (first[r] <= last[r]) {
+                lo = std::min(lo, first[r]);
+                hi = std::max(hi, last[r]);
+            }
+            const float *qs = qf + (t * n_head + h) * hd;
+            float *qr = qt + r * hd;
+            // With an F16 cache llama.cpp rounds q to F16 before the dot product.
+            if (k16)
+                for (int64_t i = 0; i < hd; ++i) qr[i] = fp16_to_f32(f32_to_fp16(qs[i]));
+            else
+                std::copy(qs, qs + hd, qr);
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        std::fill(acc, acc + rows * hd, 0.0f);
+        if (hi >= 0 && n_split > 1) {  // this slice's share of [lo, hi]
+            const int64_t span = hi - lo + 1, per = (span + n_split - 1) / n_split;
+            const int64_t a = lo + slice * per;
+            hi = std::min(hi, a + per - 1);
+            lo = a;
+        }
+        for (int64_t j0 = lo; j0 <= hi; j0 += k_block) {
+            const int64_t nb = std::min(k_block, hi + 1 - j0);
+            const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
+            const float *vr = reinterpret_cast<const float *>(vd + size_t((j0 * n_head_kv + hk) * hd) * ves);
+            int64_t ks = row_stride, vs = row_stride;
             if (k16) {
-                f16_row_to_f32(reinterpret_cast<const uint16_t *>(kr), row.data(), hd);
-                kf = row.data();
+                const uint16_t *src = reinterpret_cast<const uint16_t *>(kd) + (j0 * n_head_kv + hk) * hd;
+                for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, kb + j * hd, hd);
+                kr = kb;
+                ks = hd;
             }
-            float d[8] = {};
-            int64_t i = 0;
-            for (; i + 8 <= hd; i += 8)
-                for (int l = 0; l < 8; ++l) d[l] += qv[i + l] * kf[i + l];
-            float s = 0.0f;
-            for (int l = 0; l < 8; ++l) s += d[l];
-            for (; i < hd; ++i) s += qv[i] * kf[i];
-            s *= kq_scale;
-            if (softcap > 0.0f) s = softcap * std::tanh(s / softcap);
-            scores[j] = s;
-            mx = std::max(mx, s);
-        }
-        float sum = 0.0f;
-        for (int64_t j = first; j <= last; ++j) {
-            scores[j] = std::exp(scores[j] - mx);
-            sum += scores[j];
-        }
-        // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-        for (int64_t j = first; j <= last; ++j) {
-            const float p = scores[j] * inv;
-            const uint8_t *vr = vd + size_t((j * n_head_kv + hk) * hd) * ves;
-            const float *vf = reinterpret_cast<const float *>(vr);
             if (v16) {
-                f16_row_to_f32(reinterpret_cast<const uint16_t *>(vr), row.data(), hd);
-                vf = row.data();
+                const uint16_t *src = reinterpret_cast<const uint16_t *>(vd) + (j0 * n_head_kv + hk) * hd;
+                for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, vb + j * hd, hd);
+                vr = vb;
+                vs = hd;
             }
-            for (int64_t i = 0; i < hd; ++i) acc[i] += p * vf[i];
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t a = std::max(j0, first[r]), b = std::min(j0 + nb - 1, last[r]);
+                if (a > b) continue;
+                const int64_t n = b - a + 1;
+                dot_rows_f32(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
+                float mx = m[r];
+                for (int64_t j = 0; j < n; ++j) {
+                    float x = s[j] * kq_scale;
+                    if (softcap > 0.0f) x = softcap * std::tanh(x / softcap);
+                    s[j] = x;
+                    mx = std::max(mx, x);
+                }
+                for (int64_t j = 0; j < n; ++j) s[j] -= mx;
+                exp_row(s, s, n);
+                float sum = 0.0f;
+                for (int64_t j = 0; j < n; ++j) sum += s[j];
+                const float corr = mx > m[r] ? exp_scalar(m[r] - mx) : 1.0f;
+                l[r] = l[r] * corr + sum;
+                m[r] = mx;
+                accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
+            }
         }
-        std::copy(acc.begin(), acc.end(), of + (t * n_head + h) * hd);
+        auto write_out = [&](int64_t r, const float *a, float inv) {
+            const int64_t t = t0 + r / group, h = hk * group + r % group;
+            float *o = of + (t * n_head + h) * hd;
+            for (int64_t i = 0; i < hd; ++i) o[i] = a[i] * inv;
+        };
+        if (n_split == 1) {
+            // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
+            for (int64_t r = 0; r < rows; ++r) write_out(r, acc + r * hd, l[r] > 0.0f ? 1.0f / l[r] : 0.0f);
+            return;
+        }
+        float *mine = part + size_t((unit * n_split + slice) * rows_max * (hd + 2));
+        for (int64_t r = 0; r < rows; ++r) {
+            float *pr = mine + r * (hd + 2);
+            pr[0] = m[r];
+            pr[1] = l[r];
+            std::copy(acc + r * hd, acc + (r + 1) * hd, pr + 2);
+        }
+        if (done_p[unit].fetch_add(1, std::memory_order_acq_rel) != n_split - 1) return;
+        // The last slice of this unit to finish merges them all.
+        const float *base = part + size_t(unit * n_split * rows_max * (hd + 2));
+        for (int64_t r = 0; r < rows; ++r) {
+            float mx = -INFINITY;
+            for (int64_t sl = 0; sl < n_split; ++sl) mx = std::max(mx, base[(sl * rows_max + r) * (hd + 2)]);
+            float sum = 0.0f;
+            std::fill(acc + r * hd, acc + (r + 1) * hd, 0.0f);
+            for (int64_t sl = 0; sl < n_split; ++sl) {
+                const float *pr = base + (sl * rows_max + r) * (hd + 2);
+                if (!(pr[1] > 0.0f)) continue;
+                const float w = exp_scalar(pr[0] - mx);
+                sum += pr[1] * w;
+                for (int64_t i = 0; i < hd; ++i) acc[r * hd + i] += w * pr[2 + i];
+            }
+            write_out(r, acc + r * hd, sum > 0.0f ? 1.0f / sum : 0.0f);
+        }
     });
     return 0;
 }

@@ -46,7 +46,7 @@ void ThreadPool::worker_loop() {
     }
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)> &fn) {
+void ThreadPool::parallel_for(int64_t n, TaskRef fn) {
     if (n <= 0) return;
     if (workers_.empty() || n == 1) {
         for (int64_t i = 0; i < n; ++i) fn(i);

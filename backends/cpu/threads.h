@@ -14,6 +14,20 @@
 
 namespace llm4all::cpu {
 
+// A non-owning reference to a callable taking the item index. Unlike
+// std::function it never allocates, so each op's lambda (which captures many
+// references) costs nothing to hand to the pool in the token loop.
+class TaskRef {
+public:
+    template <class F>
+    TaskRef(const F &f) : obj_(&f), call_([](const void *o, int64_t i) { (*static_cast<const F *>(o))(i); }) {}
+    void operator()(int64_t i) const { call_(obj_, i); }
+
+private:
+    const void *obj_;
+    void (*call_)(const void *, int64_t);
+};
+
 class ThreadPool {
 public:
     explicit ThreadPool(int n_threads);
@@ -23,7 +37,8 @@ public:
 
     int size() const { return n_threads_; }
     // Runs fn(i) for every i in [0, n); returns when all are done. Not reentrant.
-    void parallel_for(int64_t n, const std::function<void(int64_t)> &fn);
+    // fn must outlive the call (a lambda at the call site does).
+    void parallel_for(int64_t n, TaskRef fn);
 
 private:
     void worker_loop();
@@ -37,7 +52,7 @@ private:
     std::atomic<int64_t> next_{0};
     std::atomic<int> busy_{0};    // workers still inside the current job
     int64_t n_items_ = 0;
-    const std::function<void(int64_t)> *fn_ = nullptr;
+    const TaskRef *fn_ = nullptr;
     bool stop_ = false;
 };
 

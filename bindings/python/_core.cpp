@@ -163,12 +163,18 @@ bool on_token_trampoline(const char *piece, int32_t token, void *user) {
 
 class Session {
 public:
-    Session(Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
+    Session(Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, const std::string &kv_type) {
         llm4all_session_options opt;
         llm4all_session_options_init(&opt);
         opt.n_ctx = n_ctx;
         opt.n_batch = n_batch;
         opt.n_threads = n_threads;
+        if (kv_type == "f16")
+            opt.kv_type = LLM4ALL_KV_F16;
+        else if (kv_type == "f32")
+            opt.kv_type = LLM4ALL_KV_F32;
+        else
+            throw py::value_error("kv_type must be \"f16\" or \"f32\", not \"" + kv_type + "\"");
         llm4all_session *s = nullptr;
         {
             py::gil_scoped_release nogil;
@@ -358,8 +364,8 @@ PYBIND11_MODULE(_core, m) {
         .def("token_to_piece", &Model::token_to_piece, py::arg("token"), py::arg("render_special") = false);
 
     py::class_<Session>(m, "Session")
-        .def(py::init<Model &, int32_t, int32_t, int32_t>(), py::arg("model"), py::arg("n_ctx") = 0,
-             py::arg("n_batch") = 512, py::arg("n_threads") = 0,
+        .def(py::init<Model &, int32_t, int32_t, int32_t, const std::string &>(), py::arg("model"),
+             py::arg("n_ctx") = 0, py::arg("n_batch") = 512, py::arg("n_threads") = 0, py::arg("kv_type") = "f16",
              py::keep_alive<1, 2>()) // the C session must not outlive its model
         .def_property_readonly("n_ctx", &Session::n_ctx)
         .def_property_readonly("n_past", &Session::n_past)

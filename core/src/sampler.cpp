@@ -63,7 +63,8 @@ int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
 
     // Probabilities at temperature 1 decide which tokens survive top-p / min-p.
     const float mx = cand_[0].first;
-    std::vector<double> p(n);
+    p_.resize(n);
+    double *p = p_.data();
     double sum = 0.0;
     for (size_t i = 0; i < n; ++i) sum += p[i] = std::exp(double(cand_[i].first) - mx);
     size_t keep = n;
@@ -83,7 +84,8 @@ int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
 
     // Temperature, then a draw from the survivors.
     double total = 0.0;
-    std::vector<double> w(keep);
+    w_.resize(keep);
+    double *w = w_.data();
     for (size_t i = 0; i < keep; ++i) total += w[i] = std::exp((double(cand_[i].first) - mx) / opt_.temp);
     // Our own mapping of the raw 64-bit draw to [0, total): std's distributions
     // differ between standard libraries, and a seed must mean the same everywhere.

@@ -24,6 +24,7 @@ private:
     std::mt19937_64 rng_;
     std::deque<int32_t> recent_;
     std::vector<std::pair<float, int32_t>> cand_;   // (logit or prob, token)
+    std::vector<double> p_, w_;                     // probabilities, weights: reused, no per-token allocation
 };
 
 // log softmax(row)[token], computed stably in double.

@@ -10,10 +10,13 @@
 
 namespace llm4all {
 
-Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) : model_(model) {
+Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, int32_t kv_type)
+    : model_(model) {
     const Hparams &hp = model.hparams();
     if (n_ctx < 0 || n_batch < 0 || n_threads < 0)
         fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must not be negative");
+    if (kv_type != LLM4ALL_TYPE_F16 && kv_type != LLM4ALL_TYPE_F32)
+        fail(LLM4ALL_ERR_INVALID_ARGUMENT, "the KV cache must be F16 or F32");
     n_ctx_ = n_ctx > 0 ? n_ctx : std::min(hp.n_ctx_train, 4096);
     if (n_ctx_ > (1 << 24)) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx " + std::to_string(n_ctx_) + " is too large");
     n_batch_ = n_batch > 0 ? n_batch : 512;
@@ -22,7 +25,7 @@ Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_t
     ctx_ = b.ctx_new(0, n_threads);
     if (!ctx_) fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + b.name + " could not create a context");
     const int64_t kv_dim = int64_t(hp.head_dim) * hp.n_head_kv;
-    const size_t bytes = size_t(kv_dim) * size_t(n_ctx_) * sizeof(float);
+    const size_t bytes = size_t(kv_dim) * size_t(n_ctx_) * (kv_type == LLM4ALL_TYPE_F16 ? 2 : 4);
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         for (auto *cache : {&k_cache_, &v_cache_}) {
             llm4all_tensor t{};
@@ -32,7 +35,7 @@ Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_t
                 fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate the KV cache (" + std::to_string(bytes >> 20) +
                                                     " MiB per layer for n_ctx " + std::to_string(n_ctx_) + ")");
             }
-            t.type = LLM4ALL_TYPE_F32;
+            t.type = kv_type;
             t.n_dims = 3;
             t.ne[0] = hp.head_dim;
             t.ne[1] = hp.n_head_kv;

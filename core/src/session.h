@@ -13,8 +13,10 @@ namespace llm4all {
 
 class Session {
 public:
-    // n_ctx 0 = the model's training context capped at 4096; n_threads 0 = all cores.
-    Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+    // n_ctx 0 = the model's training context capped at 4096; n_threads 0 = all cores;
+    // kv_type: the cache's element type, LLM4ALL_TYPE_F16 or LLM4ALL_TYPE_F32.
+    Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+            int32_t kv_type = LLM4ALL_TYPE_F16);
     ~Session();
     Session(const Session &) = delete;
     Session &operator=(const Session &) = delete;
@@ -49,7 +51,18 @@ private:
     // Runs tokens through the model in batches of n_batch; for each batch,
     // on_logits(first_row_position, rows, logits) sees the logits of the
     // positions >= logits_from that it holds.
-    using LogitsFn = std::function<void(int32_t pos0, int32_t rows, const float *logits)>;
+    // A non-owning reference to the callback: std::function could allocate per call.
+    class LogitsFn {
+    public:
+        template <class F>
+        LogitsFn(const F &f)
+            : obj_(&f), call_([](const void *o, int32_t p, int32_t r, const float *l) { (*static_cast<const F *>(o))(p, r, l); }) {}
+        void operator()(int32_t pos0, int32_t rows, const float *logits) const { call_(obj_, pos0, rows, logits); }
+
+    private:
+        const void *obj_;
+        void (*call_)(const void *, int32_t, int32_t, const float *);
+    };
     void run(const int32_t *tokens, size_t n, int64_t logits_from, const LogitsFn &on_logits);
     void check_tokens(const int32_t *tokens, size_t n) const;
     void release();

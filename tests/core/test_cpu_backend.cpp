@@ -566,6 +566,72 @@ void test_gemma_ops(Plugin &p) {
     }
 }
 
+// The flash-style attention kernel over shapes that exercise its tiling: GQA groups
+// of 1, 3 and 4 query heads per KV head, head sizes that are and are not multiples
+// of 8, one token (split over the cache) and 70 tokens (several query tiles), up to
+// 300 cached positions (several K/V blocks), a sliding window and a soft cap, F32 and
+// F16 caches. Reference: the textbook two-pass softmax in double.
+void test_attention_flash(Plugin &p) {
+    const std::string v = p.be->variant;
+    struct Case { int64_t hd, nh, nkv, nt; int32_t n_kv, n_swa; float softcap; };
+    const Case cases[] = {
+        {64, 9, 3, 1, 300, 0, 0.0f},   {64, 9, 3, 70, 300, 0, 0.0f}, {256, 4, 1, 1, 257, 0, 0.0f},
+        {256, 4, 1, 70, 200, 64, 0.0f}, {40, 8, 8, 70, 130, 0, 2.0f}, {20, 6, 2, 1, 300, 100, 1.5f},
+        {64, 14, 2, 70, 70, 0, 0.0f},
+    };
+    for (const Case &c : cases)
+        for (int32_t ctype : {LLM4ALL_TYPE_F32, LLM4ALL_TYPE_F16}) {
+            const int64_t n_ctx = c.n_kv + 5;
+            std::vector<int32_t> pos(size_t(c.nt));
+            for (int64_t t = 0; t < c.nt; ++t) pos[t] = int32_t(c.n_kv - c.nt + t);  // a prefix, then the new tokens
+            std::vector<float> q = randn(size_t(c.hd * c.nh * c.nt)), kf = randn(size_t(c.hd * c.nkv * n_ctx)),
+                               vf = randn(size_t(c.hd * c.nkv * n_ctx));
+            std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+            for (size_t i = 0; i < kf.size(); ++i) {
+                kh[i] = f2h(kf[i]); vh[i] = f2h(vf[i]);
+                if (ctype == LLM4ALL_TYPE_F16) { kf[i] = h2f(kh[i]); vf[i] = h2f(vh[i]); }
+            }
+            std::vector<float> qr = q;
+            if (ctype == LLM4ALL_TYPE_F16) for (float &e : qr) e = h2f(f2h(e));
+            void *kd = ctype == LLM4ALL_TYPE_F16 ? (void *)kh.data() : (void *)kf.data();
+            void *vd = ctype == LLM4ALL_TYPE_F16 ? (void *)vh.data() : (void *)vf.data();
+            std::vector<float> out(q.size(), NAN);
+            llm4all_tensor tq = tensor(q.data(), 0, c.hd, c.nh, c.nt), tk = tensor(kd, ctype, c.hd, c.nkv, n_ctx),
+                           tv = tensor(vd, ctype, c.hd, c.nkv, n_ctx), to = tensor(out.data(), 0, c.hd, c.nh, c.nt);
+            const float scale = 1.0f / std::sqrt(float(c.hd));
+            bool ok = p.be->attention_ext(p.ctx, &tq, &tk, &tv, c.n_kv, pos.data(), scale, c.n_swa, c.softcap, &to) == 0;
+            double worst = 0;
+            for (int64_t t = 0; t < c.nt && ok; ++t)
+                for (int64_t h = 0; h < c.nh; ++h) {
+                    const int64_t hk = h / (c.nh / c.nkv), last = pos[t];
+                    const int64_t first = c.n_swa > 0 ? std::max<int64_t>(0, last - c.n_swa + 1) : 0;
+                    std::vector<double> sc(size_t(last + 1));
+                    double mx = -1e300, sum = 0;
+                    for (int64_t j = first; j <= last; ++j) {
+                        double d = 0;
+                        for (int64_t i = 0; i < c.hd; ++i)
+                            d += double(qr[(t * c.nh + h) * c.hd + i]) * kf[(j * c.nkv + hk) * c.hd + i];
+                        d *= scale;
+                        sc[j] = c.softcap > 0 ? c.softcap * std::tanh(d / c.softcap) : d;
+                        mx = std::max(mx, sc[j]);
+                    }
+                    for (int64_t j = first; j <= last; ++j) { sc[j] = std::exp(sc[j] - mx); sum += sc[j]; }
+                    for (int64_t i = 0; i < c.hd; ++i) {
+                        double r = 0;
+                        for (int64_t j = first; j <= last; ++j) r += sc[j] / sum * vf[(j * c.nkv + hk) * c.hd + i];
+                        const double e = std::fabs(out[(t * c.nh + h) * c.hd + i] - r);
+                        worst = std::isnan(e) ? 1e30 : std::max(worst, e);
+                    }
+                }
+            char name[160];
+            std::snprintf(name, sizeof name, "attention_ext hd %lld heads %lld/%lld tokens %lld n_kv %d window %d cap %g type %d",
+                          (long long)c.hd, (long long)c.nh, (long long)c.nkv, (long long)c.nt, c.n_kv, c.n_swa,
+                          double(c.softcap), ctype);
+            check(ok && worst < 1e-5, v + " " + name + " (max error " + std::to_string(worst) + ")");
+            g_results[name].push_back({v, out});
+        }
+}
+
 std::string plugin_dir(int argc, char **argv) {
     if (const char *e = std::getenv("LLM4ALL_PLUGIN_DIR")) return e;
     if (argc > 1) return argv[1];
@@ -631,6 +697,7 @@ int main(int argc, char **argv) {
         }
         test_small_ops(p);
         test_gemma_ops(p);
+        test_attention_flash(p);
     }
 
     // Variants differ only in summation order: their results must be very close.

@@ -240,7 +240,8 @@ def cpu_variants():
 
 def our_logits(path, ids, device="cpu", n_threads=2):
     model = _core.Model(str(path), device=device)
-    session = _core.Session(model, n_ctx=64, n_batch=16, n_threads=n_threads)
+    # An F32 KV cache: the float-tight comparisons with transformers must not see F16 rounding.
+    session = _core.Session(model, n_ctx=64, n_batch=16, n_threads=n_threads, kv_type="f32")
     session.decode(ids, all_logits=True)
     return session.logits()
 

@@ -19,7 +19,7 @@ def test_logits_match_transformers(testdata, stories260k):
     ids = model.tokenize(TEXT, add_special=True, parse_special=False)[:64]
     assert len(ids) == 64, "the text should give at least 64 tokens"
 
-    session = _core.Session(model, n_ctx=128, n_threads=2)
+    session = _core.Session(model, n_ctx=128, n_threads=2, kv_type="f32")  # float reference: float cache
     session.decode(ids, all_logits=True)
     ours = session.logits()
 

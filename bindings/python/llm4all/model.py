@@ -57,18 +57,21 @@ class Model:
     ``model`` is a path to a .gguf file or a catalogue name (see ``llm4all list``);
     a catalogue model that is not cached yet is fetched first unless
     ``allow_download`` is false. One Model serves one conversation at a time:
-    calls are serialised on its session.
+    calls are serialised on its session. ``kv_type`` is the KV cache's element type:
+    "f16" (default, like llama.cpp) or "f32" (exact float attention, for comparisons
+    with float references).
     """
 
     def __init__(self, model: Union[str, os.PathLike], n_ctx: int = 2048, n_threads: Optional[int] = None,
                  device: str = "auto", n_batch: int = 512, allow_download: bool = True,
-                 cache_dir: Union[str, os.PathLike, None] = None) -> None:
+                 cache_dir: Union[str, os.PathLike, None] = None, kv_type: str = "f16") -> None:
         path = resolve_model(model, allow_download=allow_download, cache=cache_dir)
         self.path = Path(os.fsdecode(path))
         self._n_threads = int(n_threads or 0)
         self._n_batch = int(n_batch)
+        self._kv_type = kv_type
         self._model = _core.Model(path, device)
-        self._session = _core.Session(self._model, int(n_ctx), self._n_batch, self._n_threads)
+        self._session = _core.Session(self._model, int(n_ctx), self._n_batch, self._n_threads, kv_type)
 
     # ---- facts about the model -------------------------------------------------
 
@@ -242,7 +245,7 @@ class Model:
         bos = self._model.bos
         first = n_ctx // 2
         # A session sized for exactly one chunk; the model's own session keeps its cache.
-        session = _core.Session(self._model, n_ctx, min(self._n_batch, n_ctx), self._n_threads)
+        session = _core.Session(self._model, n_ctx, min(self._n_batch, n_ctx), self._n_threads, self._kv_type)
         nll = 0.0
         nll2 = 0.0
         count = 0

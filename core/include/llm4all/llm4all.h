@@ -168,7 +168,13 @@ typedef struct llm4all_session_options {
     int32_t n_ctx;     /* KV cache size in tokens (0 = the model's training context, capped at 4096) */
     int32_t n_batch;   /* prompt tokens decoded per step (default 512) */
     int32_t n_threads; /* CPU threads (0 = number of physical cores) */
+    /* Appended (older callers' shorter structs get the default): element type of the
+     * KV cache, LLM4ALL_KV_F16 (default, like llama.cpp: half the memory, q rounded
+     * to F16 before q.k) or LLM4ALL_KV_F32 (exact, for comparisons with float references). */
+    int32_t kv_type;
 } llm4all_session_options;
+
+enum { LLM4ALL_KV_F16 = 0, LLM4ALL_KV_F32 = 1 };
 
 LLM4ALL_API void llm4all_session_options_init(llm4all_session_options *options);
 

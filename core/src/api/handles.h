@@ -11,6 +11,6 @@ struct llm4all_model {
 
 struct llm4all_session {
     llm4all::Session impl;
-    llm4all_session(const llm4all::Model &m, int32_t n_ctx, int32_t n_batch, int32_t n_threads)
-        : impl(m, n_ctx, n_batch, n_threads) {}
+    llm4all_session(const llm4all::Model &m, int32_t n_ctx, int32_t n_batch, int32_t n_threads, int32_t kv_type)
+        : impl(m, n_ctx, n_batch, n_threads, kv_type) {}
 };

@@ -32,6 +32,7 @@ void llm4all_session_options_init(llm4all_session_options *o) {
     o->n_ctx = 0;
     o->n_batch = 512;
     o->n_threads = 0;
+    o->kv_type = LLM4ALL_KV_F16;
 }
 
 void llm4all_sampler_options_init(llm4all_sampler_options *o) {
@@ -65,7 +66,10 @@ llm4all_status llm4all_session_new(llm4all_model *model, const llm4all_session_o
         *out_session = nullptr;
         LLM4ALL_REQUIRE(model, "model is NULL");
         llm4all_session_options o = read_options(options, llm4all_session_options_init, "llm4all_session_options");
-        *out_session = new llm4all_session(model->impl, o.n_ctx, o.n_batch, o.n_threads);
+        LLM4ALL_REQUIRE(o.kv_type == LLM4ALL_KV_F16 || o.kv_type == LLM4ALL_KV_F32,
+                        "kv_type must be LLM4ALL_KV_F16 (0) or LLM4ALL_KV_F32 (1)");
+        *out_session = new llm4all_session(model->impl, o.n_ctx, o.n_batch, o.n_threads,
+                                           o.kv_type == LLM4ALL_KV_F32 ? LLM4ALL_TYPE_F32 : LLM4ALL_TYPE_F16);
     });
 }
 
