@@ -31,6 +31,8 @@ inline int64_t n_elements(const llm4all_tensor *t) {
 inline int64_t n_rows(const llm4all_tensor *t) { return n_elements(t) / (t->ne[0] > 0 ? t->ne[0] : 1); }
 
 int32_t mul_mat(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const llm4all_tensor *x, llm4all_tensor *y);
+int32_t mul_mat_multi(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
+                      llm4all_tensor *const *y);
 int32_t get_rows(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const int32_t *ids, int64_t n_ids,
                  llm4all_tensor *y);
 int32_t rms_norm(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4all_tensor *weight, float eps,

@@ -276,7 +276,85 @@ void dot_dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t strid
     }
 }
 
+// ---- single-token (GEMV) path: several weight rows against one activation row ----
+
+#ifdef __AVX2__
+// {sum of a, sum of b, sum of c, sum of d}: one reduction for four rows.
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+// R consecutive rows (R <= 4) against one activation row: the activation block
+// is loaded once for all rows, and R independent accumulator chains keep the
+// FMA unit busy. Per row, blocks are summed in the same order as dot_quant<B, 1>.
+template <class B, int R>
+void gemv_quant(const uint8_t *w, size_t wrb, const uint8_t *act, int64_t nb, float *out) {
+    using A = typename ActOf<B>::type;
+    const A *a = reinterpret_cast<const A *>(act);
+    const B *rows[R];
+    __m256 acc[R];
+    float macc[R] = {};
+    for (int r = 0; r < R; ++r) {
+        rows[r] = reinterpret_cast<const B *>(w + r * wrb);
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[i].qs));
+        const float ad = a[i].d;
+        for (int r = 0; r < R; ++r) {
+            Unpacked u;
+            unpack(rows[r][i], u);
+            const __m256i wabs = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
+            const __m256i as = has_min<B> ? aq : _mm256_sign_epi8(aq, u.q);
+            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, as), _mm256_set1_epi16(1));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * ad), _mm256_cvtepi32_ps(s32), acc[r]);
+            if constexpr (has_min<B>) macc[r] += u.m * reinterpret_cast<const ActQ8_1 &>(a[i]).s;
+        }
+    }
+    if constexpr (R == 4) {
+        const __m128 s = _mm_add_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_loadu_ps(macc));
+        _mm_storeu_ps(out, s);
+    } else {
+        for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]) + macc[r];
+    }
+}
+
+template <class B>
+void gemv_type(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, int64_t nb, float *out) {
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) gemv_quant<B, 4>(wb + r * wrb, wrb, act, nb, out + r);
+    switch (n_rows - r) {
+    case 1: gemv_quant<B, 1>(wb + r * wrb, wrb, act, nb, out + r); break;
+    case 2: gemv_quant<B, 2>(wb + r * wrb, wrb, act, nb, out + r); break;
+    case 3: gemv_quant<B, 3>(wb + r * wrb, wrb, act, nb, out + r); break;
+    default: break;
+    }
+}
+#endif
+
 } // namespace
+
+void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
+               float *out) {
+    const uint8_t *a = static_cast<const uint8_t *>(act);
+#ifdef __AVX2__
+    const int64_t nb = n / QK;
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: return gemv_type<BlockQ4_0>(w, w_row_bytes, n_rows, a, nb, out);
+    case LLM4ALL_TYPE_Q4_1: return gemv_type<BlockQ4_1>(w, w_row_bytes, n_rows, a, nb, out);
+    case LLM4ALL_TYPE_Q5_0: return gemv_type<BlockQ5_0>(w, w_row_bytes, n_rows, a, nb, out);
+    case LLM4ALL_TYPE_Q5_1: return gemv_type<BlockQ5_1>(w, w_row_bytes, n_rows, a, nb, out);
+    case LLM4ALL_TYPE_Q8_0: return gemv_type<BlockQ8_0>(w, w_row_bytes, n_rows, a, nb, out);
+    case LLM4ALL_TYPE_IQ4_NL: return gemv_type<BlockIQ4_NL>(w, w_row_bytes, n_rows, a, nb, out);
+    default: break;
+    }
+    if (gemv_rows_k(wtype, w, w_row_bytes, n_rows, act, n, out)) return;
+#endif
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    for (int64_t r = 0; r < n_rows; ++r) dot_rows(wtype, wb + r * w_row_bytes, a, 0, 1, n, out + r);
+}
 
 void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,
               int64_t n, float *out) {

@@ -25,6 +25,15 @@ void prepare_act_row(ActKind kind, const float *x, void *dst, int64_t n);
 void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,
               int64_t n, float *out);
 
+// Single-token matmul (GEMV): out[r] = dot(row r, act) for r < n_rows, rows
+// w_row_bytes apart; quantized weight types only (F16/BF16 go through dot_rows).
+// Under AVX2 several rows share each activation load and one reduction.
+void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
+               float *out);
+// gemv_rows for the super-block types (dot_k.cpp); false if wtype has no such kernel.
+bool gemv_rows_k(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
+                 float *out);
+
 // The same for the 256-value super-block types (Q2_K..Q6_K, IQ4_XS) against
 // Q8_K activations (dot_k.cpp); dot_rows forwards these types here.
 bool is_superblock_type(int32_t wtype);

@@ -277,7 +277,122 @@ void dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t stride, i
     }
 }
 
+#ifdef __AVX2__
+// ---- single-token (GEMV) kernels: unpack straight into registers ----------------
+// With one token there is nothing to amortise an unpacked super-block over, so
+// Q4_K/Q5_K/Q6_K are decoded in registers, and R rows run interleaved with one
+// final reduction. The integer sums are the same as dot_k's; only the order of
+// the float additions differs.
+
+// Q4_K/Q5_K: one super-block of one row against one Q8_K block.
+template <bool FIVE, class B>
+inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
+    uint32_t sc[8], mn[8];
+    for (int c = 0; c < 8; ++c) {
+        int s_, m_;
+        k_scale_min(b.scales, c, s_, m_);
+        sc[c] = uint32_t(s_);
+        mn[c] = uint32_t(m_);
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
+    __m256i isum = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+        const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * g));
+        __m256i lo = _mm256_and_si256(bytes, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
+        if constexpr (FIVE) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4));
+        }
+        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 64 * g));
+        const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 64 * g + 32));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_set1_epi16(int16_t(sc[2 * g]))));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), _mm256_set1_epi16(int16_t(sc[2 * g + 1]))));
+    }
+    // Every 32-value sub-block c has one min: pair it with bsums 2c and 2c+1.
+    const __m256i m32 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(mn));
+    const __m256i mpair = _mm256_or_si256(m32, _mm256_slli_epi32(m32, 16));
+    const __m256i imin = _mm256_madd_epi16(mpair, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(fp16_to_f32(b.dmin) * a.d), _mm256_cvtepi32_ps(imin), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(b.d) * a.d), _mm256_cvtepi32_ps(isum), acc);
+}
+
+inline void gemv_block(const BlockQ4_K &b, const ActQ8_K &a, __m256 &acc) { gemv_q45_block<false>(b, a, acc); }
+inline void gemv_block(const BlockQ5_K &b, const ActQ8_K &a, __m256 &acc) { gemv_q45_block<true>(b, a, acc); }
+
+// Q6_K: 6-bit quants stored unsigned (offset 32), 16 signed 8-bit scales.
+inline void gemv_block(const BlockQ6_K &b, const ActQ8_K &a, __m256 &acc) {
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)));
+    const __m256i pick = _mm256_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                                         1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256i isum = _mm256_setzero_si256();
+    for (int g = 0; g < 2; ++g) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * g));
+        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g));
+        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g + 32));
+        for (int t = 0; t < 4; ++t) {
+            const __m256i l = t % 2 ? l1 : l0;
+            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (t / 2)), m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * t), m2);
+            const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+            const int c = 4 * g + t;
+            const __m256i scv = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(c)), pick);
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 32 * c));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
+        }
+    }
+    const __m256i imin = _mm256_madd_epi16(_mm256_slli_epi16(s16, 5),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
+    isum = _mm256_sub_epi32(isum, imin);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(b.d) * a.d), _mm256_cvtepi32_ps(isum), acc);
+}
+
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+template <class B, int R>
+void gemv_k(const uint8_t *w, size_t wrb, const ActQ8_K *a, int64_t nb, float *out) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i)
+        for (int r = 0; r < R; ++r) gemv_block(reinterpret_cast<const B *>(w + r * wrb)[i], a[i], acc[r]);
+    if constexpr (R == 4)
+        _mm_storeu_ps(out, hsum4(acc[0], acc[1], acc[2], acc[3]));
+    else
+        for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+}
+
+template <class B>
+void gemv_k_type(const void *w, size_t wrb, int64_t n_rows, const ActQ8_K *a, int64_t nb, float *out) {
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) gemv_k<B, 4>(wb + r * wrb, wrb, a, nb, out + r);
+    for (; r < n_rows; ++r) gemv_k<B, 1>(wb + r * wrb, wrb, a, nb, out + r);
+}
+#endif
+
 } // namespace
+
+bool gemv_rows_k(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
+                 float *out) {
+#ifdef __AVX2__
+    const ActQ8_K *a = static_cast<const ActQ8_K *>(act);
+    const int64_t nb = n / QK_K;
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_K: gemv_k_type<BlockQ4_K>(w, w_row_bytes, n_rows, a, nb, out); return true;
+    case LLM4ALL_TYPE_Q5_K: gemv_k_type<BlockQ5_K>(w, w_row_bytes, n_rows, a, nb, out); return true;
+    case LLM4ALL_TYPE_Q6_K: gemv_k_type<BlockQ6_K>(w, w_row_bytes, n_rows, a, nb, out); return true;
+    default: break;
+    }
+#else
+    (void)wtype; (void)w; (void)w_row_bytes; (void)n_rows; (void)act; (void)n; (void)out;
+#endif
+    return false;
+}
 
 void dot_rows_k(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok, int64_t n,
                 float *out) {

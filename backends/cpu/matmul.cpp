@@ -1,9 +1,11 @@
-// matmul.cpp — y = W x for every supported weight type, the bulk of all work.
+// matmul.cpp — y = W x for every supported weight type, the bulk of all work,
+// and mul_mat_multi: several matrices applied to the same input in one phase.
 // Activations are prepared once per call (Q8_0/Q8_1 quantized or rounded to
 // the weight's 16-bit type, as llama.cpp's CPU backend does), then the output
 // is split into tiles of (weight rows x tokens): a weight row stays in L1 while
 // a group of tokens passes over it, so a 512-token batch reads the weights a
-// handful of times instead of 512 times.
+// handful of times instead of 512 times. A single token (decode) takes the
+// GEMV path instead: long row ranges, several rows per kernel call.
 #include <algorithm>
 #include <string>
 
@@ -16,63 +18,154 @@ namespace llm4all::cpu {
 namespace {
 constexpr int64_t ROWS_PER_TILE = 16;
 constexpr int64_t TOKENS_PER_TILE = 64;
+constexpr int MAX_MULTI = 8; // matrices one mul_mat_multi call may take
 
 bool whole_blocks(int32_t type, int64_t n) { return n > 0 && n % type_block_size(type) == 0; }
-} // namespace
 
-int32_t mul_mat(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const llm4all_tensor *x, llm4all_tensor *y) {
-    if (!ctx || !w || !x || !y || !w->data || !x->data || !y->data) return 1;
+bool check_one(const llm4all_tensor *w, const llm4all_tensor *x, const llm4all_tensor *y) {
+    if (!w || !y || !w->data || !y->data) return false;
     const int32_t wt = w->type;
     if (!type_supported(wt)) {
         log(LLM4ALL_LOG_ERROR, ("cpu mul_mat: unsupported weight type " + std::to_string(wt)).c_str());
-        return 1;
+        return false;
     }
     const int64_t n_in = w->ne[0], n_out = n_rows(w), n_tok = n_rows(x);
     if (x->type != LLM4ALL_TYPE_F32 || y->type != LLM4ALL_TYPE_F32 || x->ne[0] != n_in || y->ne[0] != n_out ||
         n_rows(y) != n_tok || !whole_blocks(wt, n_in)) {
         log(LLM4ALL_LOG_ERROR, "cpu mul_mat: shapes or types do not fit");
-        return 1;
+        return false;
     }
+    return true;
+}
 
-    const ActKind kind = act_kind(wt);
+// One output matrix of a (multi) matmul: its weights, where its prepared
+// activations live, and the first task index that belongs to it.
+struct Job {
+    int32_t wt, dot_type;
+    bool widen, gemv;
+    const uint8_t *wd;
+    size_t wrb;
+    int64_t n_out, rows_per_task, n_rt, first_task;
+    const uint8_t *act;
+    float *y;
+};
+
+// y_j = W_j x for all j in ONE parallel phase after one activation
+// preparation per activation kind: q/k/v (or gate/up) share the quantized
+// input and a single wake-up of the pool.
+int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
+            llm4all_tensor *const *y) {
+    if (!ctx || !x || !x->data || n < 1 || n > MAX_MULTI || !w || !y) return 1;
+    for (int32_t j = 0; j < n; ++j)
+        if (!check_one(w[j], x, y[j])) return 1;
+    const int64_t n_in = x->ne[0], n_tok = n_rows(x);
+
+    // Distinct activation kinds (at most one per matrix), each prepared once.
+    ActKind kinds[MAX_MULTI];
+    int n_kinds = 0, kind_of[MAX_MULTI];
+    for (int32_t j = 0; j < n; ++j) {
+        const ActKind k = act_kind(w[j]->type);
+        int i = 0;
+        while (i < n_kinds && kinds[i] != k) ++i;
+        if (i == n_kinds) kinds[n_kinds++] = k;
+        kind_of[j] = i;
+    }
     // Rows padded to a cache line so threads preparing neighbours do not share lines.
-    const size_t arb = (act_row_bytes(kind, n_in) + 63) & ~size_t(63);
-    if (ctx->act.size() < arb * n_tok + 64) ctx->act.resize(arb * n_tok + 64);
+    size_t arb[MAX_MULTI], base[MAX_MULTI], total = 0;
+    for (int i = 0; i < n_kinds; ++i) {
+        arb[i] = (act_row_bytes(kinds[i], n_in) + 63) & ~size_t(63);
+        base[i] = total;
+        total += arb[i] * n_tok;
+    }
+    if (ctx->act.size() < total + 64) ctx->act.resize(total + 64);
     uint8_t *act = ctx->act.data();
     act += (64 - reinterpret_cast<uintptr_t>(act) % 64) % 64;
     const float *xf = static_cast<const float *>(x->data);
-    ctx->pool.parallel_for(n_tok, [&](int64_t t) { prepare_act_row(kind, xf + t * n_in, act + t * arb, n_in); });
+    ctx->pool.parallel_for(n_kinds * n_tok, [&](int64_t it) {
+        const int i = int(it / n_tok);
+        const int64_t t = it % n_tok;
+        prepare_act_row(kinds[i], xf + t * n_in, act + base[i] + t * arb[i], n_in);
+    });
 
-    const uint8_t *wd = static_cast<const uint8_t *>(w->data);
-    const size_t wrb = type_row_bytes(wt, n_in);
-    float *yf = static_cast<float *>(y->data);
-    const bool widen = wt == LLM4ALL_TYPE_F16 || wt == LLM4ALL_TYPE_BF16; // dot in float on a widened row
-    const int32_t dot_type = widen ? int32_t(LLM4ALL_TYPE_F32) : wt;
-
-    const int64_t n_rt = (n_out + ROWS_PER_TILE - 1) / ROWS_PER_TILE;
+    Job jobs[MAX_MULTI];
+    int64_t n_tasks = 0;
     const int64_t n_tt = (n_tok + TOKENS_PER_TILE - 1) / TOKENS_PER_TILE;
-    // Neighbouring tasks share a token tile, so concurrently running threads
-    // read the same activations while each streams its own weight rows.
-    ctx->pool.parallel_for(n_rt * n_tt, [&](int64_t task) {
-        const int64_t r0 = (task % n_rt) * ROWS_PER_TILE, r1 = std::min(n_out, r0 + ROWS_PER_TILE);
-        const int64_t t0 = (task / n_rt) * TOKENS_PER_TILE, t1 = std::min(n_tok, t0 + TOKENS_PER_TILE);
+    int64_t total_rows = 0;
+    for (int32_t j = 0; j < n; ++j) total_rows += n_rows(w[j]);
+    for (int32_t j = 0; j < n; ++j) {
+        Job &b = jobs[j];
+        b.wt = w[j]->type;
+        b.widen = b.wt == LLM4ALL_TYPE_F16 || b.wt == LLM4ALL_TYPE_BF16; // dot in float on a widened row
+        b.dot_type = b.widen ? int32_t(LLM4ALL_TYPE_F32) : b.wt;
+        b.gemv = n_tok == 1 && !b.widen && b.wt != LLM4ALL_TYPE_F32;
+        b.wd = static_cast<const uint8_t *>(w[j]->data);
+        b.wrb = type_row_bytes(b.wt, n_in);
+        b.n_out = n_rows(w[j]);
+        b.act = act + base[kind_of[j]];
+        b.y = static_cast<float *>(y[j]->data);
+        if (b.gemv) {
+            // One token: a few large row ranges per thread (whole groups of 8
+            // rows) so each task streams a long stretch of weights; about 4
+            // tasks per thread across all matrices still balances the load.
+            const int64_t want = std::max<int64_t>(1, total_rows / (4 * int64_t(ctx->pool.size())));
+            b.rows_per_task = std::max<int64_t>(16, (want + 7) & ~int64_t(7));
+            b.n_rt = (b.n_out + b.rows_per_task - 1) / b.rows_per_task;
+            b.first_task = n_tasks;
+            n_tasks += b.n_rt;
+        } else {
+            b.rows_per_task = ROWS_PER_TILE;
+            b.n_rt = (b.n_out + ROWS_PER_TILE - 1) / ROWS_PER_TILE;
+            b.first_task = n_tasks;
+            n_tasks += b.n_rt * n_tt;
+        }
+    }
+    ctx->pool.parallel_for(n_tasks, [&](int64_t task) {
+        int j = n - 1;
+        while (jobs[j].first_task > task) --j;
+        const Job &b = jobs[j];
+        const size_t stride = arb[kind_of[j]];
+        task -= b.first_task;
+        const int64_t r0 = (task % b.n_rt) * b.rows_per_task, r1 = std::min(b.n_out, r0 + b.rows_per_task);
+        if (b.gemv) {
+            gemv_rows(b.wt, b.wd + r0 * b.wrb, b.wrb, r1 - r0, b.act, n_in, b.y + r0);
+            return;
+        }
+        // Neighbouring tasks share a token tile, so concurrently running threads
+        // read the same activations while each streams its own weight rows.
+        const int64_t t0 = (task / b.n_rt) * TOKENS_PER_TILE, t1 = std::min(n_tok, t0 + TOKENS_PER_TILE);
         thread_local std::vector<float> wide;
-        if (widen && int64_t(wide.size()) < n_in) wide.resize(n_in);
+        if (b.widen && int64_t(wide.size()) < n_in) wide.resize(n_in);
         float out[DOT_MAX_TOK];
         for (int64_t r = r0; r < r1; ++r) {
-            const void *wrow = wd + r * wrb;
-            if (widen) {
-                dequantize_row(wt, wrow, wide.data(), n_in);
+            const void *wrow = b.wd + r * b.wrb;
+            if (b.widen) {
+                dequantize_row(b.wt, wrow, wide.data(), n_in);
                 wrow = wide.data();
             }
             for (int64_t t = t0; t < t1; t += DOT_MAX_TOK) {
                 const int nt = int(std::min<int64_t>(DOT_MAX_TOK, t1 - t));
-                dot_rows(dot_type, wrow, act + t * arb, arb, nt, n_in, out);
-                for (int k = 0; k < nt; ++k) yf[(t + k) * n_out + r] = out[k];
+                dot_rows(b.dot_type, wrow, b.act + t * stride, stride, nt, n_in, out);
+                for (int k = 0; k < nt; ++k) b.y[(t + k) * b.n_out + r] = out[k];
             }
         }
     });
     return 0;
+}
+} // namespace
+
+int32_t mul_mat(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const llm4all_tensor *x, llm4all_tensor *y) {
+    return run(ctx, 1, &w, x, &y);
+}
+
+int32_t mul_mat_multi(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
+                      llm4all_tensor *const *y) {
+    if (n > MAX_MULTI) {
+        // More matrices than one phase takes: split, results are the same.
+        for (int32_t j = 0; j < n; j += MAX_MULTI)
+            if (int32_t rc = mul_mat_multi(ctx, std::min(MAX_MULTI, n - j), w + j, x, y + j)) return rc;
+        return 0;
+    }
+    return run(ctx, n, w, x, y);
 }
 
 int32_t get_rows(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const int32_t *ids, int64_t n_ids,

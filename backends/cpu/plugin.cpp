@@ -123,6 +123,7 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
         geglu,
         scale,
         attention_ext,
+        mul_mat_multi,
     };
     g_log = log_fn;
     return &table;

@@ -9,6 +9,10 @@
 
 #include "llm4all/backend.h"
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 namespace llm4all::cpu {
 
 bool type_supported(int32_t type) {
@@ -233,20 +237,82 @@ void dequantize_row(int32_t type, const void *row, float *y, int64_t n) {
     }
 }
 
+#ifdef __AVX2__
+namespace {
+
+inline float hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+// roundf (half away from zero) without libm: truncate x + copysign(0.5 - 2^-25, x).
+// Exact for |x| < 2^23: the addition can only round up to the next integer when
+// x's fraction is at least one half.
+inline __m256 round_away(__m256 x) {
+    const __m256 half = _mm256_or_ps(_mm256_and_ps(x, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(0.49999997f));
+    return _mm256_round_ps(_mm256_add_ps(x, half), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+}
+// 32 int32 (four vectors of 8, in order) -> 32 int8 in order.
+inline void store_i8x32(int8_t *dst, __m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    // The packs interleave 128-bit lanes: put the dwords back in order.
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// The Q8_0/Q8_1 block: the same d, id and roundf as the scalar code below, so
+// the bytes are identical. Returns the sum of the quants.
+inline int32_t quantize_block_q8(const float *x, float &d_out, int8_t *qs) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+    }
+    const float amax = hmax(m);
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    d_out = d;
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[k], _mm256_set1_ps(id))));
+    store_i8x32(qs, q[0], q[1], q[2], q[3]);
+    return hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+}
+
+} // namespace
+#endif
+
 // llama.cpp's scheme: d = amax / 127 stored as fp16, q = round(x / d) half away
-// from zero, with the reciprocal of the unrounded d.
+// from zero, with the reciprocal of the unrounded d. The AVX2 path computes the
+// same bytes (checked against this loop by test_cpu_backend on random rows).
 void quantize_row_q8_0(const float *x, ActQ8_0 *y, int64_t n) {
     for (int64_t i = 0; i < n / QK; ++i, x += QK) {
+#ifdef __AVX2__
+        float d;
+        quantize_block_q8(x, d, y[i].qs);
+        y[i].d = fp16_to_f32(f32_to_fp16(d));
+#else
         float amax = 0.0f;
         for (int j = 0; j < QK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = fp16_to_f32(f32_to_fp16(d));
         for (int j = 0; j < QK; ++j) y[i].qs[j] = int8_t(std::roundf(x[j] * id));
+#endif
     }
 }
 
 void quantize_row_q8_1(const float *x, ActQ8_1 *y, int64_t n) {
     for (int64_t i = 0; i < n / QK; ++i, x += QK) {
+#ifdef __AVX2__
+        float d;
+        const int sum = quantize_block_q8(x, d, y[i].qs);
+#else
         float amax = 0.0f;
         for (int j = 0; j < QK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -256,6 +322,7 @@ void quantize_row_q8_1(const float *x, ActQ8_1 *y, int64_t n) {
             y[i].qs[j] = int8_t(q);
             sum += q;
         }
+#endif
         y[i].d = fp16_to_f32(f32_to_fp16(d));
         y[i].s = fp16_to_f32(f32_to_fp16(float(sum) * d));
     }
@@ -267,6 +334,24 @@ void quantize_row_q8_1(const float *x, ActQ8_1 *y, int64_t n) {
 void quantize_row_q8_K(const float *x, ActQ8_K *y, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         float amax = 0.0f, max = 0.0f;
+#ifdef __AVX2__
+        {
+            const __m256 sign = _mm256_set1_ps(-0.0f);
+            __m256 m = _mm256_setzero_ps();
+            for (int j = 0; j < QK_K; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+            amax = hmax(m);
+            // The first element of that magnitude gives the sign, as in the scalar scan.
+            const __m256 am = _mm256_set1_ps(amax);
+            for (int j = 0; j < QK_K && amax > 0.0f; j += 8) {
+                const int mask = _mm256_movemask_ps(
+                    _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), am, _CMP_EQ_OQ));
+                if (mask) {
+                    max = x[j + __builtin_ctz(unsigned(mask))];
+                    break;
+                }
+            }
+        }
+#else
         for (int j = 0; j < QK_K; ++j) {
             const float ax = std::fabs(x[j]);
             if (ax > amax) {
@@ -274,6 +359,7 @@ void quantize_row_q8_K(const float *x, ActQ8_K *y, int64_t n) {
                 max = x[j];
             }
         }
+#endif
         std::memset(y[i].bsums, 0, sizeof y[i].bsums);
         if (amax == 0.0f) {
             y[i].d = 0.0f;
@@ -281,6 +367,22 @@ void quantize_row_q8_K(const float *x, ActQ8_K *y, int64_t n) {
             continue;
         }
         const float iscale = -127.0f / max;
+#ifdef __AVX2__
+        const __m256 is = _mm256_set1_ps(iscale), lim = _mm256_set1_ps(127.0f);
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; ++k) {
+                // Product rounded to float, then to nearest even: what adding 1.5*2^23 does below.
+                __m256 v = _mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(x + j + 8 * k)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                v = _mm256_max_ps(_mm256_min_ps(v, lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
+                q[k] = _mm256_cvtps_epi32(v);
+            }
+            store_i8x32(y[i].qs + j, q[0], q[1], q[2], q[3]);
+            y[i].bsums[j / 16] = int16_t(hsum_i32(_mm256_add_epi32(q[0], q[1])));
+            y[i].bsums[j / 16 + 1] = int16_t(hsum_i32(_mm256_add_epi32(q[2], q[3])));
+        }
+#else
         for (int j = 0; j < QK_K; ++j) {
             // Adding 1.5*2^23 leaves round-to-nearest-even(v) in the low mantissa bits.
             const float v = iscale * x[j] + 12582912.0f;
@@ -291,6 +393,7 @@ void quantize_row_q8_K(const float *x, ActQ8_K *y, int64_t n) {
             y[i].qs[j] = int8_t(q);
             y[i].bsums[j / 16] = int16_t(y[i].bsums[j / 16] + q);
         }
+#endif
         y[i].d = 1.0f / iscale;
     }
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -645,6 +646,60 @@ std::string plugin_dir(int argc, char **argv) {
 
 } // namespace
 
+// mul_mat_multi (appended to the ABI): several matrices of different types
+// (so different activation kinds) applied to one input must give what separate
+// mul_mat calls give, for one token (the GEMV path, with row counts that are
+// not multiples of 4 or 8) and for several (the tiled path).
+void test_mul_mat_multi(Plugin &p) {
+    const std::string v = p.be->variant;
+    if (p.be->size <= offsetof(llm4all_backend_iface, mul_mat_multi) || !p.be->mul_mat_multi)
+        return check(false, v + " has mul_mat_multi");
+    const TypeDesc *types[3] = {nullptr, nullptr, nullptr};
+    for (const TypeDesc &t : k_types) {
+        if (t.type == LLM4ALL_TYPE_Q4_K) types[0] = &t;
+        if (t.type == LLM4ALL_TYPE_Q5_0) types[1] = &t;
+        if (t.type == LLM4ALL_TYPE_Q6_K) types[2] = &t;
+    }
+    const int64_t n_in = 512, n_out[3] = {37, 130, 3};
+    for (int64_t n_tok : {1, 5, 70}) {
+        const std::string what = v + " mul_mat_multi Q4_K/Q5_0/Q6_K tok " + std::to_string(n_tok);
+        std::vector<float> x = randn(size_t(n_in * n_tok));
+        llm4all_tensor tx = tensor(x.data(), LLM4ALL_TYPE_F32, n_in, n_tok);
+        std::vector<Quantized> ws;
+        std::vector<std::vector<float>> ys(3), refs(3);
+        llm4all_tensor tw[3], ty[3];
+        for (int j = 0; j < 3; ++j) ws.push_back(quantize(*types[j], randn(size_t(n_in * n_out[j]), 0.5f)));
+        for (int j = 0; j < 3; ++j) {
+            ys[j].assign(size_t(n_out[j] * n_tok), NAN);
+            refs[j].assign(size_t(n_out[j] * n_tok), NAN);
+            tw[j] = tensor(ws[j].bytes.data(), types[j]->type, n_in, n_out[j]);
+            llm4all_tensor tr = tensor(refs[j].data(), LLM4ALL_TYPE_F32, n_out[j], n_tok);
+            if (p.be->mul_mat(p.ctx, &tw[j], &tx, &tr) != 0) return check(false, what + ": mul_mat returned an error");
+            ty[j] = tensor(ys[j].data(), LLM4ALL_TYPE_F32, n_out[j], n_tok);
+        }
+        const llm4all_tensor *wp[3] = {&tw[0], &tw[1], &tw[2]};
+        llm4all_tensor *yp[3] = {&ty[0], &ty[1], &ty[2]};
+        if (p.be->mul_mat_multi(p.ctx, 3, wp, &tx, yp) != 0) return check(false, what + ": returned an error");
+        // Row grouping may differ between the two calls, so allow float noise.
+        double worst = 0;
+        for (int j = 0; j < 3; ++j) {
+            double scale = 0;
+            for (float r : refs[j]) scale = std::max(scale, double(std::fabs(r)));
+            for (size_t i = 0; i < ys[j].size(); ++i)
+                worst = std::max(worst, std::fabs(double(ys[j][i]) - refs[j][i]) / (1e-5 * scale + 1e-30));
+        }
+        check(worst <= 1.0, what + " equals separate mul_mat calls (worst " + std::to_string(worst) + " of 1e-5)");
+    }
+    // Shape errors are reported, not crashes.
+    std::vector<float> x(64), y(8);
+    llm4all_tensor tx = tensor(x.data(), LLM4ALL_TYPE_F32, 64), ty = tensor(y.data(), LLM4ALL_TYPE_F32, 8);
+    std::vector<float> wf(64 * 8);
+    llm4all_tensor tw = tensor(wf.data(), LLM4ALL_TYPE_F32, 32, 8);
+    const llm4all_tensor *wp[1] = {&tw};
+    llm4all_tensor *yp[1] = {&ty};
+    check(p.be->mul_mat_multi(p.ctx, 1, wp, &tx, yp) != 0, v + " mul_mat_multi rejects mismatched shapes");
+}
+
 int main(int argc, char **argv) {
     const std::string dir = plugin_dir(argc, argv);
     std::vector<std::string> files;
@@ -694,9 +749,12 @@ int main(int argc, char **argv) {
             test_get_rows(p, t);
             const int64_t n_in = t.block == 1 ? 100 : t.block == 256 ? 768 : 256;
             for (int64_t n_tok : {1, 5, 70}) test_mul_mat(p, t, n_in, 37, n_tok);
+            // One token: row counts around the GEMV kernels' groups of 4.
+            for (int64_t n_out : {1, 3, 4, 130}) test_mul_mat(p, t, n_in, n_out, 1);
         }
         test_small_ops(p);
         test_gemma_ops(p);
+        test_mul_mat_multi(p);
         test_attention_flash(p);
     }
 

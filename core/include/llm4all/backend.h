@@ -149,6 +149,15 @@ typedef struct llm4all_backend_iface {
     int32_t (*attention_ext)(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                              const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float scale,
                              int32_t n_swa, float softcap, llm4all_tensor *out);
+
+    /* Appended for faster decoding. */
+
+    /* y[j] = mul_mat(w[j], x) for j < n, all sharing the input x (e.g. q, k and v, or
+     * gate and up): the backend may prepare x once and run all n in one parallel
+     * phase. Shapes per j as mul_mat; no y[j] may overlap x. Callers check
+     * size > offsetof(llm4all_backend_iface, mul_mat_multi) and fall back to mul_mat. */
+    int32_t (*mul_mat_multi)(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
+                             const llm4all_tensor *x, llm4all_tensor *const *y);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.

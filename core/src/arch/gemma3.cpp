@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/llama.h"
 #include "error.h"
 #include "model.h"
 #include "session.h"
@@ -136,9 +137,11 @@ void forward_gemma3(Session &s, const int32_t *tokens, int32_t n, int32_t n_past
         const float rope_scale = swa ? 1.0f : hp.rope_scale;
 
         check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
-        check(be.mul_mat(ctx, L.wq, &h, &q), "mul_mat(q)", s);
-        check(be.mul_mat(ctx, L.wk, &h, &k), "mul_mat(k)", s);
-        check(be.mul_mat(ctx, L.wv, &h, &v), "mul_mat(v)", s);
+        {
+            const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
+            llm4all_tensor *qkv[3] = {&q, &k, &v};
+            mul_mat_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
+        }
         check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
         check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)", s);
         check(be.rope(ctx, &q3, pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)", s);
@@ -155,8 +158,11 @@ void forward_gemma3(Session &s, const int32_t *tokens, int32_t n, int32_t n_past
         check(be.add(ctx, &x, &o, &x), "add", s);
 
         check(be.rms_norm(ctx, &x, L.ffn_norm, hp.rms_eps, &h), "rms_norm", s);
-        check(be.mul_mat(ctx, L.ffn_gate, &h, &g), "mul_mat(gate)", s);
-        check(be.mul_mat(ctx, L.ffn_up, &h, &u), "mul_mat(up)", s);
+        {
+            const llm4all_tensor *wgu[2] = {L.ffn_gate, L.ffn_up};
+            llm4all_tensor *gu[2] = {&g, &u};
+            mul_mat_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
+        }
         check(be.geglu(ctx, &g, &u, &g), "geglu", s);
         check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
         check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)", s);

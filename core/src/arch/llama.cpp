@@ -4,6 +4,7 @@
 #include "arch/llama.h"
 
 #include <cmath>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ const Arch k_llama{"llama", load_llama, forward_llama_family};
 const ArchRegistrar reg_llama(&k_llama);
 
 } // namespace
+
+void mul_mat_shared(Session &s, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
+                    llm4all_tensor *const *y, const char *what) {
+    const llm4all_backend_iface &be = s.be();
+    if (be.size > offsetof(llm4all_backend_iface, mul_mat_multi) && be.mul_mat_multi) {
+        check(be.mul_mat_multi(s.ctx(), n, w, x, y), what, s);
+        return;
+    }
+    for (int32_t j = 0; j < n; ++j) check(be.mul_mat(s.ctx(), w[j], x, y[j]), what, s);
+}
 
 void load_llama_family(Model &model, const LlamaVariant &variant) {
     Hparams &hp = model.mutable_hparams();
@@ -98,9 +109,11 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights &L = w.layers[l];
         check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
-        check(be.mul_mat(ctx, L.wq, &h, &q), "mul_mat(q)", s);
-        check(be.mul_mat(ctx, L.wk, &h, &k), "mul_mat(k)", s);
-        check(be.mul_mat(ctx, L.wv, &h, &v), "mul_mat(v)", s);
+        {
+            const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
+            llm4all_tensor *qkv[3] = {&q, &k, &v};
+            mul_mat_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
+        }
         if (L.bq) {
             check(be.add(ctx, &q, L.bq, &q), "add(bq)", s);
             check(be.add(ctx, &k, L.bk, &k), "add(bk)", s);
@@ -123,8 +136,11 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.add(ctx, &x, &o, &x), "add", s);
 
         check(be.rms_norm(ctx, &x, L.ffn_norm, hp.rms_eps, &h), "rms_norm", s);
-        check(be.mul_mat(ctx, L.ffn_gate, &h, &g), "mul_mat(gate)", s);
-        check(be.mul_mat(ctx, L.ffn_up, &h, &u), "mul_mat(up)", s);
+        {
+            const llm4all_tensor *wgu[2] = {L.ffn_gate, L.ffn_up};
+            llm4all_tensor *gu[2] = {&g, &u};
+            mul_mat_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
+        }
         check(be.swiglu(ctx, &g, &u, &g), "swiglu", s);
         check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
