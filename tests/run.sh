@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
+echo "== install the package and fetch the catalogue models the tests compare against =="
+python3 -m pip install -q ".[test]"
+python3 -m llm4all pull smollm2 gemma3 qwen05 qwen15
+
 echo "== C/C++ tests (ctest) =="
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$jobs"
@@ -19,7 +23,6 @@ cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|header"
 
 echo "== Python tests (pytest) =="
-python3 -m pip install -q ".[test]"
 python3 -m pytest -q tests/python "$@"
 
 echo "== golden references again on the generic (no-AVX) CPU variant (pytest) =="

@@ -188,8 +188,9 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 # ---- pull / list / devices -------------------------------------------------------------------
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    path = pull(args.name, cache_dir=args.cache_dir, progress=not args.quiet, force=args.force)
-    _write(f"{path}\n")
+    for name in args.name:
+        path = pull(name, cache_dir=args.cache_dir, progress=not args.quiet, force=args.force)
+        _write(f"{path}\n")
     return 0
 
 
@@ -300,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.set_defaults(func=cmd_perplexity, ctx_size=512)
 
-    p = sub.add_parser("pull", help="fetch a catalogue model into the cache")
-    p.add_argument("name", choices=sorted(CATALOG))
+    p = sub.add_parser("pull", help="fetch catalogue models into the cache")
+    p.add_argument("name", nargs="+", choices=sorted(CATALOG))
     p.add_argument("--force", action="store_true", help="fetch again even if cached")
     p.add_argument("--cache-dir", default=None, help="default: $LLM4ALL_CACHE or ~/.cache/llm4all/models")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
