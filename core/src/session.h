@@ -46,6 +46,13 @@ public:
     llm4all_tensor &v_cache(int32_t layer) { return v_cache_[layer]; }
     // A tensor over scratch slot `slot` (grown on demand, contents not kept).
     llm4all_tensor scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2 = 1);
+    // Positions n_past .. n_past + n - 1 in a buffer the session keeps, so a
+    // forward pass allocates nothing per call; valid until the next call.
+    const int32_t *positions(int32_t n_past, int32_t n) {
+        if (positions_.size() < size_t(n)) positions_.resize(n);
+        for (int32_t i = 0; i < n; ++i) positions_[i] = n_past + i;
+        return positions_.data();
+    }
 
 private:
     // Runs tokens through the model in batches of n_batch; for each batch,
@@ -76,6 +83,7 @@ private:
     std::vector<int32_t> tokens_;
     std::vector<float> logits_;
     std::vector<float> batch_logits_;
+    std::vector<int32_t> positions_;
     int32_t logits_rows_ = 0;
 };
 

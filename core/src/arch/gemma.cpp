@@ -1,11 +1,10 @@
 // gemma.cpp — the Gemma (1) architecture and the Gemma-family forward pass that
-// Gemma 2 shares: RMSNorm (weights stored + 1), embeddings scaled by
+// Gemma 2 and 3 share: RMSNorm (weights stored + 1), embeddings scaled by
 // sqrt(n_embd), NeoX RoPE, GeGLU feed-forward, output head tied to the embedding.
 #include "arch/gemma.h"
 
 #include <cmath>
 #include <string>
-#include <vector>
 
 #include "arch/common.h"
 #include "error.h"
@@ -13,6 +12,7 @@
 namespace llm4all {
 
 using arch::check;
+using arch::mul_mat_shared;
 using arch::view;
 
 namespace {
@@ -83,8 +83,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
     const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
 
-    std::vector<int32_t> pos(n);
-    for (int32_t i = 0; i < n; ++i) pos[i] = n_past + i;
+    const int32_t *pos = s.positions(n_past, n);
 
     llm4all_tensor x = s.scratch(0, E, n);     // residual stream [E, n]
     llm4all_tensor h = s.scratch(1, E, n);     // normed input     [E, n]
@@ -113,21 +112,23 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         const float rope_scale = swa ? 1.0f : hp.rope_scale;
 
         check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
-        check(be.mul_mat(ctx, L.wq, &h, &q), "mul_mat(q)", s);
-        check(be.mul_mat(ctx, L.wk, &h, &k), "mul_mat(k)", s);
-        check(be.mul_mat(ctx, L.wv, &h, &v), "mul_mat(v)", s);
+        {
+            const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
+            llm4all_tensor *qkv[3] = {&q, &k, &v};
+            mul_mat_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
+        }
         if (L.attn_q_norm) {
             check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
             check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)", s);
         }
-        check(be.rope(ctx, &q3, pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)", s);
-        check(be.rope(ctx, &k3, pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)", s);
+        check(be.rope(ctx, &q3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)", s);
+        check(be.rope(ctx, &k3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)", s);
 
         llm4all_tensor &kc = s.k_cache(l), &vc = s.v_cache(l);   // [hd, n_head_kv, n_ctx]
         llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
         check(be.store_rows(ctx, &k, &kc2, n_past), "store_rows(k)", s);
         check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
-        check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, swa ? hp.n_swa : 0,
+        check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos, scale, swa ? hp.n_swa : 0,
                                hp.attn_softcap, &att3),
               "attention_ext", s);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
@@ -136,8 +137,11 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.add(ctx, &x, &o, &x), "add", s);
 
         check(be.rms_norm(ctx, &x, L.ffn_norm, hp.rms_eps, &h), "rms_norm", s);
-        check(be.mul_mat(ctx, L.ffn_gate, &h, &g), "mul_mat(gate)", s);
-        check(be.mul_mat(ctx, L.ffn_up, &h, &u), "mul_mat(up)", s);
+        {
+            const llm4all_tensor *wgu[2] = {L.ffn_gate, L.ffn_up};
+            llm4all_tensor *gu[2] = {&g, &u};
+            mul_mat_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
+        }
         check(be.geglu(ctx, &g, &u, &g), "geglu", s);
         check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
         if (L.ffn_post_norm) check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)", s);

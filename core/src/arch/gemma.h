@@ -1,4 +1,4 @@
-// gemma.h — the Gemma-family decoder shared by Gemma 1 and Gemma 2: embeddings
+// gemma.h — the Gemma-family decoder shared by Gemma 1, 2 and 3: embeddings
 // scaled by sqrt(n_embd), NeoX RoPE, GeGLU, tied output head, and the optional
 // pieces later generations add (post-attention/post-FFN norms, per-head q/k
 // norms, sliding-window layers, attention and final logit soft-capping).

@@ -4,32 +4,18 @@
 #include "arch/llama.h"
 
 #include <cmath>
-#include <cstddef>
 #include <string>
-#include <vector>
 
+#include "arch/common.h"
 #include "error.h"
 
 namespace llm4all {
 
+using arch::check;
+using arch::mul_mat_shared;
+using arch::view;
+
 namespace {
-
-void check(int32_t rc, const char *op, const Session &s) {
-    if (rc != 0)
-        fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + s.be().name + "-" + s.be().variant + " failed in " + op);
-}
-
-// A view of a contiguous tensor with another shape (same bytes).
-llm4all_tensor view(const llm4all_tensor &t, int64_t ne0, int64_t ne1, int64_t ne2 = 1, size_t byte_offset = 0) {
-    llm4all_tensor v = t;
-    v.data = static_cast<char *>(t.data) + byte_offset;
-    v.ne[0] = ne0;
-    v.ne[1] = ne1;
-    v.ne[2] = ne2;
-    v.ne[3] = 1;
-    v.n_dims = ne2 > 1 ? 3 : 2;
-    return v;
-}
 
 void load_llama(Model &model) { load_llama_family(model, LlamaVariant{}); }
 
@@ -37,16 +23,6 @@ const Arch k_llama{"llama", load_llama, forward_llama_family};
 const ArchRegistrar reg_llama(&k_llama);
 
 } // namespace
-
-void mul_mat_shared(Session &s, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
-                    llm4all_tensor *const *y, const char *what) {
-    const llm4all_backend_iface &be = s.be();
-    if (be.size > offsetof(llm4all_backend_iface, mul_mat_multi) && be.mul_mat_multi) {
-        check(be.mul_mat_multi(s.ctx(), n, w, x, y), what, s);
-        return;
-    }
-    for (int32_t j = 0; j < n; ++j) check(be.mul_mat(s.ctx(), w[j], x, y[j]), what, s);
-}
 
 void load_llama_family(Model &model, const LlamaVariant &variant) {
     Hparams &hp = model.mutable_hparams();
@@ -88,8 +64,7 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
     const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
 
-    std::vector<int32_t> pos(n);
-    for (int32_t i = 0; i < n; ++i) pos[i] = n_past + i;
+    const int32_t *pos = s.positions(n_past, n);
 
     llm4all_tensor x = s.scratch(0, E, n);     // residual stream [E, n]
     llm4all_tensor h = s.scratch(1, E, n);     // normed input     [E, n]
@@ -119,8 +94,8 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
             check(be.add(ctx, &k, L.bk, &k), "add(bk)", s);
             check(be.add(ctx, &v, L.bv, &v), "add(bv)", s);
         }
-        check(be.rope(ctx, &q3, pos.data(), hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(q)", s);
-        check(be.rope(ctx, &k3, pos.data(), hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
+        check(be.rope(ctx, &q3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(q)", s);
+        check(be.rope(ctx, &k3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
 
         llm4all_tensor &kc = s.k_cache(l), &vc = s.v_cache(l);   // [hd, n_head_kv, n_ctx]
         llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
@@ -128,10 +103,10 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
         // A sliding window (phi3) covers every layer; the others see the whole causal past.
         if (hp.n_swa > 0)
-            check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, hp.n_swa, 0.0f, &att3),
+            check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos, scale, hp.n_swa, 0.0f, &att3),
                   "attention_ext", s);
         else
-            check(be.attention(ctx, &q3, &kc, &vc, n_past + n, pos.data(), scale, &att3), "attention", s);
+            check(be.attention(ctx, &q3, &kc, &vc, n_past + n, pos, scale, &att3), "attention", s);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
 

@@ -12,12 +12,6 @@ struct LlamaVariant {
     int32_t rope_mode = LLM4ALL_ROPE_NORMAL;
 };
 
-// y[j] = w[j] x for j < n through the backend's mul_mat_multi (one activation
-// preparation, one parallel phase), or n mul_mat calls where the plugin's table
-// predates it. Throws like the forward passes' other backend calls.
-void mul_mat_shared(Session &s, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
-                    llm4all_tensor *const *y, const char *what);
-
 void load_llama_family(Model &model, const LlamaVariant &variant);
 void forward_llama_family(Session &session, const int32_t *tokens, int32_t n, int32_t n_past, float *logits,
                           int32_t n_out);
