@@ -19,18 +19,11 @@
 #include "llm4all/backend.h"
 #include "llm4all/llm4all.h"
 
+#include "check.h"
+
 namespace {
 
-int g_pass = 0, g_fail = 0;
 
-void check(bool ok, const std::string &what) {
-    if (ok) {
-        ++g_pass;
-    } else {
-        ++g_fail;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
-}
 
 // ---- independent reference formats (written from the GGUF block definitions) --
 

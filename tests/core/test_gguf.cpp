@@ -22,6 +22,8 @@
 #include "llm4all/backend.h"
 #include "llm4all/llm4all.h"
 
+#include "check.h"
+
 // model_load belongs to another part of the engine; referenced weakly so this
 // test still links (and says it skipped) in a build that lacks it.
 #pragma weak llm4all_model_load
@@ -32,17 +34,8 @@ using llm4all::GgufType;
 
 namespace {
 
-int g_pass = 0, g_fail = 0;
 bool g_verbose = false;
 
-void check(bool ok, const std::string &what) {
-    if (ok) {
-        ++g_pass;
-    } else {
-        ++g_fail;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
-}
 
 bool contains(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
 

@@ -17,14 +17,11 @@
 #include "error.h"
 #include "registry.h"
 
+#include "check.h"
+
 using namespace llm4all;
 
 namespace {
-int g_pass = 0, g_fail = 0;
-void check(bool ok, const std::string &what) {
-    ok ? ++g_pass : ++g_fail;
-    if (!ok) std::printf("FAIL: %s\n", what.c_str());
-}
 
 bool has(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
 

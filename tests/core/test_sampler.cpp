@@ -14,20 +14,13 @@
 #include "error.h"
 #include "sampler.h"
 
+#include "check.h"
+
 using llm4all::Sampler;
 
 namespace {
 
-int g_pass = 0, g_fail = 0;
 
-void check(bool ok, const std::string &what) {
-    if (ok) {
-        ++g_pass;
-    } else {
-        ++g_fail;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
-}
 
 llm4all_sampler_options base_options() {
     llm4all_sampler_options o{};

@@ -17,20 +17,13 @@
 
 #include "llm4all/llm4all.h"
 
+#include "check.h"
+
 namespace {
 
-int g_pass = 0, g_fail = 0;
 llm4all_model *g_model = nullptr;
 int32_t g_vocab = 0;
 
-void check(bool ok, const std::string &what) {
-    if (ok) {
-        ++g_pass;
-    } else {
-        ++g_fail;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
-}
 
 // Checks a status and that an error comes with a message.
 void check_status(llm4all_status got, llm4all_status want, const std::string &what) {

@@ -19,23 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
+
 namespace fs = std::filesystem;
 using llm4all::Vocab;
 
 #ifndef LLM4ALL_TESTDATA_DEFAULT
 #define LLM4ALL_TESTDATA_DEFAULT "../shared/testdata"
 #endif
-
-static int g_pass = 0, g_fail = 0;
-
-static void check(bool ok, const std::string &what) {
-    if (ok) {
-        ++g_pass;
-    } else {
-        ++g_fail;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
-}
 
 static bool read_file(const fs::path &p, std::string &out) {
     std::ifstream f(p, std::ios::binary);
