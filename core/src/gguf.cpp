@@ -224,6 +224,10 @@ public:
                 bad(std::string("alignment must be UINT32, not ") + gguf_type_name(a->type));
             if (a->u64 == 0 || (a->u64 & (a->u64 - 1)) != 0)
                 bad("alignment " + std::to_string(a->u64) + " is not a nonzero power of two");
+            // Kernels read fp16/f32 fields of blocks in place; below 8 bytes the
+            // mapped tensor data could sit at addresses they cannot read safely.
+            if (a->u64 < 8)
+                bad("alignment " + std::to_string(a->u64) + " is below 8 bytes, which tensor data needs");
             f_.alignment_ = a->u64;
         }
 

@@ -207,6 +207,7 @@ def corpus() -> dict[str, bytes]:
     files["alignment_wrong_type_u64.gguf"] = with_kv(base(), 2, ("general.alignment", U64, 32)).build()
     files["alignment_wrong_type_string.gguf"] = with_kv(base(), 2, ("general.alignment", STR, "32")).build()
     # Legal value, but the tensors' offsets are then misaligned and the data section lies past the end.
+    files["alignment_one.gguf"] = with_kv(base(), 2, ("general.alignment", U32, 1)).build()
     files["alignment_huge.gguf"] = with_kv(base(), 2, ("general.alignment", U32, 2**31)).build()
 
     # --- tensor infos ------------------------------------------------------------------
