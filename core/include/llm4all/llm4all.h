@@ -265,6 +265,44 @@ LLM4ALL_API llm4all_status llm4all_session_generate(llm4all_session *session, co
                                                     llm4all_on_token on_token, void *user,
                                                     char **out_text, llm4all_generate_result *result);
 
+/* ---- quantization ----------------------------------------------------------- */
+
+typedef bool (*llm4all_on_progress)(uint64_t done, uint64_t total, const char *what, void *user);
+
+typedef struct llm4all_quantize_options {
+    uint32_t size;                /* sizeof(llm4all_quantize_options); set by _init */
+    const char *type;             /* llama.cpp's names: "Q4_0", "Q4_K_M", "Q6_K", "IQ4_XS", ...
+                                     (case-insensitive; required) */
+    int32_t n_threads;            /* 0 = every core (default) */
+    bool allow_requantize;        /* accept an input that is already quantized (default false) */
+    bool pure;                    /* every quantizable tensor gets the base type: no _S/_M/_L
+                                     mix rules and no output/embedding upgrades (default false) */
+    int32_t output_type;          /* -1 = by the rules (default); else a type id for output.weight */
+    int32_t token_embedding_type; /* -1 = by the rules (default); else a type id for token_embd */
+    llm4all_on_progress on_progress; /* called after each tensor with bytes of input done/total
+                                        and the tensor name; returning false cancels (may be NULL) */
+    void *user;
+} llm4all_quantize_options;
+
+LLM4ALL_API void llm4all_quantize_options_init(llm4all_quantize_options *options);
+
+/* Quantizes the GGUF file in_path into out_path, choosing each tensor's type
+ * with llama.cpp's rules for the requested mix, and keeping every metadata key
+ * (general.file_type is updated). The output is written to a temporary name
+ * beside out_path and renamed at the end, so a failure or a cancel never
+ * leaves a partial out_path behind (an existing out_path is only replaced on
+ * success). in_path and out_path must differ. */
+LLM4ALL_API llm4all_status llm4all_quantize(const char *in_path, const char *out_path,
+                                            const llm4all_quantize_options *options);
+
+/* Quantizes nrows rows of n_per_row floats (contiguous) into dst, which has
+ * dst_size bytes, as tensor type `type` (an llm4all_type id). n_per_row must be
+ * a multiple of the type's block size. With dst == NULL only *written is set
+ * to the bytes needed. *written (may be NULL) gets the bytes written. */
+LLM4ALL_API llm4all_status llm4all_quantize_rows(int32_t type, const float *src, int64_t nrows,
+                                                 int64_t n_per_row, void *dst, size_t dst_size,
+                                                 size_t *written);
+
 #ifdef __cplusplus
 }
 #endif
