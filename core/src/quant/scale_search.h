@@ -1,0 +1,39 @@
+// scale_search.h — the per-sub-block scale searches the K-quants share: for a
+// few values, pick a scale (and for the affine types a min) and integer codes.
+// Each reproduces llama.cpp's reference search (float arithmetic, same order).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace llm4all::quant {
+
+// Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 leaves the
+// rounded integer in the low mantissa bits. Out-of-range inputs give the same
+// (meaningless) bits llama.cpp gets, which keeps odd inputs byte-identical too.
+inline int nearest_int(float v) {
+    const float shifted = v + 12582912.f;
+    int32_t i;
+    std::memcpy(&i, &shifted, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+// Values below this magnitude count as an all-zero group.
+constexpr float GROUP_EPS = 1e-15f;
+
+// Symmetric codes L[i] in [0, 2*nmax) (value = scale * (L - nmax)), weighted by
+// x^2, trying 18 scales around nmax/max. Returns the scale (0 for a zero group).
+float search_symmetric(int n, int nmax, const float *x, int8_t *L);
+
+// Symmetric codes like search_symmetric, but refined one value at a time (up to
+// five sweeps) instead of by trying scales; Q3_K's search.
+float search_symmetric_refine(int n, int nmax, const float *x, int8_t *L);
+
+// Affine codes L[i] in [0, nmax] (value = scale * L - min) minimising the
+// weighted error (|e| if use_mad else e^2), trying nstep+1 scales from
+// (nmax + rmin) to (nmax + rmin + nstep * rdelta) over the range. Stores the
+// min as a non-negative offset in *min_out and returns the scale.
+float search_affine(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *min_out,
+                    float rmin, float rdelta, int nstep, bool use_mad);
+
+} // namespace llm4all::quant
