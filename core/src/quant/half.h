@@ -9,16 +9,15 @@
 
 namespace llm4all::quant {
 
-inline uint32_t float_bits(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
+// The same 4 bytes read as another type (std::bit_cast before C++20).
+template <typename To, typename From> inline To same_bits(From v) {
+    static_assert(sizeof(To) == sizeof(From), "same size only");
+    To out;
+    std::memcpy(&out, &v, sizeof out);
+    return out;
 }
-inline float bits_float(uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
+inline uint32_t float_bits(float f) { return same_bits<uint32_t>(f); }
+inline float bits_float(uint32_t u) { return same_bits<float>(u); }
 
 // Rounds with float additions rather than integer bit twiddling, so the result is
 // exactly llama.cpp's (ggml_compute_fp32_to_fp16) for every input, NaNs included:

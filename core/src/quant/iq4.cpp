@@ -35,13 +35,8 @@ int nearest_level(float v) {
 // Tries the scale that maps the largest-magnitude value to the end level and
 // 2 * SCALE_STEPS + 1 neighbours, each refit by weighted least squares.
 float sub_block_scale(const float *x, uint8_t *L) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; ++j) {
-        if (std::fabs(x[j]) > amax) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    }
+    float amax;
+    const float max = largest_magnitude(32, x, &amax);
     if (amax < GROUP_EPS) return 0; // L is rewritten by the caller in this case
     auto fit = [&](float id, float &sumqx, float &sumq2, uint8_t *codes) {
         sumqx = sumq2 = 0;
@@ -98,14 +93,8 @@ void quantize_iq4_xs(const float *x, void *y, int64_t n) {
     float scales[QK_K / 32];
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         BlockIQ4_XS &b = out[i];
-        float max_scale = 0, amax_scale = 0;
-        for (int s = 0; s < QK_K / 32; ++s) {
-            scales[s] = sub_block_scale(x + 32 * s, L + 32 * s);
-            if (std::fabs(scales[s]) > amax_scale) {
-                amax_scale = std::fabs(scales[s]);
-                max_scale = scales[s];
-            }
-        }
+        for (int s = 0; s < QK_K / 32; ++s) scales[s] = sub_block_scale(x + 32 * s, L + 32 * s);
+        const float max_scale = largest_magnitude(QK_K / 32, scales);
         // Signed 6-bit sub-block scales against d = -max/32 (note: -0 when all are
         // zero, which llama.cpp stores as fp16 0x8000); codes recomputed with them.
         const float d = -max_scale / 32;

@@ -114,14 +114,8 @@ void quantize_q3_k(const float *x, void *y, int64_t n) {
     float scales[QK_K / 16];
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         BlockQ3_K &b = out[i];
-        float max_scale = 0, amax = 0;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            scales[j] = search_symmetric_refine(16, 4, x + 16 * j, L + 16 * j);
-            if (std::fabs(scales[j]) > amax) {
-                amax = std::fabs(scales[j]);
-                max_scale = scales[j];
-            }
-        }
+        for (int j = 0; j < QK_K / 16; ++j) scales[j] = search_symmetric_refine(16, 4, x + 16 * j, L + 16 * j);
+        const float max_scale = largest_magnitude(QK_K / 16, scales);
         // Signed 6-bit scale codes: low nibbles in bytes 0-7, top two bits in 8-11.
         std::memset(b.scales, 0, sizeof b.scales);
         if (max_scale) {
@@ -188,14 +182,9 @@ void quantize_q6_k(const float *x, void *y, int64_t n) {
     float scales[QK_K / 16];
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         BlockQ6_K &b = out[i];
-        float max_scale = 0, max_abs_scale = 0;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            scales[j] = search_symmetric(16, 32, x + 16 * j, L + 16 * j);
-            if (std::fabs(scales[j]) > max_abs_scale) {
-                max_abs_scale = std::fabs(scales[j]);
-                max_scale = scales[j];
-            }
-        }
+        for (int j = 0; j < QK_K / 16; ++j) scales[j] = search_symmetric(16, 32, x + 16 * j, L + 16 * j);
+        float max_abs_scale;
+        const float max_scale = largest_magnitude(QK_K / 16, scales, &max_abs_scale);
         if (max_abs_scale < GROUP_EPS) { // an all-zero super-block
             std::memset(&b, 0, sizeof b);
             continue;

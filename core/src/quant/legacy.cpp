@@ -10,6 +10,7 @@
 #include "quant/blocks.h"
 #include "quant/half.h"
 #include "quant/quantizers.h"
+#include "quant/scale_search.h"
 
 namespace llm4all::quant {
 namespace {
@@ -21,13 +22,7 @@ inline int8_t trunc_i8(float v) { return int8_t(int32_t(v)); }
 // Symmetric codes in [0, 2*half): the largest-magnitude value maps to code 0
 // (so its sign decides the scale's sign). Returns the scale.
 float symmetric_codes(const float *x, int half, uint8_t *q) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < QK; ++j) {
-        if (amax < std::fabs(x[j])) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    }
+    const float max = largest_magnitude(QK, x);
     const float d = max / -half;
     const float id = d ? 1.0f / d : 0.0f;
     const float bias = half + 0.5f;
@@ -64,51 +59,39 @@ void pack_fifth_bits(const uint8_t *q, uint8_t *qh) {
     for (int b = 0; b < 4; ++b) qh[b] = uint8_t(bits >> (8 * b));
 }
 
+// Q4_0/Q5_0 (scale only) and Q4_1/Q5_1 (scale and min); the 5-bit types add
+// the fifth bits of their codes in qh.
+template <typename Block, int Half>
+void symmetric_type(const float *x, void *y, int64_t n) {
+    auto *out = static_cast<Block *>(y);
+    uint8_t q[QK];
+    for (int64_t i = 0; i < n / QK; ++i, x += QK) {
+        out[i].d = f32_to_half(symmetric_codes(x, Half, q));
+        pack_nibbles(q, out[i].qs);
+        if constexpr (Half == 16) pack_fifth_bits(q, out[i].qh);
+    }
+}
+
+template <typename Block, int Levels>
+void affine_type(const float *x, void *y, int64_t n) {
+    auto *out = static_cast<Block *>(y);
+    uint8_t q[QK];
+    float d, min;
+    for (int64_t i = 0; i < n / QK; ++i, x += QK) {
+        affine_codes(x, Levels, Levels == 16, q, d, min);
+        out[i].d = f32_to_half(d);
+        out[i].m = f32_to_half(min);
+        pack_nibbles(q, out[i].qs);
+        if constexpr (Levels == 32) pack_fifth_bits(q, out[i].qh);
+    }
+}
+
 } // namespace
 
-void quantize_q4_0(const float *x, void *y, int64_t n) {
-    auto *out = static_cast<BlockQ4_0 *>(y);
-    uint8_t q[QK];
-    for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-        out[i].d = f32_to_half(symmetric_codes(x, 8, q));
-        pack_nibbles(q, out[i].qs);
-    }
-}
-
-void quantize_q5_0(const float *x, void *y, int64_t n) {
-    auto *out = static_cast<BlockQ5_0 *>(y);
-    uint8_t q[QK];
-    for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-        out[i].d = f32_to_half(symmetric_codes(x, 16, q));
-        pack_nibbles(q, out[i].qs);
-        pack_fifth_bits(q, out[i].qh);
-    }
-}
-
-void quantize_q4_1(const float *x, void *y, int64_t n) {
-    auto *out = static_cast<BlockQ4_1 *>(y);
-    uint8_t q[QK];
-    float d, min;
-    for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-        affine_codes(x, 16, true, q, d, min);
-        out[i].d = f32_to_half(d);
-        out[i].m = f32_to_half(min);
-        pack_nibbles(q, out[i].qs);
-    }
-}
-
-void quantize_q5_1(const float *x, void *y, int64_t n) {
-    auto *out = static_cast<BlockQ5_1 *>(y);
-    uint8_t q[QK];
-    float d, min;
-    for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-        affine_codes(x, 32, false, q, d, min);
-        out[i].d = f32_to_half(d);
-        out[i].m = f32_to_half(min);
-        pack_nibbles(q, out[i].qs);
-        pack_fifth_bits(q, out[i].qh);
-    }
-}
+void quantize_q4_0(const float *x, void *y, int64_t n) { symmetric_type<BlockQ4_0, 8>(x, y, n); }
+void quantize_q5_0(const float *x, void *y, int64_t n) { symmetric_type<BlockQ5_0, 16>(x, y, n); }
+void quantize_q4_1(const float *x, void *y, int64_t n) { affine_type<BlockQ4_1, 16>(x, y, n); }
+void quantize_q5_1(const float *x, void *y, int64_t n) { affine_type<BlockQ5_1, 32>(x, y, n); }
 
 void quantize_q8_0(const float *x, void *y, int64_t n) {
     auto *out = static_cast<BlockQ8_0 *>(y);

@@ -12,29 +12,22 @@ namespace {
 
 int clamp_int(int v, int lo, int hi) { return std::max(lo, std::min(hi, v)); }
 
-// The element of largest magnitude (the first one on ties), signed.
-float signed_absmax(int n, const float *x, float *amax_out) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; ++i) {
-        const float a = std::fabs(x[i]);
-        if (a > amax) {
-            amax = a;
-            max = x[i];
-        }
+// The signed largest-magnitude value, or 0 with L cleared for an all-zero group.
+float group_max(int n, const float *x, int8_t *L) {
+    float amax;
+    const float max = largest_magnitude(n, x, &amax);
+    if (amax < GROUP_EPS) {
+        std::memset(L, 0, size_t(n));
+        return 0;
     }
-    *amax_out = amax;
     return max;
 }
 
 } // namespace
 
 float search_symmetric(int n, int nmax, const float *x, int8_t *L) {
-    float amax;
-    const float max = signed_absmax(n, x, &amax);
-    if (amax < GROUP_EPS) {
-        std::memset(L, 0, size_t(n));
-        return 0.f;
-    }
+    const float max = group_max(n, x, L);
+    if (max == 0) return 0.f;
     // Weighted least squares: sum w x l and sum w l^2 with w = x^2 for one iscale.
     auto fit = [&](float iscale, float &sumlx, float &suml2) {
         sumlx = suml2 = 0;
@@ -67,12 +60,8 @@ float search_symmetric(int n, int nmax, const float *x, int8_t *L) {
 }
 
 float search_symmetric_refine(int n, int nmax, const float *x, int8_t *L) {
-    float amax;
-    const float max = signed_absmax(n, x, &amax);
-    if (amax < GROUP_EPS) {
-        std::memset(L, 0, size_t(n));
-        return 0.f;
-    }
+    const float max = group_max(n, x, L);
+    if (max == 0) return 0.f;
     const float iscale = -nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; ++i) {

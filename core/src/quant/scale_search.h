@@ -3,6 +3,7 @@
 // Each reproduces llama.cpp's reference search (float arithmetic, same order).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -20,6 +21,20 @@ inline int nearest_int(float v) {
 
 // Values below this magnitude count as an all-zero group.
 constexpr float GROUP_EPS = 1e-15f;
+
+// The element of largest magnitude, signed (the first one on ties; 0 for an
+// empty or all-zero input); its magnitude goes to *amax_out when given.
+inline float largest_magnitude(int n, const float *x, float *amax_out = nullptr) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(x[i]) > amax) { // a NaN never wins
+            amax = std::fabs(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax_out) *amax_out = amax;
+    return max;
+}
 
 // Symmetric codes L[i] in [0, 2*nmax) (value = scale * (L - nmax)), weighted by
 // x^2, trying 18 scales around nmax/max. Returns the scale (0 for a zero group).
