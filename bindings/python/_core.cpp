@@ -335,6 +335,20 @@ PYBIND11_MODULE(_core, m) {
         }
         return to_str(llm4all_raii::take_string(out));
     }, py::arg("path"), py::arg("max_array") = 64, "Validate a GGUF file and describe it as JSON.");
+    m.def("quantize_rows", [](int32_t type, py::array_t<float, py::array::c_style> values) {
+        if (values.ndim() != 2) throw py::value_error("values must be a 2-D float32 array (rows, n_per_row)");
+        const int64_t rows = values.shape(0), n = values.shape(1);
+        size_t row = 0, written = 0;
+        check(llm4all_quantize_rows(type, nullptr, 1, n, nullptr, 0, &row)); // validates type and n
+        py::array_t<uint8_t> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(row)});
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_quantize_rows(type, values.data(), rows, n, out.mutable_data(), row * size_t(rows),
+                                        &written));
+        }
+        return out;
+    }, py::arg("type"), py::arg("values"),
+       "Quantize float32 rows to a GGUF type id (bytes identical to llama.cpp's quantizer); uint8 (rows, row bytes).");
     m.def("gguf_read_tensor", [](py::handle path, const std::string &name) {
         std::string p = fs_path(path);
         float *values = nullptr;

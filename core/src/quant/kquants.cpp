@@ -31,16 +31,18 @@ void pack_crumbs(const uint8_t *L, uint8_t *qs) {
 // the packed scales and d/dmin, and the final codes L[0..256) in [0, nmax].
 template <typename Block>
 void affine_super_block(const float *x, int nmax, float rmin, int nstep, Block &b, uint8_t *L) {
-    float scales[QK_K / 32], mins[QK_K / 32], weights[32];
-    float max_scale = 0, max_min = 0;
+    float scales[QK_K / 32], mins[QK_K / 32], weights[QK_K];
     for (int j = 0; j < QK_K / 32; ++j) {
         const float *xs = x + 32 * j;
         // Weights favour large values, floored by the sub-block's RMS.
         float sum_x2 = 0;
         for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
         const float av_x = std::sqrt(sum_x2 / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-        scales[j] = search_affine(32, nmax, xs, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep, false);
+        for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(xs[l]);
+    }
+    search_affine(QK_K / 32, 32, nmax, x, weights, L, scales, mins, rmin, 0.1f, nstep, false);
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -76,13 +78,13 @@ void affine_super_block(const float *x, int nmax, float rmin, int nstep, Block &
 void quantize_q2_k(const float *x, void *y, int64_t n) {
     auto *out = static_cast<BlockQ2_K *>(y);
     uint8_t L[QK_K];
-    float scales[QK_K / 16], mins[QK_K / 16], weights[16];
+    float scales[QK_K / 16], mins[QK_K / 16], weights[QK_K];
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         BlockQ2_K &b = out[i];
+        for (int l = 0; l < QK_K; ++l) weights[l] = std::fabs(x[l]);
+        search_affine(QK_K / 16, 16, 3, x, weights, L, scales, mins, -0.5f, 0.1f, 15, true);
         float max_scale = 0, max_min = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
-            for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-            scales[j] = search_affine(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }

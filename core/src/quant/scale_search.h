@@ -44,11 +44,14 @@ float search_symmetric(int n, int nmax, const float *x, int8_t *L);
 // five sweeps) instead of by trying scales; Q3_K's search.
 float search_symmetric_refine(int n, int nmax, const float *x, int8_t *L);
 
-// Affine codes L[i] in [0, nmax] (value = scale * L - min) minimising the
-// weighted error (|e| if use_mad else e^2), trying nstep+1 scales from
-// (nmax + rmin) to (nmax + rmin + nstep * rdelta) over the range. Stores the
-// min as a non-negative offset in *min_out and returns the scale.
-float search_affine(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *min_out,
-                    float rmin, float rdelta, int nstep, bool use_mad);
+// Affine codes in [0, nmax] (value = scale * L - min) for `groups` consecutive
+// groups of n values (n <= 32, groups a multiple of 8), each minimising its
+// weighted error (|e| if use_mad else e^2) over nstep+1 trial scales from
+// (nmax + rmin) to (nmax + rmin + nstep * rdelta) over the group's range. Writes
+// each group's codes to L, its scale to scales[g] and its min, as a non-negative
+// offset, to mins[g]. Groups run side by side, each exactly as llama.cpp's
+// make_qkx2_quants would run it alone.
+void search_affine(int groups, int n, int nmax, const float *x, const float *weights, uint8_t *L, float *scales,
+                   float *mins, float rmin, float rdelta, int nstep, bool use_mad);
 
 } // namespace llm4all::quant
