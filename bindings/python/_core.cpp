@@ -161,6 +161,52 @@ bool on_token_trampoline(const char *piece, int32_t token, void *user) {
     }
 }
 
+// What the C quantize progress callback needs to reach Python.
+struct ProgressState {
+    py::object callback;             // callable(done: int, total: int, tensor: str)
+    std::exception_ptr error;        // raised by the callback; re-raised after
+};
+
+bool on_progress_trampoline(uint64_t done, uint64_t total, const char *what, void *user) {
+    auto *st = static_cast<ProgressState *>(user);
+    py::gil_scoped_acquire gil;
+    try {
+        py::object r = st->callback(done, total, to_str(what, std::strlen(what)));
+        return r.is_none() ? true : r.cast<bool>();   // None: go on
+    } catch (...) {
+        st->error = std::current_exception();
+        return false;
+    }
+}
+
+void quantize(py::handle in_path, py::handle out_path, const std::string &type, int32_t n_threads,
+              bool allow_requantize, bool pure, py::object output_type, py::object token_embedding_type,
+              py::object progress) {
+    std::string in = fs_path(in_path), out = fs_path(out_path);
+    llm4all_quantize_options opt;
+    llm4all_quantize_options_init(&opt);
+    opt.type = type.c_str();
+    opt.n_threads = n_threads;
+    opt.allow_requantize = allow_requantize;
+    opt.pure = pure;
+    if (!output_type.is_none()) opt.output_type = output_type.cast<int32_t>();
+    if (!token_embedding_type.is_none()) opt.token_embedding_type = token_embedding_type.cast<int32_t>();
+    ProgressState st{progress, nullptr};
+    if (!progress.is_none()) {
+        opt.on_progress = &on_progress_trampoline;
+        opt.user = &st;
+    }
+    llm4all_status status;
+    std::string message;
+    {
+        py::gil_scoped_release nogil;
+        status = llm4all_quantize(in.c_str(), out.c_str(), &opt);
+        if (status != LLM4ALL_OK) message = llm4all_last_error();
+    }
+    if (st.error) std::rethrow_exception(st.error); // the callback's own exception wins
+    if (status != LLM4ALL_OK) throw StatusError(status, message);
+}
+
 class Session {
 public:
     Session(Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, const std::string &kv_type) {
@@ -361,6 +407,11 @@ PYBIND11_MODULE(_core, m) {
         py::capsule owner(values, [](void *ptr) { llm4all_free(ptr); });
         return py::array_t<float>({static_cast<py::ssize_t>(count)}, {sizeof(float)}, values, owner);
     }, py::arg("path"), py::arg("name"), "Read one tensor dequantized to float32 (flat, file order).");
+    m.def("quantize", &quantize, py::arg("in_path"), py::arg("out_path"), py::arg("type"), py::arg("n_threads") = 0,
+          py::arg("allow_requantize") = false, py::arg("pure") = false, py::arg("output_type") = py::none(),
+          py::arg("token_embedding_type") = py::none(), py::arg("progress") = py::none(),
+          "Quantize a GGUF file to a llama.cpp mix (type ids for the overrides; progress(done, total, tensor) "
+          "returning False cancels).");
 
     py::class_<Model>(m, "Model")
         .def(py::init<py::handle, const std::string &, bool>(), py::arg("path"), py::arg("device") = "auto",

@@ -8,7 +8,8 @@
 from ._core import Error
 from .catalog import CATALOG, PullError, pull
 from .model import Model, PerplexityResult
+from .quantize import quantize
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Error", "PullError", "PerplexityResult", "pull", "CATALOG", "__version__"]
+__all__ = ["Model", "Error", "PullError", "PerplexityResult", "pull", "quantize", "CATALOG", "__version__"]

@@ -1,7 +1,7 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, info, perplexity, pull, list, devices, convert. Every failure the user can
-cause (bad file, unknown model, bad UTF-8, full context) ends as one line
+Subcommands: run, info, perplexity, pull, list, devices, convert, quantize, bench. Every
+failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
 """
@@ -258,6 +258,36 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- quantize ----------------------------------------------------------------------------------
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    import time
+    from .catalog import _Progress
+    from .quantize import quantize
+    src = str(resolve_model(args.input))
+    size_in = os.path.getsize(src)
+    bar = _Progress(size_in, f"{os.path.basename(src)} -> {args.type.upper()}", not args.quiet)
+
+    def on_progress(done: int, total: int, tensor: str) -> None:
+        bar.total = total
+        bar.update(done - bar.done)
+
+    start = time.monotonic()
+    try:
+        quantize(src, args.output, args.type, n_threads=args.threads or 0,
+                 allow_requantize=args.allow_requantize, pure=args.pure, output_type=args.output_type,
+                 token_embedding_type=args.token_embedding_type, progress=on_progress)
+    finally:
+        bar.close()
+    size_out = os.path.getsize(args.output)
+    if not args.quiet:
+        print(f"{src}: {size_in / 1e6:.1f} MB -> {args.output}: {size_out / 1e6:.1f} MB "
+              f"({args.type.upper()}, {100 * size_out / size_in:.1f}%) in {time.monotonic() - start:.1f} s",
+              file=sys.stderr)
+    _write(f"{args.output}\n")
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------------
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -320,6 +350,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a Hugging Face model folder to GGUF (needs llm4all[convert])")
     convert_arguments(p)
     p.set_defaults(func=cmd_convert)
+
+    from .quantize import TENSOR_TYPES, TYPES
+    p = sub.add_parser("quantize", help="quantize a GGUF file to a llama.cpp type mix (Q4_K_M, Q8_0, ...)")
+    p.add_argument("input", help="a .gguf file (F32/F16/BF16 weights) or a catalogue name")
+    p.add_argument("output", help="the .gguf file to write (replaced only once complete)")
+    p.add_argument("type", help=f"one of {', '.join(TYPES)} (case-insensitive)")
+    p.add_argument("-t", "--threads", type=int, default=None, help="threads (default: every core)")
+    p.add_argument("--allow-requantize", action="store_true",
+                   help="accept an input that is already quantized (loses more quality)")
+    p.add_argument("--pure", action="store_true", help="every weight gets the base type, no per-tensor upgrades")
+    p.add_argument("--output-type", default=None, metavar="T",
+                   help=f"type of output.weight ({', '.join(TENSOR_TYPES)})")
+    p.add_argument("--token-embedding-type", default=None, metavar="T", help="type of token_embd.weight")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or size line")
+    p.set_defaults(func=cmd_quantize)
 
     from .bench import add_parser as bench_parser
     bench_parser(sub)

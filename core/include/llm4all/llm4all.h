@@ -41,6 +41,7 @@ enum {
     LLM4ALL_ERR_CONTEXT_FULL = -6,     /* the tokens do not fit in n_ctx */
     LLM4ALL_ERR_BACKEND = -7,          /* no usable backend plugin, or it failed */
     LLM4ALL_ERR_BAD_UTF8 = -8,         /* input text is not valid UTF-8 */
+    LLM4ALL_ERR_CANCELLED = -9,        /* a progress callback asked to stop */
     LLM4ALL_ERR_INTERNAL = -99
 };
 

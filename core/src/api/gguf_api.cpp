@@ -6,11 +6,10 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "api/shim.h"
 #include "gguf.h"
-#include "registry.h"
+#include "float_rows.h"
 #include "types.h"
 
 using namespace llm4all;
@@ -40,55 +39,21 @@ llm4all_status llm4all_gguf_read_tensor_f32(const char *path, const char *tensor
         if (!t)
             fail(LLM4ALL_ERR_INVALID_ARGUMENT,
                  std::string(path) + ": no tensor named '" + tensor_name + "'");
-        const TypeInfo *ti = type_info(t->type);   // validated at open
         const uint64_t n = static_cast<uint64_t>(t->n_elements());
         // The element count is bounded by the file's bytes (validated at open),
         // but a quantized file expands several-fold, so still check the product.
         if (n > SIZE_MAX / sizeof(float))
             fail(LLM4ALL_ERR_OUT_OF_MEMORY, std::string(path) + ": tensor '" + tensor_name + "' is too large");
 
-        const BackendPlugin &cpu = pick_backend("cpu");
-        const llm4all_backend_iface *be = cpu.iface;
-        llm4all_backend_ctx *ctx = be->ctx_new(0, 1);
-        if (!ctx) fail(LLM4ALL_ERR_BACKEND, "the CPU backend could not create a context");
-        struct CtxGuard {
-            const llm4all_backend_iface *be;
-            llm4all_backend_ctx *ctx;
-            ~CtxGuard() { be->ctx_free(ctx); }
-        } ctx_guard{be, ctx};
-
         float *out = static_cast<float *>(std::malloc(static_cast<size_t>(n) * sizeof(float)));
         if (!out) fail(LLM4ALL_ERR_OUT_OF_MEMORY, std::string(path) + ": no memory for tensor '" + tensor_name + "'");
-
-        // Rows are dequantized in chunks so the id list stays small and int32.
-        const int64_t row_len = t->ne[0];
-        const int64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
-        const size_t rb = row_bytes(*ti, row_len);
-        const int64_t chunk = 4096;
-        std::vector<int32_t> ids(static_cast<size_t>(n_rows < chunk ? n_rows : chunk));
-        for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-        const uint8_t *src = f->tensor_data(*t);
-        for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
-            const int64_t rows = n_rows - r0 < chunk ? n_rows - r0 : chunk;
-            llm4all_tensor w{};
-            w.data = const_cast<uint8_t *>(src + static_cast<size_t>(r0) * rb);
-            w.type = t->type;
-            w.n_dims = 2;
-            w.ne[0] = row_len;
-            w.ne[1] = rows;
-            w.ne[2] = w.ne[3] = 1;
-            llm4all_tensor y{};
-            y.data = out + static_cast<size_t>(r0) * static_cast<size_t>(row_len);
-            y.type = LLM4ALL_TYPE_F32;
-            y.n_dims = 2;
-            y.ne[0] = row_len;
-            y.ne[1] = rows;
-            y.ne[2] = y.ne[3] = 1;
-            if (be->get_rows(ctx, &w, ids.data(), rows, &y) != 0) {
-                std::free(out);
-                fail(LLM4ALL_ERR_UNSUPPORTED, std::string(path) + ": the CPU backend cannot dequantize tensor '" +
-                                                  tensor_name + "' of type " + ti->name);
-            }
+        try {
+            RowDecoder dec;
+            dec.decode(t->type, f->tensor_data(*t), t->ne[0], t->ne[1] * t->ne[2] * t->ne[3], out,
+                       (std::string(path) + ": tensor '" + tensor_name + "'").c_str());
+        } catch (...) {
+            std::free(out);
+            throw;
         }
         *out_values = out;
         *out_count = n;
