@@ -105,7 +105,13 @@ namespace {
 // lane only. Each group's trials still depend on its earlier winners (a winning
 // trial moves the min the next trials start from), which is why the lanes run
 // across groups rather than across trials.
-constexpr int GROUPS = 8, MAX_N = 32;
+constexpr int GROUPS = 4, MAX_N = 32;
+
+// Four lanes of float / int32 (one SSE2 / NEON register; GCC and Clang vector
+// extensions: element-wise IEEE operations, so each lane computes exactly what
+// the scalar code would).
+typedef float F4 __attribute__((vector_size(16)));
+typedef int32_t I4 __attribute__((vector_size(16)));
 
 struct AffineSettings {
     int n, nmax;
@@ -114,100 +120,88 @@ struct AffineSettings {
     bool use_mad;
 };
 
+inline I4 as_int(F4 v) { return (I4)v; } // same-size vector casts keep the bits
+inline F4 as_float(I4 v) { return (F4)v; }
+inline I4 nearest_int4(F4 v) { return (as_int(v + 12582912.f) & 0x007fffff) - 0x00400000; }
+inline F4 to_float(I4 v) { return __builtin_convertvector(v, F4); }
+inline F4 pick(I4 mask, F4 a, F4 b) { return as_float((mask & as_int(a)) | (~mask & as_int(b))); }
+
 void affine_lanes(const AffineSettings &c, const float *x, const float *weights, uint8_t *L, float *scales,
                   float *mins) {
     const int n = c.n;
-    float xt[MAX_N][GROUPS], wt[MAX_N][GROUPS];
-    uint8_t best_codes[MAX_N][GROUPS], trial[MAX_N][GROUPS];
+    F4 xt[MAX_N] = {}, wt[MAX_N] = {};
+    F4 best_codes[MAX_N], trial[MAX_N]; // codes held as floats (exact small integers)
     for (int g = 0; g < GROUPS; ++g)
         for (int i = 0; i < n; ++i) {
             xt[i][g] = x[g * n + i];
             wt[i][g] = weights[g * n + i];
         }
-    float min[GROUPS], max[GROUPS], sum_w[GROUPS], sum_x[GROUPS], scale[GROUPS], best[GROUPS];
-    for (int g = 0; g < GROUPS; ++g) {
-        min[g] = max[g] = xt[0][g];
-        sum_w[g] = wt[0][g];
-        sum_x[g] = sum_w[g] * xt[0][g];
+    F4 min = xt[0], max = xt[0], sum_w = wt[0], sum_x = sum_w * xt[0];
+    for (int i = 1; i < n; ++i) {
+        min = pick(xt[i] < min, xt[i], min);
+        max = pick(xt[i] > max, xt[i], max);
+        sum_w += wt[i];
+        sum_x += wt[i] * xt[i];
     }
-    for (int i = 1; i < n; ++i)
-        for (int g = 0; g < GROUPS; ++g) {
-            min[g] = xt[i][g] < min[g] ? xt[i][g] : min[g];
-            max[g] = xt[i][g] > max[g] ? xt[i][g] : max[g];
-            sum_w[g] += wt[i][g];
-            sum_x[g] += wt[i][g] * xt[i][g];
+    const F4 zero = {}, nmax = zero + float(c.nmax);
+    min = pick(min > zero, zero, min);
+    const I4 flat = max == min; // all values equal (min capped at 0): codes 0, scale 0
+    const F4 flat_min = min;
+    // Codes for one iscale per lane, from each lane's current min. nearest_int's
+    // result always lies within +-2^22, so clamping it as a float is exact (and
+    // SSE2 has float min/max but no 32-bit integer ones).
+    auto code_all = [&](F4 iscale, F4 *codes) {
+        for (int i = 0; i < n; ++i) {
+            const F4 l = to_float(nearest_int4(iscale * (xt[i] - min)));
+            codes[i] = pick(l > nmax, nmax, pick(l < zero, zero, l));
         }
-    // Codes for one iscale per lane, from each lane's current min.
-    auto code_all = [&](const float *iscale, uint8_t (*codes)[GROUPS]) {
-        for (int i = 0; i < n; ++i)
-            for (int g = 0; g < GROUPS; ++g)
-                codes[i][g] = uint8_t(clamp_int(nearest_int(iscale[g] * (xt[i][g] - min[g])), 0, c.nmax));
     };
     // Weighted error of value = s * code + m per lane (|e| or e^2).
-    auto error_all = [&](const float *s, const float *m, uint8_t (*codes)[GROUPS], float *err) {
-        for (int g = 0; g < GROUPS; ++g) err[g] = 0;
-        for (int i = 0; i < n; ++i)
-            for (int g = 0; g < GROUPS; ++g) {
-                float diff = s[g] * codes[i][g] + m[g] - xt[i][g];
-                diff = c.use_mad ? std::fabs(diff) : diff * diff;
-                err[g] += wt[i][g] * diff;
-            }
+    auto error_all = [&](F4 s, F4 m, const F4 *codes) {
+        F4 err = {};
+        for (int i = 0; i < n; ++i) {
+            F4 diff = s * codes[i] + m - xt[i];
+            diff = c.use_mad ? as_float(as_int(diff) & 0x7fffffff) : diff * diff;
+            err += wt[i] * diff;
+        }
+        return err;
     };
-    float iscale[GROUPS], flat_min[GROUPS];
-    bool flat[GROUPS]; // all values equal (after the min is capped at 0): codes 0, scale 0
-    for (int g = 0; g < GROUPS; ++g) {
-        if (min[g] > 0) min[g] = 0;
-        flat[g] = max[g] == min[g];
-        flat_min[g] = min[g];
-        iscale[g] = c.nmax / (max[g] - min[g]);
-        scale[g] = 1 / iscale[g];
-    }
+    F4 iscale = nmax / (max - min);
+    F4 scale = 1 / iscale;
     code_all(iscale, best_codes);
-    error_all(scale, min, best_codes, best);
+    F4 best = error_all(scale, min, best_codes);
     for (int step = 0; step <= c.nstep; ++step) {
-        float sum_l[GROUPS] = {}, sum_l2[GROUPS] = {}, sum_xl[GROUPS] = {};
-        for (int g = 0; g < GROUPS; ++g) iscale[g] = (c.rmin + c.rdelta * step + c.nmax) / (max[g] - min[g]);
+        iscale = (c.rmin + c.rdelta * step + nmax) / (max - min);
         code_all(iscale, trial);
-        for (int i = 0; i < n; ++i)
-            for (int g = 0; g < GROUPS; ++g) {
-                const float w = wt[i][g];
-                const int l = trial[i][g];
-                sum_l[g] += w * l;
-                sum_l2[g] += w * l * l;
-                sum_xl[g] += w * l * xt[i][g];
-            }
+        F4 sum_l = {}, sum_l2 = {}, sum_xl = {};
+        for (int i = 0; i < n; ++i) {
+            const F4 w = wt[i], l = trial[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * xt[i];
+        }
         // Closed-form least-squares scale and offset; a positive offset is not
         // representable, so such a trial refits the scale alone with offset 0.
-        float t_scale[GROUPS], t_min[GROUPS], err[GROUPS];
-        bool fit[GROUPS];
-        for (int g = 0; g < GROUPS; ++g) {
-            const float det = sum_w[g] * sum_l2[g] - sum_l[g] * sum_l[g];
-            fit[g] = det > 0;
-            t_scale[g] = (sum_w[g] * sum_xl[g] - sum_x[g] * sum_l[g]) / det;
-            t_min[g] = (sum_l2[g] * sum_x[g] - sum_l[g] * sum_xl[g]) / det;
-            if (t_min[g] > 0) {
-                t_min[g] = 0;
-                t_scale[g] = sum_xl[g] / sum_l2[g];
-            }
-        }
-        error_all(t_scale, t_min, trial, err);
-        bool take[GROUPS], any = false;
-        for (int g = 0; g < GROUPS; ++g) {
-            take[g] = fit[g] && err[g] < best[g];
-            any |= take[g];
-            if (!take[g]) continue;
-            best[g] = err[g];
-            scale[g] = t_scale[g];
-            min[g] = t_min[g];
-        }
+        const F4 det = sum_w * sum_l2 - sum_l * sum_l;
+        F4 t_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+        F4 t_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+        const I4 positive = t_min > zero;
+        t_min = pick(positive, zero, t_min);
+        t_scale = pick(positive, sum_xl / sum_l2, t_scale);
+        const F4 err = error_all(t_scale, t_min, trial);
+        const I4 take = (det > zero) & (err < best);
+        bool any = false;
+        for (int g = 0; g < GROUPS; ++g) any |= take[g] != 0;
         if (!any) continue;
-        for (int i = 0; i < n; ++i)
-            for (int g = 0; g < GROUPS; ++g) best_codes[i][g] = take[g] ? trial[i][g] : best_codes[i][g];
+        best = pick(take, err, best);
+        scale = pick(take, t_scale, scale);
+        min = pick(take, t_min, min);
+        for (int i = 0; i < n; ++i) best_codes[i] = pick(take, trial[i], best_codes[i]);
     }
     for (int g = 0; g < GROUPS; ++g) {
         mins[g] = -(flat[g] ? flat_min[g] : min[g]);
         scales[g] = flat[g] ? 0.f : scale[g];
-        for (int i = 0; i < n; ++i) L[g * n + i] = flat[g] ? 0 : best_codes[i][g];
+        for (int i = 0; i < n; ++i) L[g * n + i] = flat[g] ? 0 : uint8_t(best_codes[i][g]);
     }
 }
 

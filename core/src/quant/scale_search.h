@@ -45,7 +45,7 @@ float search_symmetric(int n, int nmax, const float *x, int8_t *L);
 float search_symmetric_refine(int n, int nmax, const float *x, int8_t *L);
 
 // Affine codes in [0, nmax] (value = scale * L - min) for `groups` consecutive
-// groups of n values (n <= 32, groups a multiple of 8), each minimising its
+// groups of n values (n <= 32, groups a multiple of 4), each minimising its
 // weighted error (|e| if use_mad else e^2) over nstep+1 trial scales from
 // (nmax + rmin) to (nmax + rmin + nstep * rdelta) over the group's range. Writes
 // each group's codes to L, its scale to scales[g] and its min, as a non-negative
