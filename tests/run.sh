@@ -10,7 +10,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== install the package and fetch the catalogue models the tests compare against =="
 python3 -m pip install -q ".[test]"
-python3 -m llm4all pull smollm2 gemma3 qwen05 qwen15
+python3 -m llm4all pull smollm2 gemma3 qwen05 qwen15 minilm embgemma
 
 echo "== C/C++ tests (ctest) =="
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -47,12 +47,13 @@ def stories260k(testdata) -> Path:
 
 
 def _catalogue_model(name: str) -> Path:
-    """A catalogue model: $LLM4ALL_<NAME> names a local copy, else llm4all.pull(name) fetches it."""
+    """A catalogue model (a GGUF file, or a Hugging Face folder for the converter):
+    $LLM4ALL_<NAME> names a local copy, else llm4all.pull(name) fetches it."""
     var = f"LLM4ALL_{name.upper()}"
     env = os.environ.get(var)
     if env:
-        if not Path(env).is_file():
-            pytest.fail(f"{var}={env} is not a file")
+        if not Path(env).is_file() and not (Path(env) / "config.json").is_file():
+            pytest.fail(f"{var}={env} is neither a file nor a Hugging Face folder")
         return Path(env)
     import llm4all
     return llm4all.pull(name, progress=False)
@@ -80,6 +81,18 @@ def qwen05() -> Path:
 def qwen15() -> Path:
     """Qwen2.5-Coder-1.5B-Instruct Q4_K_M."""
     return _catalogue_model("qwen15")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    """all-MiniLM-L6-v2, Hugging Face folder."""
+    return _catalogue_model("minilm")
+
+
+@pytest.fixture(scope="session")
+def embgemma() -> Path:
+    """EmbeddingGemma-300M, Hugging Face folder (1.2 GB)."""
+    return _catalogue_model("embgemma")
 
 
 @pytest.fixture(scope="session")

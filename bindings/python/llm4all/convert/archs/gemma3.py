@@ -80,12 +80,15 @@ class Gemma3Converter(DecoderConverter):
         w.add_layer_norm_rms_eps(float(hp.get("rms_norm_eps", 1e-6)))
         w.add_key_length(int(hp.get("head_dim", 256)))
         w.add_value_length(int(hp.get("head_dim", 256)))
-        # The file's base is the global layers'; sliding layers use 10000 unless told otherwise.
+        # The file's base is the global layers'; the sliding layers' base is written as
+        # llama.cpp's converter does, from rope_local_base_freq (transformers 4.x, beside a
+        # top-level rope_theta that is the global one) or rope_parameters.sliding_attention.
         w.add_rope_freq_base(self.rope_theta(1_000_000.0))
-        local = self.rope_theta(None, layer_type="sliding_attention")
-        if local is None:
-            local = hp.get("rope_local_base_freq")
-        if local is not None and float(local) != 10000.0:
+        local = hp.get("rope_local_base_freq")
+        rp = hp.get("rope_parameters")
+        if local is None and isinstance(rp, dict) and isinstance(rp.get("sliding_attention"), dict):
+            local = rp["sliding_attention"].get("rope_theta")
+        if local is not None:
             w.add_rope_freq_base_swa(float(local))
         if hp.get("attn_logit_softcapping") is not None:
             raise ConvertError("config.json: attn_logit_softcapping is set, which Gemma 3 does not use")
@@ -131,14 +134,64 @@ def pooling_type(folder) -> Optional[gguf.PoolingType]:
     raise ConvertError(f"{path}: only mean, CLS and last-token pooling are supported")
 
 
+def dense_modules(folder) -> List[Dict]:
+    """The sentence-transformers Dense modules of a folder that have weights, in pipeline
+    order: [{"path", "in_features", "out_features", "bias", "activation_function"}]."""
+    from pathlib import Path
+    folder = Path(folder)
+    if not (folder / "modules.json").is_file():
+        return []
+    out = []
+    for mod in read_json(folder / "modules.json") or []:
+        if not (isinstance(mod, dict) and str(mod.get("type", "")).endswith(".Dense")):
+            continue
+        path = str(mod.get("path", ""))
+        if (folder / path / "model.safetensors").is_file():
+            out.append(dict(read_json(folder / path / "config.json"), path=path))
+    return out
+
+
 @register("Gemma3TextModel")
 class EmbeddingGemmaConverter(Gemma3Converter):
-    """Bidirectional Gemma 3 used as a sentence encoder (EmbeddingGemma)."""
+    """Bidirectional Gemma 3 used as a sentence encoder (EmbeddingGemma).
+
+    The sentence-transformers pipeline is transformer -> mean pooling -> 2_Dense (768 ->
+    3072) -> 3_Dense (3072 -> 768) -> normalise. The two projections are written as
+    dense_2.weight / dense_3.weight with their {arch}.dense_N_feat_in/out sizes, which
+    llama.cpp applies after pooling (its converter writes them when given
+    --sentence-transformers-dense-modules); without them the embedding would be a
+    different vector from the one sentence-transformers gives.
+    """
 
     arch = "gemma-embedding"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dense: Dict[str, Dict] = {}   # GGUF prefix ("dense_2") -> module config
+        mods = dense_modules(self.src.dir)
+        if len(mods) > 2:
+            raise ConvertError(f"{self.src.dir}: {len(mods)} Dense modules; llama.cpp applies at most two")
+        for i, mod in enumerate(mods):
+            prefix = f"dense_{i + 2}"
+            act = str(mod.get("activation_function") or "Identity")
+            if mod.get("bias") or not act.endswith("Identity"):
+                raise ConvertError(f"{mod['path']}/config.json: a Dense layer with bias or activation "
+                                   f"({act}) is not supported (llama.cpp applies plain projections)")
+            for name in self.src.add_file(self.src.dir / mod["path"] / "model.safetensors", mod["path"] + "/"):
+                if name != mod["path"] + "/linear.weight":
+                    raise ConvertError(f"{mod['path']}/model.safetensors: unexpected tensor {name!r}")
+            self.dense[prefix] = mod
+
+    def tensor_name(self, hf_name: str) -> Optional[str]:
+        for prefix, mod in self.dense.items():
+            if hf_name == mod["path"] + "/linear.weight":
+                return prefix + ".weight"
+        return super().tensor_name(hf_name)
+
     def set_parameters(self, w: gguf.GGUFWriter) -> None:
         super().set_parameters(w)
+        for prefix, mod in self.dense.items():
+            w.add_dense_features_dims(prefix, int(mod["in_features"]), int(mod["out_features"]))
         pt = pooling_type(self.src.dir)
         if pt is not None:
             w.add_pooling_type(pt)
