@@ -17,18 +17,31 @@ namespace {
 
 constexpr int SCALE_STEPS = 7; // scales tried on each side of max / level[0]
 
-// Index of the level nearest v (the lower one on a tie measured in float).
-int nearest_level(float v) {
+// For each integer f in [-127, 112], the last level k <= 14 with level[k] <= f.
+// The levels are integers, so for a real v in that range level[k] <= v exactly
+// when level[k] <= floor(v): a table replaces llama.cpp's binary search.
+struct LevelBelow {
+    uint8_t k[240];
+    constexpr LevelBelow() : k() {
+        for (int f = -127; f <= 112; ++f) {
+            int lo = 0;
+            while (lo < 14 && IQ4_LEVELS[lo + 1] <= f) ++lo;
+            k[f + 127] = uint8_t(lo);
+        }
+    }
+};
+constexpr LevelBelow LEVEL_BELOW;
+
+// Index of the level nearest v, the same index llama.cpp's search returns for
+// every float (ties and NaN included: a NaN ends on the last level).
+inline int nearest_level(float v) {
     const int8_t *lv = IQ4_LEVELS;
     if (v <= lv[0]) return 0;
-    if (v >= lv[15]) return 15;
-    int lo = 0, hi = 15;
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (v < lv[mid]) hi = mid;
-        else lo = mid;
-    }
-    return v - lv[hi - 1] < lv[hi] - v ? hi - 1 : hi;
+    if (!(v < lv[15])) return 15;
+    int f = int(v); // truncation; step down for negative non-integers to get floor
+    f -= f > v;
+    const int lo = LEVEL_BELOW.k[f + 127];
+    return v - lv[lo] < lv[lo + 1] - v ? lo : lo + 1;
 }
 
 // The best scale for one 32-value sub-block, weighted by x^2, with codes in L.
