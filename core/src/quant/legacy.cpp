@@ -15,9 +15,12 @@
 namespace llm4all::quant {
 namespace {
 
-// llama.cpp converts with a plain C cast to a narrow integer, which on every
-// compiler we target truncates towards zero through a 32-bit integer.
-inline int8_t trunc_i8(float v) { return int8_t(int32_t(v)); }
+// llama.cpp converts with a plain C cast to a narrow integer, which x86 compilers
+// do through a truncating 32-bit conversion that gives INT32_MIN for NaN and out
+// of range values (only NaN/inf inputs get there). Spelled out, so we get the
+// same bytes on every target and no undefined behaviour.
+inline int32_t trunc_i32(float v) { return v > -2147483904.f && v < 2147483648.f ? int32_t(v) : INT32_MIN; }
+inline int8_t trunc_i8(float v) { return int8_t(trunc_i32(v)); }
 
 // Symmetric codes in [0, 2*half): the largest-magnitude value maps to code 0
 // (so its sign decides the scale's sign). Returns the scale.
@@ -43,7 +46,7 @@ void affine_codes(const float *x, int levels, bool clamp, uint8_t *q, float &d, 
     const float id = d ? 1.0f / d : 0.0f;
     for (int j = 0; j < QK; ++j) {
         const float v = (x[j] - min) * id + 0.5f;
-        q[j] = clamp ? uint8_t(std::min<int>(levels - 1, trunc_i8(v))) : uint8_t(int32_t(v));
+        q[j] = clamp ? uint8_t(std::min<int>(levels - 1, trunc_i8(v))) : uint8_t(trunc_i32(v));
     }
 }
 
