@@ -36,7 +36,7 @@ GgufWriter::GgufWriter(const std::string &path, uint64_t alignment) : path_(path
     static std::atomic<unsigned> counter{0};
     temp_ = path + ".partial." + std::to_string(::getpid()) + "." + std::to_string(counter++);
     const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) io_fail("cannot create", temp_);
+    if (fd < 0) io_fail("cannot write " + path + ": cannot create its temporary file", temp_);
     f_ = ::fdopen(fd, "wb");
     if (!f_) {
         ::close(fd);

@@ -137,7 +137,8 @@ void quantize_file(const std::string &in_path, const std::string &out_path, cons
                 fail(LLM4ALL_ERR_INVALID_ARGUMENT,
                      in_path + ": tensor '" + t.name + "' is already quantized (" + type_name(t.type) +
                          "); quantizing it again to " + type_name(e.type) +
-                         " loses more quality than quantizing the original weights; allow requantizing to do it anyway");
+                         " loses more quality than quantizing the original weights; set allow_requantize "
+                         "(llm4all quantize --allow-requantize) to do it anyway");
             if (!can_encode(e.type))
                 fail(LLM4ALL_ERR_UNSUPPORTED, in_path + ": tensor '" + t.name + "' needs type " + type_name(e.type) +
                                                   ", which this build cannot write");

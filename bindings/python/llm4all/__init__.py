@@ -8,7 +8,7 @@
 from ._core import Error
 from .catalog import CATALOG, PullError, pull
 from .model import Model, PerplexityResult
-from .quantize import quantize
+from .quant import quantize
 
 __version__ = "0.1.0"
 

@@ -263,7 +263,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_quantize(args: argparse.Namespace) -> int:
     import time
     from .catalog import _Progress
-    from .quantize import quantize
+    from .quant import quantize
     src = str(resolve_model(args.input))
     size_in = os.path.getsize(src)
     bar = _Progress(size_in, f"{os.path.basename(src)} -> {args.type.upper()}", not args.quiet)
@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert_arguments(p)
     p.set_defaults(func=cmd_convert)
 
-    from .quantize import TENSOR_TYPES, TYPES
+    from .quant import TENSOR_TYPES, TYPES
     p = sub.add_parser("quantize", help="quantize a GGUF file to a llama.cpp type mix (Q4_K_M, Q8_0, ...)")
     p.add_argument("input", help="a .gguf file (F32/F16/BF16 weights) or a catalogue name")
     p.add_argument("output", help="the .gguf file to write (replaced only once complete)")
