@@ -5,8 +5,9 @@ quantized by llm4all and by llama.cpp from that file. Both files must have the s
 the same order with the same types and shapes, the same metadata (llama.cpp rewrites only
 general.file_type and general.quantization_version), and bit-identical tensor data; a type
 whose bytes differ must instead keep perplexity within 1% and the mean KL divergence from the
-F16 model within 5% of llama.cpp's file. Also: requantizing, the type overrides, llama.cpp
-(xllamacpp) generating from our file, and every failure leaving no file behind.
+F16 model within 5% of llama.cpp's file. Also: requantizing (also Gemma 3 and Qwen2 files), the
+type overrides, llama.cpp (xllamacpp) generating from our file, and every failure leaving no
+file behind. About 4-5 minutes on 2 cores, most of it the IQ4 types (marked slow).
 """
 import ctypes
 import filecmp
@@ -225,6 +226,19 @@ def test_requantize(smollm2, tmp_path):
     llm4all.quantize(smollm2, out, "Q4_K_M", allow_requantize=True, n_threads=THREADS)
     theirs = llamacpp_quantize(smollm2, tmp_path / "theirs.gguf", "Q4_K_M", allow_requantize=True)
     assert compare_files(out, theirs) == []
+
+
+@needs_llamacpp
+@pytest.mark.parametrize("model_fixture,qtype", [("gemma3", "Q3_K_M"), pytest.param("gemma3", "IQ4_XS", marks=pytest.mark.slow),
+                                                 ("qwen05", "Q2_K")])
+def test_other_architectures_match_llamacpp(request, tmp_path, model_fixture, qtype):
+    """Gemma 3 and Qwen2 (from their catalogue K-quant files, requantized): rules SmolLM2 does not
+    reach, e.g. attn_v upgrades that depend on grouped-query attention (n_head / n_head_kv >= 4)."""
+    src = request.getfixturevalue(model_fixture)
+    ours = tmp_path / "ours.gguf"
+    llm4all.quantize(src, ours, qtype, allow_requantize=True, n_threads=THREADS)
+    theirs = llamacpp_quantize(src, tmp_path / "theirs.gguf", qtype, allow_requantize=True)
+    assert compare_files(ours, theirs) == []
 
 
 _XLLAMACPP_SCRIPT = r"""
