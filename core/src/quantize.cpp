@@ -142,10 +142,16 @@ void quantize_file(const std::string &in_path, const std::string &out_path, cons
             if (!can_encode(e.type))
                 fail(LLM4ALL_ERR_UNSUPPORTED, in_path + ": tensor '" + t.name + "' needs type " + type_name(e.type) +
                                                   ", which this build cannot write");
+            // Only a forced output/embedding type can miss this: the rules fall back to a fitting type.
+            const int64_t block = type_info(e.type)->block_size;
+            if (t.ne[0] % block != 0)
+                fail(LLM4ALL_ERR_INVALID_ARGUMENT, in_path + ": tensor '" + t.name + "' has rows of " +
+                                                       std::to_string(t.ne[0]) + " values; " + type_name(e.type) +
+                                                       " needs a multiple of " + std::to_string(block));
         }
         GgufOutTensor o;
         o.name = t.name;
-        o.n_dims = t.n_dims;
+        o.n_dims = static_cast<uint32_t>(quant::significant_dims(t));
         std::copy(t.ne, t.ne + 4, o.ne);
         o.type = e.type;
         o.size = e.type == t.type ? t.size

@@ -349,6 +349,9 @@ def test_progress_and_bad_override(f16_model, tmp_path):
         llm4all.quantize(f16_model, tmp_path / "x.gguf", "Q8_0", output_type="Q7_0")
     _fails(f16_model, tmp_path / "x.gguf", output_type=15, status="LLM4ALL_ERR_INVALID_ARGUMENT",
            contains=["output_type"])
+    # SmolLM2's rows hold 576 values: Q4_K (256 per block) cannot store them.
+    _fails(f16_model, tmp_path / "x.gguf", token_embedding_type="Q4_K", status="LLM4ALL_ERR_INVALID_ARGUMENT",
+           contains=["token_embd.weight", "rows of 576 values", "multiple of 256"])
 
 
 def test_cli(f16_model, tmp_path, capsys):

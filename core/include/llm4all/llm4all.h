@@ -278,10 +278,12 @@ typedef struct llm4all_quantize_options {
     bool allow_requantize;        /* accept an input that is already quantized (default false) */
     bool pure;                    /* every quantizable tensor gets the base type: no _S/_M/_L
                                      mix rules and no output/embedding upgrades (default false) */
-    int32_t output_type;          /* -1 = by the rules (default); else a type id for output.weight */
+    int32_t output_type;          /* -1 = by the rules (default); else a type id for output.weight
+                                     (F32, F16, BF16 or a type the mixes use) */
     int32_t token_embedding_type; /* -1 = by the rules (default); else a type id for token_embd */
     llm4all_on_progress on_progress; /* called after each tensor with bytes of input done/total
-                                        and the tensor name; returning false cancels (may be NULL) */
+                                        and the tensor name; returning false cancels: the call
+                                        returns LLM4ALL_ERR_CANCELLED (may be NULL) */
     void *user;
 } llm4all_quantize_options;
 
@@ -292,7 +294,8 @@ LLM4ALL_API void llm4all_quantize_options_init(llm4all_quantize_options *options
  * (general.file_type is updated). The output is written to a temporary name
  * beside out_path and renamed at the end, so a failure or a cancel never
  * leaves a partial out_path behind (an existing out_path is only replaced on
- * success). in_path and out_path must differ. */
+ * success). in_path and out_path must differ. An input whose weights are
+ * already quantized is refused unless allow_requantize. */
 LLM4ALL_API llm4all_status llm4all_quantize(const char *in_path, const char *out_path,
                                             const llm4all_quantize_options *options);
 

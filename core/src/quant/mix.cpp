@@ -39,14 +39,6 @@ bool ends_with(const std::string &s, const std::string &tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-// Dimensions that matter: trailing dimensions of size 1 do not count, so a
-// [n, 1] tensor is a vector (llama.cpp decides on the same count).
-int effective_dims(const GgufTensorInfo &t) {
-    for (int i = 3; i > 0; --i)
-        if (t.ne[i] > 1) return i + 1;
-    return 1;
-}
-
 // The role of a tensor as far as the mix rules care; matched by name parts so
 // every architecture's naming of the same role is covered.
 enum class Role { Output, TokenEmbd, AttnV, AttnK, AttnQ, AttnOutput, FfnUp, FfnGate, FfnDown, Other };
@@ -167,6 +159,12 @@ int32_t fit_row_length(int32_t type, int64_t n_per_row) {
 
 } // namespace
 
+int significant_dims(const GgufTensorInfo &t) {
+    for (int i = 3; i > 0; --i)
+        if (t.ne[i] > 1) return i + 1;
+    return 1;
+}
+
 const Mix *find_mix(const std::string &name) {
     std::string up = name;
     std::transform(up.begin(), up.end(), up.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
@@ -183,7 +181,7 @@ std::string mix_names() {
 
 bool is_quantizable_tensor(const GgufTensorInfo &t) {
     const std::string &n = t.name;
-    if (effective_dims(t) < 2 || !ends_with(n, "weight")) return false;
+    if (significant_dims(t) < 2 || !ends_with(n, "weight")) return false;
     if (n == "position_embd.weight" || n == "token_types.weight") return false;
     // Norms, MoE routers and small tables that llama.cpp keeps in their source type.
     static const char *const kept[] = {"_norm.weight", "ffn_gate_inp.weight", "altup", "laurel",

@@ -51,6 +51,11 @@ private:
     std::vector<Entry> entries_;
 };
 
+// Dimensions without the trailing ones of size 1 (at least 1): a [n, 1] tensor
+// is a vector. llama.cpp decides what to quantize on this count and writes it
+// as the tensor's n_dims.
+int significant_dims(const GgufTensorInfo &t);
+
 // True when llama.cpp would quantize this tensor at all: matrices named
 // *.weight, except norms, position/token-type embeddings and a few small
 // tables it keeps exact.
