@@ -184,9 +184,11 @@ bool is_quantizable_tensor(const GgufTensorInfo &t) {
     if (significant_dims(t) < 2 || !ends_with(n, "weight")) return false;
     if (n == "position_embd.weight" || n == "token_types.weight") return false;
     // Norms, MoE routers and small tables that llama.cpp keeps in their source type.
+    // (Its per-name lists for RWKV, DeepSeek, GLM and vision towers are left out:
+    // architectures we do not run.)
     static const char *const kept[] = {"_norm.weight", "ffn_gate_inp.weight", "altup", "laurel",
                                        "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight",
-                                       "attn_rel_b.weight", "time_mix_", ".position_embd", ".rel_pos",
+                                       "attn_rel_b.weight", ".position_embd", ".rel_pos",
                                        ".patch_embd", ".patch_merger"};
     for (const char *k : kept)
         if (contains(n, k)) return false;
