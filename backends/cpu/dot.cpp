@@ -368,4 +368,126 @@ void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stri
     }
 }
 
+// ---- prompt-batch tiles: one weight row against groups of 8 interleaved tokens ----
+// The weights are unpacked to unsigned bytes (q + offset), a dword of them is
+// broadcast, and one u8 x s8 dot-accumulate per 4 values gives 8 tokens' sums
+// in the lanes of one vector; the offset comes off as offset * sum(a) per block.
+// The integer block sums are exact, so results equal dot_rows' up to the order
+// of float additions.
+
+namespace {
+#ifdef __AVX2__
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+constexpr bool HAVE_VNNI = true;
+// s + per lane sum of 4 u8 x s8 products, for two dwords of weights.
+inline __m256i dot2(__m256i s, __m256i w0, __m256i a0, __m256i w1, __m256i a1) {
+    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(s, w0, a0), w1, a1);
+}
+#else
+constexpr bool HAVE_VNNI = false;
+// Without VNNI: two maddubs summed in 16 bits first; weights below 64 keep
+// every 16-bit sum (4 products of at most 63 * 128) from saturating.
+inline __m256i dot2(__m256i s, __m256i w0, __m256i a0, __m256i w1, __m256i a1) {
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, a0), _mm256_maddubs_epi16(w1, a1));
+    return _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+#endif
+
+// A weight block as unsigned bytes: value = d * (q - 2^SHIFT).
+template <class B> struct Unsigned;
+template <> struct Unsigned<BlockQ4_0> {
+    static constexpr int SHIFT = 3;
+    static __m256i q(const BlockQ4_0 &b) { return nibbles32(b.qs); }
+};
+template <> struct Unsigned<BlockQ5_0> {
+    static constexpr int SHIFT = 4;
+    static __m256i q(const BlockQ5_0 &b) { return _mm256_or_si256(nibbles32(b.qs), high_bits32(b.qh)); }
+};
+// Offset 128 lifts them to 1..255: fine for VNNI, would saturate maddubs.
+template <> struct Unsigned<BlockQ8_0> {
+    static constexpr int SHIFT = 7;
+    static __m256i q(const BlockQ8_0 &b) {
+        return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs)), _mm256_set1_epi8(char(0x80)));
+    }
+};
+template <> struct Unsigned<BlockIQ4_NL> {
+    static constexpr int SHIFT = 7;
+    static __m256i q(const BlockIQ4_NL &b) {
+        Unpacked u;
+        unpack(b, u);
+        return _mm256_xor_si256(u.q, _mm256_set1_epi8(char(0x80)));
+    }
+};
+
+template <class B, int G>
+void tile_q(const B *w, const uint8_t *groups, size_t gbytes, int64_t nb, float *out) {
+    __m256 acc[G];
+    const GroupQ8_0 *a[G];
+    for (int g = 0; g < G; ++g) {
+        acc[g] = _mm256_setzero_ps();
+        a[g] = reinterpret_cast<const GroupQ8_0 *>(groups + g * gbytes);
+    }
+    alignas(32) uint32_t q[QK / 4];
+    for (int64_t i = 0; i < nb; ++i) {
+        _mm256_store_si256(reinterpret_cast<__m256i *>(q), Unsigned<B>::q(w[i]));
+        __m256i s[G];
+        for (int g = 0; g < G; ++g)
+            s[g] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                    _mm256_slli_epi32(_mm256_load_si256(reinterpret_cast<const __m256i *>(a[g][i].sum)),
+                                                      Unsigned<B>::SHIFT));
+        for (int j = 0; j < QK / 4; j += 2) {
+            const __m256i w0 = _mm256_set1_epi32(int(q[j])), w1 = _mm256_set1_epi32(int(q[j + 1]));
+            for (int g = 0; g < G; ++g)
+                s[g] = dot2(s[g], w0, _mm256_load_si256(reinterpret_cast<const __m256i *>(a[g][i].qs[j])), w1,
+                            _mm256_load_si256(reinterpret_cast<const __m256i *>(a[g][i].qs[j + 1])));
+        }
+        const __m256 dw = _mm256_set1_ps(fp16_to_f32(w[i].d));
+        for (int g = 0; g < G; ++g)
+            acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_load_ps(a[g][i].d)), _mm256_cvtepi32_ps(s[g]), acc[g]);
+    }
+    for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + TILE_TOK * g, acc[g]);
+}
+
+template <class B>
+void tile_q_groups(const void *w, const void *groups, size_t gbytes, int n_groups, int64_t nb, float *out) {
+    const B *wb = static_cast<const B *>(w);
+    const uint8_t *a = static_cast<const uint8_t *>(groups);
+    switch (n_groups) {
+    case 1: tile_q<B, 1>(wb, a, gbytes, nb, out); break;
+    case 2: tile_q<B, 2>(wb, a, gbytes, nb, out); break;
+    case 3: tile_q<B, 3>(wb, a, gbytes, nb, out); break;
+    default: tile_q<B, 4>(wb, a, gbytes, nb, out); break;
+    }
+}
+#endif
+} // namespace
+
+bool tile_supported(int32_t wtype) {
+#ifdef __AVX2__
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: return true;
+    case LLM4ALL_TYPE_Q8_0: case LLM4ALL_TYPE_IQ4_NL: return HAVE_VNNI;
+    default: return tile_supported_k(wtype);
+    }
+#else
+    (void)wtype;
+    return false;
+#endif
+}
+
+void tile_dot(int32_t wtype, const void *w_row, const void *groups, size_t group_bytes, int n_groups, int64_t n,
+              float *out) {
+#ifdef __AVX2__
+    const int64_t nb = n / QK;
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: return tile_q_groups<BlockQ4_0>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q5_0: return tile_q_groups<BlockQ5_0>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q8_0: return tile_q_groups<BlockQ8_0>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_IQ4_NL: return tile_q_groups<BlockIQ4_NL>(w_row, groups, group_bytes, n_groups, nb, out);
+    default: break;
+    }
+#endif
+    tile_dot_k(wtype, w_row, groups, group_bytes, n_groups, n, out);
+}
+
 } // namespace llm4all::cpu

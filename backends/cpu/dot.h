@@ -34,6 +34,20 @@ void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows,
 bool gemv_rows_k(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
                  float *out);
 
+// Prompt-batch tile kernels on token-interleaved activations (quants.h
+// GroupQ8_0 / GroupQ8_K): out[8 g + k] = dot(w_row, token k of group g) for
+// g < n_groups (<= TILE_MAX_GROUPS), group g's packed row at groups + g * group_bytes.
+// Each unpacked weight block serves 8 * n_groups tokens; only built where
+// tile_supported says so (SIMD builds; Q8_0 weights need VNNI).
+constexpr int TILE_MAX_GROUPS = 4;
+bool tile_supported(int32_t wtype);
+void tile_dot(int32_t wtype, const void *w_row, const void *groups, size_t group_bytes, int n_groups, int64_t n,
+              float *out);
+// The super-block part of the above (dot_k.cpp).
+bool tile_supported_k(int32_t wtype);
+void tile_dot_k(int32_t wtype, const void *w_row, const void *groups, size_t group_bytes, int n_groups, int64_t n,
+                float *out);
+
 // The same for the 256-value super-block types (Q2_K..Q6_K, IQ4_XS) against
 // Q8_K activations (dot_k.cpp); dot_rows forwards these types here.
 bool is_superblock_type(int32_t wtype);

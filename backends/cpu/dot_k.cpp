@@ -406,4 +406,131 @@ void dot_rows_k(int32_t wtype, const void *w_row, const void *act, size_t act_st
     }
 }
 
+// ---- prompt-batch tiles: one super-block row against groups of 8 interleaved tokens ----
+// (see tile_dot in dot.cpp). The unpacked quants are unsigned below 64, so
+// without VNNI two maddubs may be summed in 16 bits and the scale applied by
+// the madd that widens them; with VNNI the dot-accumulates fill a raw sum per
+// 16 (or 32) values that one 32-bit multiply scales.
+
+namespace {
+#ifdef __AVX2__
+template <class B> constexpr bool scale_per_32 = false; // Q4_K/Q5_K repeat each scale for both 16-value halves
+template <> constexpr bool scale_per_32<BlockQ4_K> = true;
+template <> constexpr bool scale_per_32<BlockQ5_K> = true;
+
+inline __m256i bcast(const uint8_t *q) {
+    uint32_t v;
+    std::memcpy(&v, q, 4);
+    return _mm256_set1_epi32(int(v));
+}
+inline __m256i load(const void *p) { return _mm256_load_si256(static_cast<const __m256i *>(p)); }
+
+// isum[g] += sc * dot(weights q[0..4*ND), token dwords qs[0..ND)) of every group.
+template <int G, int ND>
+inline void scaled_dots(const uint8_t *q, const GroupQ8_K *const *a, int64_t i, int d0, int16_t sc, __m256i *isum) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    __m256i s[G];
+    for (int g = 0; g < G; ++g) s[g] = _mm256_setzero_si256();
+    for (int j = 0; j < ND; ++j) {
+        const __m256i wq = bcast(q + 4 * j);
+        for (int g = 0; g < G; ++g) s[g] = _mm256_dpbusd_epi32(s[g], wq, load(a[g][i].qs[d0 + j]));
+    }
+    const __m256i scv = _mm256_set1_epi32(sc);
+    for (int g = 0; g < G; ++g) isum[g] = _mm256_add_epi32(isum[g], _mm256_mullo_epi32(s[g], scv));
+#else
+    const __m256i scv = _mm256_set1_epi16(sc);
+    for (int j = 0; j < ND; j += 2) {
+        const __m256i w0 = bcast(q + 4 * j), w1 = bcast(q + 4 * j + 4);
+        for (int g = 0; g < G; ++g) {
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, load(a[g][i].qs[d0 + j])),
+                                               _mm256_maddubs_epi16(w1, load(a[g][i].qs[d0 + j + 1])));
+            isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(p, scv));
+        }
+    }
+#endif
+}
+
+template <class B, int G>
+void tile_k(const B *w, const uint8_t *groups, size_t gbytes, int64_t nb, float *out) {
+    constexpr Mins MINS = Traits<B>::mins;
+    static_assert(MINS != Mins::NONE, "signed weights need the sign trick, not the tile kernels");
+    Unpacked u;
+    __m256 acc[G];
+    const GroupQ8_K *a[G];
+    for (int g = 0; g < G; ++g) {
+        acc[g] = _mm256_setzero_ps();
+        a[g] = reinterpret_cast<const GroupQ8_K *>(groups + g * gbytes);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        unpack(w[i], u);
+        __m256i isum[G], imin[G];
+        for (int g = 0; g < G; ++g) isum[g] = imin[g] = _mm256_setzero_si256();
+        if constexpr (scale_per_32<B>)
+            for (int c = 0; c < QK_K / 32; ++c) scaled_dots<G, 8>(u.q + 32 * c, a, i, 8 * c, u.sc[2 * c], isum);
+        else
+            for (int k = 0; k < QK_K / 16; ++k) scaled_dots<G, 4>(u.q + 16 * k, a, i, 4 * k, u.sc[k], isum);
+        // Mins (or offsets) times the 16-value sums, two per madd.
+        for (int m = 0; m < QK_K / 32; ++m) {
+            const __m256i mn = _mm256_set1_epi32(int(uint16_t(u.mn[2 * m]) | uint32_t(uint16_t(u.mn[2 * m + 1])) << 16));
+            for (int g = 0; g < G; ++g) imin[g] = _mm256_add_epi32(imin[g], _mm256_madd_epi16(load(a[g][i].bsums[m]), mn));
+        }
+        for (int g = 0; g < G; ++g) {
+            const __m256 da = _mm256_load_ps(a[g][i].d);
+            if constexpr (MINS == Mins::OWN_SCALE) {
+                acc[g] = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(u.dmin), da), _mm256_cvtepi32_ps(imin[g]), acc[g]);
+                acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(u.d), da), _mm256_cvtepi32_ps(isum[g]), acc[g]);
+            } else {
+                acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(u.d), da),
+                                         _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[g], imin[g])), acc[g]);
+            }
+        }
+    }
+    for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + TILE_TOK * g, acc[g]);
+}
+
+template <class B>
+void tile_k_groups(const void *w, const void *groups, size_t gbytes, int n_groups, int64_t nb, float *out) {
+    const B *wb = static_cast<const B *>(w);
+    const uint8_t *a = static_cast<const uint8_t *>(groups);
+    switch (n_groups) {
+    case 1: tile_k<B, 1>(wb, a, gbytes, nb, out); break;
+    case 2: tile_k<B, 2>(wb, a, gbytes, nb, out); break;
+    case 3: tile_k<B, 3>(wb, a, gbytes, nb, out); break;
+    default: tile_k<B, 4>(wb, a, gbytes, nb, out); break;
+    }
+}
+#endif
+} // namespace
+
+bool tile_supported_k(int32_t wtype) {
+#ifdef __AVX2__
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q2_K: case LLM4ALL_TYPE_Q3_K: case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K:
+    case LLM4ALL_TYPE_Q6_K: return true;
+    default: return false;
+    }
+#else
+    (void)wtype;
+    return false;
+#endif
+}
+
+void tile_dot_k(int32_t wtype, const void *w_row, const void *groups, size_t group_bytes, int n_groups, int64_t n,
+                float *out) {
+    const int64_t nb = n / QK_K;
+#ifdef __AVX2__
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q2_K: return tile_k_groups<BlockQ2_K>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q3_K: return tile_k_groups<BlockQ3_K>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q4_K: return tile_k_groups<BlockQ4_K>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q5_K: return tile_k_groups<BlockQ5_K>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q6_K: return tile_k_groups<BlockQ6_K>(w_row, groups, group_bytes, n_groups, nb, out);
+    default: break;
+    }
+#else
+    (void)wtype; (void)w_row; (void)groups; (void)group_bytes; (void)nb;
+#endif
+    for (int k = 0; k < TILE_TOK * n_groups; ++k) out[k] = 0.0f; // unreachable where tile_supported is checked
+}
+
 } // namespace llm4all::cpu

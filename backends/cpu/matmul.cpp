@@ -42,7 +42,7 @@ bool check_one(const llm4all_tensor *w, const llm4all_tensor *x, const llm4all_t
 // activations live, and the first task index that belongs to it.
 struct Job {
     int32_t wt, dot_type;
-    bool widen, gemv;
+    bool widen, gemv, tile; // tile: prompt batch through the interleaved-token kernels
     const uint8_t *wd;
     size_t wrb;
     int64_t n_out, rows_per_task, n_rt, first_task;
@@ -77,6 +77,20 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         base[i] = total;
         total += arb[i] * n_tok;
     }
+    // A prompt batch also gets its activations interleaved in groups of
+    // TILE_TOK tokens for every kind that some matrix's tile kernel reads.
+    const int64_t n_groups = (n_tok + TILE_TOK - 1) / TILE_TOK;
+    size_t gbytes[MAX_MULTI] = {}, gbase[MAX_MULTI] = {};
+    bool packed[MAX_MULTI] = {};
+    if (n_tok > 1)
+        for (int32_t j = 0; j < n; ++j) packed[kind_of[j]] |= tile_supported(w[j]->type);
+    for (int i = 0; i < n_kinds; ++i) {
+        if (!packed[i]) continue;
+        gbytes[i] = kinds[i] == ActKind::Q8_K ? size_t(n_in / QK_K) * sizeof(GroupQ8_K)
+                                              : size_t(n_in / QK) * sizeof(GroupQ8_0);
+        gbase[i] = total;
+        total += gbytes[i] * n_groups;
+    }
     if (ctx->act.size() < total + 64) ctx->act.resize(total + 64);
     uint8_t *act = ctx->act.data();
     act += (64 - reinterpret_cast<uintptr_t>(act) % 64) % 64;
@@ -86,6 +100,19 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         const int64_t t = it % n_tok;
         prepare_act_row(kinds[i], xf + t * n_in, act + base[i] + t * arb[i], n_in);
     });
+    if (n_tok > 1 && std::find(packed, packed + n_kinds, true) != packed + n_kinds)
+        ctx->pool.parallel_for(n_kinds * n_groups, [&](int64_t it) {
+            const int i = int(it / n_groups);
+            const int64_t g = it % n_groups;
+            if (!packed[i]) return;
+            const uint8_t *src = act + base[i] + g * TILE_TOK * arb[i];
+            const int cnt = int(std::min<int64_t>(TILE_TOK, n_tok - g * TILE_TOK));
+            uint8_t *dst = act + gbase[i] + g * gbytes[i];
+            if (kinds[i] == ActKind::Q8_K)
+                pack_group_q8_K(src, arb[i], cnt, n_in, reinterpret_cast<GroupQ8_K *>(dst));
+            else
+                pack_group_q8_0(src, arb[i], cnt, n_in, reinterpret_cast<GroupQ8_0 *>(dst));
+        });
 
     Job jobs[MAX_MULTI];
     int64_t n_tasks = 0;
@@ -98,10 +125,11 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         b.widen = b.wt == LLM4ALL_TYPE_F16 || b.wt == LLM4ALL_TYPE_BF16; // dot in float on a widened row
         b.dot_type = b.widen ? int32_t(LLM4ALL_TYPE_F32) : b.wt;
         b.gemv = n_tok == 1 && !b.widen && b.wt != LLM4ALL_TYPE_F32;
+        b.tile = n_tok > 1 && tile_supported(b.wt);
         b.wd = static_cast<const uint8_t *>(w[j]->data);
         b.wrb = type_row_bytes(b.wt, n_in);
         b.n_out = n_rows(w[j]);
-        b.act = act + base[kind_of[j]];
+        b.act = act + (b.tile ? gbase[kind_of[j]] : base[kind_of[j]]);
         b.y = static_cast<float *>(y[j]->data);
         if (b.gemv) {
             // One token: a few large row ranges per thread (whole groups of 8
@@ -133,6 +161,18 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         // Neighbouring tasks share a token tile, so concurrently running threads
         // read the same activations while each streams its own weight rows.
         const int64_t t0 = (task / b.n_rt) * TOKENS_PER_TILE, t1 = std::min(n_tok, t0 + TOKENS_PER_TILE);
+        if (b.tile) {
+            const size_t gb = gbytes[kind_of[j]];
+            float out[TILE_TOK * TILE_MAX_GROUPS];
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t t = t0; t < t1; t += TILE_TOK * TILE_MAX_GROUPS) {
+                    const int64_t nt = std::min<int64_t>(TILE_TOK * TILE_MAX_GROUPS, t1 - t);
+                    tile_dot(b.wt, b.wd + r * b.wrb, b.act + (t / TILE_TOK) * gb, gb, int((nt + TILE_TOK - 1) / TILE_TOK),
+                             n_in, out);
+                    for (int64_t k = 0; k < nt; ++k) b.y[(t + k) * b.n_out + r] = out[k];
+                }
+            return;
+        }
         thread_local std::vector<float> wide;
         if (b.widen && int64_t(wide.size()) < n_in) wide.resize(n_in);
         float out[DOT_MAX_TOK];

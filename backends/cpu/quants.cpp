@@ -406,4 +406,41 @@ void convert_row_bf16(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
 }
 
+// Interleaving is a plain copy (activations are tiny next to the matmul that
+// reuses them for every weight row), so it stays portable.
+void pack_group_q8_0(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_0 *dst) {
+    const int64_t nb = n / QK;
+    std::memset(dst, 0, size_t(nb) * sizeof(GroupQ8_0));
+    for (int t = 0; t < n_tok; ++t) {
+        const ActQ8_0 *a = reinterpret_cast<const ActQ8_0 *>(act + t * act_stride);
+        for (int64_t i = 0; i < nb; ++i) {
+            GroupQ8_0 &g = dst[i];
+            int32_t sum = 0;
+            for (int j = 0; j < QK / 4; ++j) {
+                std::memcpy(g.qs[j][t], a[i].qs + 4 * j, 4);
+                for (int k = 0; k < 4; ++k) sum += a[i].qs[4 * j + k];
+            }
+            g.d[t] = a[i].d;
+            g.sum[t] = sum;
+        }
+    }
+}
+
+void pack_group_q8_K(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_K *dst) {
+    const int64_t nb = n / QK_K;
+    std::memset(dst, 0, size_t(nb) * sizeof(GroupQ8_K));
+    for (int t = 0; t < n_tok; ++t) {
+        const ActQ8_K *a = reinterpret_cast<const ActQ8_K *>(act + t * act_stride);
+        for (int64_t i = 0; i < nb; ++i) {
+            GroupQ8_K &g = dst[i];
+            for (int j = 0; j < QK_K / 4; ++j) std::memcpy(g.qs[j][t], a[i].qs + 4 * j, 4);
+            for (int m = 0; m < QK_K / 32; ++m) {
+                g.bsums[m][t][0] = a[i].bsums[2 * m];
+                g.bsums[m][t][1] = a[i].bsums[2 * m + 1];
+            }
+            g.d[t] = a[i].d;
+        }
+    }
+}
+
 } // namespace llm4all::cpu

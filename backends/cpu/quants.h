@@ -88,6 +88,26 @@ inline uint16_t f32_to_bf16(float f) {
     return uint16_t((x + (0x7fff + ((x >> 16) & 1))) >> 16);
 }
 
+// Activations of 8 tokens interleaved for the prompt-batch tile kernels
+// (dot.cpp tile_dot): per 4 consecutive values one dword per token, so a
+// broadcast dword of weights times one vector yields 8 tokens' partial sums
+// with no horizontal reduction. One struct per activation block.
+constexpr int TILE_TOK = 8;
+struct GroupQ8_0 {
+    int8_t qs[QK / 4][TILE_TOK][4];
+    float d[TILE_TOK];
+    int32_t sum[TILE_TOK]; // sum of the token's 32 quants: offsets of unsigned weights subtract off * sum
+};
+struct GroupQ8_K {
+    int8_t qs[QK_K / 4][TILE_TOK][4];
+    float d[TILE_TOK];
+    int16_t bsums[QK_K / 32][TILE_TOK][2]; // bsums 2m and 2m+1 of each token side by side, for one madd
+};
+// Interleaves tokens [0, n_tok) (n_tok <= TILE_TOK; missing tokens are zero) of
+// Q8_0 / Q8_K activation rows act_stride bytes apart, n values each, into dst.
+void pack_group_q8_0(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_0 *dst);
+void pack_group_q8_K(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_K *dst);
+
 // Whether dequantize_row / mul_mat / get_rows handle this type.
 bool type_supported(int32_t type);
 // Elements per block (1 for F32/F16/BF16, 32 or 256 for the quantized types).
