@@ -288,6 +288,16 @@ inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 // R consecutive rows (R <= 4) against one activation row: the activation block
 // is loaded once for all rows, and R independent accumulator chains keep the
 // FMA unit busy. Per row, blocks are summed in the same order as dot_quant<B, 1>.
+// Q4_0/Q5_0 in GEMV: the weights stay unsigned (q + OFFSET), so maddubs takes
+// them without the two sign flips; OFFSET * (sum of the 4 activations of each
+// lane) comes off after the madd, leaving exactly the lane integers of
+// (q - OFFSET) * a, so the result is bit for bit the same.
+template <class B> constexpr int gemv_offset = 0;
+template <> constexpr int gemv_offset<BlockQ4_0> = 8;
+template <> constexpr int gemv_offset<BlockQ5_0> = 16;
+inline __m256i offset_q(const BlockQ4_0 &b) { return nibbles32(b.qs); }
+inline __m256i offset_q(const BlockQ5_0 &b) { return _mm256_or_si256(nibbles32(b.qs), high_bits32(b.qh)); }
+
 template <class B, int R>
 void gemv_quant(const uint8_t *w, size_t wrb, const uint8_t *act, int64_t nb, float *out) {
     using A = typename ActOf<B>::type;
@@ -299,9 +309,21 @@ void gemv_quant(const uint8_t *w, size_t wrb, const uint8_t *act, int64_t nb, fl
         rows[r] = reinterpret_cast<const B *>(w + r * wrb);
         acc[r] = _mm256_setzero_ps();
     }
+    const uint8_t *next = w + R * wrb;
     for (int64_t i = 0; i < nb; ++i) {
+        prefetch_next_rows<R * int(sizeof(B))>(next, i);
         const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[i].qs));
         const float ad = a[i].d;
+        if constexpr (gemv_offset<B> != 0) {
+            const __m256i ones = _mm256_set1_epi16(1);
+            const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(gemv_offset<B>), aq), ones);
+            for (int r = 0; r < R; ++r) {
+                const B &b = rows[r][i];
+                const __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(offset_q(b), aq), ones), corr);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(b.d) * ad), _mm256_cvtepi32_ps(s32), acc[r]);
+            }
+            continue;
+        }
         for (int r = 0; r < R; ++r) {
             Unpacked u;
             unpack(rows[r][i], u);

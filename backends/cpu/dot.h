@@ -34,6 +34,18 @@ void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows,
 bool gemv_rows_k(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
                  float *out);
 
+// A GEMV kernel reading R adjacent rows block by block calls this at block i
+// with next = the first byte after those rows and STEP = R * block bytes: it
+// pulls the next R rows into cache at the pace the current ones are read.
+// Short rows (gemma3's 640 values are 680 bytes of Q8_0) end before the
+// hardware prefetcher locks on, and R rows look like R short streams to it; a
+// 262k x 640 Q8_0 GEMV ran at 4.5 GB/s on one core without this and at ~20+
+// with it. Prefetching past the end of the matrix is harmless (a hint).
+template <int STEP>
+inline void prefetch_next_rows(const uint8_t *next, int64_t i) {
+    for (int k = 0; k < (STEP + 63) / 64; ++k) __builtin_prefetch(next + i * STEP + 64 * k, 0, 3);
+}
+
 // Prompt-batch tile kernels on token-interleaved activations (quants.h
 // GroupQ8_0 / GroupQ8_K): out[8 g + k] = dot(w_row, token k of group g) for
 // g < n_groups (<= TILE_MAX_GROUPS), group g's packed row at groups + g * group_bytes.

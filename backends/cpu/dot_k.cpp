@@ -358,8 +358,11 @@ template <class B, int R>
 void gemv_k(const uint8_t *w, size_t wrb, const ActQ8_K *a, int64_t nb, float *out) {
     __m256 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i)
+    const uint8_t *next = w + R * wrb;
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_next_rows<R * int(sizeof(B))>(next, i);
         for (int r = 0; r < R; ++r) gemv_block(reinterpret_cast<const B *>(w + r * wrb)[i], a[i], acc[r]);
+    }
     if constexpr (R == 4)
         _mm_storeu_ps(out, hsum4(acc[0], acc[1], acc[2], acc[3]));
     else
