@@ -24,25 +24,11 @@ Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_t
     const llm4all_backend_iface &b = be();
     ctx_ = b.ctx_new(0, n_threads);
     if (!ctx_) fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + b.name + " could not create a context");
-    const int64_t kv_dim = int64_t(hp.head_dim) * hp.n_head_kv;
-    const size_t bytes = size_t(kv_dim) * size_t(n_ctx_) * (kv_type == LLM4ALL_TYPE_F16 ? 2 : 4);
-    for (int32_t l = 0; l < hp.n_layer; ++l) {
-        for (auto *cache : {&k_cache_, &v_cache_}) {
-            llm4all_tensor t{};
-            t.data = bytes ? b.buffer_alloc(ctx_, bytes) : nullptr;
-            if (!t.data) {
-                release();
-                fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate the KV cache (" + std::to_string(bytes >> 20) +
-                                                    " MiB per layer for n_ctx " + std::to_string(n_ctx_) + ")");
-            }
-            t.type = kv_type;
-            t.n_dims = 3;
-            t.ne[0] = hp.head_dim;
-            t.ne[1] = hp.n_head_kv;
-            t.ne[2] = n_ctx_;
-            t.ne[3] = 1;
-            cache->push_back(t);
-        }
+    try {
+        kv_ = std::make_unique<KvCache>(b, ctx_, hp, n_ctx_, n_batch_, kv_type);
+    } catch (...) {
+        release();
+        throw;
     }
 }
 
@@ -51,11 +37,8 @@ Session::~Session() { release(); }
 void Session::release() {
     if (!ctx_) return;
     const llm4all_backend_iface &b = be();
-    for (auto &t : k_cache_) b.buffer_free(ctx_, t.data);
-    for (auto &t : v_cache_) b.buffer_free(ctx_, t.data);
+    kv_.reset();
     for (auto &s : scratch_) if (s.first) b.buffer_free(ctx_, s.first);
-    k_cache_.clear();
-    v_cache_.clear();
     scratch_.clear();
     b.ctx_free(ctx_);
     ctx_ = nullptr;
@@ -104,6 +87,7 @@ void Session::run(const int32_t *tokens, size_t n, int64_t logits_from, const Lo
         // only for the positions whose logits the caller wants (the batch's tail).
         const int32_t n_out = static_cast<int32_t>(std::clamp<int64_t>(int64_t(pos) + nb - logits_from, 0, nb));
         batch_logits_.resize(size_t(n_out) * n_vocab);
+        kv_->reserve(pos, nb);
         model_.arch().forward(*this, tokens + i, nb, pos, batch_logits_.data(), n_out);
         tokens_.insert(tokens_.end(), tokens + i, tokens + i + nb);
         if (n_out) on_logits(pos + nb - n_out, n_out, batch_logits_.data());
@@ -126,10 +110,18 @@ void Session::decode(const int32_t *tokens, size_t n, bool all_logits) {
 
 void Session::truncate(int32_t n_keep) {
     if (n_keep < 0) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_keep must not be negative");
-    if (size_t(n_keep) < tokens_.size()) tokens_.resize(n_keep);
     // Logits no longer describe the last cached token.
     logits_.clear();
     logits_rows_ = 0;
+    if (size_t(n_keep) >= tokens_.size()) return;
+    tokens_.resize(n_keep);
+    if (kv_->can_resume_at(n_keep)) return;
+    // A sliding-window layer has dropped rows that position n_keep still sees, and
+    // they depend on everything before them: rebuild the cache from position 0.
+    std::vector<int32_t> kept;
+    kept.swap(tokens_);
+    kv_->clear();
+    run(kept.data(), kept.size(), INT64_MAX, [](int32_t, int32_t, const float *) {});
 }
 
 static size_t common_prefix(const std::vector<int32_t> &a, const int32_t *b, size_t n) {

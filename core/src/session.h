@@ -1,12 +1,15 @@
 // session.h — one conversation's state over a shared model: the backend
-// context (threads, scratch), the KV cache, the tokens it holds, and logits.
-// Prefix reuse lives here: set_tokens() decodes only what is not cached yet.
+// context (threads, scratch), the KV cache (kv_cache.h), the tokens it holds,
+// and logits. Prefix reuse lives here: set_tokens() decodes only what is not
+// cached yet.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
+#include "kv_cache.h"
 #include "model.h"
 
 namespace llm4all {
@@ -32,6 +35,8 @@ public:
     int32_t set_tokens(const int32_t *tokens, size_t n);
     // Appends tokens; keeps logits for all of them or only the last.
     void decode(const int32_t *tokens, size_t n, bool all_logits);
+    // Keeps the first n_keep tokens. When a sliding-window layer no longer holds the
+    // history position n_keep needs, those tokens are decoded again from the start.
     void truncate(int32_t n_keep);
     // Log-probabilities of tokens[i] given tokens[0..i) for first <= i < n.
     void score(const int32_t *tokens, size_t n, size_t first, float *out_logprobs, int32_t *out_top1);
@@ -42,8 +47,7 @@ public:
     // For architectures: the backend, the cache of a layer, and reusable scratch.
     const llm4all_backend_iface &be() const { return *model_.backend().iface; }
     llm4all_backend_ctx *ctx() const { return ctx_; }
-    llm4all_tensor &k_cache(int32_t layer) { return k_cache_[layer]; }   // [head_dim, n_head_kv, n_ctx]
-    llm4all_tensor &v_cache(int32_t layer) { return v_cache_[layer]; }
+    KvCache &kv() { return *kv_; }
     // A tensor over scratch slot `slot` (grown on demand, contents not kept).
     llm4all_tensor scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2 = 1);
     // Positions n_past .. n_past + n - 1 in a buffer the session keeps, so a
@@ -78,7 +82,7 @@ private:
     int32_t n_ctx_ = 0;
     int32_t n_batch_ = 0;
     llm4all_backend_ctx *ctx_ = nullptr;
-    std::vector<llm4all_tensor> k_cache_, v_cache_;
+    std::unique_ptr<KvCache> kv_;
     std::vector<std::pair<void *, size_t>> scratch_;
     std::vector<int32_t> tokens_;
     std::vector<float> logits_;

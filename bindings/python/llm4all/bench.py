@@ -156,6 +156,9 @@ def run_bench(path: str, n_threads: int, runs: int = 5, n_prompt: int = 512, n_g
         tests.append({"name": name, "n_prompt": n if name.startswith("pp") else 1,
                       "n_gen": 0 if name.startswith("pp") else n, "tokens_per_s": summarize_samples(rates)})
 
+    # Read before the report's own bookkeeping (describing the file builds a JSON copy of
+    # its metadata): the figure is the engine's, as in the llama.cpp child.
+    peak_rss = peak_rss_bytes()
     backend = None
     try:
         backend = json.loads(model.info_json()).get("backend")
@@ -176,7 +179,7 @@ def run_bench(path: str, n_threads: int, runs: int = 5, n_prompt: int = 512, n_g
         "seed": seed,
         "load_ms": load_s * 1000.0,
         "rss_before_load_bytes": rss_before,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss,
         "tests": tests,
     }
 

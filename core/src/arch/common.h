@@ -1,6 +1,6 @@
 // common.h — small helpers shared by the architecture files: backend error
-// checking, reshaped views of contiguous tensors, and several matrix products
-// over one shared input.
+// checking, reshaped views of contiguous tensors, several matrix products
+// over one shared input, and one layer's cache store + attention.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +40,24 @@ inline void mul_mat_shared(Session &s, int32_t n, const llm4all_tensor *const *w
         return;
     }
     for (int32_t j = 0; j < n; ++j) check(be.mul_mat(s.ctx(), w[j], x, y[j]), what, s);
+}
+
+// Stores the batch's k and v ([hd * n_head_kv, n], RoPE applied) in layer l's
+// cache and attends q3 ([hd, n_head, n]) over it into out3, honouring the layer's
+// sliding window; softcap as attention_ext. Plain attention() where nothing needs
+// the extras, so plugin tables without attention_ext still run such models.
+inline void store_and_attend(Session &s, int32_t l, int32_t n_past, int32_t n, const llm4all_tensor &k,
+                             const llm4all_tensor &v, const llm4all_tensor &q3, float scale, float softcap,
+                             llm4all_tensor &out3) {
+    const llm4all_backend_iface &be = s.be();
+    KvLayerView c = s.kv().layer(l, n_past, n);
+    check(be.store_rows(s.ctx(), &k, &c.k_rows, c.store_row), "store_rows(k)", s);
+    check(be.store_rows(s.ctx(), &v, &c.v_rows, c.store_row), "store_rows(v)", s);
+    if (c.window > 0 || softcap > 0)
+        check(be.attention_ext(s.ctx(), &q3, &c.k, &c.v, c.n_kv, c.pos, scale, c.window, softcap, &out3),
+              "attention_ext", s);
+    else
+        check(be.attention(s.ctx(), &q3, &c.k, &c.v, c.n_kv, c.pos, scale, &out3), "attention", s);
 }
 
 } // namespace llm4all::arch

@@ -13,13 +13,10 @@ namespace llm4all {
 
 using arch::check;
 using arch::mul_mat_shared;
+using arch::store_and_attend;
 using arch::view;
 
 namespace {
-
-bool is_sliding(const Hparams &hp, int32_t layer) {
-    return hp.n_swa > 0 && hp.swa_pattern > 0 && layer % hp.swa_pattern < hp.swa_pattern - 1;
-}
 
 void load_gemma(Model &model) {
     model.mutable_hparams().rope_mode = LLM4ALL_ROPE_NEOX;
@@ -105,7 +102,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights &L = w.layers[l];
-        const bool swa = is_sliding(hp, l);
+        const bool swa = layer_window(hp, l) > 0;
         // Linear RoPE scaling applies to the global layers only (Gemma 3 as in llama.cpp;
         // no Gemma 1/2 file scales its positions).
         const float rope_base = swa ? hp.rope_base_swa : hp.rope_base;
@@ -124,13 +121,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.rope(ctx, &q3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)", s);
         check(be.rope(ctx, &k3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)", s);
 
-        llm4all_tensor &kc = s.k_cache(l), &vc = s.v_cache(l);   // [hd, n_head_kv, n_ctx]
-        llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
-        check(be.store_rows(ctx, &k, &kc2, n_past), "store_rows(k)", s);
-        check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
-        check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos, scale, swa ? hp.n_swa : 0,
-                               hp.attn_softcap, &att3),
-              "attention_ext", s);
+        store_and_attend(s, l, n_past, n, k, v, q3, scale, hp.attn_softcap, att3);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
         if (L.attn_post_norm)
             check(be.rms_norm(ctx, &o, L.attn_post_norm, hp.rms_eps, &o), "rms_norm(post attention)", s);

@@ -13,6 +13,7 @@ namespace llm4all {
 
 using arch::check;
 using arch::mul_mat_shared;
+using arch::store_and_attend;
 using arch::view;
 
 namespace {
@@ -97,16 +98,8 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.rope(ctx, &q3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(q)", s);
         check(be.rope(ctx, &k3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
 
-        llm4all_tensor &kc = s.k_cache(l), &vc = s.v_cache(l);   // [hd, n_head_kv, n_ctx]
-        llm4all_tensor kc2 = view(kc, KV, kc.ne[2]), vc2 = view(vc, KV, vc.ne[2]);
-        check(be.store_rows(ctx, &k, &kc2, n_past), "store_rows(k)", s);
-        check(be.store_rows(ctx, &v, &vc2, n_past), "store_rows(v)", s);
         // A sliding window (phi3) covers every layer; the others see the whole causal past.
-        if (hp.n_swa > 0)
-            check(be.attention_ext(ctx, &q3, &kc, &vc, n_past + n, pos, scale, hp.n_swa, 0.0f, &att3),
-                  "attention_ext", s);
-        else
-            check(be.attention(ctx, &q3, &kc, &vc, n_past + n, pos, scale, &att3), "attention", s);
+        store_and_attend(s, l, n_past, n, k, v, q3, scale, 0.0f, att3);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
 
