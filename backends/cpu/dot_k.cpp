@@ -287,13 +287,16 @@ void dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t stride, i
 // Q4_K/Q5_K: one super-block of one row against one Q8_K block.
 template <bool FIVE, class B>
 inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
-    uint32_t sc[8], mn[8];
-    for (int c = 0; c < 8; ++c) {
-        int s_, m_;
-        k_scale_min(b.scales, c, s_, m_);
-        sc[c] = uint32_t(s_);
-        mn[c] = uint32_t(m_);
-    }
+    // The 8 six-bit scales and mins of k_scale_min's layout, four at a time
+    // with 32-bit masks (eight scalar extractions cost as much as the dots):
+    // scales 0-3 / mins 0-3 are the low 6 bits of bytes 0-3 / 4-7; scales 4-7 /
+    // mins 4-7 the low / high nibbles of bytes 8-11 with the top 2 bits of
+    // bytes 0-3 / 4-7 above them.
+    uint32_t u[3];
+    std::memcpy(u, b.scales, 12);
+    const uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
+    const uint64_t sc = uint64_t(u[0] & six) | uint64_t((u[2] & four) | ((u[0] >> 6) & two) << 4) << 32;
+    const uint64_t mn = uint64_t(u[1] & six) | uint64_t(((u[2] >> 4) & four) | ((u[1] >> 6) & two) << 4) << 32;
     const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
     __m256i qh = _mm256_setzero_si256();
     if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
@@ -307,11 +310,13 @@ inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
         }
         const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 64 * g));
         const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 64 * g + 32));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_set1_epi16(int16_t(sc[2 * g]))));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), _mm256_set1_epi16(int16_t(sc[2 * g + 1]))));
+        const __m256i sl = _mm256_set1_epi16(int16_t((sc >> (16 * g)) & 0xff));
+        const __m256i sh = _mm256_set1_epi16(int16_t((sc >> (16 * g + 8)) & 0xff));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), sl));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh));
     }
     // Every 32-value sub-block c has one min: pair it with bsums 2c and 2c+1.
-    const __m256i m32 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(mn));
+    const __m256i m32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(mn)));
     const __m256i mpair = _mm256_or_si256(m32, _mm256_slli_epi32(m32, 16));
     const __m256i imin = _mm256_madd_epi16(mpair, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
     acc = _mm256_fnmadd_ps(_mm256_set1_ps(fp16_to_f32(b.dmin) * a.d), _mm256_cvtepi32_ps(imin), acc);

@@ -132,10 +132,11 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         b.act = act + (b.tile ? gbase[kind_of[j]] : base[kind_of[j]]);
         b.y = static_cast<float *>(y[j]->data);
         if (b.gemv) {
-            // One token: a few large row ranges per thread (whole groups of 8
-            // rows) so each task streams a long stretch of weights; about 4
-            // tasks per thread across all matrices still balances the load.
-            const int64_t want = std::max<int64_t>(1, total_rows / (4 * int64_t(ctx->pool.size())));
+            // One token: a few row ranges per thread (whole groups of 8 rows);
+            // the kernels prefetch ahead, so ranges need not be long, and about
+            // 8 tasks per thread keep the thread that finishes last (or was
+            // descheduled on a shared machine) from leaving the other idle long.
+            const int64_t want = std::max<int64_t>(1, total_rows / (8 * int64_t(ctx->pool.size())));
             b.rows_per_task = std::max<int64_t>(16, (want + 7) & ~int64_t(7));
             b.n_rt = (b.n_out + b.rows_per_task - 1) / b.rows_per_task;
             b.first_task = n_tasks;
