@@ -1,8 +1,10 @@
 // common.h — small helpers shared by the architecture files: backend error
-// checking, reshaped views of contiguous tensors, several matrix products
-// over one shared input, and one layer's cache store + attention.
+// checking, reshaped views of contiguous tensors, the decoder's activation
+// buffers, several matrix products over one shared input, one layer's cache
+// store + attention, and the output head.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <string>
 
@@ -58,6 +60,54 @@ inline void store_and_attend(Session &s, int32_t l, int32_t n_past, int32_t n, c
               "attention_ext", s);
     else
         check(be.attention(s.ctx(), &q3, &c.k, &c.v, c.n_kv, c.pos, scale, &out3), "attention", s);
+}
+
+// The activations of one decoder forward over n tokens, in the session's
+// scratch slots 0-8 (slot 9 is the output head's), with the per-head views.
+struct Activations {
+    llm4all_tensor x, h;        // residual stream, normed input [E, n]
+    llm4all_tensor q, k, v;     // [hd*n_head, n], [hd*n_head_kv, n] x 2
+    llm4all_tensor att, o;      // attention output [hd*n_head, n], block output [E, n]
+    llm4all_tensor g, u;        // gate, up [F, n]
+    llm4all_tensor q3, k3, att3; // q, k, att as [hd, heads, n]
+
+    Activations(Session &s, int32_t n) {
+        const Hparams &hp = s.model().hparams();
+        const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
+        const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
+        x = s.scratch(0, E, n);
+        h = s.scratch(1, E, n);
+        q = s.scratch(2, Q, n);
+        k = s.scratch(3, KV, n);
+        v = s.scratch(4, KV, n);
+        att = s.scratch(5, Q, n);
+        o = s.scratch(6, E, n);
+        g = s.scratch(7, F, n);
+        u = s.scratch(8, F, n);
+        q3 = view(q, hd, hp.n_head, n);
+        k3 = view(k, hd, hp.n_head_kv, n);
+        att3 = view(att, hd, hp.n_head, n);
+    }
+};
+
+// Final norm and output projection for the last n_out of the n positions in
+// a.x, into logits [n_vocab, n_out]; softcap > 0 caps them as c * tanh(l / c).
+inline void output_head(Session &s, Activations &a, int32_t n, int32_t n_out, float softcap, float *logits) {
+    const Hparams &hp = s.model().hparams();
+    const Weights &w = s.model().weights();
+    const llm4all_backend_iface &be = s.be();
+    const int64_t E = hp.n_embd;
+    // Only the last n_out positions need the head.
+    llm4all_tensor x_out = view(a.x, E, n_out, 1, size_t(n - n_out) * E * sizeof(float));
+    llm4all_tensor h_out = view(a.h, E, n_out);
+    check(be.rms_norm(s.ctx(), &x_out, w.output_norm, hp.rms_eps, &h_out), "rms_norm(output)", s);
+    llm4all_tensor out = s.scratch(9, hp.n_vocab, n_out);   // [n_vocab, n_out]
+    check(be.mul_mat(s.ctx(), w.output, &h_out, &out), "mul_mat(output)", s);
+    const size_t n_logits = size_t(hp.n_vocab) * n_out;
+    be.download(s.ctx(), logits, out.data, n_logits * sizeof(float));
+    // Soft-capping is cheap enough on the host that it needs no backend op.
+    if (softcap > 0)
+        for (size_t i = 0; i < n_logits; ++i) logits[i] = softcap * std::tanh(logits[i] / softcap);
 }
 
 } // namespace llm4all::arch

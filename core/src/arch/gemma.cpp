@@ -11,8 +11,10 @@
 
 namespace llm4all {
 
+using arch::Activations;
 using arch::check;
 using arch::mul_mat_shared;
+using arch::output_head;
 using arch::store_and_attend;
 using arch::view;
 
@@ -77,25 +79,16 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     const Weights &w = model.weights();
     const llm4all_backend_iface &be = s.be();
     llm4all_backend_ctx *ctx = s.ctx();
-    const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
-    const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
+    const int64_t E = hp.n_embd, hd = hp.head_dim;
 
     const int32_t *pos = s.positions(n_past, n);
 
-    llm4all_tensor x = s.scratch(0, E, n);     // residual stream [E, n]
-    llm4all_tensor h = s.scratch(1, E, n);     // normed input     [E, n]
-    llm4all_tensor q = s.scratch(2, Q, n);     // [hd*n_head, n]
-    llm4all_tensor k = s.scratch(3, KV, n);    // [hd*n_head_kv, n]
-    llm4all_tensor v = s.scratch(4, KV, n);
-    llm4all_tensor att = s.scratch(5, Q, n);   // attention output [hd*n_head, n]
-    llm4all_tensor o = s.scratch(6, E, n);     // block output [E, n]
-    llm4all_tensor g = s.scratch(7, F, n);     // gate [F, n]
-    llm4all_tensor u = s.scratch(8, F, n);     // up   [F, n]
+    Activations a(s, n);   // slots 0-8 of the session scratch
+    llm4all_tensor &x = a.x, &h = a.h, &q = a.q, &k = a.k, &v = a.v, &att = a.att, &o = a.o, &g = a.g, &u = a.u;
 
     check(be.get_rows(ctx, w.tok_embd, tokens, n, &x), "get_rows", s);
     check(be.scale(ctx, &x, std::sqrt(float(E)), &x), "scale(embeddings)", s);
-    llm4all_tensor q3 = view(q, hd, hp.n_head, n), k3 = view(k, hd, hp.n_head_kv, n);
-    llm4all_tensor att3 = view(att, hd, hp.n_head, n);
+    llm4all_tensor &q3 = a.q3, &k3 = a.k3, &att3 = a.att3;
     // Per-head norms: one row per (head, token), the [head_dim] weight shared by all.
     llm4all_tensor q_rows = view(q, hd, int64_t(hp.n_head) * n), k_rows = view(k, hd, int64_t(hp.n_head_kv) * n);
     const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(hd));
@@ -138,21 +131,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         if (L.ffn_post_norm) check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
     }
-    if (n_out <= 0) return;
-
-    // Only the last n_out positions need the head.
-    llm4all_tensor x_out = view(x, E, n_out, 1, size_t(n - n_out) * E * sizeof(float));
-    llm4all_tensor h_out = view(h, E, n_out);
-    check(be.rms_norm(ctx, &x_out, w.output_norm, hp.rms_eps, &h_out), "rms_norm(output)", s);
-    llm4all_tensor out = s.scratch(9, hp.n_vocab, n_out);   // [n_vocab, n_out]
-    check(be.mul_mat(ctx, w.output, &h_out, &out), "mul_mat(output)", s);
-    const size_t n_logits = size_t(hp.n_vocab) * n_out;
-    be.download(ctx, logits, out.data, n_logits * sizeof(float));
-    // Final soft-capping is cheap enough on the host that it needs no backend op.
-    if (hp.final_softcap > 0) {
-        const float c = hp.final_softcap;
-        for (size_t i = 0; i < n_logits; ++i) logits[i] = c * std::tanh(logits[i] / c);
-    }
+    if (n_out > 0) output_head(s, a, n, n_out, hp.final_softcap, logits);
 }
 
 } // namespace llm4all
