@@ -86,6 +86,23 @@ void unpack(const BlockQ3_K &b, Unpacked &u) {
                     uint8_t(((b.qs[32 * g + l] >> (2 * s)) & 3) | ((b.hmask[l] >> (4 * g + s)) & 1) << 2);
 }
 
+#ifdef __AVX2__
+// Values 64g..64g+63 of a Q4_K/Q5_K block as unsigned bytes (lo: the first 32,
+// hi: the next 32); qh holds a Q5_K block's high bits. Shifts are 16-bit but
+// every lane is masked to bits of its own byte afterwards.
+template <bool FIVE, class B>
+inline void q45_group(const B &b, __m256i qh, int g, __m256i &lo, __m256i &hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * g));
+    lo = _mm256_and_si256(bytes, m4);
+    hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
+    if constexpr (FIVE) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4));
+    }
+}
+#endif
+
 template <bool FIVE, class B>
 void unpack_q45(const B &b, Unpacked &u) {
     u.d = fp16_to_f32(b.d);
@@ -97,17 +114,11 @@ void unpack_q45(const B &b, Unpacked &u) {
         u.mn[2 * c] = u.mn[2 * c + 1] = int16_t(m);
     }
 #ifdef __AVX2__
-    // Shifts are 16-bit but every lane is masked to bits of its own byte afterwards.
-    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
     __m256i qh = _mm256_setzero_si256();
     if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
     for (int g = 0; g < 4; ++g) {
-        const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * g));
-        __m256i lo = _mm256_and_si256(bytes, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
-        if constexpr (FIVE) {
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4));
-        }
+        __m256i lo, hi;
+        q45_group<FIVE>(b, qh, g, lo, hi);
         _mm256_store_si256(reinterpret_cast<__m256i *>(u.q + 64 * g), lo);
         _mm256_store_si256(reinterpret_cast<__m256i *>(u.q + 64 * g + 32), hi);
     }
@@ -297,17 +308,12 @@ inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
     const uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
     const uint64_t sc = uint64_t(u[0] & six) | uint64_t((u[2] & four) | ((u[0] >> 6) & two) << 4) << 32;
     const uint64_t mn = uint64_t(u[1] & six) | uint64_t(((u[2] >> 4) & four) | ((u[1] >> 6) & two) << 4) << 32;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
     __m256i qh = _mm256_setzero_si256();
     if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
     __m256i isum = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
-        const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * g));
-        __m256i lo = _mm256_and_si256(bytes, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
-        if constexpr (FIVE) {
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4));
-        }
+        __m256i lo, hi;
+        q45_group<FIVE>(b, qh, g, lo, hi);
         const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 64 * g));
         const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs + 64 * g + 32));
         const __m256i sl = _mm256_set1_epi16(int16_t((sc >> (16 * g)) & 0xff));
