@@ -23,8 +23,10 @@ using llm4all_raii::StatusError;
 
 namespace {
 
-// llm4all.Error (a RuntimeError subclass); created once at import, never freed.
+// llm4all.Error (a RuntimeError subclass) and its subclass llm4all.TemplateError
+// (status LLM4ALL_ERR_TEMPLATE); created once at import, never freed.
 PyObject *g_error_type = nullptr;
+PyObject *g_template_error_type = nullptr;
 
 // C strings may carry bytes from a malformed file: never let a decode error
 // hide the real one.
@@ -350,15 +352,21 @@ PYBIND11_MODULE(_core, m) {
         PyExc_RuntimeError, nullptr);
     if (!g_error_type) throw py::error_already_set();
     m.attr("Error") = py::reinterpret_borrow<py::object>(g_error_type);
+    g_template_error_type = PyErr_NewExceptionWithDoc(
+        "llm4all.TemplateError", "A chat template failed to parse or render, or hit a sandbox limit.",
+        g_error_type, nullptr);
+    if (!g_template_error_type) throw py::error_already_set();
+    m.attr("TemplateError") = py::reinterpret_borrow<py::object>(g_template_error_type);
 
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const StatusError &e) {
-            py::object inst = py::reinterpret_borrow<py::object>(g_error_type)(to_str(e.what(), std::strlen(e.what())));
+            PyObject *type = e.status() == LLM4ALL_ERR_TEMPLATE ? g_template_error_type : g_error_type;
+            py::object inst = py::reinterpret_borrow<py::object>(type)(to_str(e.what(), std::strlen(e.what())));
             inst.attr("status") = e.status();
             inst.attr("status_name") = e.status_name();
-            PyErr_SetObject(g_error_type, inst.ptr());
+            PyErr_SetObject(type, inst.ptr());
         }
     });
 
@@ -407,6 +415,17 @@ PYBIND11_MODULE(_core, m) {
         py::capsule owner(values, [](void *ptr) { llm4all_free(ptr); });
         return py::array_t<float>({static_cast<py::ssize_t>(count)}, {sizeof(float)}, values, owner);
     }, py::arg("path"), py::arg("name"), "Read one tensor dequantized to float32 (flat, file order).");
+    m.def("render_chat_template", [](py::handle template_src, py::handle context_json) {
+        std::string t = text_arg(template_src), c = text_arg(context_json);
+        char *out = nullptr;
+        size_t n = 0;
+        {
+            py::gil_scoped_release nogil;
+            check(llm4all_chat_template_render(t.c_str(), c.c_str(), &out, &n));
+        }
+        return to_str(llm4all_raii::take_string(out, n));
+    }, py::arg("template"), py::arg("context_json"),
+       "Render a Jinja chat template with variables given as a JSON object (llm4all.h).");
     m.def("quantize", &quantize, py::arg("in_path"), py::arg("out_path"), py::arg("type"), py::arg("n_threads") = 0,
           py::arg("allow_requantize") = false, py::arg("pure") = false, py::arg("output_type") = py::none(),
           py::arg("token_embedding_type") = py::none(), py::arg("progress") = py::none(),

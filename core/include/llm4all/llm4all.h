@@ -42,6 +42,7 @@ enum {
     LLM4ALL_ERR_BACKEND = -7,          /* no usable backend plugin, or it failed */
     LLM4ALL_ERR_BAD_UTF8 = -8,         /* input text is not valid UTF-8 */
     LLM4ALL_ERR_CANCELLED = -9,        /* a progress callback asked to stop */
+    LLM4ALL_ERR_TEMPLATE = -10,        /* a chat template failed to parse or render, or hit a limit */
     LLM4ALL_ERR_INTERNAL = -99
 };
 
@@ -265,6 +266,22 @@ LLM4ALL_API llm4all_status llm4all_session_generate(llm4all_session *session, co
                                                     const llm4all_generate_options *options,
                                                     llm4all_on_token on_token, void *user,
                                                     char **out_text, llm4all_generate_result *result);
+
+/* ---- chat templates ---------------------------------------------------------- */
+
+/* Renders a Jinja chat template the way Hugging Face transformers'
+ * apply_chat_template(..., tokenize=False) does (jinja2's immutable sandbox,
+ * trim_blocks and lstrip_blocks, HF's tojson/raise_exception/strftime_now).
+ * context_json is a JSON object whose keys are the template's variables, e.g.
+ * {"messages":[{"role":"user","content":"Hi"}],"add_generation_prompt":true,
+ *  "bos_token":"<s>","tools":[...]}. The engine has no file, environment or
+ * process access, and each render is bounded in steps, output size, recursion
+ * depth and memory: a template that fails, calls raise_exception or exceeds a
+ * limit gives LLM4ALL_ERR_TEMPLATE with a message naming the line and column.
+ * Bad JSON is LLM4ALL_ERR_INVALID_ARGUMENT. *out_text (NUL-terminated, caller
+ * frees with llm4all_free) has *out_len bytes (out_len may be NULL). */
+LLM4ALL_API llm4all_status llm4all_chat_template_render(const char *template_src, const char *context_json,
+                                                        char **out_text, size_t *out_len);
 
 /* ---- quantization ----------------------------------------------------------- */
 

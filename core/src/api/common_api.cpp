@@ -30,6 +30,7 @@ const char *llm4all_status_name(llm4all_status status) {
     case LLM4ALL_ERR_BACKEND: return "LLM4ALL_ERR_BACKEND";
     case LLM4ALL_ERR_BAD_UTF8: return "LLM4ALL_ERR_BAD_UTF8";
     case LLM4ALL_ERR_CANCELLED: return "LLM4ALL_ERR_CANCELLED";
+    case LLM4ALL_ERR_TEMPLATE: return "LLM4ALL_ERR_TEMPLATE";
     case LLM4ALL_ERR_INTERNAL: return "LLM4ALL_ERR_INTERNAL";
     default: return "LLM4ALL_ERR_UNKNOWN";
     }
