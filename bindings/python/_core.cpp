@@ -5,9 +5,11 @@
 // releases the GIL while the engine works and maps status codes to llm4all.Error.
 #include <dlfcn.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,100 @@ std::string lib_path() {
     if (dladdr(reinterpret_cast<void *>(&llm4all_abi_version), &info) && info.dli_fname)
         return info.dli_fname;
     return {};
+}
+
+// Runs an engine call on a worker thread while the calling (main) thread waits
+// with the GIL released in short slices and runs Python's signal handlers in
+// between: Ctrl-C then asks the engine to stop (llm4all_session_abort) and the
+// KeyboardInterrupt is raised once the call has returned. Off the main thread
+// Python delivers no signals, so the call simply runs there.
+template <class F>
+void run_interruptible(llm4all_session *session, F &&fn) {
+    static PyObject *threading = PyImport_ImportModule("threading");
+    if (!threading) throw py::error_already_set();
+    py::module_ th = py::reinterpret_borrow<py::module_>(threading);
+    if (!th.attr("main_thread")().is(th.attr("current_thread")())) {
+        py::gil_scoped_release nogil;
+        fn();
+        return;
+    }
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::exception_ptr error;
+    std::thread worker([&] {
+        try {
+            fn();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lock(m);
+        done = true;
+        cv.notify_all();
+    });
+    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+    for (;;) {
+        {
+            py::gil_scoped_release nogil;
+            std::unique_lock<std::mutex> lock(m);
+            cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; });
+            if (done) break;
+        }
+        if (!type && PyErr_CheckSignals() != 0) {
+            PyErr_Fetch(&type, &value, &tb);   // kept until the engine has stopped
+            llm4all_session_abort(session);
+        }
+    }
+    {
+        py::gil_scoped_release nogil;
+        worker.join();
+    }
+    if (type) {
+        PyErr_Restore(type, value, tb);
+        throw py::error_already_set();
+    }
+    if (error) std::rethrow_exception(error);
+}
+
+// Generation options from Python values; stop strings stay owned by `stop_store`.
+struct GenerateArgs {
+    llm4all_generate_options opt;
+    std::vector<std::string> stop_store;
+    std::vector<const char *> stop_ptrs;
+
+    GenerateArgs(int32_t max_tokens, float temp, int32_t top_k, float top_p, float min_p, float repeat_penalty,
+                 int32_t repeat_last_n, uint64_t seed, py::object stop) {
+        llm4all_generate_options_init(&opt);
+        opt.max_tokens = max_tokens;
+        opt.sampling.temp = temp;
+        opt.sampling.top_k = top_k;
+        opt.sampling.top_p = top_p;
+        opt.sampling.min_p = min_p;
+        opt.sampling.repeat_penalty = repeat_penalty;
+        opt.sampling.repeat_last_n = repeat_last_n;
+        opt.sampling.seed = seed;
+        if (!stop.is_none()) {
+            if (PyUnicode_Check(stop.ptr())) stop_store.push_back(text_arg(stop));
+            else for (py::handle h : stop) stop_store.push_back(text_arg(h));
+        }
+        for (const std::string &x : stop_store) stop_ptrs.push_back(x.c_str());
+        opt.stop = stop_ptrs.data();
+        opt.n_stop = static_cast<int32_t>(stop_ptrs.size());
+    }
+};
+
+py::dict generate_defaults() {
+    llm4all_generate_options o;
+    llm4all_generate_options_init(&o);
+    py::dict d;
+    d["max_tokens"] = o.max_tokens;
+    d["temp"] = o.sampling.temp;
+    d["top_k"] = o.sampling.top_k;
+    d["top_p"] = o.sampling.top_p;
+    d["min_p"] = o.sampling.min_p;
+    d["repeat_penalty"] = o.sampling.repeat_penalty;
+    d["repeat_last_n"] = o.sampling.repeat_last_n;
+    return d;
 }
 
 class Model {
@@ -237,9 +333,10 @@ public:
 
     void set_tokens(py::handle tokens) {
         std::vector<int32_t> t = token_list(tokens);
-        py::gil_scoped_release nogil;
-        std::lock_guard<std::mutex> lock(mu_);
-        check(llm4all_session_set_tokens(session_.get(), t.data(), t.size()));
+        run_interruptible(session_.get(), [&] {
+            std::lock_guard<std::mutex> lock(mu_);
+            check(llm4all_session_set_tokens(session_.get(), t.data(), t.size()));
+        });
     }
 
     void decode(py::handle tokens, bool all_logits) {
@@ -278,60 +375,55 @@ public:
         py::array_t<int32_t> top1(static_cast<py::ssize_t>(n));
         float *lp = logprobs.mutable_data();
         int32_t *tp = top1.mutable_data();
-        {
-            py::gil_scoped_release nogil;
+        run_interruptible(session_.get(), [&] {
             std::lock_guard<std::mutex> lock(mu_);
             check(llm4all_session_score(session_.get(), t.data(), t.size(), first, lp, tp));
-        }
+        });
         return py::make_tuple(logprobs, top1);
     }
 
     py::tuple generate(py::handle prompt, int32_t max_tokens, float temp, int32_t top_k, float top_p,
                        float min_p, float repeat_penalty, int32_t repeat_last_n, uint64_t seed,
-                       bool add_special, bool parse_special, bool stop_at_eog, py::object callback) {
+                       bool add_special, bool parse_special, bool stop_at_eog, py::object stop,
+                       py::object callback) {
         std::string p = text_arg(prompt);
-        llm4all_generate_options opt;
-        llm4all_generate_options_init(&opt);
-        opt.max_tokens = max_tokens;
-        opt.add_special = add_special;
-        opt.parse_special = parse_special;
-        opt.stop_at_eog = stop_at_eog;
-        opt.sampling.temp = temp;
-        opt.sampling.top_k = top_k;
-        opt.sampling.top_p = top_p;
-        opt.sampling.min_p = min_p;
-        opt.sampling.repeat_penalty = repeat_penalty;
-        opt.sampling.repeat_last_n = repeat_last_n;
-        opt.sampling.seed = seed;
+        GenerateArgs args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop);
+        args.opt.add_special = add_special;
+        args.opt.parse_special = parse_special;
+        args.opt.stop_at_eog = stop_at_eog;
 
         StreamState st{callback, nullptr};
         llm4all_generate_result res{};
         res.size = sizeof(res);
         char *text = nullptr;
-        llm4all_status status;
+        llm4all_status status = LLM4ALL_OK;
         std::string message;
-        {
-            py::gil_scoped_release nogil;
+        run_interruptible(session_.get(), [&] {
             std::lock_guard<std::mutex> lock(mu_);
-            status = llm4all_session_generate(session_.get(), p.c_str(), &opt,
+            status = llm4all_session_generate(session_.get(), p.c_str(), &args.opt,
                                               callback.is_none() ? nullptr : &on_token_trampoline, &st,
                                               &text, &res);
             if (status != LLM4ALL_OK) message = llm4all_last_error();
-        }
+        });
         std::string out = llm4all_raii::take_string(text);
         if (st.error) std::rethrow_exception(st.error); // the callback's own exception wins
         if (status != LLM4ALL_OK) throw StatusError(status, message);
 
-        static const char *const reasons[] = {"max_tokens", "eog", "callback", "context_full"};
         py::dict stats;
         stats["n_prompt_tokens"] = res.n_prompt_tokens;
         stats["n_prompt_decoded"] = res.n_prompt_decoded;
         stats["n_generated"] = res.n_generated;
-        stats["stop_reason"] = (res.stop_reason >= 0 && res.stop_reason < 4) ? reasons[res.stop_reason] : "unknown";
+        stats["stop_reason"] = llm4all_stop_reason_name(res.stop_reason);
         stats["prompt_ms"] = res.prompt_ms;
         stats["generate_ms"] = res.generate_ms;
         return py::make_tuple(to_str(out), stats);
     }
+
+    // Asks the running call to stop (any thread; see llm4all_session_abort).
+    void abort() { llm4all_session_abort(session_.get()); }
+
+    llm4all_session *get() const { return session_.get(); }
+    std::mutex &mutex() { return mu_; }
 
 private:
     llm4all_raii::SessionPtr session_;
@@ -339,6 +431,91 @@ private:
     // One engine call at a time per session: the GIL is released around them,
     // so two Python threads could otherwise race on one KV cache.
     std::mutex mu_;
+};
+
+struct FreeChat {
+    void operator()(llm4all_chat *c) const { llm4all_chat_free(c); }
+};
+
+// A chat over a Session (kept alive by pybind11); engine calls take the
+// session's lock, so a chat and plain generation on one session never race.
+class Chat {
+public:
+    Chat(Session &session, py::object template_src, py::object system_message, py::object variables_json,
+         bool drop_oldest)
+        : session_(session) {
+        std::string t = template_src.is_none() ? std::string() : text_arg(template_src);
+        std::string sys = system_message.is_none() ? std::string() : text_arg(system_message);
+        std::string vars = variables_json.is_none() ? std::string() : text_arg(variables_json);
+        llm4all_chat_options o;
+        llm4all_chat_options_init(&o);
+        o.template_src = t.empty() ? nullptr : t.c_str();
+        o.system_message = system_message.is_none() ? nullptr : sys.c_str();
+        o.variables_json = vars.empty() ? nullptr : vars.c_str();
+        o.overflow = drop_oldest ? LLM4ALL_CHAT_DROP_OLDEST : LLM4ALL_CHAT_ERROR;
+        llm4all_chat *c = nullptr;
+        check(llm4all_chat_new(session.get(), &o, &c));
+        chat_.reset(c);
+    }
+
+    void add_message(py::handle json) {
+        std::string j = text_arg(json);
+        check(llm4all_chat_add_message(chat_.get(), j.c_str()));
+    }
+    void set_messages(py::handle json) {
+        std::string j = text_arg(json);
+        check(llm4all_chat_set_messages(chat_.get(), j.c_str()));
+    }
+    py::str messages() const {
+        char *out = nullptr;
+        check(llm4all_chat_messages(chat_.get(), &out));
+        return to_str(llm4all_raii::take_string(out));
+    }
+    py::str render() const {
+        char *out = nullptr;
+        check(llm4all_chat_render(chat_.get(), &out));
+        return to_str(llm4all_raii::take_string(out));
+    }
+    void reset() { check(llm4all_chat_reset(chat_.get())); }
+
+    // text None: respond to the conversation as it is; else send it as a user message.
+    py::tuple respond(py::object text, int32_t max_tokens, float temp, int32_t top_k, float top_p, float min_p,
+                      float repeat_penalty, int32_t repeat_last_n, uint64_t seed, py::object stop,
+                      py::object callback) {
+        std::string t = text.is_none() ? std::string() : text_arg(text);
+        GenerateArgs args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop);
+        StreamState st{callback, nullptr};
+        llm4all_chat_stats stats{};
+        stats.size = sizeof(stats);
+        char *answer = nullptr, *reasoning = nullptr;
+        llm4all_status status = LLM4ALL_OK;
+        std::string message;
+        run_interruptible(session_.get(), [&] {
+            std::lock_guard<std::mutex> lock(session_.mutex());
+            llm4all_on_token cb = callback.is_none() ? nullptr : &on_token_trampoline;
+            status = text.is_none()
+                         ? llm4all_chat_respond(chat_.get(), &args.opt, cb, &st, &answer, &reasoning, &stats)
+                         : llm4all_chat_send(chat_.get(), t.c_str(), &args.opt, cb, &st, &answer, &reasoning, &stats);
+            if (status != LLM4ALL_OK) message = llm4all_last_error();
+        });
+        std::string a = llm4all_raii::take_string(answer), r = llm4all_raii::take_string(reasoning);
+        if (st.error) std::rethrow_exception(st.error);
+        if (status != LLM4ALL_OK) throw StatusError(status, message);
+        py::dict d;
+        d["prompt_tokens"] = stats.prompt_tokens;
+        d["reused_tokens"] = stats.reused_tokens;
+        d["decoded_tokens"] = stats.decoded_tokens;
+        d["generated_tokens"] = stats.generated_tokens;
+        d["dropped_messages"] = stats.dropped_messages;
+        d["stop_reason"] = llm4all_stop_reason_name(stats.stop_reason);
+        d["prompt_ms"] = stats.prompt_ms;
+        d["generate_ms"] = stats.generate_ms;
+        return py::make_tuple(to_str(a), to_str(r), d);
+    }
+
+private:
+    Session &session_;
+    std::unique_ptr<llm4all_chat, FreeChat> chat_;
 };
 
 } // namespace
@@ -371,6 +548,10 @@ PYBIND11_MODULE(_core, m) {
     });
 
     m.attr("ABI_VERSION") = LLM4ALL_ABI_VERSION;
+    m.attr("SEED_RANDOM") = py::int_(static_cast<unsigned long long>(LLM4ALL_SEED_RANDOM));
+    llm4all_generate_options gd;   // the C ABI's defaults, the one place they live
+    llm4all_generate_options_init(&gd);
+    m.def("generate_defaults", &generate_defaults, "Sampling/generation defaults of the C ABI (dict).");
     m.def("abi_version", &llm4all_abi_version, "ABI version of the loaded library.");
     m.def("version", [] { return std::string(llm4all_version()); }, "Version of the loaded library.");
     m.def("lib_path", &lib_path, "File system path of the loaded core library.");
@@ -458,9 +639,29 @@ PYBIND11_MODULE(_core, m) {
         .def("logits", &Session::logits)
         .def("truncate", &Session::truncate, py::arg("n_keep"))
         .def("score", &Session::score, py::arg("tokens"), py::arg("first") = 1)
-        .def("generate", &Session::generate, py::arg("prompt"), py::arg("max_tokens") = 128,
-             py::arg("temp") = 0.7f, py::arg("top_k") = 40, py::arg("top_p") = 0.9f, py::arg("min_p") = 0.0f,
-             py::arg("repeat_penalty") = 1.1f, py::arg("repeat_last_n") = 64, py::arg("seed") = 0,
+        .def("abort", &Session::abort, "Ask the running call to stop (any thread).")
+        .def("generate", &Session::generate, py::arg("prompt"), py::arg("max_tokens") = gd.max_tokens,
+             py::arg("temp") = gd.sampling.temp, py::arg("top_k") = gd.sampling.top_k,
+             py::arg("top_p") = gd.sampling.top_p, py::arg("min_p") = gd.sampling.min_p,
+             py::arg("repeat_penalty") = gd.sampling.repeat_penalty,
+             py::arg("repeat_last_n") = gd.sampling.repeat_last_n, py::arg("seed") = LLM4ALL_SEED_RANDOM,
              py::arg("add_special") = true, py::arg("parse_special") = true, py::arg("stop_at_eog") = true,
-             py::arg("callback") = py::none());
+             py::arg("stop") = py::none(), py::arg("callback") = py::none());
+
+    py::class_<Chat>(m, "Chat")
+        .def(py::init<Session &, py::object, py::object, py::object, bool>(), py::arg("session"),
+             py::arg("template") = py::none(), py::arg("system_message") = py::none(),
+             py::arg("variables_json") = py::none(), py::arg("drop_oldest") = true,
+             py::keep_alive<1, 2>()) // the C chat must not outlive its session
+        .def("add_message", &Chat::add_message, py::arg("message_json"))
+        .def("set_messages", &Chat::set_messages, py::arg("messages_json"))
+        .def("messages", &Chat::messages)
+        .def("render", &Chat::render)
+        .def("reset", &Chat::reset)
+        .def("respond", &Chat::respond, py::arg("text") = py::none(), py::arg("max_tokens") = gd.max_tokens,
+             py::arg("temp") = gd.sampling.temp, py::arg("top_k") = gd.sampling.top_k,
+             py::arg("top_p") = gd.sampling.top_p, py::arg("min_p") = gd.sampling.min_p,
+             py::arg("repeat_penalty") = gd.sampling.repeat_penalty,
+             py::arg("repeat_last_n") = gd.sampling.repeat_last_n, py::arg("seed") = LLM4ALL_SEED_RANDOM,
+             py::arg("stop") = py::none(), py::arg("callback") = py::none());
 }

@@ -12,7 +12,15 @@
 
 namespace llm4all {
 
-Sampler::Sampler(const llm4all_sampler_options &options) : opt_(options), rng_(options.seed) {
+namespace {
+uint64_t seed_of(uint64_t seed) {
+    if (seed != LLM4ALL_SEED_RANDOM) return seed;
+    std::random_device rd;
+    return (uint64_t(rd()) << 32) ^ rd();
+}
+} // namespace
+
+Sampler::Sampler(const llm4all_sampler_options &options) : opt_(options), rng_(seed_of(options.seed)) {
     if (!std::isfinite(opt_.temp) || !std::isfinite(opt_.top_p) || !std::isfinite(opt_.min_p) ||
         !std::isfinite(opt_.repeat_penalty) || opt_.repeat_penalty <= 0.0f || opt_.repeat_last_n < 0)
         fail(LLM4ALL_ERR_INVALID_ARGUMENT,

@@ -4,6 +4,7 @@
 // cached yet.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +41,12 @@ public:
     void truncate(int32_t n_keep);
     // Log-probabilities of tokens[i] given tokens[0..i) for first <= i < n.
     void score(const int32_t *tokens, size_t n, size_t first, float *out_logprobs, int32_t *out_top1);
+
+    // Abort: another thread asks the running call to stop; run() checks between
+    // batches and throws LLM4ALL_ERR_CANCELLED. Cleared when the next call starts.
+    void request_abort() { abort_.store(true, std::memory_order_relaxed); }
+    void clear_abort() { abort_.store(false, std::memory_order_relaxed); }
+    bool abort_requested() const { return abort_.load(std::memory_order_relaxed); }
 
     const float *logits() const { return logits_.data(); }
     int32_t logits_rows() const { return logits_rows_; }
@@ -89,6 +96,7 @@ private:
     std::vector<float> batch_logits_;
     std::vector<int32_t> positions_;
     int32_t logits_rows_ = 0;
+    std::atomic<bool> abort_{false};
 };
 
 } // namespace llm4all

@@ -218,19 +218,32 @@ LLM4ALL_API llm4all_status llm4all_session_score(llm4all_session *session, const
                                                  size_t n_tokens, size_t first, float *out_logprobs,
                                                  int32_t *out_top1);
 
+/* Asks the call running on this session (decode, set_tokens, score, generate,
+ * chat) to stop at the next batch boundary or token. Safe to call from any
+ * thread, e.g. a signal or UI thread. A generate or chat call then returns
+ * LLM4ALL_OK with stop_reason LLM4ALL_STOP_ABORTED; the others return
+ * LLM4ALL_ERR_CANCELLED. The cache keeps every batch that completed. The
+ * request is cleared when the next call on the session starts. */
+LLM4ALL_API void llm4all_session_abort(llm4all_session *session);
+
 /* ---- sampling and generation -------------------------------------------------- */
 
 typedef struct llm4all_sampler_options {
     uint32_t size;          /* sizeof(llm4all_sampler_options); set by _init */
-    float temp;             /* <= 0: greedy (default 0.7) */
-    int32_t top_k;          /* <= 0: off (default 40) */
-    float top_p;            /* >= 1: off (default 0.9) */
-    float min_p;            /* <= 0: off (default 0.0) */
-    float repeat_penalty;   /* 1: off (default 1.1) */
-    int32_t repeat_last_n;  /* tokens considered by the repeat penalty (default 64) */
-    uint64_t seed;          /* same seed + same inputs = same tokens (default 0) */
+    float temp;             /* <= 0: greedy */
+    int32_t top_k;          /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off */
+    int32_t repeat_last_n;  /* tokens considered by the repeat penalty */
+    uint64_t seed;          /* same seed + same inputs = same tokens; LLM4ALL_SEED_RANDOM draws one */
 } llm4all_sampler_options;
 
+/* A seed that asks for a fresh random one per call (llama.cpp's --seed -1). */
+#define LLM4ALL_SEED_RANDOM UINT64_MAX
+
+/* The one place where sampling defaults live: every binding and the CLI read
+ * them from here. temp 0 with repeat_penalty 1 is exact greedy decoding. */
 LLM4ALL_API void llm4all_sampler_options_init(llm4all_sampler_options *options);
 
 /* Streaming callback: piece is complete UTF-8 (possibly empty when a token
@@ -245,16 +258,35 @@ typedef struct llm4all_generate_options {
     bool parse_special;               /* parse special-token text in the prompt (default true) */
     bool stop_at_eog;                 /* stop at an end-of-generation token (default true) */
     llm4all_sampler_options sampling;
+    /* Appended: generation stops before any of these strings (none by default).
+     * Text that could be the start of a stop string is held back until it is
+     * known not to be one, so a stop string is never emitted, even in part.
+     * The array (n_stop entries, each a NUL-terminated UTF-8 string) must stay
+     * valid during the call. */
+    const char *const *stop;
+    int32_t n_stop;
 } llm4all_generate_options;
 
 LLM4ALL_API void llm4all_generate_options_init(llm4all_generate_options *options);
+
+/* Why generation stopped. */
+typedef enum llm4all_stop_reason {
+    LLM4ALL_STOP_MAX_TOKENS = 0,   /* max_tokens were generated */
+    LLM4ALL_STOP_EOG = 1,          /* the model produced an end-of-generation token */
+    LLM4ALL_STOP_ABORTED = 2,      /* the callback returned false, or llm4all_session_abort() */
+    LLM4ALL_STOP_CONTEXT_FULL = 3, /* the KV cache is full */
+    LLM4ALL_STOP_STOP_STRING = 4   /* one of options.stop appeared (it is not part of the text) */
+} llm4all_stop_reason;
+
+/* "max_tokens", "eog", "aborted", "context_full", "stop_string"; static storage. */
+LLM4ALL_API const char *llm4all_stop_reason_name(int32_t reason);
 
 typedef struct llm4all_generate_result {
     uint32_t size;             /* set by the caller: sizeof(llm4all_generate_result) */
     int32_t n_prompt_tokens;
     int32_t n_prompt_decoded;  /* prompt tokens actually decoded (prefix reuse skips the rest) */
     int32_t n_generated;
-    int32_t stop_reason;       /* 0 = max_tokens, 1 = end-of-generation token, 2 = callback, 3 = context full */
+    int32_t stop_reason;       /* an llm4all_stop_reason */
     double prompt_ms;
     double generate_ms;
 } llm4all_generate_result;
@@ -282,6 +314,87 @@ LLM4ALL_API llm4all_status llm4all_session_generate(llm4all_session *session, co
  * frees with llm4all_free) has *out_len bytes (out_len may be NULL). */
 LLM4ALL_API llm4all_status llm4all_chat_template_render(const char *template_src, const char *context_json,
                                                         char **out_text, size_t *out_len);
+
+/* ---- chat sessions ---------------------------------------------------------------- */
+
+/* A conversation over a session: messages are rendered with a chat template,
+ * tokenized with special tokens parsed, and only the tokens after the longest
+ * prefix already in the session's KV cache are decoded. */
+typedef struct llm4all_chat llm4all_chat;
+
+/* What happens when the conversation no longer fits n_ctx. */
+enum {
+    LLM4ALL_CHAT_DROP_OLDEST = 0, /* drop the oldest turns after the system message (default) */
+    LLM4ALL_CHAT_ERROR = 1        /* fail with LLM4ALL_ERR_CONTEXT_FULL */
+};
+
+typedef struct llm4all_chat_options {
+    uint32_t size;              /* sizeof(llm4all_chat_options); set by _init */
+    const char *template_src;   /* Jinja chat template; NULL = the model's tokenizer.chat_template */
+    const char *system_message; /* first message with role "system"; NULL = none */
+    const char *variables_json; /* extra template variables as a JSON object, e.g.
+                                   {"enable_thinking":false}; NULL = none */
+    int32_t overflow;           /* LLM4ALL_CHAT_DROP_OLDEST or LLM4ALL_CHAT_ERROR */
+} llm4all_chat_options;
+
+LLM4ALL_API void llm4all_chat_options_init(llm4all_chat_options *options);
+
+/* Creates a chat over session (which must outlive it; the chat does not own it).
+ * Strings in options are copied. A model without a template and no template_src
+ * is LLM4ALL_ERR_TEMPLATE; the template is parsed here, so a syntax error shows
+ * now. *out_chat is owned by the caller (llm4all_chat_free). */
+LLM4ALL_API llm4all_status llm4all_chat_new(llm4all_session *session, const llm4all_chat_options *options,
+                                            llm4all_chat **out_chat);
+LLM4ALL_API void llm4all_chat_free(llm4all_chat *chat);
+
+/* Appends one message, a JSON object such as {"role":"tool","content":"..."} or an
+ * assistant message with "tool_calls"; every field reaches the template. */
+LLM4ALL_API llm4all_status llm4all_chat_add_message(llm4all_chat *chat, const char *message_json);
+
+/* Replaces the whole conversation with a JSON array of messages (the system
+ * message too, if any). The KV cache is kept: prefix reuse still applies. */
+LLM4ALL_API llm4all_status llm4all_chat_set_messages(llm4all_chat *chat, const char *messages_json);
+
+/* The conversation as a JSON array of message objects. An assistant reply that
+ * carried reasoning (<think>...</think>) has it in "reasoning_content" and only
+ * the answer in "content". *out_json is owned by the caller (llm4all_free). */
+LLM4ALL_API llm4all_status llm4all_chat_messages(const llm4all_chat *chat, char **out_json);
+
+/* Renders the conversation with the chat's template, as the next respond would
+ * (add_generation_prompt true). *out_text is owned by the caller (llm4all_free). */
+LLM4ALL_API llm4all_status llm4all_chat_render(const llm4all_chat *chat, char **out_text);
+
+typedef struct llm4all_chat_stats {
+    uint32_t size;             /* set by the caller: sizeof(llm4all_chat_stats) */
+    int32_t prompt_tokens;     /* tokens of the rendered conversation */
+    int32_t reused_tokens;     /* of those, taken from the KV cache */
+    int32_t decoded_tokens;    /* of those, decoded now */
+    int32_t generated_tokens;
+    int32_t dropped_messages;  /* oldest messages dropped so the conversation fits n_ctx */
+    int32_t stop_reason;       /* an llm4all_stop_reason */
+    double prompt_ms;
+    double generate_ms;
+} llm4all_chat_stats;
+
+/* Generates the assistant's reply to the conversation so far and appends it as
+ * a message. on_token sees every piece as it is generated (reasoning included);
+ * *out_text (may be NULL; caller frees) receives the answer without reasoning,
+ * *out_reasoning (may be NULL; caller frees; "" when none) the reasoning.
+ * options.add_special/parse_special are ignored: the rendered prompt is
+ * tokenized with special tokens parsed, and BOS is added only when the model
+ * wants one and the template did not write it. stats may be NULL. */
+LLM4ALL_API llm4all_status llm4all_chat_respond(llm4all_chat *chat, const llm4all_generate_options *options,
+                                                llm4all_on_token on_token, void *user, char **out_text,
+                                                char **out_reasoning, llm4all_chat_stats *stats);
+
+/* llm4all_chat_add_message of {"role":"user","content":text}, then llm4all_chat_respond. */
+LLM4ALL_API llm4all_status llm4all_chat_send(llm4all_chat *chat, const char *text,
+                                             const llm4all_generate_options *options, llm4all_on_token on_token,
+                                             void *user, char **out_text, char **out_reasoning,
+                                             llm4all_chat_stats *stats);
+
+/* Forgets every message except the system message (the KV cache is kept for reuse). */
+LLM4ALL_API llm4all_status llm4all_chat_reset(llm4all_chat *chat);
 
 /* ---- quantization ----------------------------------------------------------- */
 

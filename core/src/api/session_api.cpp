@@ -2,26 +2,12 @@
 #include <cstring>
 
 #include "api/handles.h"
+#include "api/options.h"
 #include "api/shim.h"
 #include "generate.h"
 
 using namespace llm4all;
 
-namespace {
-// Copies a caller's options struct over defaults, honouring its size field so
-// callers built against an older, shorter struct keep working.
-template <class T>
-T read_options(const T *given, void (*init)(T *), const char *what) {
-    T o;
-    init(&o);
-    if (given) {
-        if (given->size < sizeof(uint32_t) * 2 || given->size > sizeof(T))
-            fail(LLM4ALL_ERR_INVALID_ARGUMENT, std::string(what) + ".size is wrong: call " + what + "_init()");
-        std::memcpy(&o, given, given->size);
-    }
-    return o;
-}
-} // namespace
 
 extern "C" {
 
@@ -57,6 +43,23 @@ void llm4all_generate_options_init(llm4all_generate_options *o) {
     o->parse_special = true;
     o->stop_at_eog = true;
     llm4all_sampler_options_init(&o->sampling);
+    o->stop = nullptr;
+    o->n_stop = 0;
+}
+
+const char *llm4all_stop_reason_name(int32_t reason) {
+    switch (reason) {
+    case LLM4ALL_STOP_MAX_TOKENS: return "max_tokens";
+    case LLM4ALL_STOP_EOG: return "eog";
+    case LLM4ALL_STOP_ABORTED: return "aborted";
+    case LLM4ALL_STOP_CONTEXT_FULL: return "context_full";
+    case LLM4ALL_STOP_STOP_STRING: return "stop_string";
+    default: return "unknown";
+    }
+}
+
+void llm4all_session_abort(llm4all_session *session) {
+    if (session) session->impl.request_abort();
 }
 
 llm4all_status llm4all_session_new(llm4all_model *model, const llm4all_session_options *options,
@@ -82,6 +85,7 @@ llm4all_status llm4all_session_set_tokens(llm4all_session *session, const int32_
     return guarded([&] {
         LLM4ALL_REQUIRE(session, "session is NULL");
         LLM4ALL_REQUIRE(tokens || n_tokens == 0, "tokens is NULL");
+        session->impl.clear_abort();
         session->impl.set_tokens(tokens, n_tokens);
     });
 }
@@ -89,6 +93,7 @@ llm4all_status llm4all_session_set_tokens(llm4all_session *session, const int32_
 llm4all_status llm4all_session_decode(llm4all_session *session, const int32_t *tokens, size_t n_tokens, bool all_logits) {
     return guarded([&] {
         LLM4ALL_REQUIRE(session && tokens, "session or tokens is NULL");
+        session->impl.clear_abort();
         session->impl.decode(tokens, n_tokens, all_logits);
     });
 }
@@ -114,6 +119,7 @@ llm4all_status llm4all_session_score(llm4all_session *session, const int32_t *to
                                      float *out_logprobs, int32_t *out_top1) {
     return guarded([&] {
         LLM4ALL_REQUIRE(session && tokens, "session or tokens is NULL");
+        session->impl.clear_abort();
         session->impl.score(tokens, n_tokens, first, out_logprobs, out_top1);
     });
 }
@@ -124,9 +130,8 @@ llm4all_status llm4all_session_generate(llm4all_session *session, const char *pr
     return guarded([&] {
         if (out_text) *out_text = nullptr;
         LLM4ALL_REQUIRE(session && prompt, "session or prompt is NULL");
-        llm4all_generate_options o = read_options(options, llm4all_generate_options_init, "llm4all_generate_options");
-        if (o.sampling.size != sizeof(llm4all_sampler_options))
-            fail(LLM4ALL_ERR_INVALID_ARGUMENT, "llm4all_generate_options.sampling.size is wrong: call llm4all_generate_options_init()");
+        llm4all_generate_options o = read_generate_options(options);
+        session->impl.clear_abort();
         std::string text = generate(session->impl, prompt, o, on_token, user, result);
         if (out_text) *out_text = dup_string(text);
     });
