@@ -1,10 +1,14 @@
 // wordpiece.cpp — BERT's BasicTokenizer as llama.cpp applies it: each code point
 // is reduced to the first code point of its NFD decomposition and lower-cased;
 // white space ends a word; punctuation, ASCII symbols and CJK ideographs become
-// one-character words; NUL, U+FFFD and control characters are dropped.
+// one-character words; NUL, U+FFFD and control characters are dropped. Then
+// WordPiece itself: greedy longest matches within each word.
 #include "wordpiece.h"
 
 #include "unicode.h"
+#include "vocab_impl.h"
+
+#include <algorithm>
 
 namespace llm4all {
 
@@ -42,6 +46,32 @@ std::vector<std::string> bert_words(const std::vector<uint32_t> &in) {
     }
     if (words.back().empty()) words.pop_back();
     return words;
+}
+
+// WordPiece: each normalised word, with the "▁" word-start marker the GGUF
+// converter puts on word-initial pieces, is covered by greedy longest matches
+// from the left; a word with any unmatched part becomes UNK as a whole.
+void Vocab::Impl::tokenize_wpm(std::string_view text, std::vector<int32_t> &out) const {
+    std::string word;
+    for (const std::string &w : bert_words(utf8_decode(text))) {
+        word = k_space_marker + w;
+        const size_t n = word.size(), start = out.size();
+        for (size_t i = 0; i < n;) {
+            size_t j = std::min(n, i + max_token_len);
+            int32_t id = -1;
+            for (; j > i; --j) {
+                id = find(std::string_view(word).substr(i, j - i));
+                if (id >= 0) break;
+            }
+            if (id < 0) {
+                out.resize(start);
+                break;
+            }
+            out.push_back(id);
+            i = j;
+        }
+        if (out.size() == start && unk >= 0) out.push_back(unk);
+    }
 }
 
 } // namespace llm4all
