@@ -1,0 +1,211 @@
+"""Hostile chat templates: a template is untrusted input, so each of these must fail with a
+clean llm4all.TemplateError (bad input bytes: llm4all.Error or ValueError) in under a second,
+without a crash, a hang or gigabytes of memory. Each case runs in its own subprocess with a
+timeout, so a hang or a crash fails that one test instead of killing pytest; the child times
+only the render call (time.perf_counter) and reports its peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+MSGS = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+
+NESTED = 100_000
+
+# name -> template (str, or bytes for undecodable input). Every one is refused by jinja2's
+# ImmutableSandboxedEnvironment too, or would need more time or memory than a render may use.
+HOSTILE = {
+    # loops
+    "range_1e9": "{% for i in range(10**9) %}{% endfor %}",
+    "range_1e9_output": "{% for i in range(10**9) %}x{% endfor %}",
+    "nested_loops_1e10": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "nested_loops_output": "{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}{% endfor %}",
+    "triple_nested_messages": "{% for a in range(5000) %}{% for b in range(5000) %}{% for m in messages %}"
+                              "{{ m.content }}{% endfor %}{% endfor %}{% endfor %}",
+    "recursive_loop": "{% for m in messages recursive %}{{ loop(messages) }}{% endfor %}",
+    # recursion
+    "macro_recursion": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    "mutual_macro_recursion": "{% macro a(n) %}{{ b(n) }}{% endmacro %}{% macro b(n) %}{{ a(n + 1) }}{% endmacro %}{{ a(0) }}",
+    "macro_fanout": "{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
+    "call_block_recursion": "{% macro f() %}{{ caller() }}{% endmacro %}{% macro g() %}{% call f() %}{{ g() }}{% endcall %}"
+                            "{% endmacro %}{{ g() }}",
+    # string / list blow-up
+    "string_repeat_1e10": "{{ 'a' * 10**10 }}",
+    "string_repeat_in_set": "{% set s = 'ab' * 10**9 %}{{ s|length }}",
+    "string_doubling": "{% set ns = namespace(s='a') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+                       "{{ ns.s|length }}",
+    "string_doubling_plus": "{% set ns = namespace(s='ab') %}{% for i in range(70) %}{% set ns.s = ns.s + ns.s %}"
+                            "{% endfor %}{{ ns.s }}",
+    "replace_blowup": "{% set s = 'a' * 100000 %}{{ s.replace('a', s) }}",
+    "list_repeat": "{{ ([1] * 10**10)|length }}",
+    "list_building": "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] * 10000 %}"
+                     "{% endfor %}{{ ns.l|length }}",
+    "list_doubling": "{% set ns = namespace(l=[0]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}"
+                     "{{ ns.l|length }}",
+    "join_blowup": "{{ (range(100000)|list * 100000)|join(',') }}",
+    "indent_huge": "{{ 'a\nb'|indent(10**10) }}",
+    "center_huge": "{{ 'a'|center(10**10) }}",
+    # attribute walking out of the sandbox
+    "str_class_mro": "{{ ''.__class__.__mro__ }}",
+    "subclasses": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "cycler_globals": "{{ cycler.__init__.__globals__ }}",
+    "joiner_globals": "{{ joiner.__init__.__globals__.os }}",
+    "lipsum_globals": "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "namespace_init_globals": "{{ namespace.__init__.__globals__ }}",
+    "raise_exception_globals": "{{ raise_exception.__globals__ }}",
+    "template_reference_context": "{{ self._TemplateReference__context }}",
+    "attr_filter_class": "{{ ()|attr('__class__') }}",
+    "item_dunder": "{{ ''['__class__'] }}",
+    "messages_class_base": "{{ messages.__class__.__base__ }}",
+    "dict_class": "{{ {}.__class__ }}",
+    "loop_dunder": "{% for m in messages %}{{ loop.__class__ }}{% endfor %}",
+    # mutation (refused by the immutable sandbox)
+    "messages_append": "{{ messages.append({'role': 'user', 'content': 'x'}) }}",
+    "messages_pop": "{{ messages.pop() }}",
+    "dict_update": "{{ messages[0].update({'role': 'x'}) }}",
+    "dict_clear": "{% set x = messages[0].clear() %}",
+    "list_sort": "{% set l = [3, 1, 2] %}{{ l.sort() }}",
+    "list_insert_in_loop": "{% for m in messages %}{{ messages.insert(0, m) }}{% endfor %}",
+    # syntax
+    "unterminated_if": "{% if true %}unterminated",
+    "unterminated_for": "{% for m in messages %}{{ m.content }}",
+    "unterminated_expression": "{{ messages[0",
+    "unterminated_string": "{{ 'abc }}",
+    "unterminated_comment": "{# never closed",
+    "unknown_tag": "{% frobnicate %}",
+    "nested_parens_100k": "{{ " + "(" * NESTED + "1" + ")" * NESTED + " }}",
+    "unclosed_parens_100k": "{{ " + "(" * NESTED + " }}",
+    "nested_lists_100k": "{{ " + "[" * NESTED + "]" * NESTED + " }}",
+    "nested_ifs_20k": "{% if true %}" * 20000 + "x" + "{% endif %}" * 20000,
+    "unary_not_100k": "{{ " + "not " * NESTED + "true }}",
+    "long_binary_chain": "{{ " + " ~ ".join(["'a'"] * NESTED) + " ~ ('b' * 10**10) }}",
+    # errors the template asks for
+    "raise_exception": "{{ raise_exception('refused') }}",
+    # bad input bytes
+    "invalid_utf8_template": b"{{ '\xff\xfe' }}\xc3\x28",
+    "invalid_utf8_lone_continuation": b"\x80{{ messages|length }}",
+}
+
+# Dunder attributes read off a defined object: jinja2's sandbox turns these into an undefined
+# value that prints as "" (it raises only when the walk goes one step further). Refusing them is
+# as good: what must never happen is output that is not empty.
+EMPTY_OR_ERROR = {"attr_filter_class", "dict_class", "item_dunder", "loop_dunder", "raise_exception_globals",
+                  "template_reference_context"}
+
+# Raised by the binding itself for undecodable input: llm4all.Error (LLM4ALL_ERR_BAD_UTF8) or ValueError.
+BAD_INPUT = {"invalid_utf8_template", "invalid_utf8_lone_continuation"}
+
+CHILD = textwrap.dedent(r"""
+    import json, resource, sys, time
+    # A runaway render must fail this child, not take the machine's memory with it.
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    import llm4all
+    kind, payload = sys.argv[1], sys.argv[2]
+    msgs = json.loads(sys.argv[3])
+    template = bytes.fromhex(payload) if kind == "bytes" else json.loads(payload)
+    t0 = time.perf_counter()
+    try:
+        out = llm4all.render_chat_template(template, msgs, bos_token="<s>")
+        result = {"raised": None, "output_len": len(out)}
+    except llm4all.TemplateError as e:
+        result = {"raised": "TemplateError", "message": str(e)[:300]}
+    except llm4all.Error as e:
+        result = {"raised": "Error", "message": str(e)[:300]}
+    except (ValueError, TypeError) as e:
+        result = {"raised": type(e).__name__, "message": str(e)[:300]}
+    result["seconds"] = time.perf_counter() - t0
+    result["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+""")
+
+TIMEOUT_S = 30      # the child's whole life: interpreter start, import, render
+RENDER_LIMIT_S = 1.0
+RSS_LIMIT_MIB = 1024
+
+
+def _run_child(template):
+    if isinstance(template, bytes):
+        kind, payload = "bytes", template.hex()
+    else:
+        kind, payload = "str", json.dumps(template)
+    # Long templates go through a file-free argv; 100k-deep nestings are ~200 kB, under ARG_MAX.
+    return subprocess.run([sys.executable, "-c", CHILD, kind, payload, json.dumps(MSGS)],
+                          capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_template_fails_fast(name):
+    template = HOSTILE[name]
+    try:
+        proc = _run_child(template)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name}: the render did not finish within {TIMEOUT_S} s (hang)")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (
+        f"{name}: child exited with {proc.returncode} (crash?)\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    allowed = {"TemplateError"} | ({"Error", "ValueError"} if name in BAD_INPUT else set())
+    if name in EMPTY_OR_ERROR and result["raised"] is None:
+        assert result["output_len"] == 0, f"{name}: rendered {result['output_len']} characters: {result}"
+    else:
+        assert result["raised"] in allowed, f"{name}: expected one of {sorted(allowed)}, got {result}"
+    assert result["seconds"] < RENDER_LIMIT_S, f"{name}: took {result['seconds']:.3f} s: {result}"
+    assert result["maxrss_mib"] < RSS_LIMIT_MIB, f"{name}: peak RSS {result['maxrss_mib']:.0f} MiB: {result}"
+
+
+AFTER_CHILD = textwrap.dedent(r"""
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    import json, sys
+    import llm4all
+    from llm4all import _core
+    hostile, msgs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+    out = {}
+    # The C ABI takes the context as JSON text: malformed, non-object or non-UTF-8 JSON is bad input.
+    for i, ctx in enumerate([b'{"messages": [{"role": "user", "content": "\xff"}]}', "{not json",
+                             '{"messages": [1, 2', "[1, 2, 3]", '{"messages": [1], }', ""]):
+        try:
+            out[f"bad_json_{i}"] = "rendered: " + _core.render_chat_template("{{ messages|length }}", ctx)
+        except (llm4all.Error, ValueError) as e:
+            out[f"bad_json_{i}"] = "refused"
+    # Deeply nested JSON: refused or rendered, never a crash.
+    try:
+        out["deep_json"] = _core.render_chat_template("{{ messages|length }}",
+                                                      '{"messages": ' + "[" * 100000 + "]" * 100000 + "}")
+    except llm4all.Error:
+        out["deep_json"] = "refused"
+    # A refused template leaves nothing behind: the next render in the same process is right.
+    for t in hostile:
+        try:
+            llm4all.render_chat_template(t, msgs)
+            out["hostile"] = "rendered"
+        except llm4all.TemplateError:
+            pass
+    out["after"] = llm4all.render_chat_template("{{ messages[1].content }}!", msgs)
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def test_bad_context_and_render_after_hostile():
+    names = ("macro_recursion", "string_doubling", "messages_pop", "nested_parens_100k", "range_1e9")
+    try:
+        proc = subprocess.run([sys.executable, "-c", AFTER_CHILD, json.dumps([HOSTILE[n] for n in names]),
+                               json.dumps(MSGS)], capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"did not finish within {TIMEOUT_S} s (hang)")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, f"child exited with {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    out = json.loads(lines[-1][len("RESULT "):])
+    for k, v in out.items():
+        if k.startswith("bad_json_"):
+            assert v == "refused", (k, v)
+    assert out["deep_json"] in ("refused", "1"), out["deep_json"]
+    assert "hostile" not in out, "a hostile template rendered"
+    assert out["after"] == "hello!"
