@@ -99,12 +99,14 @@ Value f_batch(Interp &in, const Value &v, CallArgs &a) {
             while (static_cast<int64_t>(tmp.size()) < count) tmp.push_back(*fill);
         out.push_back(in.make_list(std::move(tmp)));
     }
-    return in.make_list(std::move(out));
+    return in.make_generator(std::move(out));
 }
 
+// Markup in, Markup out (markupsafe wraps these str methods)
 Value call_str_method(Interp &in, const Value &v, const char *m, CallArgs &a) {
     Value s = str_of(in, v), r;
     call_method(in, s, m, a, r);
+    if (v.is_markup() && r.is_string() && !r.is_markup()) return in.make_string(r.str(), true);
     return r;
 }
 
@@ -129,7 +131,9 @@ Value f_replace(Interp &in, const Value &v, CallArgs &a) {
     c.pos.push_back(str_of(in, *o));
     c.pos.push_back(str_of(in, *n));
     if (cnt && !cnt->is_none()) c.pos.push_back(*cnt);
-    return call_str_method(in, v, "replace", c);
+    Value s = str_of(in, v), r;
+    call_method(in, s, "replace", c, r);  // plain str: jinja2 replaces on str(s) without autoescape
+    return r.is_markup() ? in.make_string(r.str()) : r;
 }
 
 Value f_default(Interp &, const Value &v, CallArgs &a) {
@@ -163,7 +167,11 @@ Value f_dictsort(Interp &in, const Value &v, CallArgs &a) {
     return in.make_list(std::move(out));
 }
 
-Value f_escape(Interp &in, const Value &v, CallArgs &) { return in.make_string(html_escape(py_str(v))); }
+Value f_escape(Interp &in, const Value &v, CallArgs &) {
+    if (v.is_markup()) return v;
+    return in.make_string(html_escape(py_str(v)), true);
+}
+Value f_forceescape(Interp &in, const Value &v, CallArgs &) { return in.make_string(html_escape(py_str(v)), true); }
 
 Value f_first(Interp &in, const Value &v, CallArgs &) {
     if (v.is_list()) {
@@ -175,6 +183,7 @@ Value f_first(Interp &in, const Value &v, CallArgs &) {
     return items.front();
 }
 Value f_last(Interp &in, const Value &v, CallArgs &) {
+    if (v.is_generator()) throw_error("'generator' object is not reversible");
     if (v.is_list()) {
         if (v.list_obj().items.empty()) return Value::undefined("No last item, sequence was empty.");
         return v.list_obj().items.back();
@@ -316,7 +325,7 @@ Value f_indent(Interp &in, const Value &v, CallArgs &a) {
         }
     }
     if (first) rv = ind + rv;
-    return in.make_string(std::move(rv));
+    return in.make_string(std::move(rv), v.is_markup());
 }
 
 Value f_items(Interp &in, const Value &v, CallArgs &) {
@@ -324,7 +333,7 @@ Value f_items(Interp &in, const Value &v, CallArgs &) {
     if (!v.is_dict()) throw_error("Can only get item pairs from a mapping.");
     std::vector<Value> out;
     for (const auto &kv : v.dict_obj().items) out.push_back(in.make_list({kv.first, kv.second}, true));
-    return in.make_list(std::move(out));
+    return in.make_generator(std::move(out));
 }
 
 Value f_join(Interp &in, const Value &v, CallArgs &a) {
@@ -346,7 +355,9 @@ Value f_join(Interp &in, const Value &v, CallArgs &a) {
 Value f_length(Interp &, const Value &v, CallArgs &) {
     switch (v.kind()) {
     case Value::Kind::String: return Value::integer(static_cast<int64_t>(py_len(v.str())));
-    case Value::Kind::List: return Value::integer(static_cast<int64_t>(v.list_obj().items.size()));
+    case Value::Kind::List:
+        if (v.is_generator()) throw_error("object of type 'generator' has no len()");
+        return Value::integer(static_cast<int64_t>(v.list_obj().items.size()));
     case Value::Kind::Dict: return Value::integer(static_cast<int64_t>(v.dict_obj().items.size()));
     case Value::Kind::Undefined: return Value::integer(0);
     default: throw_error("object of type '" + type_name(v) + "' has no len()");
@@ -354,15 +365,16 @@ Value f_length(Interp &, const Value &v, CallArgs &) {
 }
 
 Value f_list(Interp &in, const Value &v, CallArgs &) {
-    if (v.is_list() && !v.is_tuple()) return v;
+    if (v.is_list() && !v.is_tuple() && !v.is_generator()) return v;
     return in.make_list(in.iterate(v));
 }
 
 Value f_string(Interp &in, const Value &v, CallArgs &) { return str_of(in, v); }
-Value f_safe(Interp &in, const Value &v, CallArgs &) { return str_of(in, v); }
+Value f_safe(Interp &in, const Value &v, CallArgs &) { return v.is_markup() ? v : in.make_string(py_str(v), true); }
 
 Value f_map(Interp &in, const Value &v, CallArgs &a) {
     std::vector<Value> out;
+    if (!v.truthy()) return in.make_generator({});  // jinja2: "if value:"
     auto items = in.iterate(v);
     if (const Value *attr = a.kwarg("attribute")) {
         const Value *dflt = a.kwarg("default");
@@ -371,7 +383,7 @@ Value f_map(Interp &in, const Value &v, CallArgs &a) {
             if (x.is_undefined() && dflt) x = *dflt;
             out.push_back(x);
         }
-        return in.make_list(std::move(out));
+        return in.make_generator(std::move(out));
     }
     if (a.pos.empty()) throw_error("map requires a filter argument");
     if (!a.pos[0].is_string()) throw_error("map filter name must be a string");
@@ -384,7 +396,7 @@ Value f_map(Interp &in, const Value &v, CallArgs &a) {
         CallArgs c = rest;
         out.push_back(in.apply_filter(f, item, c));
     }
-    return in.make_list(std::move(out));
+    return in.make_generator(std::move(out));
 }
 
 Value select_impl(Interp &in, const Value &v, CallArgs &a, bool by_attr, bool keep_when) {
@@ -405,6 +417,7 @@ Value select_impl(Interp &in, const Value &v, CallArgs &a, bool by_attr, bool ke
     if (a.pos.size() > k + 1) rest.pos.assign(a.pos.begin() + static_cast<std::ptrdiff_t>(k + 1), a.pos.end());
     rest.kw = a.kw;
     std::vector<Value> out;
+    if (!v.truthy()) return in.make_generator({});  // jinja2: "if seq:"
     for (const Value &item : in.iterate(v)) {
         Value x = by_attr ? get_path(in, item, attr) : item;
         bool r;
@@ -415,7 +428,7 @@ Value select_impl(Interp &in, const Value &v, CallArgs &a, bool by_attr, bool ke
         }
         if (r == keep_when) out.push_back(item);
     }
-    return in.make_list(std::move(out));
+    return in.make_generator(std::move(out));
 }
 Value f_select(Interp &in, const Value &v, CallArgs &a) { return select_impl(in, v, a, false, true); }
 Value f_reject(Interp &in, const Value &v, CallArgs &a) { return select_impl(in, v, a, false, false); }
@@ -449,7 +462,7 @@ Value f_reverse(Interp &in, const Value &v, CallArgs &) {
     }
     auto items = in.iterate(v);
     std::reverse(items.begin(), items.end());
-    return in.make_list(std::move(items));
+    return in.make_generator(std::move(items));  // a list_reverseiterator in jinja2
 }
 
 Value f_round(Interp &, const Value &v, CallArgs &a) {
@@ -502,7 +515,7 @@ Value f_slice(Interp &in, const Value &v, CallArgs &a) {
         if (fill && !fill->is_none() && s >= extra) tmp.push_back(*fill);
         out.push_back(in.make_list(std::move(tmp)));
     }
-    return in.make_list(std::move(out));
+    return in.make_generator(std::move(out));
 }
 
 Value f_sort(Interp &in, const Value &v, CallArgs &a) {
@@ -670,7 +683,7 @@ Value f_unique(Interp &in, const Value &v, CallArgs &a) {
         seen.push_back(k);
         out.push_back(item);
     }
-    return in.make_list(std::move(out));
+    return in.make_generator(std::move(out));
 }
 
 Value f_wordcount(Interp &, const Value &v, CallArgs &) {
@@ -694,7 +707,7 @@ struct FilterEntry {
 const FilterEntry k_filters[] = {
     {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize}, {"center", f_center},
     {"count", f_length}, {"d", f_default}, {"default", f_default}, {"dictsort", f_dictsort}, {"e", f_escape},
-    {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"forceescape", f_escape}, {"format", f_format},
+    {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"forceescape", f_forceescape}, {"format", f_format},
     {"indent", f_indent}, {"int", f_int}, {"items", f_items}, {"join", f_join}, {"last", f_last},
     {"length", f_length}, {"list", f_list}, {"lower", f_lower}, {"map", f_map}, {"max", f_max}, {"min", f_min},
     {"pprint", f_pprint}, {"reject", f_reject}, {"rejectattr", f_rejectattr}, {"replace", f_replace},

@@ -129,8 +129,9 @@ public:
         if (steps > lim.max_steps) throw_error("template exceeded the step limit (sandbox)");
     }
     void charge(uint64_t bytes);  // accounts allocation, checks the memory limit
-    Value make_string(std::string s);
+    Value make_string(std::string s, bool markup = false);
     Value make_list(std::vector<Value> items, bool tuple = false);
+    Value make_generator(std::vector<Value> items);
     void emit(std::string_view s);
 
     Value lookup(int32_t id, const Node &where);

@@ -251,6 +251,7 @@ struct Dumper {
         }
         case Value::Kind::String: dump_string(out, v.str(), ensure_ascii); return;
         case Value::Kind::List: {
+            if (v.is_generator()) throw_error("Object of type generator is not JSON serializable");
             const auto &items = v.list_obj().items;
             if (items.empty()) { out += "[]"; return; }
             out += '[';

@@ -257,7 +257,7 @@ struct Parser {
         if (skip_op("=")) {
             auto n = node(NK::Set, t);
             n->kids.push_back(std::move(target));
-            n->kids.push_back(parse_tuple(false));
+            n->kids.push_back(parse_tuple(true));
             expect_block_end();
             return n;
         }
@@ -773,7 +773,7 @@ struct Parser {
         auto n = node(NK::Filter, t);
         n->text = dotted_name();
         n->id = find_filter(n->text);
-        if (n->id < 0) fail_at(t, "no filter named '" + n->text + "'");
+
         n->kids.push_back(std::move(in));
         if (is_op("(")) parse_call_args(*n);
         return n;
@@ -788,7 +788,7 @@ struct Parser {
         n->flag = neg;
         n->text = dotted_name();
         n->id = find_test(n->text);
-        if (n->id < 0) fail_at(t, "no test named '" + n->text + "'");
+
         n->kids.push_back(std::move(in));
         const Token &c = cur();
         if (is_op("(")) parse_call_args(*n);
@@ -802,6 +802,22 @@ struct Parser {
         return n;
     }
 };
+
+// Unknown filters/tests are a syntax error, except inside an if or a conditional
+// expression, where jinja2 3.1 defers the error to when they run.
+void check_names(const Node *n, bool soft, int depth = 0) {
+    if (!n || depth > 10000) return;
+    if ((n->kind == NK::Filter || n->kind == NK::Test) && n->id < 0 && !soft) {
+        TemplateError e{std::string("no ") + (n->kind == NK::Filter ? "filter" : "test") + " named '" + n->text + "'"};
+        e.line = n->line;
+        e.col = n->col;
+        throw e;
+    }
+    bool inner = soft;
+    if (n->kind == NK::If || n->kind == NK::CondExpr) inner = true;
+    if (n->kind == NK::For || n->kind == NK::Macro || n->kind == NK::CallBlock) inner = false;
+    for (const auto &k : n->kids) check_names(k.get(), inner, depth + 1);
+}
 
 } // namespace
 
@@ -817,6 +833,7 @@ std::shared_ptr<TemplateImpl> parse_template(std::string_view src, const Limits 
         auto it = p.sym_index.find(n);
         return it == p.sym_index.end() ? -1 : it->second;
     };
+    check_names(impl->root.get(), false);
     impl->sym_loop = find("loop");
     impl->sym_varargs = find("varargs");
     impl->sym_kwargs = find("kwargs");

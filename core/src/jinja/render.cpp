@@ -38,10 +38,10 @@ void Interp::charge(uint64_t bytes) {
     if (allocated > lim.max_alloc_bytes) throw_error("template exceeded the memory limit (sandbox)");
 }
 
-Value Interp::make_string(std::string s) {
+Value Interp::make_string(std::string s, bool markup) {
     if (s.size() > lim.max_string_bytes) throw_error("string too long (sandbox limit)");
     charge(s.size() + 32);
-    return Value::string(std::move(s));
+    return Value::string(std::make_shared<const StrObj>(std::move(s), markup));
 }
 
 Value Interp::make_list(std::vector<Value> items, bool tuple) {
@@ -49,6 +49,12 @@ Value Interp::make_list(std::vector<Value> items, bool tuple) {
     charge(items.size() * sizeof(Value) + 48);
     steps_add(items.size() / 16);
     return Value::list(std::move(items), tuple);
+}
+
+Value Interp::make_generator(std::vector<Value> items) {
+    Value v = make_list(std::move(items));
+    const_cast<ListObj &>(v.list_obj()).generator = true;
+    return v;
 }
 
 void Interp::emit(std::string_view s) {
@@ -351,6 +357,7 @@ Value Interp::subscript(const Value &obj, const Value &key) {
     switch (obj.kind()) {
     case Value::Kind::Undefined: throw_undefined(obj);
     case Value::Kind::List:
+        if (obj.is_generator()) return Value::undefined("'generator object' is not subscriptable");
         if (key.is_integral()) {
             const auto &items = obj.list_obj().items;
             int64_t i = key.as_int(), n = static_cast<int64_t>(items.size());
@@ -484,9 +491,13 @@ static Value binary_op(Interp &in, uint8_t op, const Value &a, const Value &b) {
     if (op == '+') {
         if (a.is_string() && b.is_string()) {
             if (a.str().size() + b.str().size() > in.lim.max_string_bytes) throw_error("string too long (sandbox limit)");
+            if (a.is_markup() || b.is_markup())  // Markup.__add__/__radd__ escape the plain side
+                return in.make_string((a.is_markup() ? a.str() : html_escape(a.str())) +
+                                          (b.is_markup() ? b.str() : html_escape(b.str())),
+                                      true);
             return in.make_string(a.str() + b.str());
         }
-        if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+        if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && !a.is_generator() && !b.is_generator()) {
             const auto &x = a.list_obj().items, &y = b.list_obj().items;
             if (x.size() + y.size() > in.lim.max_list_items) throw_error("list too long (sandbox limit)");
             std::vector<Value> r;
@@ -519,7 +530,19 @@ static Value binary_op(Interp &in, uint8_t op, const Value &a, const Value &b) {
             return in.make_list(std::move(r), seq->is_tuple());
         }
     }
-    if (op == '%' && a.is_string()) return py_percent_format(in, a.str(), b);
+    if (op == '%' && a.is_string()) {
+        if (!a.is_markup()) return py_percent_format(in, a.str(), b);
+        // Markup % args escapes the arguments
+        auto esc = [&](const Value &x) { return x.is_number() || x.is_markup() ? x : in.make_string(html_escape(py_str(x)), true); };
+        Value args = b;
+        if (b.is_tuple()) {
+            std::vector<Value> items;
+            for (const Value &x : b.list_obj().items) items.push_back(esc(x));
+            args = in.make_list(std::move(items), true);
+        } else if (!b.is_dict()) args = esc(b);
+        Value r = py_percent_format(in, a.str(), args);
+        return in.make_string(r.str(), true);
+    }
     throw_error(std::string("unsupported operand type(s) for ") + op_text(op) + ": '" + type_name(a) + "' and '" +
                 type_name(b) + "'");
 }
@@ -616,6 +639,7 @@ Value Interp::eval(const Node &n) {
         case NK::Filter: {
             check_stack();
             Value in = n.kids[0]->kind == NK::Capture ? capture : eval(*n.kids[0]);
+            if (n.id < 0) throw_error("no filter named '" + n.text + "'");
             CallArgs args;
             bind_call_args(n, 1, args);
             return apply_filter(n.id, std::move(in), args);
@@ -623,6 +647,7 @@ Value Interp::eval(const Node &n) {
         case NK::Test: {
             check_stack();
             Value v = eval(*n.kids[0]);
+            if (n.id < 0) throw_error("no test named '" + n.text + "'");
             CallArgs args;
             bind_call_args(n, 1, args);
             bool r = apply_test(n.id, v, args);

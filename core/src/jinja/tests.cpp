@@ -30,7 +30,7 @@ bool t_iterable(Interp &, const Value &v, CallArgs &) {
     return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
 }
 bool t_sequence(Interp &, const Value &v, CallArgs &) {
-    return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
+    return v.is_string() || (v.is_list() && !v.is_generator()) || v.is_dict() || v.is_undefined();
 }
 bool t_callable(Interp &, const Value &v, CallArgs &) { return v.is_callable(); }
 bool t_escaped(Interp &, const Value &, CallArgs &) { return false; }

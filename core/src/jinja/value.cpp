@@ -76,6 +76,8 @@ bool Value::holds_namespace() const {
     return kind_ == Kind::Callable || kind_ == Kind::Loop;  // may reach frames: treat alike
 }
 bool Value::is_tuple() const { return kind_ == Kind::List && list_obj().tuple; }
+bool Value::is_markup() const { return kind_ == Kind::String && str_obj()->markup; }
+bool Value::is_generator() const { return kind_ == Kind::List && list_obj().generator; }
 
 bool Value::truthy() const {
     switch (kind_) {
@@ -84,7 +86,7 @@ bool Value::truthy() const {
     case Kind::Int: return i_ != 0;
     case Kind::Float: return f_ != 0.0;
     case Kind::String: return !str().empty();
-    case Kind::List: return !list_obj().items.empty();
+    case Kind::List: return list_obj().generator || !list_obj().items.empty();
     case Kind::Dict: return !dict_obj().items.empty();
     default: return true;
     }
@@ -170,6 +172,7 @@ bool values_equal(const Value &a, const Value &b) {
     case K::String: return a.str() == b.str();
     case K::List: {
         const auto &x = a.list_obj(), &y = b.list_obj();
+        if (x.generator || y.generator) return &x == &y;
         if (x.tuple != y.tuple || x.items.size() != y.items.size()) return false;
         for (size_t i = 0; i < x.items.size(); ++i)
             if (!values_equal(x.items[i], y.items[i])) return false;
@@ -228,7 +231,7 @@ std::string type_name(const Value &v) {
     case K::Int: return "int";
     case K::Float: return "float";
     case K::String: return "str";
-    case K::List: return v.is_tuple() ? "tuple" : "list";
+    case K::List: return v.is_generator() ? "generator" : v.is_tuple() ? "tuple" : "list";
     case K::Dict: return "dict";
     case K::Namespace: return "Namespace";
     case K::Callable: return "function";
@@ -355,9 +358,17 @@ static void repr_into(std::string &out, const Value &v) {
     using K = Value::Kind;
     switch (v.kind()) {
     case K::Undefined: out += "Undefined"; return;
-    case K::String: py_repr_string(out, v.str()); return;
+    case K::String:
+        if (v.is_markup()) out += "Markup(";
+        py_repr_string(out, v.str());
+        if (v.is_markup()) out += ")";
+        return;
     case K::List: {
         const auto &l = v.list_obj();
+        if (l.generator) {
+            out += "<generator object>";
+            return;
+        }
         out += l.tuple ? '(' : '[';
         for (size_t i = 0; i < l.items.size(); ++i) {
             if (i) out += ", ";

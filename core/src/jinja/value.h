@@ -33,7 +33,8 @@ struct TemplateError {
 struct StrObj {
     std::string s;
     mutable int8_t ascii = -1;  // cached: -1 unknown, 0 no, 1 yes
-    explicit StrObj(std::string v) : s(std::move(v)) {}
+    bool markup = false;        // markupsafe.Markup (from |safe / |escape): '+' escapes a plain str
+    explicit StrObj(std::string v, bool m = false) : s(std::move(v)), markup(m) {}
     bool is_ascii() const;
 };
 
@@ -72,6 +73,7 @@ public:
     bool is_integral() const { return kind_ == Kind::Int || kind_ == Kind::Bool; }  // Python: bool is an int
     bool is_number() const { return is_integral() || kind_ == Kind::Float; }
     bool is_string() const { return kind_ == Kind::String; }
+    bool is_markup() const;
     bool is_list() const { return kind_ == Kind::List; }
     bool is_dict() const { return kind_ == Kind::Dict; }
     bool is_namespace() const { return kind_ == Kind::Namespace; }
@@ -100,6 +102,7 @@ public:
 
     bool truthy() const;  // Python's bool()
     bool is_tuple() const;
+    bool is_generator() const;
 
 private:
     Kind kind_;
@@ -114,6 +117,8 @@ private:
 struct ListObj {
     std::vector<Value> items;
     bool tuple = false;
+    bool generator = false;  // what jinja2 returns as a generator (map, select ...): no len(),
+                             // always true, not JSON-serializable, not subscriptable
     uint32_t depth = 1;
     bool has_ns = false;
     void finish();  // computes depth/has_ns from items
