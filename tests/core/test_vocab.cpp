@@ -251,6 +251,12 @@ int main() {
             // llama.cpp's own qwen2 vectors, with the vocabulary of a real Qwen2.5 model.
             fs::path q = data / "vocab" / "ggml-vocab-qwen2.gguf";
             run_vectors("qwen2 (Qwen2.5 vocab)", *l.vocab, q.string() + ".inp", q.string() + ".out");
+            // Qwen2.5's </s> is an ordinary token in the file; llama.cpp makes it an
+            // end-of-generation control token, matched whole with parse_special only.
+            const Vocab &v = *l.vocab;
+            std::vector<int32_t> on = v.tokenize("x</s>", false, true), off = v.tokenize("x</s>", false, false);
+            check(on.size() == 2 && v.is_eog(on[1]) && v.token_text(on[1]) == "</s>", "qwen </s> parsed: " + ids_str(on));
+            check(off.size() > 2, "qwen </s> is text without parse_special: " + ids_str(off));
         }
         if (std::string(d.name) == "stories260K") {
             spm_checks(*l.vocab);
@@ -271,6 +277,20 @@ int main() {
             std::vector<int32_t> im2 = v.tokenize("<|im_start|>", false, false);
             check(im2.size() > 1, "smollm2 without parse_special the marker is text: " + ids_str(im2));
             check(v.pre_name() == "smollm", "smollm2 pre name is " + v.pre_name());
+            // llama.cpp finds FIM repo-name tokens by text and ends generation on them.
+            std::vector<int32_t> rn = v.tokenize("<reponame>", false, true);
+            check(rn.size() == 1 && v.is_eog(rn[0]), "smollm2 <reponame> is an end-of-generation token: " + ids_str(rn));
+        }
+        if (std::string(d.name) == "gemma3-270m") {
+            // Special tokens as llama.cpp splits them (issue 11): <s> is user-defined, so it is
+            // split out with or without parse_special; </s> is user-defined too, but llama.cpp
+            // makes every </s> an end-of-generation control token, parsed only with parse_special.
+            const Vocab &v = *l.vocab;
+            std::vector<int32_t> s_on = v.tokenize("a<s>b", false, true), s_off = v.tokenize("a<s>b", false, false);
+            check(s_on == s_off && s_on.size() == 3, "gemma3 <s> split out either way: " + ids_str(s_on) + " /" + ids_str(s_off));
+            std::vector<int32_t> e_on = v.tokenize("a</s>b", false, true), e_off = v.tokenize("a</s>b", false, false);
+            check(e_on.size() == 3 && v.is_eog(e_on[1]) && v.is_control(e_on[1]), "gemma3 </s> parsed: " + ids_str(e_on));
+            check(e_off.size() > 3, "gemma3 </s> is text without parse_special: " + ids_str(e_off));
         }
     }
 
