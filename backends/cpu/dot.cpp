@@ -5,6 +5,7 @@
 // builds of llama.cpp do, since that is where decode time goes.
 #include "dot.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "llm4all/backend.h"
@@ -178,31 +179,46 @@ inline float hsum(__m256 v) {
 }
 #endif
 
-// NT tokens against one weight row; NT is a template constant so the
-// accumulators live in registers.
+// NT (<= 4) tokens against one weight row, in the order dot.h fixes: per block
+// the exact integer sum, then acc = fma(d_w * d_a, sum, acc) per token (one token
+// per lane of a 4-lane accumulator).
 template <class B, int NT>
 void dot_quant(const B *w, const uint8_t *act, size_t stride, int64_t nb, float *out) {
     using A = typename ActOf<B>::type;
 #ifdef __AVX2__
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    float macc[NT] = {};
+    static_assert(NT >= 1 && NT <= 4, "at most 4 tokens per call");
+    const A *a[4];
+    for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const A *>(act + (t < NT ? t : 0) * stride);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m128 acc = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         Unpacked u;
         unpack(w[i], u);
         // maddubs wants unsigned x signed: move the weight's sign onto the activation.
         const __m256i wabs = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
-        for (int t = 0; t < NT; ++t) {
-            const A &a = reinterpret_cast<const A *>(act + t * stride)[i];
-            __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.qs));
+        __m256i s32[4];
+        for (int t = 0; t < 4; ++t) {
+            if (t >= NT) {
+                s32[t] = _mm256_setzero_si256();
+                continue;
+            }
+            __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
             if (!has_min<B>) aq = _mm256_sign_epi8(aq, u.q);
-            __m256i s16 = _mm256_maddubs_epi16(wabs, aq);
-            __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * a.d), _mm256_cvtepi32_ps(s32), acc[t]);
-            if constexpr (has_min<B>) macc[t] += u.m * reinterpret_cast<const ActQ8_1 &>(a).s;
+            s32[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, aq), ones);
+        }
+        const __m128 isum = _mm_cvtepi32_ps(reduce4_epi32(s32[0], s32[1], s32[2], s32[3]));
+        const __m128 da = _mm_setr_ps(a[0][i].d, NT > 1 ? a[1][i].d : 0.0f, NT > 2 ? a[2][i].d : 0.0f,
+                                      NT > 3 ? a[3][i].d : 0.0f);
+        acc = _mm_fmadd_ps(_mm_mul_ps(_mm_set1_ps(u.d), da), isum, acc);
+        if constexpr (has_min<B>) {
+            auto s = [&](int t) { return reinterpret_cast<const ActQ8_1 &>(a[t][i]).s; };
+            const __m128 sa = _mm_setr_ps(s(0), NT > 1 ? s(1) : 0.0f, NT > 2 ? s(2) : 0.0f, NT > 3 ? s(3) : 0.0f);
+            acc = _mm_fmadd_ps(_mm_set1_ps(u.m), sa, acc);
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + macc[t];
+    float r[4];
+    _mm_storeu_ps(r, acc);
+    for (int t = 0; t < NT; ++t) out[t] = r[t];
 #else
     float acc[NT] = {};
     for (int64_t i = 0; i < nb; ++i) {
@@ -279,79 +295,80 @@ void dot_dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t strid
 // ---- single-token (GEMV) path: several weight rows against one activation row ----
 
 #ifdef __AVX2__
-// {sum of a, sum of b, sum of c, sum of d}: one reduction for four rows.
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-// R consecutive rows (R <= 4) against one activation row: the activation block
-// is loaded once for all rows, and R independent accumulator chains keep the
-// FMA unit busy. Per row, blocks are summed in the same order as dot_quant<B, 1>.
-// Q4_0/Q5_0 in GEMV: the weights stay unsigned (q + OFFSET), so maddubs takes
-// them without the two sign flips; OFFSET * (sum of the 4 activations of each
-// lane) comes off after the madd, leaving exactly the lane integers of
-// (q - OFFSET) * a, so the result is bit for bit the same.
+// 8 weight rows against one activation row, one row per lane of the float
+// accumulator: per block the 8 rows' exact integer sums (reduce8_epi32), then one
+// fma with the 8 rows' scales, so each lane runs the chain dot.h fixes. The
+// activation block is loaded once for all rows. rows[] may repeat a row (the
+// tail of a range); only n_out results are stored.
+// Q4_0/Q5_0: the weights stay unsigned (q + OFFSET), so maddubs takes them
+// without the two sign flips; OFFSET * (sum of the activations) comes off the
+// block sums, leaving exactly the integers of (q - OFFSET) * a.
 template <class B> constexpr int gemv_offset = 0;
 template <> constexpr int gemv_offset<BlockQ4_0> = 8;
 template <> constexpr int gemv_offset<BlockQ5_0> = 16;
 inline __m256i offset_q(const BlockQ4_0 &b) { return nibbles32(b.qs); }
 inline __m256i offset_q(const BlockQ5_0 &b) { return _mm256_or_si256(nibbles32(b.qs), high_bits32(b.qh)); }
+template <class B> inline __m256i offset_q(const B &) { return _mm256_setzero_si256(); } // not an offset type
 
-template <class B, int R>
-void gemv_quant(const uint8_t *w, size_t wrb, const uint8_t *act, int64_t nb, float *out) {
+// The fp16 scales (or mins) of block i of 8 rows, as floats.
+template <class B>
+inline __m256 scales8(const B *const *r, int64_t i) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(short(r[0][i].d), short(r[1][i].d), short(r[2][i].d), short(r[3][i].d),
+                                          short(r[4][i].d), short(r[5][i].d), short(r[6][i].d), short(r[7][i].d)));
+}
+template <class B>
+inline __m256 mins8(const B *const *r, int64_t i) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(short(r[0][i].m), short(r[1][i].m), short(r[2][i].m), short(r[3][i].m),
+                                          short(r[4][i].m), short(r[5][i].m), short(r[6][i].m), short(r[7][i].m)));
+}
+
+template <class B>
+void gemv_quant8(const B *const *rows, const uint8_t *next, const uint8_t *act, int64_t nb, float *out, int n_out) {
     using A = typename ActOf<B>::type;
     const A *a = reinterpret_cast<const A *>(act);
-    const B *rows[R];
-    __m256 acc[R];
-    float macc[R] = {};
-    for (int r = 0; r < R; ++r) {
-        rows[r] = reinterpret_cast<const B *>(w + r * wrb);
-        acc[r] = _mm256_setzero_ps();
-    }
-    const uint8_t *next = w + R * wrb;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        prefetch_next_rows<R * int(sizeof(B))>(next, i);
+        prefetch_next_rows<8 * int(sizeof(B))>(next, i);
         const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[i].qs));
-        const float ad = a[i].d;
-        if constexpr (gemv_offset<B> != 0) {
-            const __m256i ones = _mm256_set1_epi16(1);
-            const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(gemv_offset<B>), aq), ones);
-            for (int r = 0; r < R; ++r) {
-                const B &b = rows[r][i];
-                const __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(offset_q(b), aq), ones), corr);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(b.d) * ad), _mm256_cvtepi32_ps(s32), acc[r]);
+        __m256i s32[8];
+        for (int r = 0; r < 8; ++r) {
+            const B &b = rows[r][i];
+            if constexpr (gemv_offset<B> != 0) {
+                s32[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(offset_q(b), aq), ones);
+            } else {
+                Unpacked u;
+                unpack(b, u);
+                const __m256i wabs = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
+                const __m256i as = has_min<B> ? aq : _mm256_sign_epi8(aq, u.q);
+                s32[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, as), ones);
             }
-            continue;
         }
-        for (int r = 0; r < R; ++r) {
-            Unpacked u;
-            unpack(rows[r][i], u);
-            const __m256i wabs = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
-            const __m256i as = has_min<B> ? aq : _mm256_sign_epi8(aq, u.q);
-            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, as), _mm256_set1_epi16(1));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * ad), _mm256_cvtepi32_ps(s32), acc[r]);
-            if constexpr (has_min<B>) macc[r] += u.m * reinterpret_cast<const ActQ8_1 &>(a[i]).s;
+        __m256i isum = reduce8_epi32(s32[0], s32[1], s32[2], s32[3], s32[4], s32[5], s32[6], s32[7]);
+        if constexpr (gemv_offset<B> != 0) {
+            const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(gemv_offset<B>), aq), ones);
+            isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(reduce1_epi32(corr)));
         }
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(scales8(rows, i), _mm256_set1_ps(a[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        if constexpr (has_min<B>)
+            acc = _mm256_fmadd_ps(mins8(rows, i), _mm256_set1_ps(reinterpret_cast<const ActQ8_1 &>(a[i]).s), acc);
     }
-    if constexpr (R == 4) {
-        const __m128 s = _mm_add_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_loadu_ps(macc));
-        _mm_storeu_ps(out, s);
+    if (n_out == 8) {
+        _mm256_storeu_ps(out, acc);
     } else {
-        for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]) + macc[r];
+        float r[8];
+        _mm256_storeu_ps(r, acc);
+        for (int k = 0; k < n_out; ++k) out[k] = r[k];
     }
 }
 
 template <class B>
 void gemv_type(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, int64_t nb, float *out) {
     const uint8_t *wb = static_cast<const uint8_t *>(w);
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) gemv_quant<B, 4>(wb + r * wrb, wrb, act, nb, out + r);
-    switch (n_rows - r) {
-    case 1: gemv_quant<B, 1>(wb + r * wrb, wrb, act, nb, out + r); break;
-    case 2: gemv_quant<B, 2>(wb + r * wrb, wrb, act, nb, out + r); break;
-    case 3: gemv_quant<B, 3>(wb + r * wrb, wrb, act, nb, out + r); break;
-    default: break;
+    for (int64_t r = 0; r < n_rows; r += 8) {
+        const B *rows[8];
+        for (int k = 0; k < 8; ++k) rows[k] = reinterpret_cast<const B *>(wb + std::min(r + k, n_rows - 1) * wrb);
+        gemv_quant8<B>(rows, wb + (r + 8) * wrb, act, nb, out + r, int(std::min<int64_t>(8, n_rows - r)));
     }
 }
 #endif
@@ -470,6 +487,52 @@ void tile_q(const B *w, const uint8_t *groups, size_t gbytes, int64_t nb, float 
     for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + TILE_TOK * g, acc[g]);
 }
 
+// Q4_1/Q5_1: unsigned quants (below 32, so two maddubs may share 16 bits even
+// without VNNI) and a min that pairs with each token's s = d_a * sum(a).
+template <class B> inline __m256i unsigned_q1(const B &b);
+template <> inline __m256i unsigned_q1(const BlockQ4_1 &b) { return nibbles32(b.qs); }
+template <> inline __m256i unsigned_q1(const BlockQ5_1 &b) { return _mm256_or_si256(nibbles32(b.qs), high_bits32(b.qh)); }
+
+template <class B, int G>
+void tile_q1(const B *w, const uint8_t *groups, size_t gbytes, int64_t nb, float *out) {
+    __m256 acc[G];
+    const GroupQ8_1 *a[G];
+    for (int g = 0; g < G; ++g) {
+        acc[g] = _mm256_setzero_ps();
+        a[g] = reinterpret_cast<const GroupQ8_1 *>(groups + g * gbytes);
+    }
+    alignas(32) uint32_t q[QK / 4];
+    for (int64_t i = 0; i < nb; ++i) {
+        _mm256_store_si256(reinterpret_cast<__m256i *>(q), unsigned_q1(w[i]));
+        __m256i s[G];
+        for (int g = 0; g < G; ++g) s[g] = _mm256_setzero_si256();
+        for (int j = 0; j < QK / 4; j += 2) {
+            const __m256i w0 = _mm256_set1_epi32(int(q[j])), w1 = _mm256_set1_epi32(int(q[j + 1]));
+            for (int g = 0; g < G; ++g)
+                s[g] = dot2(s[g], w0, _mm256_load_si256(reinterpret_cast<const __m256i *>(a[g][i].qs[j])), w1,
+                            _mm256_load_si256(reinterpret_cast<const __m256i *>(a[g][i].qs[j + 1])));
+        }
+        const __m256 dw = _mm256_set1_ps(fp16_to_f32(w[i].d)), mw = _mm256_set1_ps(fp16_to_f32(w[i].m));
+        for (int g = 0; g < G; ++g) {
+            acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_load_ps(a[g][i].d)), _mm256_cvtepi32_ps(s[g]), acc[g]);
+            acc[g] = _mm256_fmadd_ps(mw, _mm256_load_ps(a[g][i].s), acc[g]);
+        }
+    }
+    for (int g = 0; g < G; ++g) _mm256_storeu_ps(out + TILE_TOK * g, acc[g]);
+}
+
+template <class B>
+void tile_q1_groups(const void *w, const void *groups, size_t gbytes, int n_groups, int64_t nb, float *out) {
+    const B *wb = static_cast<const B *>(w);
+    const uint8_t *a = static_cast<const uint8_t *>(groups);
+    switch (n_groups) {
+    case 1: tile_q1<B, 1>(wb, a, gbytes, nb, out); break;
+    case 2: tile_q1<B, 2>(wb, a, gbytes, nb, out); break;
+    case 3: tile_q1<B, 3>(wb, a, gbytes, nb, out); break;
+    default: tile_q1<B, 4>(wb, a, gbytes, nb, out); break;
+    }
+}
+
 template <class B>
 void tile_q_groups(const void *w, const void *groups, size_t gbytes, int n_groups, int64_t nb, float *out) {
     const B *wb = static_cast<const B *>(w);
@@ -487,7 +550,7 @@ void tile_q_groups(const void *w, const void *groups, size_t gbytes, int n_group
 bool tile_supported(int32_t wtype) {
 #ifdef __AVX2__
     switch (wtype) {
-    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: return true;
+    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q5_0: case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_1: return true;
     case LLM4ALL_TYPE_Q8_0: case LLM4ALL_TYPE_IQ4_NL: return HAVE_VNNI;
     default: return tile_supported_k(wtype);
     }
@@ -504,6 +567,8 @@ void tile_dot(int32_t wtype, const void *w_row, const void *groups, size_t group
     switch (wtype) {
     case LLM4ALL_TYPE_Q4_0: return tile_q_groups<BlockQ4_0>(w_row, groups, group_bytes, n_groups, nb, out);
     case LLM4ALL_TYPE_Q5_0: return tile_q_groups<BlockQ5_0>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q4_1: return tile_q1_groups<BlockQ4_1>(w_row, groups, group_bytes, n_groups, nb, out);
+    case LLM4ALL_TYPE_Q5_1: return tile_q1_groups<BlockQ5_1>(w_row, groups, group_bytes, n_groups, nb, out);
     case LLM4ALL_TYPE_Q8_0: return tile_q_groups<BlockQ8_0>(w_row, groups, group_bytes, n_groups, nb, out);
     case LLM4ALL_TYPE_IQ4_NL: return tile_q_groups<BlockIQ4_NL>(w_row, groups, group_bytes, n_groups, nb, out);
     default: break;

@@ -7,7 +7,51 @@
 #include <cstddef>
 #include <cstdint>
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 namespace llm4all::cpu {
+
+// ONE ACCUMULATION ORDER FOR EVERY BATCH SHAPE. The logits of a position must not
+// depend on how its tokens were split into decode calls (a chat turn after prefix
+// reuse decodes the cached prompt's last token alone), so every kernel that computes
+// dot(weight row, token) for a quantized type -- the single-token GEMV, the
+// prompt-batch tiles and the 1..4-token dot_rows -- does exactly the same float
+// operations for it, whatever the other rows and tokens of the call:
+//   per block, the EXACT integer sum of q_w * q_a over the whole block (32 values, or
+//   the 256 of a super-block with its integer sub-block scales), however the lanes
+//   happen to split it; then, block after block from acc = 0, one fused step
+//     acc = fma(d_w * d_a, float(isum), acc)             (then acc = fma(m_w, s_a, acc)
+//                                                          for Q4_1/Q5_1)
+//     acc = fma(d_w * d_a, float(isum), fnmadd(dmin_w * d_a, float(imin), acc))
+//                                                         (Q2_K/Q4_K/Q5_K's mins)
+//   with Q3_K/Q6_K's offsets and Q4_0/Q5_0/Q8_0/IQ4_NL's unsigned shifts taken off
+//   in the integers. The tiles hold one token per lane, the GEMV one weight row per
+//   lane; neither reorders a lane's chain. The generic (SSE2) build runs the same
+//   chain without FMA (acc += float(isum) * (d_w * d_a)) in every path, so it is
+//   invariant too, just not bit-equal to the SIMD variants. Float rows (F32, and
+//   F16/BF16 widened) go through dot_f32 for every batch shape.
+#ifdef __AVX2__
+// Lane r of the result = the sum of the 8 int32 lanes of v_r (exact).
+inline __m256i reduce8_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256i v5, __m256i v6,
+                             __m256i v7) {
+    const __m256i ab = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    const __m256i cd = _mm256_hadd_epi32(_mm256_hadd_epi32(v4, v5), _mm256_hadd_epi32(v6, v7));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+// Lane r of the result = the sum of the 8 int32 lanes of v_r (exact).
+inline __m128i reduce4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+    const __m256i abcd = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+inline int32_t reduce1_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+#endif
 
 constexpr int DOT_MAX_TOK = 4;
 
@@ -27,7 +71,7 @@ void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stri
 
 // Single-token matmul (GEMV): out[r] = dot(row r, act) for r < n_rows, rows
 // w_row_bytes apart; quantized weight types only (F16/BF16 go through dot_rows).
-// Under AVX2 several rows share each activation load and one reduction.
+// Under AVX2 8 rows (4 for the super-block types) share each activation load.
 void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
                float *out);
 // gemv_rows for the super-block types (dot_k.cpp); false if wtype has no such kernel.
@@ -50,7 +94,7 @@ inline void prefetch_next_rows(const uint8_t *next, int64_t i) {
 // GroupQ8_0 / GroupQ8_K): out[8 g + k] = dot(w_row, token k of group g) for
 // g < n_groups (<= TILE_MAX_GROUPS), group g's packed row at groups + g * group_bytes.
 // Each unpacked weight block serves 8 * n_groups tokens; only built where
-// tile_supported says so (SIMD builds; Q8_0 weights need VNNI).
+// tile_supported says so (SIMD builds; Q8_0/IQ4_NL weights need VNNI).
 constexpr int TILE_MAX_GROUPS = 4;
 bool tile_supported(int32_t wtype);
 void tile_dot(int32_t wtype, const void *w_row, const void *groups, size_t group_bytes, int n_groups, int64_t n,

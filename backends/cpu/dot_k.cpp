@@ -5,6 +5,8 @@
 // A weight super-block is unpacked once into bytes + integer scales and then
 // dotted with up to DOT_MAX_TOK token rows: plain loops in the generic build (the
 // scalar reference), maddubs/madd under AVX2. Both compute the same integers.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "dot.h"
@@ -194,13 +196,6 @@ void unpack(const BlockIQ4_XS &b, Unpacked &u) {
 }
 
 #ifdef __AVX2__
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // Spreads the 16 scales into one madd operand per 32 values.
 inline void spread_scales(Unpacked &u) {
     const __m256i s = _mm256_load_si256(reinterpret_cast<const __m256i *>(u.sc));
@@ -212,13 +207,14 @@ inline void spread_scales(Unpacked &u) {
 }
 #endif
 
+// NT tokens against one weight row, in the order dot.h fixes: per super-block
+// the exact integer isum (and imin), then one fused step per token.
 template <class B, int NT>
 void dot_k(const B *w, const uint8_t *act, size_t stride, int64_t nb, float *out) {
     constexpr Mins MINS = Traits<B>::mins;
     Unpacked u;
 #ifdef __AVX2__
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    float acc[NT] = {};
     for (int64_t i = 0; i < nb; ++i) {
         unpack(w[i], u);
         spread_scales(u);
@@ -234,20 +230,18 @@ void dot_k(const B *w, const uint8_t *act, size_t stride, int64_t nb, float *out
                                         : _mm256_maddubs_epi16(q, x);
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, u.scv[c]));
             }
-            const float dd = u.d * a.d;
             if constexpr (MINS != Mins::NONE) {
                 const __m256i imin = _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(u.mn)),
                                                        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
-                if constexpr (MINS == Mins::OFFSET) {
+                if constexpr (MINS == Mins::OFFSET)
                     isum = _mm256_sub_epi32(isum, imin);
-                } else {
-                    acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(u.dmin * a.d), _mm256_cvtepi32_ps(imin), acc[t]);
-                }
+                else
+                    acc[t] = std::fma(-(u.dmin * a.d), float(reduce1_epi32(imin)), acc[t]);
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc[t]);
+            acc[t] = std::fma(u.d * a.d, float(reduce1_epi32(isum)), acc[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
 #else
     float acc[NT] = {};
     for (int64_t i = 0; i < nb; ++i) {
@@ -291,13 +285,13 @@ void dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t stride, i
 #ifdef __AVX2__
 // ---- single-token (GEMV) kernels: unpack straight into registers ----------------
 // With one token there is nothing to amortise an unpacked super-block over, so
-// Q4_K/Q5_K/Q6_K are decoded in registers, and R rows run interleaved with one
-// final reduction. The integer sums are the same as dot_k's; only the order of
-// the float additions differs.
+// Q4_K/Q5_K/Q6_K are decoded in registers, 4 rows interleaved. Integers and float
+// steps are those of dot_k and the tiles (dot.h), so a token decoded alone gets
+// the bits it gets inside a batch.
 
 // Q4_K/Q5_K: one super-block of one row against one Q8_K block.
 template <bool FIVE, class B>
-inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
+inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256i &isum, __m256i &imin) {
     // The 8 six-bit scales and mins of k_scale_min's layout, four at a time
     // with 32-bit masks (eight scalar extractions cost as much as the dots):
     // scales 0-3 / mins 0-3 are the low 6 bits of bytes 0-3 / 4-7; scales 4-7 /
@@ -310,7 +304,7 @@ inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
     const uint64_t mn = uint64_t(u[1] & six) | uint64_t(((u[2] >> 4) & four) | ((u[1] >> 6) & two) << 4) << 32;
     __m256i qh = _mm256_setzero_si256();
     if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
-    __m256i isum = _mm256_setzero_si256();
+    isum = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
         __m256i lo, hi;
         q45_group<FIVE>(b, qh, g, lo, hi);
@@ -324,21 +318,25 @@ inline void gemv_q45_block(const B &b, const ActQ8_K &a, __m256 &acc) {
     // Every 32-value sub-block c has one min: pair it with bsums 2c and 2c+1.
     const __m256i m32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(mn)));
     const __m256i mpair = _mm256_or_si256(m32, _mm256_slli_epi32(m32, 16));
-    const __m256i imin = _mm256_madd_epi16(mpair, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
-    acc = _mm256_fnmadd_ps(_mm256_set1_ps(fp16_to_f32(b.dmin) * a.d), _mm256_cvtepi32_ps(imin), acc);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(b.d) * a.d), _mm256_cvtepi32_ps(isum), acc);
+    imin = _mm256_madd_epi16(mpair, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
 }
 
-inline void gemv_block(const BlockQ4_K &b, const ActQ8_K &a, __m256 &acc) { gemv_q45_block<false>(b, a, acc); }
-inline void gemv_block(const BlockQ5_K &b, const ActQ8_K &a, __m256 &acc) { gemv_q45_block<true>(b, a, acc); }
+// The lane sums of one super-block of one row: isum, and imin where the type's
+// mins have their own scale (for the offset types imin is already taken off isum).
+inline void gemv_block(const BlockQ4_K &b, const ActQ8_K &a, __m256i &isum, __m256i &imin) {
+    gemv_q45_block<false>(b, a, isum, imin);
+}
+inline void gemv_block(const BlockQ5_K &b, const ActQ8_K &a, __m256i &isum, __m256i &imin) {
+    gemv_q45_block<true>(b, a, isum, imin);
+}
 
 // Q6_K: 6-bit quants stored unsigned (offset 32), 16 signed 8-bit scales.
-inline void gemv_block(const BlockQ6_K &b, const ActQ8_K &a, __m256 &acc) {
+inline void gemv_block(const BlockQ6_K &b, const ActQ8_K &a, __m256i &isum, __m256i &imin) {
     const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)));
     const __m256i pick = _mm256_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
                                          1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
-    __m256i isum = _mm256_setzero_si256();
+    isum = _mm256_setzero_si256();
     for (int g = 0; g < 2; ++g) {
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * g));
         const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g));
@@ -354,38 +352,54 @@ inline void gemv_block(const BlockQ6_K &b, const ActQ8_K &a, __m256 &acc) {
             isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
         }
     }
-    const __m256i imin = _mm256_madd_epi16(_mm256_slli_epi16(s16, 5),
-                                           _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums)));
-    isum = _mm256_sub_epi32(isum, imin);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(b.d) * a.d), _mm256_cvtepi32_ps(isum), acc);
+    isum = _mm256_sub_epi32(isum, _mm256_madd_epi16(_mm256_slli_epi16(s16, 5),
+                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bsums))));
+    imin = _mm256_setzero_si256();
 }
 
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
+// 4 rows, one per lane: per super-block the exact isum and imin of every row
+// (one reduce8_epi32 for all eight), then the fused steps of dot.h on 4 lanes.
+// rows[] may repeat a row (the tail of a range); only n_out results are stored.
+template <class B> constexpr bool own_mins = Traits<B>::mins == Mins::OWN_SCALE;
+template <class B> inline uint16_t dmin_of(const B &b) { return b.dmin; }
+inline uint16_t dmin_of(const BlockQ6_K &) { return 0; }
 
-template <class B, int R>
-void gemv_k(const uint8_t *w, size_t wrb, const ActQ8_K *a, int64_t nb, float *out) {
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-    const uint8_t *next = w + R * wrb;
+template <class B>
+void gemv_k4(const B *const *rows, const uint8_t *next, const ActQ8_K *a, int64_t nb, float *out, int n_out) {
+    __m128 acc = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        prefetch_next_rows<R * int(sizeof(B))>(next, i);
-        for (int r = 0; r < R; ++r) gemv_block(reinterpret_cast<const B *>(w + r * wrb)[i], a[i], acc[r]);
+        prefetch_next_rows<4 * int(sizeof(B))>(next, i);
+        __m256i isum[4], imin[4];
+        for (int r = 0; r < 4; ++r) gemv_block(rows[r][i], a[i], isum[r], imin[r]);
+        const __m256i sums = reduce8_epi32(isum[0], isum[1], isum[2], isum[3], imin[0], imin[1], imin[2], imin[3]);
+        const __m128 ad = _mm_set1_ps(a[i].d);
+        if constexpr (own_mins<B>) {
+            const __m128 dmin = _mm_cvtph_ps(_mm_setr_epi16(short(dmin_of(rows[0][i])), short(dmin_of(rows[1][i])),
+                                                            short(dmin_of(rows[2][i])), short(dmin_of(rows[3][i])), 0,
+                                                            0, 0, 0));
+            acc = _mm_fnmadd_ps(_mm_mul_ps(dmin, ad), _mm_cvtepi32_ps(_mm256_extracti128_si256(sums, 1)), acc);
+        }
+        const __m128 d = _mm_cvtph_ps(_mm_setr_epi16(short(rows[0][i].d), short(rows[1][i].d), short(rows[2][i].d),
+                                                     short(rows[3][i].d), 0, 0, 0, 0));
+        acc = _mm_fmadd_ps(_mm_mul_ps(d, ad), _mm_cvtepi32_ps(_mm256_castsi256_si128(sums)), acc);
     }
-    if constexpr (R == 4)
-        _mm_storeu_ps(out, hsum4(acc[0], acc[1], acc[2], acc[3]));
-    else
-        for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+    if (n_out == 4) {
+        _mm_storeu_ps(out, acc);
+    } else {
+        float r[4];
+        _mm_storeu_ps(r, acc);
+        for (int k = 0; k < n_out; ++k) out[k] = r[k];
+    }
 }
 
 template <class B>
 void gemv_k_type(const void *w, size_t wrb, int64_t n_rows, const ActQ8_K *a, int64_t nb, float *out) {
     const uint8_t *wb = static_cast<const uint8_t *>(w);
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) gemv_k<B, 4>(wb + r * wrb, wrb, a, nb, out + r);
-    for (; r < n_rows; ++r) gemv_k<B, 1>(wb + r * wrb, wrb, a, nb, out + r);
+    for (int64_t r = 0; r < n_rows; r += 4) {
+        const B *rows[4];
+        for (int k = 0; k < 4; ++k) rows[k] = reinterpret_cast<const B *>(wb + std::min(r + k, n_rows - 1) * wrb);
+        gemv_k4<B>(rows, wb + (r + 4) * wrb, a, nb, out + r, int(std::min<int64_t>(4, n_rows - r)));
+    }
 }
 #endif
 

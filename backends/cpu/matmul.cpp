@@ -86,8 +86,9 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         for (int32_t j = 0; j < n; ++j) packed[kind_of[j]] |= tile_supported(w[j]->type);
     for (int i = 0; i < n_kinds; ++i) {
         if (!packed[i]) continue;
-        gbytes[i] = kinds[i] == ActKind::Q8_K ? size_t(n_in / QK_K) * sizeof(GroupQ8_K)
-                                              : size_t(n_in / QK) * sizeof(GroupQ8_0);
+        gbytes[i] = kinds[i] == ActKind::Q8_K   ? size_t(n_in / QK_K) * sizeof(GroupQ8_K)
+                    : kinds[i] == ActKind::Q8_1 ? size_t(n_in / QK) * sizeof(GroupQ8_1)
+                                                : size_t(n_in / QK) * sizeof(GroupQ8_0);
         gbase[i] = total;
         total += gbytes[i] * n_groups;
     }
@@ -110,6 +111,8 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
             uint8_t *dst = act + gbase[i] + g * gbytes[i];
             if (kinds[i] == ActKind::Q8_K)
                 pack_group_q8_K(src, arb[i], cnt, n_in, reinterpret_cast<GroupQ8_K *>(dst));
+            else if (kinds[i] == ActKind::Q8_1)
+                pack_group_q8_1(src, arb[i], cnt, n_in, reinterpret_cast<GroupQ8_1 *>(dst));
             else
                 pack_group_q8_0(src, arb[i], cnt, n_in, reinterpret_cast<GroupQ8_0 *>(dst));
         });

@@ -5,7 +5,6 @@
 // CPU code step by step (e.g. rope's angles by repeated multiplication, the
 // norm's sum of squares in double) so our logits track llama.cpp's closely.
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <cmath>
 #include <string>
@@ -279,11 +278,18 @@ constexpr int64_t k_block = 32;
 } // namespace
 
 // Flash-style attention: a task is one KV head times a tile of query tokens (all
-// the query heads of its GQA group together), optionally a slice of the cache
-// positions. It walks the cache in blocks of k_block positions with an online
-// softmax (running max m, sum l and unnormalised output per query row), so no
-// n_kv-sized score buffer exists. Slices of one tile are merged by whichever of
-// its tasks finishes last.
+// the query heads of its GQA group together). It walks the cache in blocks of
+// k_block positions with an online softmax (running max m, sum l and unnormalised
+// output per query row), so no n_kv-sized score buffer exists.
+// Every query row gets the same arithmetic whatever batch it came in and however
+// the work is split (a chat turn after prefix reuse decodes a token alone that an
+// earlier call decoded inside a batch): blocks start at multiples of k_block in
+// the cache (not at the tile's first position), a row's keys in a block are
+// [max(block start, its first), min(block end, its last)], and K/V always come
+// from the cache, never from the batch's F32 rows. A single-token decode with too
+// few (head, tile) units for the threads splits a unit's query rows (query heads)
+// over tasks, never the cache positions, so no partial softmax merge changes
+// the order.
 int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                       const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float kq_scale, int32_t n_swa,
                       float softcap, llm4all_tensor *out) {
@@ -311,30 +317,18 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
     const int64_t n_tiles = (n_tok + n_t - 1) / n_t;
     const int64_t n_units = n_head_kv * n_tiles;
     // Too few (head, tile) units to keep every thread busy (single-token decode):
-    // split the cache positions too, at least 64 per slice.
+    // split each unit's query rows into n_sub parts (each converts its K/V blocks itself).
     const int64_t n_threads = ctx->pool.size();
-    int64_t n_split = 1;
-    if (n_units < 2 * n_threads)
-        n_split = std::clamp<int64_t>((2 * n_threads + n_units - 1) / n_units, 1, std::max<int64_t>(1, n_kv / 64));
-    const int64_t rows_max = n_t * group;
-    // Partial results of split tasks: per task and row, m, l, then hd values.
-    // Owned by the calling thread and reused, so steady-state decoding does not allocate.
-    thread_local std::vector<float> partial;
-    thread_local std::vector<std::atomic<int32_t>> done;
-    if (n_split > 1) {
-        const size_t need = size_t(n_units * n_split * rows_max * (hd + 2));
-        if (partial.size() < need) partial.resize(need);
-        if (done.size() < size_t(n_units)) done = std::vector<std::atomic<int32_t>>(size_t(n_units));
-        for (int64_t u = 0; u < n_units; ++u) done[u].store(0, std::memory_order_relaxed);
-    }
-    float *part = partial.data();
-    std::atomic<int32_t> *done_p = done.data();
+    int64_t n_sub = 1;
+    if (n_units < 2 * n_threads) n_sub = std::clamp<int64_t>((2 * n_threads + n_units - 1) / n_units, 1, n_t * group);
 
-    ctx->pool.parallel_for(n_units * n_split, [&](int64_t task) {
+    ctx->pool.parallel_for(n_units * n_sub, [&](int64_t task) {
         // Later tiles see longer pasts: hand them out first.
-        const int64_t unit = n_units - 1 - task / n_split, slice = task % n_split;
+        const int64_t unit = n_units - 1 - task / n_sub, sub = task % n_sub;
         const int64_t hk = unit % n_head_kv, tile = unit / n_head_kv;
-        const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), rows = nt * group;
+        const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), unit_rows = nt * group;
+        const int64_t r0 = unit_rows * sub / n_sub, rows = unit_rows * (sub + 1) / n_sub - r0;
+        if (rows <= 0) return;
         thread_local std::vector<float> buf;
         const size_t need = size_t(rows * hd * 2 + rows * 2 + 2 * k_block * hd + k_block);
         if (buf.size() < need) buf.resize(need);
@@ -344,8 +338,11 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
         if (range.size() < size_t(2 * rows)) range.resize(size_t(2 * rows));
         int64_t *first = range.data(), *last = first + rows;
         int64_t lo = INT64_MAX, hi = -1;  // union of the rows' ranges [first, last]
+        // Row r of this task is row r0 + r of the unit: token t0 + (r0 + r) / group.
+        auto token_of = [&](int64_t r) { return t0 + (r0 + r) / group; };
+        auto head_of = [&](int64_t r) { return hk * group + (r0 + r) % group; };
         for (int64_t r = 0; r < rows; ++r) {
-            const int64_t t = t0 + r / group, h = hk * group + r % group;
+            const int64_t t = token_of(r), h = head_of(r);
             last[r] = std::min<int64_t>(pos[t], n_kv - 1);
             // Sliding window: the n_swa positions ending at the query's own.
             first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
@@ -364,12 +361,7 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
             l[r] = 0.0f;
         }
         std::fill(acc, acc + rows * hd, 0.0f);
-        if (hi >= 0 && n_split > 1) {  // this slice's share of [lo, hi]
-            const int64_t span = hi - lo + 1, per = (span + n_split - 1) / n_split;
-            const int64_t a = lo + slice * per;
-            hi = std::min(hi, a + per - 1);
-            lo = a;
-        }
+        if (hi >= 0) lo -= lo % k_block;  // blocks on the cache's grid, whatever rows share the task
         for (int64_t j0 = lo; j0 <= hi; j0 += k_block) {
             const int64_t nb = std::min(k_block, hi + 1 - j0);
             const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
@@ -409,39 +401,11 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
                 accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
             }
         }
-        auto write_out = [&](int64_t r, const float *a, float inv) {
-            const int64_t t = t0 + r / group, h = hk * group + r % group;
-            float *o = of + (t * n_head + h) * hd;
-            for (int64_t i = 0; i < hd; ++i) o[i] = a[i] * inv;
-        };
-        if (n_split == 1) {
-            // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
-            for (int64_t r = 0; r < rows; ++r) write_out(r, acc + r * hd, l[r] > 0.0f ? 1.0f / l[r] : 0.0f);
-            return;
-        }
-        float *mine = part + size_t((unit * n_split + slice) * rows_max * (hd + 2));
+        // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
         for (int64_t r = 0; r < rows; ++r) {
-            float *pr = mine + r * (hd + 2);
-            pr[0] = m[r];
-            pr[1] = l[r];
-            std::copy(acc + r * hd, acc + (r + 1) * hd, pr + 2);
-        }
-        if (done_p[unit].fetch_add(1, std::memory_order_acq_rel) != n_split - 1) return;
-        // The last slice of this unit to finish merges them all.
-        const float *base = part + size_t(unit * n_split * rows_max * (hd + 2));
-        for (int64_t r = 0; r < rows; ++r) {
-            float mx = -INFINITY;
-            for (int64_t sl = 0; sl < n_split; ++sl) mx = std::max(mx, base[(sl * rows_max + r) * (hd + 2)]);
-            float sum = 0.0f;
-            std::fill(acc + r * hd, acc + (r + 1) * hd, 0.0f);
-            for (int64_t sl = 0; sl < n_split; ++sl) {
-                const float *pr = base + (sl * rows_max + r) * (hd + 2);
-                if (!(pr[1] > 0.0f)) continue;
-                const float w = exp_scalar(pr[0] - mx);
-                sum += pr[1] * w;
-                for (int64_t i = 0; i < hd; ++i) acc[r * hd + i] += w * pr[2 + i];
-            }
-            write_out(r, acc + r * hd, sum > 0.0f ? 1.0f / sum : 0.0f);
+            const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            float *o = of + (token_of(r) * n_head + head_of(r)) * hd;
+            for (int64_t i = 0; i < hd; ++i) o[i] = acc[r * hd + i] * inv;
         }
     });
     return 0;

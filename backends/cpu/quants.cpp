@@ -426,6 +426,20 @@ void pack_group_q8_0(const uint8_t *act, size_t act_stride, int n_tok, int64_t n
     }
 }
 
+void pack_group_q8_1(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_1 *dst) {
+    const int64_t nb = n / QK;
+    std::memset(dst, 0, size_t(nb) * sizeof(GroupQ8_1));
+    for (int t = 0; t < n_tok; ++t) {
+        const ActQ8_1 *a = reinterpret_cast<const ActQ8_1 *>(act + t * act_stride);
+        for (int64_t i = 0; i < nb; ++i) {
+            GroupQ8_1 &g = dst[i];
+            for (int j = 0; j < QK / 4; ++j) std::memcpy(g.qs[j][t], a[i].qs + 4 * j, 4);
+            g.d[t] = a[i].d;
+            g.s[t] = a[i].s;
+        }
+    }
+}
+
 void pack_group_q8_K(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_K *dst) {
     const int64_t nb = n / QK_K;
     std::memset(dst, 0, size_t(nb) * sizeof(GroupQ8_K));

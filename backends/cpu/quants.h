@@ -98,15 +98,23 @@ struct GroupQ8_0 {
     float d[TILE_TOK];
     int32_t sum[TILE_TOK]; // sum of the token's 32 quants: offsets of unsigned weights subtract off * sum
 };
+// Q8_1 for the Q4_1/Q5_1 tiles: their weights are unsigned already, so no sum of
+// quants is needed, only each token's s = d * sum (the min's partner).
+struct GroupQ8_1 {
+    int8_t qs[QK / 4][TILE_TOK][4];
+    float d[TILE_TOK];
+    float s[TILE_TOK];
+};
 struct GroupQ8_K {
     int8_t qs[QK_K / 4][TILE_TOK][4];
     float d[TILE_TOK];
     int16_t bsums[QK_K / 32][TILE_TOK][2]; // bsums 2m and 2m+1 of each token side by side, for one madd
 };
 // Interleaves tokens [0, n_tok) (n_tok <= TILE_TOK; missing tokens are zero) of
-// Q8_0 / Q8_K activation rows act_stride bytes apart, n values each, into dst.
+// Q8_0 / Q8_K / Q8_1 activation rows act_stride bytes apart, n values each, into dst.
 void pack_group_q8_0(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_0 *dst);
 void pack_group_q8_K(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_K *dst);
+void pack_group_q8_1(const uint8_t *act, size_t act_stride, int n_tok, int64_t n, GroupQ8_1 *dst);
 
 // Whether dequantize_row / mul_mat / get_rows handle this type.
 bool type_supported(int32_t type);

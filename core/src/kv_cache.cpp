@@ -26,8 +26,10 @@ KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, cons
         Layer &L = layers_[l];
         L.window = layer_window(hp, l);
         // A window of w positions plus a batch of n needs w - 1 + n rows; one more row
-        // than that leaves room for the slack that slide() keeps for rewinds.
-        const int64_t rows = L.window > 0 ? std::min<int64_t>(n_ctx, int64_t(L.window) + n_batch) : n_ctx;
+        // than that leaves room for the slack that slide() keeps for rewinds, and
+        // 2 * k_kv_align - 1 more let every slide start the kept rows on the grid.
+        const int64_t rows = L.window > 0 ? std::min<int64_t>(n_ctx, int64_t(L.window) + n_batch + 2 * k_kv_align - 1)
+                                          : n_ctx;
         for (llm4all_tensor *t : {&L.k, &L.v}) {
             const size_t bytes = row_bytes * size_t(rows);
             t->data = bytes ? be_.buffer_alloc(ctx_, bytes) : nullptr;
@@ -80,7 +82,10 @@ void KvCache::reserve(int32_t n_past, int32_t n) {
         // few tokens (re-decoding a prompt's last token, scoring) still finds its history;
         // the other half delays the next slide.
         const int64_t spare = rows - n - need;
-        const int64_t keep = std::min<int64_t>(int64_t(n_past) - L.first, need + spare / 2);
+        int64_t keep = std::min<int64_t>(int64_t(n_past) - L.first, need + spare / 2);
+        // Row 0 stays a multiple of k_kv_align positions (L.first already is, so this
+        // never reaches below it; spare >= 2 * k_kv_align - 1 leaves the rows for it).
+        keep += (int64_t(n_past) - keep) % k_kv_align;
         slide(L, n_past, static_cast<int32_t>(keep));
     }
 }

@@ -626,6 +626,112 @@ void test_attention_flash(Plugin &p) {
         }
 }
 
+// Batch invariance: the result for one token must be the same bits whether it is
+// computed alone (the single-token GEMV path), inside a batch of any size (tiles of
+// 8 tokens, ragged tails, the 1-4 token dot kernels), in a mul_mat_multi phase, or
+// with any thread count (which splits the rows differently). Chat sessions depend on
+// it: prefix reuse decodes a cached prompt's last token alone. ctxs: 1, 2, 3 threads.
+bool same_bits(const float *a, const float *b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+void test_mul_mat_batch_invariance(const llm4all_backend_iface *be, llm4all_backend_ctx *const ctxs[3],
+                                   const TypeDesc &t) {
+    const std::string v = be->variant;
+    const int64_t n_in = t.block == 1 ? 96 : t.block == 256 ? 512 : 256, n_out = 43, n_max = 64;
+    Quantized w = quantize(t, randn(size_t(n_in * n_out), 0.5f));
+    std::vector<float> x = randn(size_t(n_in * n_max));
+    llm4all_tensor tw = tensor(w.bytes.data(), t.type, n_in, n_out);
+    // Reference: every token alone, one thread.
+    std::vector<float> ref(size_t(n_out * n_max));
+    for (int64_t k = 0; k < n_max; ++k) {
+        llm4all_tensor tx = tensor(&x[k * n_in], LLM4ALL_TYPE_F32, n_in), ty = tensor(&ref[k * n_out], LLM4ALL_TYPE_F32, n_out);
+        if (be->mul_mat(ctxs[0], &tw, &tx, &ty) != 0) return check(false, v + " mul_mat " + t.name + " alone: error");
+    }
+    int bad = 0;
+    std::string first_bad;
+    for (int c = 0; c < 3; ++c) {
+        std::vector<int64_t> sizes;
+        for (int64_t b = 1; b <= 20; ++b) sizes.push_back(b);
+        sizes.push_back(n_max);
+        for (int64_t b : sizes)
+            for (int64_t off : {int64_t(0), n_max - b}) {  // batches at the start and at the end of x
+                std::vector<float> y(size_t(n_out * b), NAN);
+                llm4all_tensor tx = tensor(&x[off * n_in], LLM4ALL_TYPE_F32, n_in, b),
+                               ty = tensor(y.data(), LLM4ALL_TYPE_F32, n_out, b);
+                if (be->mul_mat(ctxs[c], &tw, &tx, &ty) != 0 || !same_bits(y.data(), &ref[off * n_out], y.size())) {
+                    if (!bad++) first_bad = "batch " + std::to_string(b) + " at " + std::to_string(off) + ", " +
+                                            std::to_string(c + 1) + " threads";
+                }
+            }
+    }
+    check(bad == 0, v + " mul_mat " + t.name + ": a token gives the same bits alone and in batches of 1..20 and 64, "
+                            "1-3 threads (" + std::to_string(bad) + " differ" + (bad ? ", first: " + first_bad : "") + ")");
+    // mul_mat_multi: the q/k/v and gate/up phases, one token and a batch.
+    if (be->size > offsetof(llm4all_backend_iface, mul_mat_multi) && be->mul_mat_multi) {
+        Quantized w2 = quantize(t, randn(size_t(n_in * 9), 0.5f));
+        llm4all_tensor tw2 = tensor(w2.bytes.data(), t.type, n_in, 9);
+        int bad_multi = 0;
+        for (int64_t b : {int64_t(1), int64_t(13)}) {
+            std::vector<float> y(size_t(n_out * b), NAN), y2(size_t(9 * b));
+            llm4all_tensor tx = tensor(&x[0], LLM4ALL_TYPE_F32, n_in, b), ty = tensor(y.data(), LLM4ALL_TYPE_F32, n_out, b),
+                           ty2 = tensor(y2.data(), LLM4ALL_TYPE_F32, 9, b);
+            const llm4all_tensor *wp[2] = {&tw, &tw2};
+            llm4all_tensor *yp[2] = {&ty, &ty2};
+            if (be->mul_mat_multi(ctxs[1], 2, wp, &tx, yp) != 0 || !same_bits(y.data(), ref.data(), y.size())) ++bad_multi;
+        }
+        check(bad_multi == 0, v + " mul_mat_multi " + t.name + ": one token and a batch of 13 give the bits of mul_mat alone");
+    }
+}
+
+// The same for attention: 70 new tokens after a 60-position prefix in one call, one
+// by one, and in ragged splits, with 1-3 threads; F16 and F32 caches, GQA groups of
+// 3, 4 and 7, a sliding window (blocks must stay on the cache's grid), a soft cap.
+void test_attention_batch_invariance(const llm4all_backend_iface *be, llm4all_backend_ctx *const ctxs[3]) {
+    const std::string v = be->variant;
+    struct Case { int64_t hd, nh, nkv; int32_t n_swa; float softcap; };
+    const Case cases[] = {{64, 9, 3, 0, 0.0f}, {256, 4, 1, 45, 0.0f}, {64, 14, 2, 0, 0.0f}, {40, 8, 8, 37, 2.0f}};
+    const int64_t n_past = 60, n_new = 70, n_ctx = n_past + n_new;
+    for (const Case &c : cases)
+        for (int32_t ctype : {LLM4ALL_TYPE_F32, LLM4ALL_TYPE_F16}) {
+            std::vector<float> q = randn(size_t(c.hd * c.nh * n_new)), kf = randn(size_t(c.hd * c.nkv * n_ctx)),
+                               vf = randn(size_t(c.hd * c.nkv * n_ctx));
+            std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+            for (size_t i = 0; i < kf.size(); ++i) { kh[i] = f2h(kf[i]); vh[i] = f2h(vf[i]); }
+            void *kd = ctype == LLM4ALL_TYPE_F16 ? (void *)kh.data() : (void *)kf.data();
+            void *vd = ctype == LLM4ALL_TYPE_F16 ? (void *)vh.data() : (void *)vf.data();
+            llm4all_tensor tk = tensor(kd, ctype, c.hd, c.nkv, n_ctx), tv = tensor(vd, ctype, c.hd, c.nkv, n_ctx);
+            const float scale = 1.0f / std::sqrt(float(c.hd));
+            const int64_t row = c.hd * c.nh;
+            // Attends tokens [t0, t0 + n) of the new ones in one call.
+            auto run = [&](llm4all_backend_ctx *ctx, int64_t t0, int64_t n, float *out) {
+                std::vector<int32_t> pos(static_cast<size_t>(n));
+                for (int64_t i = 0; i < n; ++i) pos[i] = int32_t(n_past + t0 + i);
+                llm4all_tensor tq = tensor(&q[t0 * row], 0, c.hd, c.nh, n), to = tensor(out, 0, c.hd, c.nh, n);
+                return be->attention_ext(ctx, &tq, &tk, &tv, int32_t(n_past + t0 + n), pos.data(), scale, c.n_swa,
+                                         c.softcap, &to) == 0;
+            };
+            std::vector<float> ref(q.size(), NAN);
+            bool ok = run(ctxs[1], 0, n_new, ref.data());
+            int bad = 0;
+            const std::vector<std::vector<int64_t>> splits = {std::vector<int64_t>(n_new, 1), {1, 7, 20, 3, 8, 31},
+                                                              {69, 1}, {33, 37}};
+            for (int ci = 0; ci < 3 && ok; ++ci)
+                for (const auto &sp : splits) {
+                    std::vector<float> out(q.size(), NAN);
+                    int64_t t0 = 0;
+                    for (int64_t n : sp) {
+                        ok = ok && run(ctxs[ci], t0, n, &out[t0 * row]);
+                        t0 += n;
+                    }
+                    if (!same_bits(out.data(), ref.data(), out.size())) ++bad;
+                }
+            char name[160];
+            std::snprintf(name, sizeof name, "attention_ext hd %lld heads %lld/%lld window %d cap %g type %d",
+                          (long long)c.hd, (long long)c.nh, (long long)c.nkv, c.n_swa, double(c.softcap), ctype);
+            check(ok && bad == 0, v + " " + name + ": each token gives the same bits in one call, one by one and in "
+                                  "ragged splits, 1-3 threads (" + std::to_string(bad) + " of 12 runs differ)");
+        }
+}
+
 std::string plugin_dir(int argc, char **argv) {
     if (const char *e = std::getenv("LLM4ALL_PLUGIN_DIR")) return e;
     if (argc > 1) return argv[1];
@@ -768,6 +874,18 @@ int main(int argc, char **argv) {
             check(worst <= 1.0, runs[i].first + " agrees with " + runs[0].first + " on " + key + " (worst " +
                                     std::to_string(worst) + " of tolerance)");
         }
+    }
+    for (Plugin &p : plugins) {
+        g_rng.seed(99);
+        llm4all_backend_ctx *ctxs[3] = {p.be->ctx_new(0, 1), p.be->ctx_new(0, 2), p.be->ctx_new(0, 3)};
+        if (!ctxs[0] || !ctxs[1] || !ctxs[2]) {
+            check(false, std::string(p.be->variant) + " ctx_new with 1-3 threads");
+        } else {
+            for (const TypeDesc &t : k_types) test_mul_mat_batch_invariance(p.be, ctxs, t);
+            test_attention_batch_invariance(p.be, ctxs);
+        }
+        for (llm4all_backend_ctx *c : ctxs)
+            if (c) p.be->ctx_free(c);
     }
     for (Plugin &p : plugins) p.be->ctx_free(p.ctx);
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
