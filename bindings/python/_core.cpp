@@ -68,9 +68,18 @@ std::string text_arg(py::handle obj) {
     throw py::type_error("expected str or bytes");
 }
 
+// Token ids: ints that fit int32 (the engine then checks them against the vocabulary).
 std::vector<int32_t> token_list(py::handle obj) {
     std::vector<int32_t> out;
-    for (py::handle h : obj) out.push_back(h.cast<int32_t>());
+    for (py::handle h : obj) {
+        if (!PyLong_Check(h.ptr()) || PyBool_Check(h.ptr()))
+            throw py::type_error("token ids must be int, not " + std::string(Py_TYPE(h.ptr())->tp_name));
+        int overflow = 0;
+        const long long v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+        if (overflow || v < INT32_MIN || v > INT32_MAX)
+            throw py::value_error("token id " + py::str(h).cast<std::string>() + " is out of range");
+        out.push_back(static_cast<int32_t>(v));
+    }
     return out;
 }
 

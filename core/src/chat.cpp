@@ -10,9 +10,10 @@ namespace llm4all {
 
 namespace {
 
+// Any JSON value (context_from_json takes objects only, so it is wrapped in one).
 jinja::Value parse_json_arg(const std::string &text, const char *what) {
     try {
-        return jinja::context_from_json(text);
+        return *jinja::context_from_json("{\"v\":" + text + "\n}").dict_obj().find("v");
     } catch (const Error &e) {
         fail(LLM4ALL_ERR_INVALID_ARGUMENT, std::string(what) + ": " + e.what());
     }

@@ -8,9 +8,10 @@
 from ._core import Error
 from .catalog import CATALOG, PullError, pull
 from .chat_template import TemplateError, render_chat_template
+from .chat import ChatSession
 from .model import Model, PerplexityResult
 from .quant import quantize
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Error", "PullError", "PerplexityResult", "pull", "quantize", "render_chat_template", "TemplateError", "CATALOG", "__version__"]
+__all__ = ["Model", "ChatSession", "Error", "PullError", "PerplexityResult", "pull", "quantize", "render_chat_template", "TemplateError", "CATALOG", "__version__"]

@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, info, perplexity, pull, list, devices, convert, quantize, bench. Every
+Subcommands: run, chat, info, perplexity, pull, list, devices, convert, quantize, bench. Every
 failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
@@ -143,15 +143,27 @@ def _load(args: argparse.Namespace):
                  n_batch=args.batch_size)
 
 
+def _sampling_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """Sampling options the user gave; the rest keep the engine's defaults."""
+    names = ("max_tokens", "temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed")
+    out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.stop:
+        out["stop"] = args.stop
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    # No prompt, or "-": read it from standard input (as bytes, so bad UTF-8 is reported by the engine).
+    prompt = sys.stdin.buffer.read() if args.prompt in (None, "-") else _arg_bytes(args.prompt)
     model = _load(args)
-    prompt = _arg_bytes(args.prompt)
     if args.echo:
         _write(prompt.decode("utf-8", errors="replace"))
-    for piece in model.generate(prompt, max_tokens=args.max_tokens, temp=args.temp, top_k=args.top_k,
-                                top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
-                                repeat_last_n=args.repeat_last_n, seed=args.seed, streaming=True):
-        _write(piece)
+    pieces = model.generate(prompt, streaming=True, **_sampling_from_args(args))
+    try:
+        for piece in pieces:
+            _write(piece)
+    finally:
+        pieces.close()   # Ctrl-C: stops the engine at its next batch, even mid-prompt
     _write("\n")
     st = getattr(model, "last_stats", {}) or {}
     if not args.quiet and st:
@@ -290,11 +302,25 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 # ---- parser ------------------------------------------------------------------------------------
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _model_args(p: argparse.ArgumentParser, ctx_size: int = 2048) -> None:
     p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: physical cores)")
-    p.add_argument("-c", "--ctx-size", type=int, default=2048, help="context size in tokens (default 2048)")
+    p.add_argument("-c", "--ctx-size", type=int, default=ctx_size, help=f"context size in tokens (default {ctx_size})")
     p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per decode step")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+
+
+def _sampling_args(p: argparse.ArgumentParser) -> None:
+    from .sampling import DEFAULTS as d
+    p.add_argument("-n", "--max-tokens", type=int, default=None, help=f"default {d['max_tokens']}")
+    p.add_argument("--temp", type=float, default=None, help=f"temperature; 0 = greedy (default {d['temp']:g})")
+    p.add_argument("--top-k", type=int, default=None, help=f"default {d['top_k']}")
+    p.add_argument("--top-p", type=float, default=None, help=f"default {d['top_p']:g}")
+    p.add_argument("--min-p", type=float, default=None, help=f"default {d['min_p']:g}")
+    p.add_argument("--repeat-penalty", type=float, default=None, help=f"1 = off (default {d['repeat_penalty']:g})")
+    p.add_argument("--repeat-last-n", type=int, default=None, help=f"default {d['repeat_last_n']}")
+    p.add_argument("--seed", type=int, default=None, help="-1 or absent: random")
+    p.add_argument("--stop", action="append", default=None, metavar="TEXT",
+                   help="stop before this text (may be given several times)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,19 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="continue a prompt, streaming the text")
     p.add_argument("model", help=f"a .gguf file or a catalogue name ({', '.join(CATALOG)})")
-    p.add_argument("prompt")
-    p.add_argument("-n", "--max-tokens", type=int, default=200)
-    p.add_argument("--temp", type=float, default=0.7, help="temperature; 0 = greedy")
-    p.add_argument("--top-k", type=int, default=40)
-    p.add_argument("--top-p", type=float, default=0.4)
-    p.add_argument("--min-p", type=float, default=0.0)
-    p.add_argument("--repeat-penalty", type=float, default=1.18)
-    p.add_argument("--repeat-last-n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=None, help="default: random")
+    p.add_argument("prompt", nargs="?", default=None, help="the text to continue (absent or -: read stdin)")
+    _sampling_args(p)
     p.add_argument("--echo", action="store_true", help="print the prompt before the continuation")
     p.add_argument("-q", "--quiet", action="store_true", help="no timing line on stderr")
     _model_args(p)
     p.set_defaults(func=cmd_run)
+
+    from .commands import chat as chat_command
+    chat_command.add_parser(sub, _model_args, _sampling_args)
 
     p = sub.add_parser("info", help="describe a GGUF model file")
     p.add_argument("model")
@@ -328,8 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("file")
     p.add_argument("--chunks", type=int, default=None, help="score only the first N chunks")
-    _model_args(p)
-    p.set_defaults(func=cmd_perplexity, ctx_size=512)
+    _model_args(p, ctx_size=512)
+    p.set_defaults(func=cmd_perplexity)
 
     p = sub.add_parser("pull", help="fetch catalogue models into the cache")
     p.add_argument("name", nargs="+", choices=sorted(CATALOG))

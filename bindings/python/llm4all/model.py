@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import queue
-import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Union, overload
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _core
 from .catalog import resolve_model
+from .chat import ChatSession
+from .chat_template import TemplateError, render_chat_template
+from .sampling import _int, sampling_args
+from .streaming import gpt4all_callback, stream
 
 __all__ = ["Model", "PerplexityResult"]
 
@@ -47,10 +49,6 @@ class PerplexityResult(float):
         return f"PerplexityResult(ppl={float(self):.4f}, chunks={self.n_chunks}, tokens={self.n_tokens})"
 
 
-def _random_seed() -> int:
-    return int.from_bytes(os.urandom(8), "little")
-
-
 class Model:
     """A language model loaded from a GGUF file, with one generation session.
 
@@ -65,10 +63,13 @@ class Model:
     def __init__(self, model: Union[str, os.PathLike], n_ctx: int = 2048, n_threads: Optional[int] = None,
                  device: str = "auto", n_batch: int = 512, allow_download: bool = True,
                  cache_dir: Union[str, os.PathLike, None] = None, kv_type: str = "f16") -> None:
+        n_ctx = _int("n_ctx", n_ctx, 0)
+        n_threads = _int("n_threads", n_threads or 0, 0, 4096)
+        n_batch = _int("n_batch", n_batch, 0)
         path = resolve_model(model, allow_download=allow_download, cache=cache_dir)
         self.path = Path(os.fsdecode(path))
-        self._n_threads = int(n_threads or 0)
-        self._n_batch = int(n_batch)
+        self._n_threads = n_threads
+        self._n_batch = n_batch
         self._kv_type = kv_type
         self._model = _core.Model(path, device)
         self._session = _core.Session(self._model, int(n_ctx), self._n_batch, self._n_threads, kv_type)
@@ -129,86 +130,80 @@ class Model:
 
     # ---- generation ----------------------------------------------------------------
 
-    @overload
-    def generate(self, prompt: Union[str, bytes], max_tokens: int = ..., temp: float = ..., top_k: int = ...,
-                 top_p: float = ..., min_p: float = ..., repeat_penalty: float = ..., repeat_last_n: int = ...,
-                 seed: Optional[int] = ..., streaming: Literal[False] = ...,
-                 callback: Optional[Callable[[int, str], Optional[bool]]] = ...) -> str: ...
-
-    @overload
-    def generate(self, prompt: Union[str, bytes], max_tokens: int = ..., temp: float = ..., top_k: int = ...,
-                 top_p: float = ..., min_p: float = ..., repeat_penalty: float = ..., repeat_last_n: int = ...,
-                 seed: Optional[int] = ..., streaming: Literal[True] = ...,
-                 callback: Optional[Callable[[int, str], Optional[bool]]] = ...) -> Iterator[str]: ...
-
-    def generate(self, prompt: Union[str, bytes], max_tokens: int = 200, temp: float = 0.7, top_k: int = 40,
-                 top_p: float = 0.4, min_p: float = 0.0, repeat_penalty: float = 1.18, repeat_last_n: int = 64,
+    def generate(self, prompt: Union[str, bytes], max_tokens: Optional[int] = None, temp: Optional[float] = None,
+                 top_k: Optional[int] = None, top_p: Optional[float] = None, min_p: Optional[float] = None,
+                 repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
                  seed: Optional[int] = None, streaming: bool = False,
-                 callback: Optional[Callable[[int, str], Optional[bool]]] = None) -> Union[str, Iterator[str]]:
+                 callback: Optional[Callable[[int, str], Optional[bool]]] = None,
+                 stop: Union[str, Sequence[str], None] = None) -> Union[str, Iterator[str]]:
         """Continues prompt (raw text; no chat template is applied).
 
-        temp <= 0 is greedy. seed=None draws a fresh random seed; an int makes
-        sampling reproducible. streaming=True returns a generator of text pieces
-        (closing it stops generation). callback(token_id, piece), GPT4All's
-        signature, may return False to stop.
+        Unset sampling arguments take the engine's defaults (llm4all.sampling.DEFAULTS,
+        from the C ABI); temp=0 with repeat_penalty=1 is exact greedy decoding.
+        seed=None or -1 draws a fresh random seed; an int makes sampling reproducible.
+        stop: strings that end generation (never part of the returned text).
+        streaming=True returns a generator of text pieces (closing it stops
+        generation). callback(token_id, piece), GPT4All's signature, may return False
+        to stop. last_stats["stop_reason"] says why generation ended: "eog",
+        "stop_string", "max_tokens", "context_full" or "aborted".
         """
-        kwargs = dict(max_tokens=int(max_tokens), temp=float(temp), top_k=int(top_k), top_p=float(top_p),
-                      min_p=float(min_p), repeat_penalty=float(repeat_penalty),
-                      repeat_last_n=int(repeat_last_n),
-                      seed=_random_seed() if seed is None else int(seed) & 0xFFFFFFFFFFFFFFFF)
+        kwargs = sampling_args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop)
         self.last_stats: Dict[str, Any] = {}
         if streaming:
-            return self._stream(prompt, kwargs, callback)
-        cb = None
-        if callback is not None:
-            def cb(piece: str, token: int) -> Optional[bool]:
-                return callback(token, piece)
-        text, stats = self._session.generate(prompt, callback=cb, **kwargs)
+            return stream(lambda on_piece: self._session.generate(prompt, callback=on_piece, **kwargs),
+                          self._session.abort, self._remember_stats, callback)
+        text, stats = self._session.generate(prompt, callback=gpt4all_callback(callback), **kwargs)
         self.last_stats = stats
         return text
 
-    def _stream(self, prompt: Union[str, bytes], kwargs: Dict[str, Any],
-                callback: Optional[Callable[[int, str], Optional[bool]]]) -> Iterator[str]:
-        # The engine runs in a worker thread (GIL released) and hands pieces over a
-        # queue; closing the generator sets `stop`, which the next callback sees.
-        q: "queue.Queue[tuple]" = queue.Queue()
-        stop = threading.Event()
+    def _remember_stats(self, result: tuple) -> None:
+        self.last_stats = result[1]
 
-        def on_piece(piece: str, token: int) -> bool:
-            if stop.is_set():
-                return False
-            if callback is not None and callback(token, piece) is False:
-                return False
-            q.put(("piece", piece))
-            return True
+    # ---- chat --------------------------------------------------------------------------
 
-        def work() -> None:
-            try:
-                _, stats = self._session.generate(prompt, callback=on_piece, **kwargs)
-                self.last_stats = stats
-                q.put(("done", None))
-            except BaseException as e:  # handed to the consumer, raised there
-                q.put(("error", e))
+    @property
+    def chat_template(self) -> Optional[str]:
+        """The model file's Jinja chat template (tokenizer.chat_template), or None."""
+        if not hasattr(self, "_chat_template"):
+            desc = json.loads(_core.gguf_describe(self.path, 0))
+            t = desc["metadata"].get("tokenizer.chat_template")
+            self._chat_template = t if isinstance(t, str) else None
+        return self._chat_template
 
-        worker = threading.Thread(target=work, name="llm4all-generate", daemon=True)
+    def special_token_strings(self) -> Dict[str, str]:
+        """bos_token / eos_token as the template sees them (only those the model has)."""
+        out = {}
+        for name, tok in (("bos_token", self._model.bos), ("eos_token", self._model.eos)):
+            if tok >= 0:
+                out[name] = self._model.token_to_piece(tok, True).decode("utf-8", errors="replace")
+        return out
 
-        def pieces() -> Iterator[str]:
-            worker.start()
-            try:
-                while True:
-                    kind, value = q.get()
-                    if kind == "piece":
-                        if value:
-                            yield value
-                    elif kind == "error":
-                        raise value
-                    else:
-                        return
-            finally:
-                stop.set()
-                worker.join()
+    def apply_chat_template(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
+                            tools: Optional[Sequence[Any]] = None, template: Optional[str] = None,
+                            **variables: Any) -> str:
+        """Renders messages with the model's chat template (or `template`), filling in
+        the file's BOS/EOS strings as transformers does."""
+        tpl = template if template is not None else self.chat_template
+        if tpl is None:
+            raise TemplateError(f"{self.path.name} has no chat template (tokenizer.chat_template): pass template=")
+        ctx = {**self.special_token_strings(), **variables}
+        return render_chat_template(tpl, messages, add_generation_prompt=add_generation_prompt, tools=tools, **ctx)
 
-        return pieces()
+    def chat(self, messages: Sequence[Mapping[str, Any]], *, streaming: bool = False, template: Optional[str] = None,
+             callback: Optional[Callable[[int, str], Optional[bool]]] = None,
+             **sampling: Any) -> Union[str, Iterator[str]]:
+        """The assistant's reply to messages (list of {"role", "content"} dicts),
+        rendered with the model's chat template; sampling keywords as generate().
+        Template variables (e.g. enable_thinking=False) go in ``variables=dict``."""
+        variables = sampling.pop("variables", None) or {}
+        session = ChatSession(self, template=template, **variables)
+        session.history = messages
+        return session.send(None, streaming=streaming, callback=callback, **sampling)
+
+    def chat_session(self, system_message: Optional[str] = None, template: Optional[str] = None,
+                     **variables: Any) -> ChatSession:
+        """A multi-turn conversation (also a context manager); see llm4all.ChatSession."""
+        return ChatSession(self, system_message=system_message, template=template, **variables)
 
     # ---- scoring ---------------------------------------------------------------------
 
