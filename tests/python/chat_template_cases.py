@@ -53,7 +53,6 @@ def reference_render(template: str, messages: List[Dict[str, Any]], *, add_gener
     ctu = transformers_renderer()
     if ctu is None:
         raise RuntimeError("transformers is not installed")
-    messages = copy.deepcopy(messages)
     normalize = getattr(ctu, "_normalize_chat_messages", None)
     if normalize is not None:
         messages = normalize(messages)

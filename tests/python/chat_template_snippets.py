@@ -41,6 +41,8 @@ SNIPPETS = {
     "logic": "{{ true and 'x' }} {{ false or 'y' }} {{ not none }} {{ none or 0 or '' or 'z' }} {{ 'a' in 'cat' }} {{ 2 not in items_ }}",
     "conditional_expr": "{{ 'yes' if flag else 'no' }}[{{ 'only' if flag }}]",
     "implicit_concat": "{{ 'a' 'b' }}",
+    "unicode_special_casing": "{{ 'ß'.upper() }} {{ 'ﬁ'.upper() }} {{ 'ΑΣ'.lower() }} {{ 'İ'.lower()|length }}",
+    "string_escape_named": "{{ '\\N{BULLET}' }}",
     "string_escapes": "{{ 'line\\nnext' }}|{{ 'tab\\tx' }}|{{ '\\u00e9\\x41' }}|{{ 'it\\'s' }}|{{ \"q\\\"q\" }}",
     # subscripts and slices
     "slices": "{{ 'abcdef'[1:3] }} {{ 'abc'[::-1] }} {{ items_[-1] }} {{ items_[::2] }} {{ items_[1:] }} {{ messages[-1].role }}",
@@ -81,6 +83,11 @@ SNIPPETS = {
     "filters_dict": "{{ d|dictsort }} {{ d|dictsort(reverse=true) }} {{ d|items|list }} {{ {'B': 1, 'a': 2}|dictsort }}",
     "filters_count": "{{ items_|count }} {{ 'abc'|length }} {{ d|length }}",
     "filters_escape": "{{ '<a href=\"x\">&\\'</a>'|e }}|{{ '<b>'|escape }}|{{ '<b>'|safe }}|{{ ('<'|e) ~ '<' }}",
+    "markup_plus_escapes": "{{ 'a'|safe + '\"<' }}|{{ '<' + 'x'|safe }}|{{ ('<'|safe + '<')|length }}|{{ 'a'|safe ~ '\"<' }}",
+    "markup_plus_tojson": "{{ 'f: '|safe + messages[1]|tojson }}",
+    "filters_groupby": "{{ messages|groupby('role')|map('first')|list }}",
+    "filters_pprint": "{{ d|pprint }}",
+    "filter_center_fillchar": "{{ 'Hello'|center(11, '*') }}",
     "filters_list_of_string": "{{ 'abc'|list }} {{ d|list }}",
     "filter_unknown": "{{ 'x'|no_such_filter }}",
     # HF tojson
@@ -91,6 +98,7 @@ SNIPPETS = {
     "tojson_separators": "{{ {'a': [1, 2]}|tojson(separators=(',', ':')) }}",
     "tojson_numbers": "{{ [1, 1.0, 1e20, 1e-7, 0.1, -0.0, 2**70, true, none]|tojson }}",
     "tojson_control_chars": "{{ 'a\\u0001b\\tc\\n\\u2028'|tojson }}",
+    "tojson_not_serializable": "{{ range(3)|tojson }}",
     "tojson_arguments_string": "{{ messages[2].tool_calls[0].function.arguments|tojson }}",
     # tests
     "tests_types": "{{ 'a' is string }} {{ 1 is number }} {{ true is number }} {{ true is integer }} {{ 1.0 is integer }} "
@@ -123,6 +131,10 @@ SNIPPETS = {
     "set_overrides_context": "{% set messages = messages[1:] %}{{ messages|length }}{% set add_generation_prompt = 5 %}{{ add_generation_prompt }}",
     "macro_defaults_kwargs": "{% macro m(a, b='d', c=none) %}{{ a }}-{{ b }}-{{ c }}-{{ varargs }}-{{ kwargs }}{% endmacro %}"
                              "{{ m(1) }}|{{ m(1, 2, 3, 4, x=5) }}|{{ m(a='k', c=true) }}",
+    "macro_too_many_args": "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}",
+    "macro_unknown_kwarg": "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(b=1) }}",
+    "cycler_joiner": "{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}"
+                     "{% set j = joiner(', ') %}{% for x in items_ %}{{ j() }}{{ x }}{% endfor %}",
     "macro_caller": "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% call wrap('b') %}in{% endcall %}"
                     "{% macro each(xs) %}{% for x in xs %}{{ caller(x) }}{% endfor %}{% endmacro %}{% call(v) each([1, 2]) %}[{{ v }}]{% endcall %}",
     "macro_outer_scope": "{% set g = 'G' %}{% macro m() %}{{ g }}{{ messages|length }}{% endmacro %}{{ m() }}",

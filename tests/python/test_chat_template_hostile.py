@@ -107,8 +107,8 @@ CHILD = textwrap.dedent(r"""
     # A runaway render must fail this child, not take the machine's memory with it.
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
     import llm4all
-    kind, payload = sys.argv[1], sys.argv[2]
-    msgs = json.loads(sys.argv[3])
+    job = json.loads(sys.stdin.read())
+    kind, payload, msgs = job["kind"], job["payload"], job["messages"]
     template = bytes.fromhex(payload) if kind == "bytes" else json.loads(payload)
     t0 = time.perf_counter()
     try:
@@ -135,8 +135,9 @@ def _run_child(template):
         kind, payload = "bytes", template.hex()
     else:
         kind, payload = "str", json.dumps(template)
-    # Long templates go through a file-free argv; 100k-deep nestings are ~200 kB, under ARG_MAX.
-    return subprocess.run([sys.executable, "-c", CHILD, kind, payload, json.dumps(MSGS)],
+    # On stdin: a 100k-deep nesting is ~200 kB, more than one argv string may hold.
+    return subprocess.run([sys.executable, "-c", CHILD], input=json.dumps({"kind": kind, "payload": payload,
+                                                                          "messages": MSGS}),
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ))
 
 
@@ -166,7 +167,7 @@ AFTER_CHILD = textwrap.dedent(r"""
     import json, sys
     import llm4all
     from llm4all import _core
-    hostile, msgs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+    hostile, msgs = json.loads(sys.stdin.read())
     out = {}
     # The C ABI takes the context as JSON text: malformed, non-object or non-UTF-8 JSON is bad input.
     for i, ctx in enumerate([b'{"messages": [{"role": "user", "content": "\xff"}]}', "{not json",
@@ -196,8 +197,8 @@ AFTER_CHILD = textwrap.dedent(r"""
 def test_bad_context_and_render_after_hostile():
     names = ("macro_recursion", "string_doubling", "messages_pop", "nested_parens_100k", "range_1e9")
     try:
-        proc = subprocess.run([sys.executable, "-c", AFTER_CHILD, json.dumps([HOSTILE[n] for n in names]),
-                               json.dumps(MSGS)], capture_output=True, text=True, timeout=TIMEOUT_S)
+        proc = subprocess.run([sys.executable, "-c", AFTER_CHILD], input=json.dumps([[HOSTILE[n] for n in names], MSGS]),
+                              capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"did not finish within {TIMEOUT_S} s (hang)")
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Chat-template rendering speed: a 20-turn Qwen2.5 conversation with tools and tool calls
+(tests/python/chat_templates/qwen2.5-coder-0.5b-instruct.jinja), rendered N times by llm4all
+and by transformers' jinja2 renderer, checked equal first. Prints the median microseconds per
+render of each path:
+
+  llm4all render_chat_template   the public Python call: json.dumps of the context + C ABI render
+  llm4all C ABI only             _core.render_chat_template on a context JSON encoded once
+                                 (parse template + JSON + render + copy out, per call)
+  json.dumps of the context      the Python-side encoding alone
+  transformers render_jinja_template   transformers' whole path (compiled template cached)
+  jinja2 Template.render         the compiled jinja2 template alone
+
+    python tools/bench_chat_template.py [-n 2000]
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+
+import llm4all  # noqa: E402
+from llm4all import _core  # noqa: E402
+
+from chat_template_cases import (LONG_TEXT, SYSTEM, TOOLS, WEATHER_ARGS, SEARCH_ARGS, load_template,  # noqa: E402
+                                 reference_render, tool_call, transformers_renderer)
+
+
+def conversation(turns: int = 20):
+    msgs = [{"role": "system", "content": SYSTEM}]
+    for i in range(turns // 2):
+        msgs.append({"role": "user", "content": f"Question {i}: what is the weather in city {i}? " + LONG_TEXT[:300]})
+        if i % 2 == 0:
+            msgs.append({"role": "assistant", "content": "", "tool_calls": [
+                tool_call(i, "get_current_weather", WEATHER_ARGS), tool_call(100 + i, "web_search", SEARCH_ARGS)]})
+            msgs.append({"role": "tool", "tool_call_id": f"call{i:05d}", "content": '{"temperature": 21.5}'})
+            msgs.append({"role": "tool", "tool_call_id": f"call{100 + i:05d}", "content": "Tokyo: capital of Japan"})
+        msgs.append({"role": "assistant", "content": f"Answer {i}: it is sunny, 21.5 °C. " + LONG_TEXT[:200]})
+    return msgs
+
+
+def median_us(fn, n):
+    for _ in range(min(50, n)):
+        fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=2000, help="renders per path (default 2000)")
+    args = ap.parse_args()
+
+    template = load_template("qwen2.5-coder-0.5b-instruct")
+    msgs = conversation(20)
+    kwargs = dict(add_generation_prompt=True, tools=TOOLS, bos_token="<|endoftext|>", eos_token="<|im_end|>")
+    ours = llm4all.render_chat_template(template, msgs, **kwargs)
+    ctx = {"messages": msgs, "add_generation_prompt": True, "tools": TOOLS, "bos_token": "<|endoftext|>",
+           "eos_token": "<|im_end|>"}
+    ctx_json = json.dumps(ctx, ensure_ascii=False)
+    print(f"conversation: {len(msgs)} messages ({sum(1 for m in msgs if m['role'] == 'user')} user turns), "
+          f"{len(TOOLS)} tools; template {len(template)} bytes; prompt {len(ours.encode())} bytes")
+
+    rows = [("llm4all render_chat_template", median_us(lambda: llm4all.render_chat_template(template, msgs, **kwargs),
+                                                         args.n)),
+            ("llm4all C ABI only", median_us(lambda: _core.render_chat_template(template, ctx_json), args.n)),
+            ("json.dumps of the context", median_us(lambda: json.dumps(ctx, ensure_ascii=False), args.n))]
+    if transformers_renderer() is not None:
+        ref = reference_render(template, msgs, **kwargs)
+        print("output equals transformers':", ref == ours)
+        ctu = transformers_renderer()
+        compiled = ctu._compile_jinja_template(template)
+        rows.append(("transformers render_jinja_template", median_us(lambda: reference_render(template, msgs, **kwargs),
+                                                                     args.n)))
+        rows.append(("jinja2 Template.render", median_us(lambda: compiled.render(messages=msgs, **kwargs), args.n)))
+    else:
+        print("transformers is not installed: llm4all timings only")
+    for name, us in rows:
+        print(f"  {name:38s} {us:9.1f} us/render (median of {args.n})")
+
+
+if __name__ == "__main__":
+    main()
