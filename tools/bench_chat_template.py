@@ -31,8 +31,10 @@ from chat_template_cases import (LONG_TEXT, SYSTEM, TOOLS, WEATHER_ARGS, SEARCH_
 
 
 def conversation(turns: int = 20):
+    """A system message and `turns` user turns, each answered; every other turn goes through
+    two parallel tool calls and their results first."""
     msgs = [{"role": "system", "content": SYSTEM}]
-    for i in range(turns // 2):
+    for i in range(turns):
         msgs.append({"role": "user", "content": f"Question {i}: what is the weather in city {i}? " + LONG_TEXT[:300]})
         if i % 2 == 0:
             msgs.append({"role": "assistant", "content": "", "tool_calls": [
