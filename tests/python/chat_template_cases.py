@@ -56,14 +56,15 @@ def reference_render(template: str, messages: List[Dict[str, Any]], *, add_gener
     normalize = getattr(ctu, "_normalize_chat_messages", None)
     if normalize is not None:
         messages = normalize(messages)
+    documents = variables.pop("documents", None)  # apply_chat_template's own argument
     render = getattr(ctu, "render_jinja_template", None)
     if render is not None:
-        rendered, _ = render(conversations=[messages], tools=tools, documents=None, chat_template=template,
+        rendered, _ = render(conversations=[messages], tools=tools, documents=documents, chat_template=template,
                              add_generation_prompt=add_generation_prompt, **variables)
         return rendered[0]
     # transformers < 4.50: apply_chat_template rendered the compiled template itself.
     compiled = ctu._compile_jinja_template(template)
-    return compiled.render(messages=messages, tools=tools, documents=None,
+    return compiled.render(messages=messages, tools=tools, documents=documents,
                            add_generation_prompt=add_generation_prompt, **variables)
 
 
@@ -257,6 +258,10 @@ def variants(name: str, template: str) -> Dict[str, Dict[str, Any]]:
         v["date"] = {"date_string": "26 Jul 2024"}
     if "builtin_tools" in template:
         v["builtin_tools"] = {"builtin_tools": ["brave_search", "wolfram_alpha"], "date_string": "01 Jan 2025"}
+    if "documents" in template:
+        v["documents"] = {"documents": [{"title": "Tall penguins", "text": "Emperor penguins are the tallest."},
+                                        {"title": "Penguin habitats", "text": "Emperor penguins only live in Antarctica.",
+                                         "doc_id": 7}]}
     if "reasoning_effort" in template:
         v["effort_high"] = {"reasoning_effort": "high"}
     if "tools_in_user_message" in template:
