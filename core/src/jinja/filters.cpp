@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "bigint.h"
 #include "interp.h"
 #include "unicode.h"
 
@@ -67,7 +68,11 @@ Value key_of(Interp &in, const Value &item, const Value *attribute, bool case_se
 Value f_abs(Interp &, const Value &v, CallArgs &) {
     if (v.is_float()) return Value::number(std::fabs(v.as_double()));
     if (v.is_integral()) {
-        if (v.as_int() == INT64_MIN) throw_error("integer overflow");
+        if (v.is_big() || v.as_int() == INT64_MIN) {
+            BigInt b = v.big_value();
+            b.neg = false;
+            return Value::big(b);
+        }
         return Value::integer(std::llabs(v.as_int()));
     }
     if (v.is_undefined()) throw_undefined(v);
@@ -256,17 +261,32 @@ Value f_int(Interp &, const Value &v, CallArgs &a) {
     const Value *b = arg(a, 1, "base");
     Value dflt = d ? *d : Value::integer(0);
     int64_t base = b && b->is_integral() ? b->as_int() : 10;
-    if (v.is_integral()) return Value::integer(v.as_int());
+    if (v.is_integral()) return v.is_bool() ? Value::integer(v.as_int()) : v;
     if (v.is_float()) {
         double x = v.as_double();
         if (std::isnan(x)) throw_error("cannot convert float NaN to integer");
         if (std::isinf(x)) throw_error("cannot convert float infinity to integer");
-        if (std::fabs(x) >= 9.2e18) throw_error("integer overflow");
+        if (std::fabs(x) >= 9.2e18) {
+            char buf[400];
+            std::snprintf(buf, sizeof buf, "%.0f", std::trunc(x));
+            BigInt b;
+            BigInt::parse(buf + (x < 0), 10, x < 0, b);
+            return Value::big(b);
+        }
         return Value::integer(static_cast<int64_t>(x));
     }
     if (v.is_string()) {
         int64_t r;
         if (parse_py_int(v.str(), base, r)) return Value::integer(r);
+        {  // decimal beyond int64
+            std::string t;
+            for (char c : v.str())
+                if (c != '_' && c != ' ' && c != '\t' && c != '\n') t += c;
+            bool negative = !t.empty() && t[0] == '-';
+            if (!t.empty() && (t[0] == '-' || t[0] == '+')) t = t.substr(1);
+            BigInt b;
+            if (base == 10 && t.size() > 18 && t.size() <= k_bigint_max_digits && BigInt::parse(t, 10, negative, b)) return Value::big(b);
+        }
         double f;
         if (parse_py_float(v.str(), f)) {
             if (std::isnan(f) || std::isinf(f)) throw_error("cannot convert float to integer");
@@ -365,7 +385,7 @@ Value f_length(Interp &, const Value &v, CallArgs &) {
 }
 
 Value f_list(Interp &in, const Value &v, CallArgs &) {
-    if (v.is_list() && !v.is_tuple() && !v.is_generator()) return v;
+    if (v.is_list() && !v.is_tuple() && !v.is_generator() && !v.list_obj().is_range) return v;
     return in.make_list(in.iterate(v));
 }
 
@@ -452,7 +472,68 @@ Value minmax(Interp &in, const Value &v, CallArgs &a, bool want_max) {
 Value f_max(Interp &in, const Value &v, CallArgs &a) { return minmax(in, v, a, true); }
 Value f_min(Interp &in, const Value &v, CallArgs &a) { return minmax(in, v, a, false); }
 
-Value f_pprint(Interp &in, const Value &v, CallArgs &) { return in.make_string(py_repr(v)); }
+Value f_groupby(Interp &in, const Value &v, CallArgs &a) {
+    const Value *attr = arg(a, 0, "attribute");
+    const Value *dflt = arg(a, 1, "default");
+    bool cs = arg_bool(a, 2, "case_sensitive", false);
+    if (!attr) throw_error("groupby needs an attribute");
+    auto items = in.iterate(v);
+    auto key = [&](const Value &item, bool fold) {
+        Value k = key_of(in, item, attr, !fold);
+        if (k.is_undefined() && dflt) k = *dflt;
+        return k;
+    };
+    std::vector<Value> keys;
+    for (const Value &it : items) keys.push_back(key(it, !cs));
+    std::vector<size_t> idx(items.size());
+    for (size_t k = 0; k < idx.size(); ++k) idx[k] = k;
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t x, size_t y) { return values_compare(keys[x], keys[y]) < 0; });
+    std::vector<Value> out;
+    for (size_t k = 0; k < idx.size();) {
+        size_t e = k;
+        std::vector<Value> group;
+        while (e < idx.size() && values_equal(keys[idx[e]], keys[idx[k]])) group.push_back(items[idx[e++]]);
+        Value grouper = cs ? keys[idx[k]] : key(items[idx[k]], false);
+        Value t = in.make_list({grouper, in.make_list(std::move(group))}, true);
+        const_cast<ListObj &>(t.list_obj()).group = true;
+        out.push_back(t);
+        k = e;
+    }
+    return in.make_list(std::move(out));
+}
+
+// pprint.pformat: dict keys sorted (short values fit one line, as here)
+void pformat(std::string &out, const Value &v) {
+    if (v.is_dict()) {
+        std::vector<const std::pair<Value, Value> *> order;
+        for (const auto &kv : v.dict_obj().items) order.push_back(&kv);
+        std::stable_sort(order.begin(), order.end(), [](auto *x, auto *y) {
+            try { return values_compare(x->first, y->first) < 0; } catch (const TemplateError &) { return false; }
+        });
+        out += '{';
+        for (size_t k = 0; k < order.size(); ++k) {
+            if (k) out += ", ";
+            pformat(out, order[k]->first);
+            out += ": ";
+            pformat(out, order[k]->second);
+        }
+        out += '}';
+    } else if (v.is_list() && !v.is_generator() && !v.list_obj().is_range) {
+        const auto &l = v.list_obj();
+        out += l.tuple ? '(' : '[';
+        for (size_t k = 0; k < l.items.size(); ++k) {
+            if (k) out += ", ";
+            pformat(out, l.items[k]);
+        }
+        if (l.tuple && l.items.size() == 1) out += ',';
+        out += l.tuple ? ')' : ']';
+    } else out += py_repr(v);
+}
+Value f_pprint(Interp &in, const Value &v, CallArgs &) {
+    std::string s;
+    pformat(s, v);
+    return in.make_string(std::move(s));
+}
 
 Value f_reverse(Interp &in, const Value &v, CallArgs &) {
     if (v.is_string()) {
@@ -601,12 +682,7 @@ Value f_sum(Interp &in, const Value &v, CallArgs &a) {
             }
             throw_error("unsupported operand type(s) for +: '" + type_name(acc) + "' and '" + type_name(x) + "'");
         }
-        if (acc.is_float() || x.is_float()) acc = Value::number(acc.as_double() + x.as_double());
-        else {
-            int64_t r;
-            if (__builtin_add_overflow(acc.as_int(), x.as_int(), &r)) throw_error("integer overflow");
-            acc = Value::integer(r);
-        }
+        acc = arith(in, '+', acc, x);
     }
     return acc;
 }
@@ -702,19 +778,78 @@ Value f_wordcount(Interp &, const Value &v, CallArgs &) {
 struct FilterEntry {
     const char *name;
     FilterFn fn;
+    const char *params;  // comma-separated parameter names after the value; "*" = any arguments
 };
 
+// jinja2's filters are Python functions: too many arguments or an unknown keyword is a TypeError.
+void check_args(const FilterEntry &f, const CallArgs &a) {
+    if (std::strcmp(f.params, "*") == 0) return;
+    std::vector<std::string> names;
+    for (const char *p = f.params; *p;) {
+        const char *c = std::strchr(p, ',');
+        names.emplace_back(p, c ? static_cast<size_t>(c - p) : std::strlen(p));
+        p = c ? c + 1 : p + std::strlen(p);
+    }
+    if (a.pos.size() > names.size())
+        throw_error(std::string("filter '") + f.name + "' takes at most " + std::to_string(names.size()) +
+                    " argument(s) but " + std::to_string(a.pos.size()) + " were given");
+    for (const auto &kv : a.kw) {
+        auto it = std::find(names.begin(), names.end(), kv.first);
+        if (it == names.end()) throw_error(std::string("filter '") + f.name + "' got an unexpected keyword argument '" + kv.first + "'");
+        if (static_cast<size_t>(it - names.begin()) < a.pos.size())
+            throw_error(std::string("filter '") + f.name + "' got multiple values for argument '" + kv.first + "'");
+    }
+}
+
 const FilterEntry k_filters[] = {
-    {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize}, {"center", f_center},
-    {"count", f_length}, {"d", f_default}, {"default", f_default}, {"dictsort", f_dictsort}, {"e", f_escape},
-    {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"forceescape", f_forceescape}, {"format", f_format},
-    {"indent", f_indent}, {"int", f_int}, {"items", f_items}, {"join", f_join}, {"last", f_last},
-    {"length", f_length}, {"list", f_list}, {"lower", f_lower}, {"map", f_map}, {"max", f_max}, {"min", f_min},
-    {"pprint", f_pprint}, {"reject", f_reject}, {"rejectattr", f_rejectattr}, {"replace", f_replace},
-    {"reverse", f_reverse}, {"round", f_round}, {"safe", f_safe}, {"select", f_select},
-    {"selectattr", f_selectattr}, {"slice", f_slice}, {"sort", f_sort}, {"string", f_string},
-    {"striptags", f_striptags}, {"sum", f_sum}, {"title", f_title}, {"tojson", f_tojson}, {"trim", f_trim},
-    {"truncate", f_truncate}, {"unique", f_unique}, {"upper", f_upper}, {"wordcount", f_wordcount},
+    {"abs", f_abs, ""},
+    {"attr", f_attr, "name"},
+    {"batch", f_batch, "linecount,fill_with"},
+    {"capitalize", f_capitalize, ""},
+    {"center", f_center, "width"},
+    {"count", f_length, ""},
+    {"d", f_default, "default_value,boolean"},
+    {"default", f_default, "default_value,boolean"},
+    {"dictsort", f_dictsort, "case_sensitive,by,reverse"},
+    {"e", f_escape, ""},
+    {"escape", f_escape, ""},
+    {"first", f_first, ""},
+    {"float", f_float, "default"},
+    {"forceescape", f_forceescape, ""},
+    {"format", f_format, "*"},
+    {"groupby", f_groupby, "attribute,default,case_sensitive"},
+    {"indent", f_indent, "width,first,blank"},
+    {"int", f_int, "default,base"},
+    {"items", f_items, ""},
+    {"join", f_join, "d,attribute"},
+    {"last", f_last, ""},
+    {"length", f_length, ""},
+    {"list", f_list, ""},
+    {"lower", f_lower, ""},
+    {"map", f_map, "*"},
+    {"max", f_max, "case_sensitive,attribute"},
+    {"min", f_min, "case_sensitive,attribute"},
+    {"pprint", f_pprint, ""},
+    {"reject", f_reject, "*"},
+    {"rejectattr", f_rejectattr, "*"},
+    {"replace", f_replace, "old,new,count"},
+    {"reverse", f_reverse, ""},
+    {"round", f_round, "precision,method"},
+    {"safe", f_safe, ""},
+    {"select", f_select, "*"},
+    {"selectattr", f_selectattr, "*"},
+    {"slice", f_slice, "slices,fill_with"},
+    {"sort", f_sort, "reverse,case_sensitive,attribute"},
+    {"string", f_string, ""},
+    {"striptags", f_striptags, ""},
+    {"sum", f_sum, "attribute,start"},
+    {"title", f_title, ""},
+    {"tojson", f_tojson, "ensure_ascii,indent,separators,sort_keys"},
+    {"trim", f_trim, "chars"},
+    {"truncate", f_truncate, "length,killwords,end,leeway"},
+    {"unique", f_unique, "case_sensitive,attribute"},
+    {"upper", f_upper, ""},
+    {"wordcount", f_wordcount, ""},
 };
 
 } // namespace
@@ -740,6 +875,7 @@ Value Interp::apply_filter(int32_t index, Value in, CallArgs &args) {
     if (in.is_undefined() && in.undef_info() && in.undef_info()->security && std::strcmp(name, "default") != 0 &&
         std::strcmp(name, "d") != 0)
         throw_undefined(in);
+    check_args(k_filters[index], args);
     return k_filters[index].fn(*this, in, args);
 }
 

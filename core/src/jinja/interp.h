@@ -70,6 +70,7 @@ struct CallableObj {
     std::string name;
     virtual ~CallableObj() = default;
     virtual Value call(Interp &in, CallArgs &args) = 0;
+    virtual Value attr(Interp &in, std::string_view name);  // default: undefined
 };
 
 struct LoopObj {
@@ -79,6 +80,7 @@ struct LoopObj {
     int64_t depth0 = 0;
     Value last_changed;
     bool changed_set = false;
+    const Node *node = nullptr;  // the for statement, when it is recursive
 };
 
 // ---- render state -------------------------------------------------------------------
@@ -138,6 +140,7 @@ public:
     void assign(int32_t id, Value v);
     Value eval(const Node &n);
     Flow exec(const Node &n);
+    Flow exec_for(const Node &n, const Value &seq, int64_t depth0);
     std::string render_body(const Node &body);  // renders into a fresh buffer
     Value call_value(const Value &callee, CallArgs &args, const Node &where);
     std::vector<std::pair<int32_t, Value>> snapshot() const;
@@ -151,6 +154,8 @@ public:
 };
 
 [[noreturn]] void throw_undefined(const Value &u);
+// Python's binary operators: + - * / f(//) % p(**)
+Value arith(Interp &in, uint8_t op, const Value &a, const Value &b);
 std::string str_for_print(const Value &v);
 
 // ---- builtins (filters.cpp, tests.cpp, methods.cpp, globals in render.cpp) ------------

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "error.h"
+#include "bigint.h"
 #include "interp.h"
 #include "unicode.h"
 
@@ -159,6 +160,11 @@ struct JsonParser {
                 errno = 0;
                 long long v = std::strtoll(num.c_str(), nullptr, 10);
                 if (errno == 0) return Value::integer(v);
+                BigInt b;
+                bool negative = num[0] == '-';
+                if (num.size() <= k_bigint_max_digits + 1 && BigInt::parse(num.substr(negative ? 1 : 0), 10, negative, b))
+                    return Value::big(b);
+                bad("integer too large");
             }
             return Value::number(std::strtod(num.c_str(), nullptr));
         }
@@ -251,7 +257,8 @@ struct Dumper {
         }
         case Value::Kind::String: dump_string(out, v.str(), ensure_ascii); return;
         case Value::Kind::List: {
-            if (v.is_generator()) throw_error("Object of type generator is not JSON serializable");
+            if (v.is_generator() || v.list_obj().is_range)
+                throw_error("Object of type " + type_name(v) + " is not JSON serializable");
             const auto &items = v.list_obj().items;
             if (items.empty()) { out += "[]"; return; }
             out += '[';

@@ -269,6 +269,62 @@ void Lexer::lex_tag(bool block) {
 
 static void append_utf8(std::string &out, uint32_t cp) { utf8_append(out, cp); }
 
+// \N{NAME} escapes: a small table of the names templates are likely to use (the full
+// Unicode name list would be most of a megabyte).
+static const struct { const char *name; uint32_t cp; } k_unicode_names[] = {
+    {"BULLET", 0x2022},
+    {"EM DASH", 0x2014},
+    {"EN DASH", 0x2013},
+    {"NO-BREAK SPACE", 0xA0},
+    {"HORIZONTAL ELLIPSIS", 0x2026},
+    {"LEFT DOUBLE QUOTATION MARK", 0x201C},
+    {"RIGHT DOUBLE QUOTATION MARK", 0x201D},
+    {"LEFT SINGLE QUOTATION MARK", 0x2018},
+    {"RIGHT SINGLE QUOTATION MARK", 0x2019},
+    {"ZERO WIDTH SPACE", 0x200B},
+    {"ZERO WIDTH JOINER", 0x200D},
+    {"ZERO WIDTH NON-JOINER", 0x200C},
+    {"BYTE ORDER MARK", 0xFEFF},
+    {"ZERO WIDTH NO-BREAK SPACE", 0xFEFF},
+    {"REPLACEMENT CHARACTER", 0xFFFD},
+    {"LINE FEED", 0xA},
+    {"CARRIAGE RETURN", 0xD},
+    {"CHARACTER TABULATION", 0x9},
+    {"SPACE", 0x20},
+    {"NULL", 0x0},
+    {"ESCAPE", 0x1B},
+    {"DEGREE SIGN", 0xB0},
+    {"COPYRIGHT SIGN", 0xA9},
+    {"REGISTERED SIGN", 0xAE},
+    {"TRADE MARK SIGN", 0x2122},
+    {"MIDDLE DOT", 0xB7},
+    {"RIGHTWARDS ARROW", 0x2192},
+    {"LEFTWARDS ARROW", 0x2190},
+    {"CHECK MARK", 0x2713},
+    {"HEAVY CHECK MARK", 0x2714},
+    {"BLACK STAR", 0x2605},
+    {"WHITE STAR", 0x2606},
+    {"EURO SIGN", 0x20AC},
+    {"POUND SIGN", 0xA3},
+    {"SECTION SIGN", 0xA7},
+    {"PILCROW SIGN", 0xB6},
+    {"MULTIPLICATION SIGN", 0xD7},
+    {"DIVISION SIGN", 0xF7},
+    {"PLUS-MINUS SIGN", 0xB1},
+    {"NARROW NO-BREAK SPACE", 0x202F},
+    {"IDEOGRAPHIC SPACE", 0x3000},
+    {"LINE SEPARATOR", 0x2028},
+    {"PARAGRAPH SEPARATOR", 0x2029},
+    {"WORD JOINER", 0x2060},
+    {"SOFT HYPHEN", 0xAD},
+    {"BOX DRAWINGS LIGHT HORIZONTAL", 0x2500},
+    {"BLACK CIRCLE", 0x25CF},
+    {"WHITE CIRCLE", 0x25CB},
+    {"BLACK SQUARE", 0x25A0},
+    {"WHITE SQUARE", 0x25A1},
+};
+
+
 void Lexer::lex_string(size_t p) {
     char q = src[p];
     std::string out;
@@ -308,6 +364,20 @@ void Lexer::lex_string(size_t p) {
         case 'v': out += '\v'; break;
         case 'x': append_utf8(out, hex(2)); break;
         case 'u': append_utf8(out, hex(4)); break;
+        case 'N': {
+            size_t close = src.find('}', i);
+            if (i >= src.size() || src[i] != '{' || close == std::string::npos)
+                lex_fail(line, col_of(p), "malformed \\N character escape");
+            std::string nm = src.substr(i + 1, close - i - 1);
+            for (char &ch : nm) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            uint32_t cp = 0;
+            for (const auto &e : k_unicode_names)
+                if (nm == e.name) cp = e.cp;
+            if (!cp && nm != "NULL") lex_fail(line, col_of(p), "unknown Unicode character name '" + nm + "'");
+            append_utf8(out, cp);
+            i = close + 1;
+            break;
+        }
         case 'U': {
             uint32_t v = hex(8);
             if (v > 0x10FFFF) lex_fail(line, col_of(p), "illegal Unicode character in string");
@@ -357,9 +427,11 @@ void Lexer::lex_number(size_t p) {
         });
         errno = 0;
         k.type = Tok::Int;
-        k.ival = static_cast<int64_t>(std::strtoull(digits.c_str(), nullptr, base));
-        if (errno || digits.empty()) lex_fail(line, col_of(p), "integer literal out of range");
+        if (digits.empty()) lex_fail(line, col_of(p), "invalid integer literal");
+        unsigned long long v = std::strtoull(digits.c_str(), nullptr, base);
+        k.ival = static_cast<int64_t>(v);
         k.text = src.substr(p, i - p);
+        if (errno || v > static_cast<unsigned long long>(INT64_MAX)) { k.base = base; k.text = digits; }
         toks.push_back(std::move(k));
         advance_to(i);
         return;
@@ -391,8 +463,8 @@ void Lexer::lex_number(size_t p) {
         k.type = Tok::Int;
         errno = 0;
         unsigned long long v = std::strtoull(digits.c_str(), nullptr, 10);
-        if (errno || v > static_cast<unsigned long long>(INT64_MAX)) lex_fail(line, col_of(p), "integer literal out of range");
         k.ival = static_cast<int64_t>(v);
+        if (errno || v > static_cast<unsigned long long>(INT64_MAX)) { k.base = 10; k.text = digits; }
     }
     toks.push_back(std::move(k));
     advance_to(i);

@@ -18,6 +18,7 @@ struct Token {
     uint32_t line, col;
     std::string text;  // Data/Name/String (unescaped)/Op; Int/Float: source digits
     int64_t ival = 0;
+    int base = 0;  // Int too large for int64: text holds the digits in this base
     double fval = 0;
 };
 

@@ -169,9 +169,61 @@ void bounds(const CallArgs &a, size_t first, size_t len, size_t &b, size_t &e) {
     e = idx(first + 1, len);
 }
 
+// Python's full case mappings where they differ from the simple ones (SpecialCasing.txt).
+const char *special_upper(uint32_t cp) {
+    switch (cp) {
+    case 0xDF: return "SS";
+    case 0xFB00: return "FF";
+    case 0xFB01: return "FI";
+    case 0xFB02: return "FL";
+    case 0xFB03: return "FFI";
+    case 0xFB04: return "FFL";
+    case 0xFB05: case 0xFB06: return "ST";
+    case 0x149: return "\u02BCN";
+    case 0x1F0: return "J\u030C";
+    case 0x587: return "\u0535\u0552";
+    case 0x1E96: return "H\u0331";
+    case 0x1E97: return "T\u0308";
+    case 0x1E98: return "W\u030A";
+    case 0x1E99: return "Y\u030A";
+    case 0x1E9A: return "A\u02BE";
+    case 0x390: return "\u0399\u0308\u0301";
+    case 0x3B0: return "\u03A5\u0308\u0301";
+    default: return nullptr;
+    }
+}
+
+bool cased_cp(uint32_t c) { return py_lower(c) != c || py_upper(c) != c; }
+
 std::string case_map(const std::string &s, int mode) {  // 0 lower, 1 upper, 2 swap
     std::string out;
     out.reserve(s.size());
+    bool ascii = true;
+    for (unsigned char c : s)
+        if (c >= 0x80) { ascii = false; break; }
+    if (!ascii) {
+        std::u32string u = to_u32(s);
+        for (size_t i = 0; i < u.size(); ++i) {
+            uint32_t cp = u[i];
+            bool to_lower = mode == 0 || (mode == 2 && py_lower(cp) != cp);
+            if (to_lower) {
+                if (cp == 0x130) { out += "i\u0307"; continue; }
+                if (cp == 0x3A3) {  // final sigma: after a cased letter and not before one
+                    size_t b = i;
+                    bool before = false, after = false;
+                    while (b > 0) { --b; if (cased_cp(u[b])) { before = true; break; } if (unicode_cat(u[b]) != UCat::Mark) break; }
+                    for (size_t a = i + 1; a < u.size(); ++a) { if (cased_cp(u[a])) { after = true; break; } if (unicode_cat(u[a]) != UCat::Mark) break; }
+                    utf8_append(out, before && !after ? 0x3C2 : 0x3C3);
+                    continue;
+                }
+                utf8_append(out, py_lower(cp));
+            } else if (mode != 0 && (mode == 1 || py_upper(cp) != cp)) {
+                if (const char *sp = special_upper(cp)) out += sp;
+                else utf8_append(out, py_upper(cp));
+            } else utf8_append(out, cp);
+        }
+        return out;
+    }
     for (size_t i = 0; i < s.size();) {
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {

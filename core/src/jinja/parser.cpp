@@ -5,6 +5,7 @@
 // Limits::max_parse_depth so hostile input cannot overflow the stack.
 #include <unordered_map>
 
+#include "bigint.h"
 #include "interp.h"
 #include "lexer.h"
 
@@ -299,6 +300,21 @@ struct Parser {
         next();
     }
 
+    // bit0: the body reads varargs, bit1: kwargs, bit2: caller (jinja2 only accepts extra
+    // arguments / a caller when the macro uses them)
+    static uint8_t special_names(const Node &n, int depth = 0) {
+        uint8_t r = 0;
+        if (n.kind == NK::Name) {
+            if (n.text == "varargs") r |= 1;
+            else if (n.text == "kwargs") r |= 2;
+            else if (n.text == "caller") r |= 4;
+        }
+        if (depth > 10000) return r;
+        for (const auto &k : n.kids)
+            if (k) r |= special_names(*k, depth + 1);
+        return r;
+    }
+
     NodePtr parse_macro() {
         auto n = node(NK::Macro, cur());
         next();
@@ -312,6 +328,7 @@ struct Parser {
         std::string m;
         n->kids[0] = parse_body({"endmacro"}, &m);
         loop_depth = saved;
+        n->op = special_names(*n->kids[0]);
         if (cur().type == Tok::Name) next();  // {% endmacro name %}
         expect_block_end();
         return n;
@@ -332,6 +349,7 @@ struct Parser {
         std::string m;
         n->kids[0] = parse_body({"endcall"}, &m);
         loop_depth = saved;
+        n->op = special_names(*n->kids[0]);
         expect_block_end();
         return n;
     }
@@ -592,7 +610,11 @@ struct Parser {
         }
         case Tok::Int:
             n = node(NK::Const, t);
-            n->value = Value::integer(t.ival);
+            if (t.base) {
+                BigInt b;
+                if (!BigInt::parse(t.text, t.base, false, b)) fail("invalid integer literal");
+                n->value = Value::big(b);
+            } else n->value = Value::integer(t.ival);
             next();
             return n;
         case Tok::Float:

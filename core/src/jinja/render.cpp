@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "bigint.h"
 #include "error.h"
 #include "interp.h"
 
@@ -138,6 +139,15 @@ struct MacroObj : CallableObj {
             }
             f.set(def->ids[k], std::move(v));
         }
+        if (args.pos.size() > np && !(def->op & 1))
+            throw_error("macro '" + name + "' takes not more than " + std::to_string(np) + " argument(s)");
+        for (size_t j = 0; j < args.kw.size(); ++j) {
+            if (used_kw[j]) continue;
+            if (args.kw[j].first == "caller") {
+                if (!(def->op & 4)) throw_error("macro '" + name + "' was invoked with two values for the special caller argument. This is most likely a bug.");
+            } else if (!(def->op & 2))
+                throw_error("macro '" + name + "' takes no keyword argument '" + args.kw[j].first + "'");
+        }
         std::vector<Value> extra;
         for (size_t k = np; k < args.pos.size(); ++k) extra.push_back(args.pos[k]);
         auto kw = std::make_shared<DictObj>();
@@ -157,6 +167,34 @@ struct MacroObj : CallableObj {
         return in.make_string(std::move(buf));
     }
 };
+
+// cycler(a, b, ...): .next(), .current, .reset(); not itself callable.
+struct CyclerObj : CallableObj {
+    std::vector<Value> items;
+    size_t pos = 0;
+    std::weak_ptr<CyclerObj> self;
+    Value call(Interp &, CallArgs &) override { throw_error("'Cycler' object is not callable"); }
+    Value attr(Interp &in, std::string_view n) override;
+};
+struct CyclerMethod : CallableObj {
+    std::shared_ptr<CyclerObj> c;
+    Value call(Interp &, CallArgs &) override {
+        if (name == "reset") { c->pos = 0; return Value::none(); }
+        Value v = c->items[c->pos];
+        c->pos = (c->pos + 1) % c->items.size();
+        return v;
+    }
+};
+Value CyclerObj::attr(Interp &, std::string_view n) {
+    if (n == "current") return items[pos];
+    if (n == "next" || n == "reset") {
+        auto m = std::make_shared<CyclerMethod>();
+        m->name = std::string(n);
+        m->c = self.lock();
+        return Value::callable(m);
+    }
+    return Value::undefined("'Cycler object' has no attribute '" + std::string(n) + "'");
+}
 
 struct BuiltinFn : CallableObj {
     Value (*fn)(Interp &, CallArgs &);
@@ -203,7 +241,13 @@ Value g_range(Interp &in, CallArgs &a) {
     if (n > 100000) throw_error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
     std::vector<Value> items;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) items.push_back(Value::integer(i));
-    return in.make_list(std::move(items));
+    Value r = in.make_list(std::move(items));
+    ListObj &l = const_cast<ListObj &>(r.list_obj());
+    l.is_range = true;
+    l.r_start = start;
+    l.r_stop = stop;
+    l.r_step = step;
+    return r;
 }
 
 void check_ns_name(const std::string &n) {
@@ -259,6 +303,15 @@ Value g_strftime(Interp &in, CallArgs &a) {
     return in.make_string(std::string(buf, n));
 }
 
+Value g_cycler(Interp &, CallArgs &a) {
+    if (a.pos.empty()) throw_error("at least one item has to be provided");
+    auto c = std::make_shared<CyclerObj>();
+    c->name = "cycler";
+    c->items = a.pos;
+    c->self = c;
+    return Value::callable(c);
+}
+
 Value g_joiner(Interp &, CallArgs &a) {
     auto j = std::make_shared<JoinerObj>();
     j->name = "joiner";
@@ -269,6 +322,10 @@ Value g_joiner(Interp &, CallArgs &a) {
 
 } // namespace
 
+Value CallableObj::attr(Interp &, std::string_view n) {
+    return Value::undefined("'function object' has no attribute '" + std::string(n) + "'");
+}
+
 Value make_global(std::string_view name) {
     Value (*fn)(Interp &, CallArgs &) = nullptr;
     if (name == "range") fn = g_range;
@@ -277,6 +334,7 @@ Value make_global(std::string_view name) {
     else if (name == "raise_exception") fn = g_raise;
     else if (name == "strftime_now") fn = g_strftime;
     else if (name == "joiner") fn = g_joiner;
+    else if (name == "cycler") fn = g_cycler;
     if (!fn) return Value();
     auto b = std::make_shared<BuiltinFn>();
     b->name = std::string(name);
@@ -286,6 +344,23 @@ Value make_global(std::string_view name) {
 
 Value Interp::call_value(const Value &callee, CallArgs &args, const Node &) {
     if (callee.is_callable()) return callee.callable_obj().call(*this, args);
+    if (callee.is_loop() && callee.loop_obj().node) {  // loop(children) in a recursive for
+        if (args.pos.size() != 1) throw_error("loop() takes exactly one argument");
+        if (++call_depth > lim.max_call_depth) throw_error("recursive loop nested too deeply (sandbox limit)");
+        std::string buf;
+        std::string *saved = out;
+        out = &buf;
+        try {
+            exec_for(*callee.loop_obj().node, args.pos[0], callee.loop_obj().depth0 + 1);
+        } catch (...) {
+            out = saved;
+            --call_depth;
+            throw;
+        }
+        out = saved;
+        --call_depth;
+        return make_string(std::move(buf));
+    }
     if (callee.is_undefined()) throw_undefined(callee);
     throw_error("'" + type_name(callee) + "' object is not callable");
 }
@@ -345,6 +420,13 @@ Value Interp::attribute(const Value &obj, std::string_view name) {
     case Value::Kind::Loop:
         if (!name.empty() && name[0] == '_') return unsafe_attr(obj, name);
         return loop_attr(obj.loop_ptr(), name);
+    case Value::Kind::Callable:
+        if (!name.empty() && name[0] == '_') return unsafe_attr(obj, name);
+        return obj.callable_obj().attr(*this, name);
+    case Value::Kind::List:
+        if (obj.list_obj().group && (name == "grouper" || name == "list"))
+            return obj.list_obj().items[name == "grouper" ? 0 : 1];
+        break;
     default: break;
     }
     if (!name.empty() && name[0] == '_') return unsafe_attr(obj, name);
@@ -439,23 +521,49 @@ static const char *op_text(uint8_t op) {
     return "?";
 }
 
-static Value binary_op(Interp &in, uint8_t op, const Value &a, const Value &b) {
+static Value big_op(uint8_t op, const Value &a, const Value &b) {
+    BigInt x = a.big_value(), y = b.big_value(), q, r;
+    switch (op) {
+    case '+': return Value::big(BigInt::add(x, y));
+    case '-': return Value::big(BigInt::sub(x, y));
+    case '*': return Value::big(BigInt::mul(x, y));
+    case '/':
+        if (y.is_zero()) throw_error("division by zero");
+        return Value::number(x.to_double() / y.to_double());
+    case 'f': case '%':
+        BigInt::divmod(x, y, q, r);
+        return Value::big(op == 'f' ? q : r);
+    case 'p': {
+        if (y.neg) return Value::number(std::pow(x.to_double(), y.to_double()));
+        BigInt one = BigInt::from_int(1);
+        BigInt mag = x;
+        mag.neg = false;
+        if (x.is_zero() || BigInt::compare(mag, one) == 0) return Value::big(BigInt::pow(x, y.is_zero() ? 0 : (y.limbs[0] & 1) ? 1 : 2));
+        if (!y.fits_int64() || y.to_int64_saturated() > 20000) throw_error("integer too large (sandbox limit)");
+        return Value::big(BigInt::pow(x, static_cast<uint64_t>(y.to_int64_saturated())));
+    }
+    }
+    throw_error("bad operator");
+}
+
+Value arith(Interp &in, uint8_t op, const Value &a, const Value &b) {
     if (a.is_undefined()) throw_undefined(a);
     if (b.is_undefined()) throw_undefined(b);
     if (a.is_number() && b.is_number()) {
         bool fl = a.is_float() || b.is_float();
+        if (!fl && (a.is_big() || b.is_big())) return big_op(op, a, b);
         if (!fl) {
             int64_t x = a.as_int(), y = b.as_int(), r = 0;
             switch (op) {
-            case '+': if (add_overflow(x, y, &r)) throw_error("integer overflow"); return Value::integer(r);
-            case '-': if (sub_overflow(x, y, &r)) throw_error("integer overflow"); return Value::integer(r);
-            case '*': if (mul_overflow(x, y, &r)) throw_error("integer overflow"); return Value::integer(r);
+            case '+': if (add_overflow(x, y, &r)) return big_op(op, a, b); return Value::integer(r);
+            case '-': if (sub_overflow(x, y, &r)) return big_op(op, a, b); return Value::integer(r);
+            case '*': if (mul_overflow(x, y, &r)) return big_op(op, a, b); return Value::integer(r);
             case '/':
                 if (y == 0) throw_error("division by zero");
                 return Value::number(static_cast<double>(x) / static_cast<double>(y));
             case 'f': case '%': {
                 if (y == 0) throw_error(op == 'f' ? "integer division or modulo by zero" : "integer modulo by zero");
-                if (x == INT64_MIN && y == -1) throw_error("integer overflow");
+                if (x == INT64_MIN && y == -1) return big_op(op, a, b);
                 int64_t q = x / y, m = x % y;
                 if (m != 0 && ((m < 0) != (y < 0))) { --q; m += y; }
                 return Value::integer(op == 'f' ? q : m);
@@ -465,8 +573,8 @@ static Value binary_op(Interp &in, uint8_t op, const Value &a, const Value &b) {
                 int64_t res = 1, base = x;
                 for (int64_t e = y; e > 0; e >>= 1) {
                     if (e & 1)
-                        if (mul_overflow(res, base, &res)) throw_error("integer overflow");
-                    if (e > 1 && mul_overflow(base, base, &base)) throw_error("integer overflow");
+                        if (mul_overflow(res, base, &res)) return big_op(op, a, b);
+                    if (e > 1 && mul_overflow(base, base, &base)) return big_op(op, a, b);
                 }
                 return Value::integer(res);
             }
@@ -497,7 +605,8 @@ static Value binary_op(Interp &in, uint8_t op, const Value &a, const Value &b) {
                                       true);
             return in.make_string(a.str() + b.str());
         }
-        if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && !a.is_generator() && !b.is_generator()) {
+        if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && !a.is_generator() && !b.is_generator() &&
+            !a.list_obj().is_range && !b.list_obj().is_range) {
             const auto &x = a.list_obj().items, &y = b.list_obj().items;
             if (x.size() + y.size() > in.lim.max_list_items) throw_error("list too long (sandbox limit)");
             std::vector<Value> r;
@@ -659,7 +768,7 @@ Value Interp::eval(const Node &n) {
             if (!v.is_number()) throw_error(std::string("bad operand type for unary ") + (n.kind == NK::Neg ? "-" : "+") + ": '" + type_name(v) + "'");
             if (n.kind == NK::Pos) return v.is_bool() ? Value::integer(v.as_int()) : v;
             if (v.is_float()) return Value::number(-v.as_double());
-            if (v.as_int() == INT64_MIN) throw_error("integer overflow");
+            if (v.is_big() || v.as_int() == INT64_MIN) return Value::big(BigInt::sub(BigInt(), v.big_value()));
             return Value::integer(-v.as_int());
         }
         case NK::Not: return Value::boolean(!eval(*n.kids[0]).truthy());
@@ -667,7 +776,7 @@ Value Interp::eval(const Node &n) {
             check_stack();
             Value a = eval(*n.kids[0]);
             Value b = eval(*n.kids[1]);
-            return binary_op(*this, n.op, a, b);
+            return arith(*this, n.op, a, b);
         }
         case NK::Concat: {
             check_stack();
@@ -791,60 +900,9 @@ Flow Interp::exec(const Node &n) {
             return Flow::Normal;
         }
         case NK::For: {
-            const Node &target = *n.kids[0];
             Value seq = eval(*n.kids[1]);
             if (seq.is_undefined() && seq.undef_info() && seq.undef_info()->security) throw_undefined(seq);
-            std::vector<Value> items = iterate(seq);
-            if (n.kids[2]) {  // {% for x in y if cond %}: filter first, loop.length counts what is left
-                std::vector<Value> kept;
-                for (Value &v : items) {
-                    Frame f;
-                    f.parent = frame;
-                    unpack(*this, target, v, &f);
-                    Frame *saved = frame;
-                    frame = &f;
-                    bool keep;
-                    try { keep = eval(*n.kids[2]).truthy(); } catch (...) { frame = saved; throw; }
-                    frame = saved;
-                    if (keep) kept.push_back(std::move(v));
-                }
-                items = std::move(kept);
-            }
-            if (items.empty()) {
-                if (n.kids[4]) return exec(*n.kids[4]);  // break/continue here belong to an outer loop
-                return Flow::Normal;
-            }
-            auto lp = std::make_shared<LoopObj>();
-            lp->length = static_cast<int64_t>(items.size());
-            lp->items = Value::list(std::move(items));
-            Value loop_v = Value::loop(lp);
-            int32_t loop_id = tpl.sym_loop;
-            // loop.depth: one more than an enclosing loop's
-            if (loop_id >= 0) {
-                Value outer = lookup(loop_id, n);
-                if (outer.is_loop()) lp->depth0 = outer.loop_obj().depth0 + 1;
-            }
-            const auto &list = lp->items.list_obj().items;
-            Frame *saved = frame;
-            for (size_t k = 0; k < list.size(); ++k) {
-                step();
-                lp->index0 = static_cast<int64_t>(k);
-                Frame f;
-                f.parent = saved;
-                frame = &f;
-                Flow fl;
-                try {
-                    unpack(*this, target, list[k], &f);
-                    if (loop_id >= 0) f.set(loop_id, loop_v);
-                    fl = exec(*n.kids[3]);
-                } catch (...) {
-                    frame = saved;
-                    throw;
-                }
-                frame = saved;
-                if (fl == Flow::Break) break;
-            }
-            return Flow::Normal;
+            return exec_for(n, seq, 0);
         }
         case NK::Set: {
             Value v = eval(*n.kids[1]);
@@ -936,6 +994,59 @@ Flow Interp::exec(const Node &n) {
         if (e.line == 0) { e.line = n.line; e.col = n.col; }
         throw;
     }
+}
+
+Flow Interp::exec_for(const Node &n, const Value &seq, int64_t depth0) {
+    check_stack();
+    const Node &target = *n.kids[0];
+    std::vector<Value> items = iterate(seq);
+    if (n.kids[2]) {  // {% for x in y if cond %}: filter first, loop.length counts what is left
+        std::vector<Value> kept;
+        for (Value &v : items) {
+            Frame f;
+            f.parent = frame;
+            unpack(*this, target, v, &f);
+            Frame *saved = frame;
+            frame = &f;
+            bool keep;
+            try { keep = eval(*n.kids[2]).truthy(); } catch (...) { frame = saved; throw; }
+            frame = saved;
+            if (keep) kept.push_back(std::move(v));
+        }
+        items = std::move(kept);
+    }
+    if (items.empty()) {
+        if (n.kids[4]) return exec(*n.kids[4]);  // break/continue here belong to an outer loop
+        return Flow::Normal;
+    }
+    auto lp = std::make_shared<LoopObj>();
+    lp->length = static_cast<int64_t>(items.size());
+    lp->items = Value::list(std::move(items));
+    lp->depth0 = depth0;
+    lp->node = n.flag ? &n : nullptr;
+    Value loop_v = Value::loop(lp);
+    int32_t loop_id = tpl.sym_loop;
+    const auto &list = lp->items.list_obj().items;
+    Frame *saved = frame;
+    for (size_t k = 0; k < list.size(); ++k) {
+        step();
+        lp->index0 = static_cast<int64_t>(k);
+        Frame f;
+        f.parent = saved;
+        frame = &f;
+        Flow fl;
+        try {
+            unpack(*this, target, list[k], &f);
+            if (loop_id >= 0) f.set(loop_id, loop_v);
+            fl = exec(*n.kids[3]);
+        } catch (...) {
+            frame = saved;
+            throw;
+        }
+        frame = saved;
+        if (fl == Flow::Break) break;
+    }
+    return Flow::Normal;
 }
 
 // ---- public entry points -------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "bigint.h"
 #include "interp.h"
 #include "unicode.h"
 
@@ -28,6 +29,23 @@ Value Value::undefined(std::string hint, bool security) {
     Value v;
     if (!hint.empty() || security) v.p_ = std::make_shared<const UndefInfo>(UndefInfo{std::move(hint), security});
     return v;
+}
+Value Value::big(const BigInt &b) {
+    if (b.fits_int64()) return integer(b.to_int64_saturated());
+    Value v;
+    v.kind_ = Kind::Int;
+    v.i_ = b.to_int64_saturated();
+    v.p_ = std::make_shared<const BigInt>(b);
+    return v;
+}
+BigInt Value::big_value() const {
+    if (is_big()) return *static_cast<const BigInt *>(p_.get());
+    return BigInt::from_int(as_int());
+}
+double Value::as_double() const {
+    if (kind_ == Kind::Float) return f_;
+    if (is_big()) return static_cast<const BigInt *>(p_.get())->to_double();
+    return static_cast<double>(as_int());
 }
 Value Value::string(std::string s) { return string(std::make_shared<const StrObj>(std::move(s))); }
 Value Value::string(std::shared_ptr<const StrObj> s) { Value v; v.kind_ = Kind::String; v.p_ = std::move(s); return v; }
@@ -164,6 +182,7 @@ bool values_equal(const Value &a, const Value &b) {
     using K = Value::Kind;
     if (a.is_number() && b.is_number()) {
         if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
+        if (a.is_big() || b.is_big()) return BigInt::compare(a.big_value(), b.big_value()) == 0;
         return a.as_int() == b.as_int();
     }
     if (a.kind() != b.kind()) return false;
@@ -200,6 +219,7 @@ int values_compare(const Value &a, const Value &b) {
             double x = a.as_double(), y = b.as_double();
             return x < y ? -1 : x > y ? 1 : 0;
         }
+        if (a.is_big() || b.is_big()) return BigInt::compare(a.big_value(), b.big_value());
         int64_t x = a.as_int(), y = b.as_int();
         return x < y ? -1 : x > y ? 1 : 0;
     }
@@ -231,7 +251,8 @@ std::string type_name(const Value &v) {
     case K::Int: return "int";
     case K::Float: return "float";
     case K::String: return "str";
-    case K::List: return v.is_generator() ? "generator" : v.is_tuple() ? "tuple" : "list";
+    case K::List:
+        return v.is_generator() ? "generator" : v.list_obj().is_range ? "range" : v.is_tuple() ? "tuple" : "list";
     case K::Dict: return "dict";
     case K::Namespace: return "Namespace";
     case K::Callable: return "function";
@@ -343,6 +364,7 @@ static void str_into(std::string &out, const Value &v) {
     case K::None: out += "None"; return;
     case K::Bool: out += v.as_bool() ? "True" : "False"; return;
     case K::Int: {
+        if (v.is_big()) { out += v.big_value().to_string(); return; }
         char b[32];
         std::snprintf(b, sizeof b, "%" PRId64, v.as_int());
         out += b;
@@ -367,6 +389,12 @@ static void repr_into(std::string &out, const Value &v) {
         const auto &l = v.list_obj();
         if (l.generator) {
             out += "<generator object>";
+            return;
+        }
+        if (l.is_range) {
+            out += "range(" + std::to_string(l.r_start) + ", " + std::to_string(l.r_stop);
+            if (l.r_step != 1) out += ", " + std::to_string(l.r_step);
+            out += ')';
             return;
         }
         out += l.tuple ? '(' : '[';

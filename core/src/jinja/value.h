@@ -16,6 +16,7 @@
 namespace llm4all::jinja {
 
 class Value;
+struct BigInt;
 struct ListObj;
 struct DictObj;
 struct CallableObj;
@@ -55,6 +56,7 @@ public:
     static Value boolean(bool b) { Value v; v.kind_ = Kind::Bool; v.b_ = b; return v; }
     static Value integer(int64_t i) { Value v; v.kind_ = Kind::Int; v.i_ = i; return v; }
     static Value number(double f) { Value v; v.kind_ = Kind::Float; v.f_ = f; return v; }
+    static Value big(const BigInt &b);  // an int beyond int64 (an int64 one if it fits)
     static Value string(std::string s);
     static Value string(std::shared_ptr<const StrObj> s);
     static Value list(std::vector<Value> items, bool tuple = false);
@@ -70,6 +72,8 @@ public:
     bool is_bool() const { return kind_ == Kind::Bool; }
     bool is_int() const { return kind_ == Kind::Int; }   // bool is not int here; see is_integral
     bool is_float() const { return kind_ == Kind::Float; }
+    bool is_big() const { return kind_ == Kind::Int && p_ != nullptr; }
+    BigInt big_value() const;  // any integral value as a BigInt
     bool is_integral() const { return kind_ == Kind::Int || kind_ == Kind::Bool; }  // Python: bool is an int
     bool is_number() const { return is_integral() || kind_ == Kind::Float; }
     bool is_string() const { return kind_ == Kind::String; }
@@ -81,8 +85,8 @@ public:
     bool is_loop() const { return kind_ == Kind::Loop; }
 
     bool as_bool() const { return b_; }
-    int64_t as_int() const { return kind_ == Kind::Bool ? (b_ ? 1 : 0) : i_; }
-    double as_double() const { return kind_ == Kind::Float ? f_ : static_cast<double>(as_int()); }
+    int64_t as_int() const { return kind_ == Kind::Bool ? (b_ ? 1 : 0) : i_; }  // big: saturated
+    double as_double() const;
     const std::string &str() const;  // String only
     const StrObj *str_obj() const;
     const ListObj &list_obj() const;   // List only
@@ -119,6 +123,9 @@ struct ListObj {
     bool tuple = false;
     bool generator = false;  // what jinja2 returns as a generator (map, select ...): no len(),
                              // always true, not JSON-serializable, not subscriptable
+    bool group = false;      // groupby's (grouper, list) namedtuple
+    bool is_range = false;   // range(start, stop, step): printed as such, not JSON
+    int64_t r_start = 0, r_stop = 0, r_step = 1;
     uint32_t depth = 1;
     bool has_ns = false;
     void finish();  // computes depth/has_ns from items
