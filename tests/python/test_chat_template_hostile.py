@@ -86,6 +86,27 @@ HOSTILE = {
     "nested_ifs_20k": "{% if true %}" * 20000 + "x" + "{% endif %}" * 20000,
     "unary_not_100k": "{{ " + "not " * NESTED + "true }}",
     "long_binary_chain": "{{ " + " ~ ".join(["'a'"] * NESTED) + " ~ ('b' * 10**10) }}",
+    "long_and_chain": "{{ " + " and ".join(["true"] * 30000) + " }}",
+    "long_or_chain": "{{ " + " or ".join(["false"] * 30000) + " }}",
+    "subscript_chain_30k": "{{ messages" + "[0]" * 30000 + " }}",
+    "attribute_chain_30k": "{{ messages" + ".a" * 30000 + " }}",
+    "slice_chain_30k": "{{ 'abc'" + "[::-1]" * 30000 + " }}",
+    "filter_chain_50k": "{{ 'a'" + "|upper|lower" * 50000 + " }}",
+    "call_chain_100k": "{{ messages" + "()" * NESTED + " }}",
+    "macro_chain_20k": "".join("{%% macro m%d() %%}{{ m%d() }}{%% endmacro %%}" % (i, i + 1) for i in range(20000))
+                       + "{{ m0() }}",
+    # width/size arguments
+    "printf_star_width": "{{ '%*d'|format(10**9, 1) }}",
+    "printf_width": "{{ '%1000000000d'|format(1) }}",
+    "format_spec_width": "{{ '{:>1000000000}'.format('a') }}",
+    "ljust_huge": "{{ 'a'.ljust(10**10) }}",
+    "tojson_indent_huge": "{{ messages|tojson(indent=10**9) }}",
+    "list_of_big_strings": "{{ ['a' * 100000] * 100000 }}",
+    "join_huge_separator": "{{ range(100000)|join(',' * 100000) }}",
+    # quadratic work
+    "dict_rebuild_loop": "{% set ns = namespace(d={}) %}{% for i in range(100000) %}{% set ns.d = dict(ns.d, **{i|string: i}) %}"
+                         "{% endfor %}{{ ns.d|length }}",
+    "loop_changed_big": "{% for i in range(100000) %}{{ loop.changed(range(100000)|list) }}{% endfor %}",
     # errors the template asks for
     "raise_exception": "{{ raise_exception('refused') }}",
     # bad input bytes
