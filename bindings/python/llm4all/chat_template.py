@@ -14,10 +14,26 @@ __all__ = ["render_chat_template", "TemplateError"]
 TemplateError = _core.TemplateError
 
 
+# transformers names a message's reasoning under several keys; templates read the first.
+_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+def _message(m: Mapping[str, Any]) -> Dict[str, Any]:
+    # As transformers' apply_chat_template does: keys whose value is None are dropped (templates
+    # treat a missing key and None differently), and the reasoning is copied to every name.
+    out = {k: v for k, v in m.items() if v is not None}
+    reasoning = next((out[k] for k in _REASONING_FIELDS if out.get(k) is not None), None)
+    if reasoning is not None:
+        out = {"thinking": reasoning, **out, "reasoning_content": reasoning}
+    return out
+
+
 def _context(messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool,
              tools: Optional[Sequence[Any]], variables: Dict[str, Any]) -> str:
-    ctx: Dict[str, Any] = dict(variables)
-    ctx["messages"] = list(messages)
+    # transformers always passes tools and documents (None when absent): "tools is defined" holds.
+    ctx: Dict[str, Any] = {"tools": None, "documents": None}
+    ctx.update(variables)
+    ctx["messages"] = [_message(m) if isinstance(m, Mapping) else m for m in messages]
     ctx["add_generation_prompt"] = bool(add_generation_prompt)
     if tools is not None:
         ctx["tools"] = list(tools)
