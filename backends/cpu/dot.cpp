@@ -296,7 +296,7 @@ void dot_dispatch(int32_t wtype, const void *w, const uint8_t *act, size_t strid
 
 #ifdef __AVX2__
 // 8 weight rows against one activation row, one row per lane of the float
-// accumulator: per block the 8 rows' exact integer sums (reduce8_epi32), then one
+// accumulator: per block the 8 rows' exact integer sums (reduce_pairs8), then one
 // fma with the 8 rows' scales, so each lane runs the chain dot.h fixes. The
 // activation block is loaded once for all rows. rows[] may repeat a row (the
 // tail of a range); only n_out results are stored.
@@ -331,20 +331,24 @@ void gemv_quant8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
     for (int64_t i = 0; i < nb; ++i) {
         prefetch_next_rows<8 * int(sizeof(B))>(next, i);
         const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[i].qs));
-        __m256i s32[8];
-        for (int r = 0; r < 8; ++r) {
+        // Lane integers of row r; rows are folded in pairs as they come (reduce_pairs8).
+        auto lanes = [&](int r) {
             const B &b = rows[r][i];
             if constexpr (gemv_offset<B> != 0) {
-                s32[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(offset_q(b), aq), ones);
+                return _mm256_madd_epi16(_mm256_maddubs_epi16(offset_q(b), aq), ones);
             } else {
                 Unpacked u;
                 unpack(b, u);
                 const __m256i wabs = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
                 const __m256i as = has_min<B> ? aq : _mm256_sign_epi8(aq, u.q);
-                s32[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, as), ones);
+                return _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, as), ones);
             }
-        }
-        __m256i isum = reduce8_epi32(s32[0], s32[1], s32[2], s32[3], s32[4], s32[5], s32[6], s32[7]);
+        };
+        const __m256i h01 = _mm256_hadd_epi32(lanes(0), lanes(1));
+        const __m256i h23 = _mm256_hadd_epi32(lanes(2), lanes(3));
+        const __m256i h45 = _mm256_hadd_epi32(lanes(4), lanes(5));
+        const __m256i h67 = _mm256_hadd_epi32(lanes(6), lanes(7));
+        __m256i isum = reduce_pairs8(h01, h23, h45, h67);
         if constexpr (gemv_offset<B> != 0) {
             const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(gemv_offset<B>), aq), ones);
             isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(reduce1_epi32(corr)));

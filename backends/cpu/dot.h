@@ -33,11 +33,12 @@ namespace llm4all::cpu {
 //   invariant too, just not bit-equal to the SIMD variants. Float rows (F32, and
 //   F16/BF16 widened) go through dot_f32 for every batch shape.
 #ifdef __AVX2__
-// Lane r of the result = the sum of the 8 int32 lanes of v_r (exact).
-inline __m256i reduce8_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256i v5, __m256i v6,
-                             __m256i v7) {
-    const __m256i ab = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
-    const __m256i cd = _mm256_hadd_epi32(_mm256_hadd_epi32(v4, v5), _mm256_hadd_epi32(v6, v7));
+// Exact horizontal integer sums of 8 vectors v0..v7 in two steps, so a kernel can
+// fold each pair as soon as it has it and keep 4 vectors live instead of 8 (AVX2
+// has 16 registers): h01 = _mm256_hadd_epi32(v0, v1), ..., then lane r of
+// reduce_pairs8(h01, h23, h45, h67) = the sum of the 8 lanes of v_r.
+inline __m256i reduce_pairs8(__m256i h01, __m256i h23, __m256i h45, __m256i h67) {
+    const __m256i ab = _mm256_hadd_epi32(h01, h23), cd = _mm256_hadd_epi32(h45, h67);
     return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
 }
 // Lane r of the result = the sum of the 8 int32 lanes of v_r (exact).

@@ -357,8 +357,8 @@ inline void gemv_block(const BlockQ6_K &b, const ActQ8_K &a, __m256i &isum, __m2
     imin = _mm256_setzero_si256();
 }
 
-// 4 rows, one per lane: per super-block the exact isum and imin of every row
-// (one reduce8_epi32 for all eight), then the fused steps of dot.h on 4 lanes.
+// 4 rows, one per lane: per super-block the exact isum and imin of every row,
+// then the fused steps of dot.h on 4 lanes.
 // rows[] may repeat a row (the tail of a range); only n_out results are stored.
 template <class B> constexpr bool own_mins = Traits<B>::mins == Mins::OWN_SCALE;
 template <class B> inline uint16_t dmin_of(const B &b) { return b.dmin; }
@@ -369,9 +369,22 @@ void gemv_k4(const B *const *rows, const uint8_t *next, const ActQ8_K *a, int64_
     __m128 acc = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         prefetch_next_rows<4 * int(sizeof(B))>(next, i);
-        __m256i isum[4], imin[4];
-        for (int r = 0; r < 4; ++r) gemv_block(rows[r][i], a[i], isum[r], imin[r]);
-        const __m256i sums = reduce8_epi32(isum[0], isum[1], isum[2], isum[3], imin[0], imin[1], imin[2], imin[3]);
+        // Row r's isum and imin folded into one vector at once (4 live, not 8), the
+        // four then reduced to {isum r0, imin r0, isum r1, ...} and sorted into
+        // {isum r0..r3, imin r0..r3}. Spelled out rather than looped: the sums then
+        // stay in registers.
+        auto folded = [&](int r) {
+            __m256i s, m;
+            gemv_block(rows[r][i], a[i], s, m);
+            return _mm256_hadd_epi32(s, m);
+        };
+        const __m256i h0 = folded(0), h1 = folded(1);
+        const __m256i h01 = _mm256_hadd_epi32(h0, h1);
+        const __m256i h2 = folded(2), h3 = folded(3);
+        const __m256i h23 = _mm256_hadd_epi32(h2, h3);
+        const __m256i sums = _mm256_permutevar8x32_epi32(
+            _mm256_add_epi32(_mm256_permute2x128_si256(h01, h23, 0x20), _mm256_permute2x128_si256(h01, h23, 0x31)),
+            _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
         const __m128 ad = _mm_set1_ps(a[i].d);
         if constexpr (own_mins<B>) {
             const __m128 dmin = _mm_cvtph_ps(_mm_setr_epi16(short(dmin_of(rows[0][i])), short(dmin_of(rows[1][i])),
