@@ -81,7 +81,7 @@ void Session::run(const int32_t *tokens, size_t n, int64_t logits_from, const Lo
                                            std::to_string(n) + " new tokens exceed n_ctx " + std::to_string(n_ctx_));
     const int32_t n_vocab = model_.hparams().n_vocab;
     for (size_t i = 0; i < n; i += n_batch_) {
-        if (abort_requested()) fail(LLM4ALL_ERR_CANCELLED, "aborted: the session was asked to stop");
+        check_abort();
         const int32_t nb = static_cast<int32_t>(std::min<size_t>(n_batch_, n - i));
         const int32_t pos = n_past();
         // The output head is the costliest matmul for large vocabularies: run it

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "error.h"
 #include "kv_cache.h"
 #include "model.h"
 
@@ -47,6 +48,11 @@ public:
     void request_abort() { abort_.store(true, std::memory_order_relaxed); }
     void clear_abort() { abort_.store(false, std::memory_order_relaxed); }
     bool abort_requested() const { return abort_.load(std::memory_order_relaxed); }
+    // For forwards, between layers. A batch cut short leaves the cache as before it:
+    // its rows lie past n_past, and a slide by reserve() kept every row still needed.
+    void check_abort() const {
+        if (abort_requested()) fail(LLM4ALL_ERR_CANCELLED, "aborted: the session was asked to stop");
+    }
 
     const float *logits() const { return logits_.data(); }
     int32_t logits_rows() const { return logits_rows_; }

@@ -157,10 +157,11 @@ def test_clear_errors_for_bad_arguments(smollm2):
 
 
 def test_ctrl_c_interrupts_a_non_streaming_call(smollm2, tmp_path):
-    # A long prompt on one thread: SIGINT must end the call within a few batches.
+    # A long prompt in one 2048-token batch on one thread (several seconds): SIGINT must
+    # end the call within a layer or two, not at the end of the batch.
     script = textwrap.dedent(f"""
         import sys, time, llm4all
-        m = llm4all.Model({str(smollm2)!r}, n_ctx=4096, n_batch=16, n_threads=1)
+        m = llm4all.Model({str(smollm2)!r}, n_ctx=4096, n_batch=2048, n_threads=1)
         print("ready", flush=True)
         t = time.perf_counter()
         try:
@@ -176,7 +177,7 @@ def test_ctrl_c_interrupts_a_non_streaming_call(smollm2, tmp_path):
     p.send_signal(signal.SIGINT)
     out, _ = p.communicate(timeout=60)
     assert out.startswith("interrupted"), out
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 2
 
 
 def test_template_errors(smollm2):

@@ -94,6 +94,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(hd));
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
+        s.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
         const LayerWeights &L = w.layers[l];
         const bool swa = layer_window(hp, l) > 0;
         // Linear RoPE scaling applies to the global layers only (Gemma 3 as in llama.cpp;

@@ -76,6 +76,7 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
+        s.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
         const LayerWeights &L = w.layers[l];
         check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
         {
