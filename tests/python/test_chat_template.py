@@ -107,3 +107,23 @@ def test_snippet_matches_transformers(snippet):
         return
     assert error is None, f"llm4all raised {type(error).__name__}: {error}\nexpected: {expected!r}"
     assert got == expected, _first_difference(expected, got)
+
+
+@needs_reference
+@pytest.mark.parametrize("model_fixture,template_name", [("smollm2", "smollm2"),
+                                                          ("qwen05", "qwen2.5-coder-0.5b-instruct")])
+def test_model_template_matches_transformers(request, model_fixture, template_name):
+    # A GGUF's own template, read through Model.chat_template and rendered by
+    # Model.apply_chat_template with the file's BOS/EOS strings, is what transformers renders.
+    from chat_template_cases import conversations, template_tokens
+    path = request.getfixturevalue(model_fixture)
+    model = llm4all.Model(str(path))
+    assert model.chat_template == load_template(template_name)
+    tokens = template_tokens(template_name)
+    for cname in ("system_five_turns", "tool_call_dict_args", "unicode"):
+        conv = conversations()[cname]
+        for agp in (True, False):
+            expected = reference_render(model.chat_template, conv["messages"], add_generation_prompt=agp,
+                                        tools=conv.get("tools"), **tokens)
+            got = model.apply_chat_template(conv["messages"], add_generation_prompt=agp, tools=conv.get("tools"))
+            assert got == expected, f"{cname}: " + _first_difference(expected, got)
