@@ -166,8 +166,20 @@ void Vocab::Impl::build_special_cache() {
     }
     std::sort(special_cache.begin(), special_cache.end(),
               [&](int32_t a, int32_t b) { return tokens[a].text.size() > tokens[b].text.size(); });
-    special_by_byte.assign(256, {});
-    for (int32_t id : special_cache) special_by_byte[static_cast<uint8_t>(tokens[id].text[0])].push_back(id);
+    special_sorted.resize(special_cache.size());
+    for (uint32_t r = 0; r < special_sorted.size(); ++r) special_sorted[r] = r;
+    std::sort(special_sorted.begin(), special_sorted.end(), [&](uint32_t a, uint32_t b) {
+        const std::string &x = tokens[special_cache[a]].text, &y = tokens[special_cache[b]].text;
+        return x != y ? x < y : a < b;
+    });
+    special_by_byte.assign(256, {0, 0});
+    for (uint32_t i = 0; i < special_sorted.size();) {
+        const uint8_t b = static_cast<uint8_t>(tokens[special_cache[special_sorted[i]]].text[0]);
+        uint32_t j = i;
+        while (j < special_sorted.size() && static_cast<uint8_t>(tokens[special_cache[special_sorted[j]]].text[0]) == b) ++j;
+        special_by_byte[b] = {i, j};
+        i = j;
+    }
 }
 
 // Per-model strip attributes that GGUF does not store (llama.cpp hard-codes
@@ -207,23 +219,36 @@ void Vocab::Impl::partition(std::string_view text, bool parse_special, std::vect
     out.push_back({-1, 0, text.size()});
     if (special_cache.empty()) return;
 
-    // Which special tokens occur at all (cheap pre-pass keyed by first byte).
-    std::vector<char> present(tokens.size(), 0);
-    bool any = false;
+    // Which special tokens occur at all: from each byte, walk down the sorted
+    // texts that start with it (a prefix sorts before its extensions).
+    std::vector<uint32_t> found;   // positions in special_cache
+    auto text_of = [&](uint32_t i) -> const std::string & { return tokens[special_cache[special_sorted[i]]].text; };
     for (size_t p = 0; p < text.size(); ++p) {
-        for (int32_t id : special_by_byte[static_cast<uint8_t>(text[p])]) {
-            const std::string &s = tokens[id].text;
-            if (!present[id] && s.size() <= text.size() - p && std::memcmp(text.data() + p, s.data(), s.size()) == 0) {
-                present[id] = 1;
-                any = true;
-            }
+        auto [lo, hi] = special_by_byte[static_cast<uint8_t>(text[p])];
+        for (size_t d = 1; lo < hi; ++d) {
+            // Every text in [lo, hi) equals text[p, p + d) in its first d bytes.
+            while (lo < hi && text_of(lo).size() == d) found.push_back(special_sorted[lo++]);
+            if (lo == hi || p + d >= text.size()) break;
+            const char c = text[p + d];
+            lo = static_cast<uint32_t>(std::lower_bound(special_sorted.begin() + lo, special_sorted.begin() + hi, c,
+                                                        [&](uint32_t i, char v) {
+                                                            return static_cast<uint8_t>(tokens[special_cache[i]].text[d]) <
+                                                                   static_cast<uint8_t>(v);
+                                                        }) - special_sorted.begin());
+            hi = static_cast<uint32_t>(std::upper_bound(special_sorted.begin() + lo, special_sorted.begin() + hi, c,
+                                                        [&](char v, uint32_t i) {
+                                                            return static_cast<uint8_t>(v) <
+                                                                   static_cast<uint8_t>(tokens[special_cache[i]].text[d]);
+                                                        }) - special_sorted.begin());
         }
     }
-    if (!any) return;
+    if (found.empty()) return;
+    std::sort(found.begin(), found.end());   // special_cache order: longest first
+    found.erase(std::unique(found.begin(), found.end()), found.end());
 
     std::vector<Fragment> next;
-    for (int32_t id : special_cache) {
-        if (!present[id]) continue;
+    for (uint32_t rank : found) {
+        const int32_t id = special_cache[rank];
         const TokenData &tok = tokens[id];
         if (!parse_special && (tok.attr & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
         const std::string &s = tok.text;
