@@ -16,6 +16,7 @@ render of each path:
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -45,15 +46,19 @@ def conversation(turns: int = 20):
     return msgs
 
 
-def median_us(fn, n):
-    for _ in range(min(50, n)):
-        fn()
-    times = []
+def median_us(fns, n):
+    """Median microseconds per call of each function, called round-robin so that a busy
+    machine slows every path alike."""
+    for fn in fns:
+        for _ in range(min(50, n)):
+            fn()
+    times = [[] for _ in fns]
     for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e6
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) * 1e6 for ts in times]
 
 
 def main():
@@ -71,22 +76,23 @@ def main():
     print(f"conversation: {len(msgs)} messages ({sum(1 for m in msgs if m['role'] == 'user')} user turns), "
           f"{len(TOOLS)} tools; template {len(template)} bytes; prompt {len(ours.encode())} bytes")
 
-    rows = [("llm4all render_chat_template", median_us(lambda: llm4all.render_chat_template(template, msgs, **kwargs),
-                                                         args.n)),
-            ("llm4all C ABI only", median_us(lambda: _core.render_chat_template(template, ctx_json), args.n)),
-            ("json.dumps of the context", median_us(lambda: json.dumps(ctx, ensure_ascii=False), args.n))]
+    paths = [("llm4all render_chat_template", lambda: llm4all.render_chat_template(template, msgs, **kwargs)),
+             ("llm4all C ABI only", lambda: _core.render_chat_template(template, ctx_json)),
+             ("json.dumps of the context", lambda: json.dumps(ctx, ensure_ascii=False))]
     if transformers_renderer() is not None:
         ref = reference_render(template, msgs, **kwargs)
         print("output equals transformers':", ref == ours)
-        ctu = transformers_renderer()
-        compiled = ctu._compile_jinja_template(template)
-        rows.append(("transformers render_jinja_template", median_us(lambda: reference_render(template, msgs, **kwargs),
-                                                                     args.n)))
-        rows.append(("jinja2 Template.render", median_us(lambda: compiled.render(messages=msgs, **kwargs), args.n)))
+        compiled = transformers_renderer()._compile_jinja_template(template)
+        paths.append(("transformers render_jinja_template", lambda: reference_render(template, msgs, **kwargs)))
+        paths.append(("jinja2 Template.render", lambda: compiled.render(messages=msgs, **kwargs)))
     else:
         print("transformers is not installed: llm4all timings only")
-    for name, us in rows:
-        print(f"  {name:38s} {us:9.1f} us/render (median of {args.n})")
+    try:
+        print("load average:", " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    except OSError:
+        pass
+    for (name, _), us in zip(paths, median_us([fn for _, fn in paths], args.n)):
+        print(f"  {name:38s} {us:9.1f} us/render (median of {args.n}, interleaved)")
 
 
 if __name__ == "__main__":
