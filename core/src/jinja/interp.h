@@ -123,13 +123,16 @@ public:
             throw_error("template nested too deeply (sandbox stack limit)");
     }
 
+    uint64_t next_check = 0;       // steps value at which slow_check runs next
+    int64_t deadline_ns = 0;        // steady clock; 0 = no time limit
     void step() {
-        if (++steps > lim.max_steps) throw_error("template exceeded the step limit (sandbox)");
+        if (++steps >= next_check) slow_check();
     }
     void steps_add(uint64_t n) {
         steps += n;
-        if (steps > lim.max_steps) throw_error("template exceeded the step limit (sandbox)");
+        if (steps >= next_check) slow_check();
     }
+    void slow_check();  // the step limit and the time limit
     void charge(uint64_t bytes);  // accounts allocation, checks the memory limit
     Value make_string(std::string s, bool markup = false);
     Value make_list(std::vector<Value> items, bool tuple = false);

@@ -37,13 +37,15 @@ struct Limits {
     uint64_t max_steps = 5'000'000;            // statements + expression nodes + items touched by filters
     uint64_t max_output_bytes = 32u << 20;     // the rendered text (and any captured block)
     uint64_t max_string_bytes = 32u << 20;     // one string value
-    uint64_t max_alloc_bytes = 512u << 20;     // bytes of strings/lists/dicts created over the render
+    uint64_t max_alloc_bytes = 256u << 20;     // bytes of strings/lists/dicts created over the render
     uint64_t max_list_items = 4'000'000;       // one list/dict
     int max_call_depth = 100;                  // nested macro / caller calls
     int max_parse_depth = 256;                 // nesting of brackets, operators and blocks in the source
     uint64_t max_stack_bytes = 400u << 10;     // native stack the parser/interpreter may use (fits a
                                                // 1 MiB thread stack, e.g. a JVM thread's)
     uint64_t max_template_bytes = 16u << 20;   // template source size
+    uint32_t max_milliseconds = 500;           // wall-clock backstop for one render (0 = none);
+                                               // the limits above normally stop a template first
 };
 
 struct TemplateImpl;

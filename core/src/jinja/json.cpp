@@ -307,6 +307,9 @@ std::string json_dump(const Value &v, const std::string *indent, const std::stri
 }
 
 Value context_from_json(std::string_view json) {
+    size_t bad = utf8_find_invalid(json);
+    if (bad != std::string_view::npos)
+        fail(LLM4ALL_ERR_INVALID_ARGUMENT, "context JSON is not valid UTF-8 (byte " + std::to_string(bad) + ")");
     JsonParser p{json};
     Value v = p.value();
     p.ws();

@@ -537,7 +537,10 @@ Value str_format(Interp &in, const std::string &fmt, CallArgs &a) {
             std::string cspec = "%";
             while (p < spec.size() && (spec[p] == '+' || spec[p] == '-' || spec[p] == ' ' || spec[p] == '0')) cspec += spec[p++];
             long width = 0;
-            while (p < spec.size() && std::isdigit(static_cast<unsigned char>(spec[p]))) width = std::min<long>(width * 10 + (spec[p++] - '0'), 100000);
+            while (p < spec.size() && std::isdigit(static_cast<unsigned char>(spec[p]))) {
+                width = width * 10 + (spec[p++] - '0');
+                if (static_cast<uint64_t>(width) > in.lim.max_string_bytes) throw_error("format width too large (sandbox limit)");
+            }
             std::string prec;
             if (p < spec.size() && spec[p] == '.') { ++p; while (p < spec.size() && std::isdigit(static_cast<unsigned char>(spec[p]))) prec += spec[p++]; }
             char type = p < spec.size() ? spec[p] : 0;

@@ -8,6 +8,7 @@
 #include "bigint.h"
 #include "interp.h"
 #include "lexer.h"
+#include "unicode.h"
 
 namespace llm4all::jinja {
 
@@ -46,6 +47,18 @@ struct Parser {
                 p.fail("template nested too deeply (sandbox limit)");
         }
         ~DepthGuard() { --p.depth; }
+    };
+    // A left-deep chain (a.b.c..., x and y and z ..., f|g|h ...) nests the AST as deeply as
+    // brackets do: each link counts as a nesting level.
+    struct Chain {
+        Parser &p;
+        int added = 0;
+        explicit Chain(Parser &pp) : p(pp) {}
+        void link() {
+            ++added;
+            if (++p.depth > p.lim.max_parse_depth) p.fail("expression too long or nested too deeply (sandbox limit)");
+        }
+        ~Chain() { p.depth -= added; }
     };
 
     bool is_op(const char *op) const { return cur().type == Tok::Op && cur().text == op; }
@@ -277,7 +290,11 @@ struct Parser {
 
     NodePtr parse_filter_chain() {  // "| f(args) | g" applied to the Capture placeholder
         NodePtr cur_node = node(NK::Capture, cur());
-        while (is_op("|")) cur_node = parse_filter(std::move(cur_node));
+        Chain ch(*this);
+        while (is_op("|")) {
+            ch.link();
+            cur_node = parse_filter(std::move(cur_node));
+        }
         return cur_node;
     }
 
@@ -359,7 +376,11 @@ struct Parser {
         next();
         NodePtr chain = node(NK::Capture, cur());
         chain = parse_filter(std::move(chain), true);
-        while (is_op("|")) chain = parse_filter(std::move(chain));
+        Chain ch(*this);
+        while (is_op("|")) {
+            ch.link();
+            chain = parse_filter(std::move(chain));
+        }
         expect_block_end();
         std::string m;
         n->kids.push_back(std::move(chain));
@@ -444,7 +465,9 @@ struct Parser {
         DepthGuard g(*this);
         if (!with_condexpr) return parse_or();
         auto e = parse_or();
+        Chain ch(*this);
         while (is_name("if")) {
+            ch.link();
             auto n = node(NK::CondExpr, cur());
             next();
             auto test = parse_or();
@@ -460,7 +483,9 @@ struct Parser {
 
     NodePtr parse_or() {
         auto l = parse_and();
+        Chain ch(*this);
         while (is_name("or")) {
+            ch.link();
             auto n = node(NK::Or, cur());
             next();
             n->kids.push_back(std::move(l));
@@ -471,7 +496,9 @@ struct Parser {
     }
     NodePtr parse_and() {
         auto l = parse_not();
+        Chain ch(*this);
         while (is_name("and")) {
+            ch.link();
             auto n = node(NK::And, cur());
             next();
             n->kids.push_back(std::move(l));
@@ -528,7 +555,9 @@ struct Parser {
     }
     NodePtr parse_math1() {
         auto l = parse_concat();
+        Chain ch(*this);
         while (is_op("+") || is_op("-")) {
+            ch.link();
             const Token &t = cur();
             uint8_t op = static_cast<uint8_t>(t.text[0]);
             next();
@@ -546,7 +575,9 @@ struct Parser {
     }
     NodePtr parse_math2() {
         auto l = parse_pow();
+        Chain ch(*this);
         for (;;) {
+            ch.link();
             const Token &t = cur();
             uint8_t op = 0;
             if (is_op("*")) op = '*';
@@ -560,7 +591,9 @@ struct Parser {
     }
     NodePtr parse_pow() {
         auto l = parse_unary(true);
+        Chain ch(*this);
         while (is_op("**")) {
+            ch.link();
             const Token &t = cur();
             next();
             l = binary('p', t, std::move(l), parse_unary(true));
@@ -660,7 +693,9 @@ struct Parser {
     }
 
     NodePtr parse_postfix(NodePtr n) {
+        Chain ch(*this);
         for (;;) {
+            ch.link();
             if (is_op(".") || is_op("[")) n = parse_subscript(std::move(n));
             else if (is_op("(")) n = parse_call(std::move(n));
             else return n;
@@ -668,7 +703,9 @@ struct Parser {
     }
 
     NodePtr parse_filter_expr(NodePtr n) {
+        Chain ch(*this);
         for (;;) {
+            ch.link();
             if (is_op("|")) n = parse_filter(std::move(n));
             else if (is_name("is")) n = parse_test(std::move(n));
             else if (is_op("(")) n = parse_call(std::move(n));
@@ -845,6 +882,15 @@ void check_names(const Node *n, bool soft, int depth = 0) {
 
 std::shared_ptr<TemplateImpl> parse_template(std::string_view src, const Limits &limits) {
     if (src.size() > limits.max_template_bytes) throw_error("template too large (sandbox limit)");
+    size_t bad = utf8_find_invalid(src);
+    if (bad != std::string_view::npos) {
+        TemplateError e{"template is not valid UTF-8 (byte " + std::to_string(bad) + ")"};
+        e.line = 1;
+        for (size_t k = 0; k < bad; ++k) e.line += src[k] == '\n';
+        size_t ls = src.rfind('\n', bad ? bad - 1 : 0);
+        e.col = static_cast<uint32_t>(bad - (ls == std::string_view::npos || bad == 0 ? 0 : ls + 1) + 1);
+        throw e;
+    }
     auto impl = std::make_shared<TemplateImpl>();
     Parser p(lex_template(src), limits, *impl);
     char base;

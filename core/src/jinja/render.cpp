@@ -3,6 +3,7 @@
 // Python operator semantics, jinja2's default-Undefined rules and the sandbox
 // limits (steps, output, memory, native stack, call depth). Also the public
 // entry points declared in jinja.h.
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -32,10 +33,24 @@ const Value *CallArgs::kwarg(std::string_view name) const {
     return nullptr;
 }
 
-Interp::Interp(const TemplateImpl &t, const Limits &l) : tpl(t), lim(l) {}
+static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Interp::Interp(const TemplateImpl &t, const Limits &l) : tpl(t), lim(l) {
+    if (lim.max_milliseconds) deadline_ns = now_ns() + static_cast<int64_t>(lim.max_milliseconds) * 1000000;
+    next_check = std::min<uint64_t>(4096, lim.max_steps + 1);
+}
+
+void Interp::slow_check() {
+    if (steps > lim.max_steps) throw_error("template exceeded the step limit (sandbox)");
+    if (deadline_ns && now_ns() > deadline_ns) throw_error("template exceeded the time limit (sandbox)");
+    next_check = std::min<uint64_t>(steps + 4096, lim.max_steps + 1);
+}
 
 void Interp::charge(uint64_t bytes) {
     allocated += bytes;
+    steps_add(bytes >> 10);  // bulk work costs steps too (and reaches the time check)
     if (allocated > lim.max_alloc_bytes) throw_error("template exceeded the memory limit (sandbox)");
 }
 
@@ -48,7 +63,7 @@ Value Interp::make_string(std::string s, bool markup) {
 Value Interp::make_list(std::vector<Value> items, bool tuple) {
     if (items.size() > lim.max_list_items) throw_error("list too long (sandbox limit)");
     charge(items.size() * sizeof(Value) + 48);
-    steps_add(items.size() / 16);
+    steps_add(items.size() / 4);
     return Value::list(std::move(items), tuple);
 }
 
@@ -262,7 +277,8 @@ Value dict_from_args(Interp &in, CallArgs &a, bool ns) {
     if (!a.pos.empty()) {
         const Value &src = a.pos[0];
         if (src.is_dict() || src.is_namespace()) {
-            for (const auto &kv : src.dict_obj().items) d->set(kv.first, kv.second);
+            *d = src.dict_obj();  // items and index at once
+            in.steps_add(d->items.size() / 4);
         } else {
             for (const Value &item : in.iterate(src)) {
                 auto pair = in.iterate(item);

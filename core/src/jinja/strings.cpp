@@ -197,13 +197,15 @@ Value py_percent_format(Interp &in, const std::string &fmt, const Value &args) {
         if (i < fmt.size() && fmt[i] == '*') {
             Value w = take();
             if (!w.is_integral()) throw_error("* wants int");
+            if (w.as_int() > static_cast<int64_t>(in.lim.max_string_bytes) || w.as_int() < -static_cast<int64_t>(in.lim.max_string_bytes))
+                throw_error("format width too large (sandbox limit)");
             width = static_cast<long>(w.as_int());
             if (width < 0) { left = true; width = -width; }
             ++i;
         } else {
             while (i < fmt.size() && std::isdigit(static_cast<unsigned char>(fmt[i]))) {
                 width = (width < 0 ? 0 : width) * 10 + (fmt[i++] - '0');
-                if (width > 100000) throw_error("format width too large (sandbox limit)");
+                if (static_cast<uint64_t>(width) > in.lim.max_string_bytes) throw_error("format width too large (sandbox limit)");
             }
         }
         if (i < fmt.size() && fmt[i] == '.') {
@@ -212,6 +214,7 @@ Value py_percent_format(Interp &in, const std::string &fmt, const Value &args) {
             if (i < fmt.size() && fmt[i] == '*') {
                 Value p = take();
                 if (!p.is_integral()) throw_error("* wants int");
+                if (p.as_int() > 10000) throw_error("format precision too large (sandbox limit)");
                 prec = static_cast<long>(p.as_int());
                 ++i;
             } else

@@ -139,13 +139,13 @@ static constexpr size_t k_index_from = 8;
 void DictObj::reindex() {
     index_.clear();
     for (size_t i = 0; i < items.size(); ++i)
-        if (items[i].first.is_string()) index_.emplace(items[i].first.str(), i);
+        if (items[i].first.is_string()) index_.emplace(std::string_view(items[i].first.str()), i);
 }
 
 const Value *DictObj::find(std::string_view key) const {
     if (items.size() >= k_index_from) {
         if (index_.size() == 0) const_cast<DictObj *>(this)->reindex();
-        auto it = index_.find(std::string(key));
+        auto it = index_.find(key);
         return it == index_.end() ? nullptr : &items[it->second].second;
     }
     for (const auto &kv : items)
@@ -166,7 +166,7 @@ void DictObj::set(Value key, Value value) {
             *const_cast<Value *>(v) = std::move(value);
             return;
         }
-        if (items.size() + 1 >= k_index_from && !index_.empty()) index_.emplace(key.str(), items.size());
+        if (items.size() + 1 >= k_index_from && !index_.empty()) index_.emplace(std::string_view(key.str()), items.size());
         items.emplace_back(std::move(key), std::move(value));
         if (items.size() == k_index_from) reindex();
         return;
@@ -355,9 +355,9 @@ void py_repr_string(std::string &out, std::string_view s) {
     out += q;
 }
 
-static void repr_into(std::string &out, const Value &v);
+static void repr_into(std::string &out, const Value &v, size_t limit);
 
-static void str_into(std::string &out, const Value &v) {
+static void str_into(std::string &out, const Value &v, size_t limit) {
     using K = Value::Kind;
     switch (v.kind()) {
     case K::Undefined: return;
@@ -372,11 +372,12 @@ static void str_into(std::string &out, const Value &v) {
     }
     case K::Float: out += float_repr(v.as_double()); return;
     case K::String: out += v.str(); return;
-    default: repr_into(out, v);
+    default: repr_into(out, v, limit);
     }
 }
 
-static void repr_into(std::string &out, const Value &v) {
+static void repr_into(std::string &out, const Value &v, size_t limit) {
+    if (out.size() > limit) throw_error("string too long (sandbox limit)");
     using K = Value::Kind;
     switch (v.kind()) {
     case K::Undefined: out += "Undefined"; return;
@@ -400,7 +401,7 @@ static void repr_into(std::string &out, const Value &v) {
         out += l.tuple ? '(' : '[';
         for (size_t i = 0; i < l.items.size(); ++i) {
             if (i) out += ", ";
-            repr_into(out, l.items[i]);
+            repr_into(out, l.items[i], limit);
         }
         if (l.tuple && l.items.size() == 1) out += ',';
         out += l.tuple ? ')' : ']';
@@ -413,9 +414,9 @@ static void repr_into(std::string &out, const Value &v) {
         for (const auto &kv : v.dict_obj().items) {
             if (!first) out += ", ";
             first = false;
-            repr_into(out, kv.first);
+            repr_into(out, kv.first, limit);
             out += ": ";
-            repr_into(out, kv.second);
+            repr_into(out, kv.second, limit);
         }
         out += '}';
         if (v.is_namespace()) out += '>';
@@ -423,20 +424,22 @@ static void repr_into(std::string &out, const Value &v) {
     }
     case K::Callable: out += "<function " + v.callable_obj().name + ">"; return;
     case K::Loop: out += "<LoopContext>"; return;
-    default: str_into(out, v);
+    default: str_into(out, v, limit);
     }
 }
 
-std::string py_str(const Value &v) {
+std::string py_str(const Value &v, size_t limit) {
     if (v.is_string()) return v.str();
     std::string out;
-    str_into(out, v);
+    str_into(out, v, limit);
+    if (out.size() > limit) throw_error("string too long (sandbox limit)");
     return out;
 }
 
-std::string py_repr(const Value &v) {
+std::string py_repr(const Value &v, size_t limit) {
     std::string out;
-    repr_into(out, v);
+    repr_into(out, v, limit);
+    if (out.size() > limit) throw_error("string too long (sandbox limit)");
     return out;
 }
 

@@ -144,7 +144,7 @@ struct DictObj {
     void finish();                     // recomputes depth/has_ns
 
 private:
-    std::unordered_map<std::string, size_t> index_;
+    std::unordered_map<std::string_view, size_t> index_;  // views into the keys' StrObj (shared, stable)
     void reindex();
 };
 
@@ -154,8 +154,9 @@ bool values_equal(const Value &a, const Value &b);
 int values_compare(const Value &a, const Value &b);
 std::string type_name(const Value &v);   // Python's type name: 'str', 'int', 'dict' ...
 std::string float_repr(double d);        // Python repr(float)
-std::string py_str(const Value &v);      // str(v) as jinja2 prints it
-std::string py_repr(const Value &v);     // repr(v)
+// str(v) as jinja2 prints it / repr(v); throw TemplateError past `limit` bytes.
+std::string py_str(const Value &v, size_t limit = 64u << 20);
+std::string py_repr(const Value &v, size_t limit = 64u << 20);
 void py_repr_string(std::string &out, std::string_view s);
 
 } // namespace llm4all::jinja
