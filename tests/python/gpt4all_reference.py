@@ -72,8 +72,8 @@ def main() -> None:
                                                           callback=stop_third, streaming=True))
     out["chatml_chat"] = chat(model, CHATML_SYSTEM, CHATML_TEMPLATE, ["What is 2+2?", "And times 3?"],
                               max_tokens=24, **GREEDY)
-    out["vicuna_chat"] = chat(model, VICUNA_SYSTEM, VICUNA_TEMPLATE, ["why is the grass green?", "why is the sky blue?"],
-                              max_tokens=24, **GREEDY)
+    out["vicuna_chat"] = chat(model, VICUNA_SYSTEM, VICUNA_TEMPLATE,
+                              ["why is the grass green?", "why is the sky blue?"], max_tokens=24, **GREEDY)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out["default_chat"] = chat(model, None, None, ["hi"], max_tokens=12, **GREEDY)

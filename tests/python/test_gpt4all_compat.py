@@ -16,7 +16,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest

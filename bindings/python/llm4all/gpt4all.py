@@ -38,7 +38,8 @@ a settable current_chat_session):
     "### Human:\\n{0}\\n\\n### Assistant:\\n" with a DeprecationWarning (3.x raises instead).
 - list_models() returns llm4all's catalogue in the shape of gpt4all's models3.json (order,
   name, filename, filesize as a string, sha256sum, url, description, type, parameters, quant,
-  ramrequired, systemPrompt; no md5sum: llm4all verifies sha256). retrieve_model() finds a
+  ramrequired, systemPrompt, promptTemplate; no md5sum: llm4all verifies sha256; config's
+  promptTemplate in "{0}"/"{1}" form as gpt4all's retrieve_model gives it). retrieve_model() finds a
   file, fetching catalogue models (never from gpt4all.io); files gpt4all downloaded to
   ~/.cache/gpt4all are found too. list_gpus() raises ValueError("Unable to retrieve available
   GPU devices") when llm4all has no GPU device, as gpt4all does.
@@ -321,7 +322,7 @@ class GPT4All:
         self._session_mode: Optional[str] = None    # "jinja" or "legacy" inside chat_session
         self._jinja_template: Optional[str] = None
         self._legacy: Optional[_LegacyTemplate] = None
-        self._chat: Any = None                      # (engine session, llm4all ChatSession) in a Jinja session
+        self._chat: Any = None                      # (engine session, ChatSession, template) of a Jinja session
         engine_device = _engine_device(device)
         self.config: ConfigType = self.retrieve_model(model_name, model_path=model_path,
                                                       allow_download=allow_download, verbose=verbose)
@@ -493,8 +494,10 @@ class GPT4All:
             earlier = [{"role": m["role"], "content": m["content"]} for m in before
                        if not (m.get("role") == "system" and not m.get("content"))]
 
+            template = self._jinja_template  # a stream may start after the session ends
+
             def run_jinja(**kw: Any) -> Any:
-                return self._engine_chat(llm, earlier).send(prompt, **kw)
+                return self._engine_chat(llm, earlier, template).send(prompt, **kw)
             return run_jinja
 
         if type(self)._format_chat_prompt_template is not GPT4All._format_chat_prompt_template:
@@ -506,19 +509,19 @@ class GPT4All:
             return llm.generate(text, **kw)
         return run_legacy
 
-    def _engine_chat(self, llm: Model, earlier: List[MessageType]) -> Any:
+    def _engine_chat(self, llm: Model, earlier: List[MessageType], template: Optional[str]) -> Any:
         """The llm4all ChatSession holding exactly the messages `earlier`: the one of the
         last turn when it does (its KV prefix is reused either way), else a new one. A new
         one is also made when the engine session changed (set_thread_count)."""
-        if self._chat is not None and self._chat[0] is llm._session:
+        if self._chat is not None and self._chat[0] is llm._session and self._chat[2] == template:
             held = [{"role": m.get("role"), "content": m.get("content")} for m in self._chat[1].history]
             if held == earlier:
                 return self._chat[1]
         system = earlier[0]["content"] if earlier and earlier[0]["role"] == "system" else None
-        chat = llm.chat_session(system_message=system, template=self._jinja_template)
+        chat = llm.chat_session(system_message=system, template=template)
         for m in earlier[1 if system is not None else 0:]:
             chat.add_message(m)
-        self._chat = (llm._session, chat)
+        self._chat = (llm._session, chat, template)
         return chat
 
     def _legacy_template(self) -> _LegacyTemplate:
@@ -568,7 +571,8 @@ class GPT4All:
 
     @contextmanager
     def chat_session(self, system_message: Union[str, bool, None] = None, chat_template: Optional[str] = None,
-                     *, system_prompt: Optional[str] = None, prompt_template: Optional[str] = None) -> Iterator["GPT4All"]:
+                     *, system_prompt: Optional[str] = None,
+                     prompt_template: Optional[str] = None) -> Iterator["GPT4All"]:
         """Context manager to hold a chat session with the model.
 
         Args:
