@@ -66,6 +66,7 @@ uint32_t py_upper(uint32_t cp) {
         std::stable_sort(rev.begin(), rev.end(), [](const UnicodePair &a, const UnicodePair &b) { return a.from < b.from; });
     });
     if (cp == 0x3C2) return 0x3A3;  // final sigma
+    if (cp == 0x1C5 || cp == 0x1C8 || cp == 0x1CB || cp == 0x1F2) return cp - 1;  // titlecase digraphs
     if (cp == 0xB5) return 0x39C;   // micro sign
     auto it = std::lower_bound(rev.begin(), rev.end(), cp, [](const UnicodePair &p, uint32_t v) { return p.from < v; });
     if (it != rev.end() && it->from == cp) return it->to;
