@@ -340,6 +340,58 @@ def test_prompt_template_keywords_and_percent_form(model, ref):
             pass
 
 
+def _kept_tail(count_tokens, history, n_ctx: int, max_tokens: int):
+    """The messages a full context keeps: the system message, then whole turns from the newest
+    back, as long as the prompt leaves min(max_tokens, n_ctx/4) tokens to answer in."""
+    reserve = max(1, min(max_tokens, n_ctx // 4))
+    head = history[:1] if history[0]["role"] == "system" else []
+    starts = [i for i, m in enumerate(history) if m["role"] == "user"]
+    for s in starts:
+        if count_tokens(head + history[s:]) + reserve <= n_ctx:
+            return head + history[s:]
+    return head + history[starts[-1]:]
+
+
+@pytest.mark.smollm2
+@needs_transformers
+def test_full_context_drops_oldest_turns(smollm2, ref):
+    questions = ["Tell me about the history of Rome in detail.", "And about Athens?", "Which is older?",
+                 "Name a famous Roman emperor.", "What did he build?"]
+    n_ctx, max_tokens = 160, 16
+    m = GPT4All(str(smollm2), n_ctx=n_ctx)
+    system = "You answer briefly."
+    # the model's Jinja template (through llm4all's ChatSession)
+    with m.chat_session(system):
+        for q in questions:
+            m.generate(q, temp=0, max_tokens=max_tokens)
+        history = m.current_chat_session
+    assert len(history) == 1 + 2 * len(questions)  # gpt4all's history keeps every turn
+    assert m.model.last_stats["dropped_messages"] > 0
+    kept = _kept_tail(lambda msgs: len(ref.tokenize(rendered(ref, msgs), True, True)), history[:-1], n_ctx, max_tokens)
+    assert len(kept) < len(history) - 1
+    assert history[-1]["content"] == greedy(ref, rendered(ref, kept), max_tokens)
+    # a 2.8 prompt template: the same rule on the text gpt4all 2.8 feeds
+    template = "USER: {0}\nASSISTANT: "
+    with m.chat_session(system + "\n", prompt_template=template):
+        for q in questions:
+            m.generate(q, temp=0, max_tokens=max_tokens)
+        history = m.current_chat_session
+
+    def legacy_text(msgs):
+        turns = [(msgs[i]["content"], msgs[i + 1]["content"] if i + 1 < len(msgs) else None)
+                 for i in range(1, len(msgs), 2)]
+        return _legacy_prompt(msgs[0]["content"], template, turns)
+    kept = _kept_tail(lambda msgs: len(ref.tokenize(legacy_text(msgs), True, True)), history[:-1], n_ctx, max_tokens)
+    assert len(kept) < len(history) - 1
+    assert history[-1]["content"] == greedy(ref, legacy_text(kept), max_tokens)
+    # a message that cannot fit at all: ValueError as in gpt4all 3.x (and an llm4all.Error)
+    with m.chat_session(system):
+        with pytest.raises(ValueError, match="too long") as info:
+            m.generate("word " * 400, max_tokens=max_tokens)
+        assert isinstance(info.value, llm4all.Error)
+    m.close()
+
+
 def test_no_template_falls_back_to_gpt4all_default(stories260k):
     # stories260K has no chat template: gpt4all 2.8.2 warns and uses its Alpaca-like default
     ref = llm4all.Model(stories260k)

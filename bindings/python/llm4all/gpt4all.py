@@ -69,8 +69,9 @@ from . import _core
 from .catalog import CATALOG, CatalogEntry, cache_dir, cached_path, is_cached, pull
 from .model import Model
 
-__all__ = ["GPT4All", "Embed4All", "CancellationError", "EmbeddingsUnavailable", "DEFAULT_MODEL_DIRECTORY",
-           "DEFAULT_PROMPT_TEMPLATE", "empty_response_callback", "append_extension_if_missing"]
+__all__ = ["GPT4All", "Embed4All", "CancellationError", "EmbeddingsUnavailable", "MessageTooLong",
+           "DEFAULT_MODEL_DIRECTORY", "DEFAULT_PROMPT_TEMPLATE", "empty_response_callback",
+           "append_extension_if_missing"]
 
 # Where gpt4all itself keeps models: files found there are used as they are.
 DEFAULT_MODEL_DIRECTORY = Path.home() / ".cache" / "gpt4all"
@@ -112,6 +113,27 @@ class CancellationError(Exception):
 
 class EmbeddingsUnavailable(_core.Error, NotImplementedError):
     """llm4all has no embedding models yet (issue 14)."""
+
+
+class MessageTooLong(_core.Error, ValueError):
+    """The conversation does not fit n_ctx even with only the last turn kept (gpt4all 3.x
+    raises ValueError here; an llm4all.Error too)."""
+
+
+def _as_too_long(e: Exception) -> Exception:
+    if isinstance(e, _core.Error) and getattr(e, "status_name", "") == "LLM4ALL_ERR_CONTEXT_FULL":
+        return MessageTooLong(f"Your message was too long and could not be processed ({e})")
+    return e
+
+
+def _too_long_checked(pieces: Iterator[str]) -> Iterator[str]:
+    try:
+        yield from pieces
+    except _core.Error as e:
+        err = _as_too_long(e)
+        if err is e:
+            raise
+        raise err from e
 
 
 def append_extension_if_missing(model_name: str) -> str:
@@ -465,7 +487,7 @@ class GPT4All:
         # the piece that stops generation is part of the reply.
         collector: MessageType = {"content": ""}
         if self._history is not None:
-            run = self._chat_turn(llm, prompt)
+            run = self._chat_turn(llm, prompt, sampling["max_tokens"])
             collector = {"role": "assistant", "content": ""}
             self._history.append(collector)
         else:
@@ -479,11 +501,17 @@ class GPT4All:
         if sampling["max_tokens"] == 0:  # gpt4all: nothing requested, nothing generated
             return iter(()) if streaming else ""
         if streaming:
-            return run(streaming=True, callback=on_piece, **sampling)
-        run(callback=on_piece, **sampling)
+            return _too_long_checked(run(streaming=True, callback=on_piece, **sampling))
+        try:
+            run(callback=on_piece, **sampling)
+        except _core.Error as e:
+            err = _as_too_long(e)
+            if err is e:
+                raise
+            raise err from e
         return collector["content"]
 
-    def _chat_turn(self, llm: Model, prompt: str) -> Callable[..., Any]:
+    def _chat_turn(self, llm: Model, prompt: str, max_tokens: int) -> Callable[..., Any]:
         """Adds the user's message to the history and returns the call that answers it."""
         assert self._history is not None
         before = list(self._history)
@@ -503,7 +531,7 @@ class GPT4All:
         if type(self)._format_chat_prompt_template is not GPT4All._format_chat_prompt_template:
             text = self._overridden_transcript(before, prompt)
         else:
-            text = self._legacy_transcript(before) + self._legacy_template().turn(prompt)
+            text = self._fitted_transcript(llm, before, prompt, max_tokens)
 
         def run_legacy(**kw: Any) -> Any:
             return llm.generate(text, **kw)
@@ -523,6 +551,30 @@ class GPT4All:
             chat.add_message(m)
         self._chat = (llm._session, chat, template)
         return chat
+
+    def _fitted_transcript(self, llm: Model, history: List[MessageType], prompt: str, max_tokens: int) -> str:
+        """The 2.8 transcript of history plus the new turn, without its oldest turns (after
+        the system prompt) while it leaves less than min(max_tokens, n_ctx/4) tokens to
+        answer in: gpt4all shifts its context when full; llm4all's chat sessions drop the
+        oldest turns by this rule, so both kinds of session do the same. The history keeps
+        every turn, as gpt4all's does."""
+        n_ctx = llm.n_ctx
+        reserve = max(1, min(max_tokens, n_ctx // 4))
+        start = 1 if history and history[0].get("role") == "system" else 0
+        head = history[:start]
+        while True:
+            text = self._legacy_transcript(head + history[start:]) + self._legacy_template().turn(prompt)
+            n = len(llm.tokenize(text, True, True))
+            if n + reserve <= n_ctx:
+                return text
+            later = [i for i in range(start + 1, len(history)) if history[i].get("role") == "user"]
+            if start < len(history):
+                start = later[0] if later else len(history)
+                continue
+            if n < n_ctx:
+                return text
+            # gpt4all 3.x says this with a ValueError too
+            raise MessageTooLong(f"Your message was too long and could not be processed ({n} > {n_ctx - reserve}).")
 
     def _legacy_template(self) -> _LegacyTemplate:
         if self._legacy is None:
