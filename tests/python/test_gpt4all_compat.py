@@ -392,6 +392,24 @@ def test_full_context_drops_oldest_turns(smollm2, ref):
     m.close()
 
 
+@pytest.mark.smollm2
+def test_format_chat_prompt_template_override(smollm2, ref):
+    # gpt4all 2.8's deprecated hook: a subclass formats each new message itself (with the system
+    # prompt as header on the first turn); the reply is followed by "\n\n" in the context
+    class Custom(GPT4All):
+        def _format_chat_prompt_template(self, messages, default_prompt_header="", default_prompt_footer=""):
+            head = f"[{default_prompt_header}]\n" if default_prompt_header else ""
+            return head + "".join(f"Q: {m['content']}\nA:" for m in messages if m["role"] == "user")
+    m = Custom(str(smollm2))
+    with pytest.warns(DeprecationWarning):
+        with m.chat_session("Be brief.", "{0}"):
+            r1 = m.generate("Name a fruit.", temp=0, max_tokens=8)
+            r2 = m.generate("Name a colour.", temp=0, max_tokens=8)
+    assert r1 == greedy(ref, "[Be brief.]\nQ: Name a fruit.\nA:", 8)
+    assert r2 == greedy(ref, "[Be brief.]\nQ: Name a fruit.\nA:" + r1 + "\n\nQ: Name a colour.\nA:", 8)
+    m.close()
+
+
 def test_no_template_falls_back_to_gpt4all_default(stories260k):
     # stories260K has no chat template: gpt4all 2.8.2 warns and uses its Alpaca-like default
     ref = llm4all.Model(stories260k)

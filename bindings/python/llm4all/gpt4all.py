@@ -516,7 +516,8 @@ class GPT4All:
         assert self._history is not None
         before = list(self._history)
         self._history.append({"role": "user", "content": prompt})
-        if self._session_mode == "jinja":
+        overridden = type(self)._format_chat_prompt_template is not GPT4All._format_chat_prompt_template
+        if self._session_mode == "jinja" and not overridden:
             # The model's template renders the history without an empty system message
             # (the template's own default applies, as with no system message at all).
             earlier = [{"role": m["role"], "content": m["content"]} for m in before
@@ -528,7 +529,7 @@ class GPT4All:
                 return self._engine_chat(llm, earlier, template).send(prompt, **kw)
             return run_jinja
 
-        if type(self)._format_chat_prompt_template is not GPT4All._format_chat_prompt_template:
+        if overridden:  # gpt4all 2.8 lets a subclass's formatter win over any template
             text = self._overridden_transcript(before, prompt)
         else:
             text = self._fitted_transcript(llm, before, prompt, max_tokens)
