@@ -496,6 +496,24 @@ with GPT4All("orca-mini-3b-gguf2-q4_0.gguf", device="cpu", n_threads=2) as model
     ns["model"].close()  # twice is fine, as in gpt4all
 
 
+@pytest.mark.smollm2
+def test_langchain_style_client(smollm2, ref):
+    # how langchain_community.llms.GPT4All drives the package: model_type from its `backend`,
+    # threads through client.model, every sampling knob by keyword, and the reply iterated
+    client = GPT4All(smollm2.name, model_path=str(smollm2.parent), model_type="llama", allow_download=False,
+                     device="cpu")
+    client.model.set_thread_count(2)
+    params = {"max_tokens": 200, "n_predict": 12, "top_k": 40, "top_p": 0.1, "temp": 0, "n_batch": 8,
+              "repeat_penalty": 1.18, "repeat_last_n": 64}
+    for streaming in (False, True):
+        text = ""
+        for token in client.generate("The three primary colours are", streaming=streaming, **params):
+            text += token
+        assert text == greedy(ref, "The three primary colours are", 12, top_p=0.1)
+    assert client.model_type == "llama" and client.model.thread_count() == 2
+    client.close()
+
+
 def test_embed4all_is_honest():
     with pytest.raises(llm4all.Error, match="issue 14") as info:
         g4a_module.Embed4All()
