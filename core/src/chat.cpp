@@ -19,12 +19,25 @@ jinja::Value parse_json_arg(const std::string &text, const char *what) {
     }
 }
 
-// A message as given: a JSON object with a string "role".
+// A message (a JSON object with a string "role") as transformers' apply_chat_template
+// hands it to the template: keys whose value is null are dropped (templates treat a
+// missing key and None differently), and reasoning given under any of its names is
+// also under "thinking" (first) and "reasoning_content" (last).
 std::shared_ptr<const jinja::Value> checked_message(const jinja::Value &m) {
     const jinja::Value *role = m.is_dict() ? m.dict_obj().find("role") : nullptr;
     if (!role || !role->is_string())
         fail(LLM4ALL_ERR_INVALID_ARGUMENT, "a chat message must be a JSON object with a string \"role\"");
-    return std::make_shared<const jinja::Value>(m);
+    const jinja::Value *reasoning = nullptr;
+    for (const char *k : {"reasoning_content", "thinking", "reasoning"}) {
+        const jinja::Value *v = m.dict_obj().find(k);
+        if (v && !v->is_none()) { reasoning = v; break; }
+    }
+    std::vector<std::pair<std::string, jinja::Value>> items;
+    if (reasoning) items.emplace_back("thinking", *reasoning);
+    for (const auto &kv : m.dict_obj().items)
+        if (!kv.second.is_none() && kv.first.is_string()) items.emplace_back(kv.first.str(), kv.second);
+    if (reasoning) items.emplace_back("reasoning_content", *reasoning);
+    return std::make_shared<const jinja::Value>(jinja::make_dict(std::move(items)));
 }
 
 const std::string &role_of(const jinja::Value &m) { return m.dict_obj().find("role")->str(); }
@@ -142,6 +155,9 @@ std::string Chat::render_from(size_t first) const {
         if (i >= first || (i == 0 && messages_[0].role == "system")) msgs.push_back(*messages_[i].value);
     // Our variables first, so that the caller's variables win over them.
     std::vector<std::pair<std::string, jinja::Value>> ctx;
+    // transformers always passes tools and documents (None when absent): "tools is defined" holds.
+    ctx.emplace_back("tools", jinja::Value::none());
+    ctx.emplace_back("documents", jinja::Value::none());
     if (!bos_text_.empty()) ctx.emplace_back("bos_token", jinja::Value::string(bos_text_));
     if (!eos_text_.empty()) ctx.emplace_back("eos_token", jinja::Value::string(eos_text_));
     for (const auto &kv : variables_->dict_obj().items)
@@ -209,7 +225,7 @@ ChatReply Chat::respond(const llm4all_generate_options &opt, llm4all_on_token on
     std::vector<std::pair<std::string, jinja::Value>> m = {{"role", jinja::Value::string("assistant")},
                                                            {"content", jinja::Value::string(reply.answer)}};
     if (!reply.reasoning.empty()) m.emplace_back("reasoning_content", jinja::Value::string(reply.reasoning));
-    messages_.push_back({"assistant", std::make_shared<const jinja::Value>(jinja::make_dict(std::move(m)))});
+    messages_.push_back({"assistant", checked_message(jinja::make_dict(std::move(m)))});
     return reply;
 }
 
