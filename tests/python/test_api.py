@@ -90,7 +90,7 @@ def test_closing_the_stream_stops_generation(model):
     gen.close()
     assert all(got)
     assert model.last_stats["n_generated"] < 200
-    assert model.last_stats["stop_reason"] in ("callback", "eog")
+    assert model.last_stats["stop_reason"] in ("aborted", "eog")
     assert model.generate("Once upon a time", max_tokens=4, temp=0)  # still usable
 
 
@@ -99,7 +99,7 @@ def test_callbacks_stop_and_raise(stories260k):
     s = _core.Session(m, n_ctx=128)
     seen = []
     _, stats = s.generate("Once upon a time", max_tokens=50, temp=0, callback=lambda p, t: seen.append(t) or False)
-    assert len(seen) == 1 and stats["stop_reason"] == "callback"
+    assert len(seen) == 1 and stats["stop_reason"] == "aborted"
 
     def boom(piece, tok):
         raise ValueError("stop here")
