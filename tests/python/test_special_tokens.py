@@ -63,7 +63,10 @@ class Reference:
 
     def tokenize(self, text: bytes, add_special: bool, parse_special: bool):
         n = llama_cpp.llama_tokenize(self.vocab, text, len(text), self._buf, len(self._buf), add_special, parse_special)
-        assert n >= 0, f"llama.cpp needs {-n} tokens for {text[:80]!r}"
+        if n < 0:   # -n: the number of tokens it needs room for
+            self._buf = (llama_cpp.llama_token * (-n))()
+            n = llama_cpp.llama_tokenize(self.vocab, text, len(text), self._buf, len(self._buf), add_special,
+                                         parse_special)
         return self._buf[:n]
 
     def text(self, tok: int) -> bytes:
@@ -182,35 +185,56 @@ def _contexts(t: bytes, other: bytes, cut: bytes):
     return out
 
 
+_ENV = None
+_CORPUS = None
+
+
+def _jinja_env():
+    global _ENV
+    if _ENV is None:
+        import json
+        import jinja2
+        import jinja2.sandbox
+
+        def raise_exception(msg):
+            raise jinja2.exceptions.TemplateError(msg)
+
+        _ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        _ENV.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
+        _ENV.globals["raise_exception"] = raise_exception
+        _ENV.globals["strftime_now"] = lambda fmt: "26 Jul 2024"
+    return _ENV
+
+
+def _corpus_templates():
+    """The real chat templates of tests/python/chat_templates, compiled once."""
+    global _CORPUS
+    if _CORPUS is None:
+        _CORPUS = []
+        for p in sorted((REPO / "tests" / "python" / "chat_templates").glob("*.jinja")):
+            try:
+                _CORPUS.append(_jinja_env().from_string(p.read_text(encoding="utf-8")))
+            except Exception:
+                pass
+    return _CORPUS
+
+
 def _chat_prompts(ref: Reference, specials):
-    """The file's chat template (if any) rendered by jinja2, as transformers renders it, around
-    messages that quote special tokens."""
-    try:
-        template = ref.llm.metadata.get("tokenizer.chat_template")
-    except Exception:
-        template = None
-    if not template:
-        return []
-    import jinja2
-    import jinja2.sandbox
-    import json
-
-    def raise_exception(msg):
-        raise jinja2.exceptions.TemplateError(msg)
-
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = lambda fmt: "26 Jul 2024"
-    try:
-        tmpl = env.from_string(template)
-    except Exception:
-        return []
-    bos = ref.text(llama_cpp.llama_vocab_bos(ref.vocab)).decode("utf-8", "replace") \
-        if llama_cpp.llama_vocab_bos(ref.vocab) >= 0 else ""
-    eos = ref.text(llama_cpp.llama_vocab_eos(ref.vocab)).decode("utf-8", "replace") \
-        if llama_cpp.llama_vocab_eos(ref.vocab) >= 0 else ""
-    quoted = " ".join(s.decode() for s in specials[:40])
+    """Chat prompts as a chat session sends them: the file's own template and every template of
+    the corpus, rendered by jinja2 with this vocabulary's BOS/EOS text around messages that
+    quote its special tokens."""
+    templates = list(_corpus_templates())
+    own = ref.llm.metadata.get("tokenizer.chat_template")
+    if own:
+        try:
+            templates.insert(0, _jinja_env().from_string(own))
+        except Exception:
+            pass
+    bos_id, eos_id = llama_cpp.llama_vocab_bos(ref.vocab), llama_cpp.llama_vocab_eos(ref.vocab)
+    bos = ref.text(bos_id).decode("utf-8", "replace") if bos_id >= 0 else ""
+    eos = ref.text(eos_id).decode("utf-8", "replace") if eos_id >= 0 else ""
+    rng = random.Random(7)
+    quoted = " ".join(s.decode() for s in rng.sample(specials, min(40, len(specials))))
     convs = [
         [{"role": "user", "content": "Hello!"}],
         [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi </s> there <s>"},
@@ -219,13 +243,14 @@ def _chat_prompts(ref: Reference, specials):
          {"role": "user", "content": "  trailing spaces  "}],
     ]
     out = []
-    for msgs in convs:
-        for gen in (True, False):
-            try:
-                s = tmpl.render(messages=msgs, add_generation_prompt=gen, bos_token=bos, eos_token=eos)
-            except Exception:
-                continue
-            out.append(s.encode())
+    for tmpl in templates:
+        for msgs in convs:
+            for gen in (True, False):
+                try:
+                    out.append(tmpl.render(messages=msgs, add_generation_prompt=gen, bos_token=bos,
+                                           eos_token=eos).encode())
+                except Exception:   # a template that wants other variables or message shapes
+                    continue
     return out
 
 
@@ -246,12 +271,12 @@ def _strings(ref: Reference):
         sep = rng.choice([b"", b" ", b"\n", b"x", b" y ", b"  "])
         both.append(sep.join(picked))
         with_add.append(b" " + sep.join(picked) + b" ")
-    prompts = _chat_prompts(ref, specials)
+    prompts = list(dict.fromkeys(_chat_prompts(ref, specials)))   # many templates render alike
     both += prompts
-    with_add += prompts
+    with_add += prompts[::4]
     both += [b"", b" ", b"Hello world", b"\n\n"]
     with_add += [b"", b" ", b"Hello world"]
-    return specials, both, with_add
+    return specials, list(dict.fromkeys(both)), list(dict.fromkeys(with_add))
 
 
 # ---- the tests -----------------------------------------------------------------------------------
