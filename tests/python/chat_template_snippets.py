@@ -46,6 +46,7 @@ SNIPPETS = {
     "string_escapes": "{{ 'line\\nnext' }}|{{ 'tab\\tx' }}|{{ '\\u00e9\\x41' }}|{{ 'it\\'s' }}|{{ \"q\\\"q\" }}",
     # subscripts and slices
     "slices": "{{ 'abcdef'[1:3] }} {{ 'abc'[::-1] }} {{ items_[-1] }} {{ items_[::2] }} {{ items_[1:] }} {{ messages[-1].role }}",
+    "slice_of_non_sequence": "[{{ messages[1].nothing[1:] }}][{{ num[:2] }}][{{ none[::-1] }}][{{ (none[1:]) is defined }}]",
     "index_out_of_range": "[{{ items_[10] }}][{{ 'abc'[10] }}]",
     # string methods
     "str_methods": "{{ '  x  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ ' a'.lstrip() }}|{{ 'a '.rstrip() }}|"
@@ -80,6 +81,11 @@ SNIPPETS = {
     "filters_default": "{{ missing|default('d') }} {{ ''|default('d', true) }} {{ none|default('d') }} {{ missing|d('e') }} "
                        "{{ flag|default('d', boolean=true) }}",
     "filters_string": "{{ none|string }} {{ 1.0|string }} {{ [1]|string }} {{ true|string }} {{ (1|string) ~ 2 }}",
+    "filter_int_of_undefined": "{{ missing|int }}",
+    "filter_sort_missing_attribute": "{{ messages|sort(attribute='missing')|map(attribute='role')|join(',') }}",
+    "filters_truncate": "{{ 'hello world foo'|truncate(9) }}|{{ [1, 2, 3]|truncate(3) }}|{{ 'abcdefghij'|truncate(5, true, '') }}",
+    "filter_round_bigint": "{{ 100000000000000000000|round }} {{ (10 ** 30)|round(-2) }}",
+    "print_dict_views": "{{ d.keys() }} {{ d.values() }} {{ d.items() }}",
     "filters_dict": "{{ d|dictsort }} {{ d|dictsort(reverse=true) }} {{ d|items|list }} {{ {'B': 1, 'a': 2}|dictsort }}",
     "filters_count": "{{ items_|count }} {{ 'abc'|length }} {{ d|length }}",
     "filters_escape": "{{ '<a href=\"x\">&\\'</a>'|e }}|{{ '<b>'|escape }}|{{ '<b>'|safe }}|{{ ('<'|e) ~ '<' }}",
