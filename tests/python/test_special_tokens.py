@@ -14,6 +14,7 @@ The vocab-only test files are wrapped in a one-layer zero-weight llama (tools/vo
 for llm4all, which loads only whole models; llama.cpp reads the original file.
 """
 
+import itertools
 import os
 import random
 import re
@@ -119,7 +120,84 @@ def _wrap_vocab_only(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module", params=["stories260K"] + CATALOGUE + _vocab_files(),
+# Small SentencePiece vocabularies written here, each with the tokens that trigger one of
+# llama.cpp's load-time rules (none of our real files has them): (extra tokens as (text, GGUF
+# token type), general.name, tokenizer.ggml.pre, other keys, whether token types are written).
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, BYTE = 1, 2, 3, 4, 6
+SYNTHETIC = {
+    # gpt-oss: <|end|> ends a message only; its channel markers are always rendered.
+    "harmony": ([("<|return|>", CONTROL), ("<|call|>", CONTROL), ("<|end|>", CONTROL), ("<|start|>", CONTROL),
+                 ("<|channel|>", CONTROL), ("<|message|>", CONTROL), ("<|constrain|>", CONTROL)],
+                "gpt-oss-tiny", None, {}, True),
+    "solar-open": ([("<|calls|>", CONTROL), ("<|flush|>", CONTROL), ("<|end|>", NORMAL), ("<|eot_id|>", NORMAL)],
+                   "solar", None, {}, True),
+    # Gemma 4 style: with <|tool_response>, </s> is ordinary text.
+    "normal-s": ([("<|tool_response>", CONTROL), ("<turn|>", CONTROL), ("<eos>", USER_DEFINED)], "g4", None,
+                 {"types": {"</s>": USER_DEFINED, "<s>": USER_DEFINED}}, True),
+    # Several texts for one fill-in-the-middle / end-of-turn slot: llama.cpp's map order decides.
+    "contested": ([("<|fim_pad|>", NORMAL), ("<fim-pad>", NORMAL), ("<PAD>", NORMAL), ("[PAD]", NORMAL),
+                   ("<fim_pad>", NORMAL), ("<|fim_prefix|>", NORMAL), ("<PRE>", NORMAL), ("\u2581<PRE>", NORMAL),
+                   ("<|repo_name|>", NORMAL), ("<reponame>", NORMAL), ("<REPO>", NORMAL), ("<|im_end|>", NORMAL),
+                   ("<EOT>", NORMAL), ("[EOT]", NORMAL), ("<|im_start|>", NORMAL), ("<unused7>", CONTROL),
+                   ("<unused8>", USER_DEFINED)], "contested", None, {}, True),
+    # Phi-3: every special token eats the white space after it, except <unk>, <s>, <|endoftext|>.
+    "phi3-name": ([("<|user|>", CONTROL), ("<|end|>", CONTROL), ("<|assistant|>", USER_DEFINED),
+                   ("<|endoftext|>", CONTROL), ("<|placeholder1|>", USER_DEFINED)], "Phi-3-mini-tiny", None, {}, True),
+    "jina-mask": ([("<mask>", USER_DEFINED), ("<sep>", CONTROL)], "jina", "jina-v2-de", {}, True),
+    "modern-bert-mask": ([("[MASK]", USER_DEFINED), ("[SEP]", CONTROL), ("[CLS]", CONTROL)], "Modern-BERT-tiny",
+                         None, {}, True),
+    # No tokenizer.ggml.token_type: every token is ordinary until the end-of-generation texts.
+    "no-types": ([("<|im_start|>", NORMAL), ("<|im_end|>", NORMAL), ("<|endoftext|>", NORMAL)], "untyped", None, {},
+                 False),
+    # Ids out of range keep the tokenizer's defaults.
+    "bad-ids": ([("<|im_end|>", CONTROL)], "bad ids", None,
+                {"ids": {"tokenizer.ggml.eos_token_id": 0xFFFFFFFF, "tokenizer.ggml.bos_token_id": 1 << 20,
+                         "tokenizer.ggml.eot_token_id": 0xFFFFFFFF}}, True),
+    # Overlapping user-defined tokens of one length: the cache order decides which is taken.
+    "overlap": ([("".join(t), USER_DEFINED) for t in itertools.product("abc", repeat=3)] +
+                [("".join(t), USER_DEFINED) for t in itertools.product("abc", repeat=2)] +
+                [(t, CONTROL) for t in ("<x>", "<y>", "x>", "<x", "y><x")], "overlap", None, {}, True),
+}
+
+
+def _write_synthetic(name: str, out: Path) -> Path:
+    import vocab_from_hf
+    extra, model_name, pre, keys, with_types = SYNTHETIC[name]
+    toks = [("<unk>", UNKNOWN), ("<s>", CONTROL), ("</s>", CONTROL)]
+    toks += [(f"<0x{b:02X}>", BYTE) for b in range(256)]
+    chars = ["\u2581"] + [chr(c) for c in range(33, 127)]
+    words = ["\u2581a", "\u2581H", "He", "ll", "llo", "Hello", "\u2581world", "or", "ld", "\u2581x", "\u2581y"]
+    toks += [(c, NORMAL) for c in chars + words]
+    for text, typ in extra:
+        typ = keys.get("types", {}).get(text, typ)
+        if any(t == text for t, _ in toks):
+            toks = [(t, typ if t == text else y) for t, y in toks]
+        else:
+            toks.append((text, typ))
+    toks = [(t, keys.get("types", {}).get(t, y)) for t, y in toks]
+    w = gguf.GGUFWriter(str(out), "llama")
+    w.add_name(model_name)
+    w.add_tokenizer_model("llama")
+    if pre:
+        w.add_tokenizer_pre(pre)
+    w.add_token_list([t for t, _ in toks])
+    w.add_token_scores([-float(i) for i in range(len(toks))])
+    if with_types:
+        w.add_token_types([y for _, y in toks])
+    ids = {"tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2,
+           "tokenizer.ggml.unknown_token_id": 0}
+    ids.update(keys.get("ids", {}))
+    for k, v in ids.items():
+        w.add_uint32(k, v)
+    vocab_from_hf._add_tiny_llama(w, len(toks))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out
+
+
+@pytest.fixture(scope="module", params=["stories260K"] + CATALOGUE + _vocab_files() + [f"synthetic-{k}" for k in SYNTHETIC],
                 ids=lambda p: p if isinstance(p, str) else p.name[len("ggml-vocab-"):-len(".gguf")])
 def engines(request, tmp_path_factory):
     """(name, llm4all.Model, Reference) for one vocabulary."""
@@ -127,6 +205,9 @@ def engines(request, tmp_path_factory):
     if isinstance(request.param, Path):
         path, name = request.param, request.param.name
         ours_path = _wrap_vocab_only(path, tmp_path_factory.mktemp("vocab") / name)
+    elif request.param.startswith("synthetic-"):
+        name = request.param
+        path = ours_path = _write_synthetic(name[len("synthetic-"):], tmp_path_factory.mktemp("synthetic") / f"{name}.gguf")
     elif request.param == "stories260K":
         name, path = request.param, request.getfixturevalue("stories260k")
         ours_path = path
