@@ -310,8 +310,10 @@ Value f_format(Interp &in, const Value &v, CallArgs &a) {
         auto d = std::make_shared<DictObj>();
         for (auto &kv : a.kw) d->set(Value::string(kv.first), kv.second);
         d->finish();
+        if (v.is_markup()) return arith(in, '%', v, Value::dict(d));
         return py_percent_format(in, py_str(v), Value::dict(d));
     }
+    if (v.is_markup()) return arith(in, '%', v, in.make_list(a.pos, true));  // Markup escapes the arguments
     return py_percent_format(in, py_str(v), in.make_list(a.pos, true));
 }
 
@@ -385,7 +387,7 @@ Value f_length(Interp &, const Value &v, CallArgs &) {
 }
 
 Value f_list(Interp &in, const Value &v, CallArgs &) {
-    if (v.is_list() && !v.is_tuple() && !v.is_generator() && !v.list_obj().is_range) return v;
+    if (v.is_list() && !v.is_tuple() && !v.is_generator() && !v.list_obj().is_range && !v.list_obj().view) return v;
     return in.make_list(in.iterate(v));
 }
 
@@ -557,6 +559,16 @@ Value f_round(Interp &, const Value &v, CallArgs &a) {
     if (prec > 300) prec = 300;
     if (prec < -300) prec = -300;
     if (method == "common") {
+        if (v.is_big() || (v.is_integral() && prec < 0)) {
+            if (prec >= 0) return v;
+            // round half to even at 10**-prec
+            BigInt unit = BigInt::pow(BigInt::from_int(10), static_cast<uint64_t>(-prec)), q, r;
+            BigInt::divmod(v.big_value(), unit, q, r);
+            BigInt twice = BigInt::add(r, r);
+            int c = BigInt::compare(twice, unit);
+            if (c > 0 || (c == 0 && !q.limbs.empty() && (q.limbs[0] & 1))) q = BigInt::add(q, BigInt::from_int(1));
+            return Value::big(BigInt::mul(q, unit));
+        }
         if (v.is_integral()) {
             if (prec >= 0) return Value::integer(v.as_int());
             double scale = std::pow(10.0, static_cast<double>(-prec));
@@ -605,7 +617,11 @@ Value f_sort(Interp &in, const Value &v, CallArgs &a) {
     const Value *attr = arg(a, 2, "attribute");
     auto items = in.iterate(v);
     std::vector<Value> keys;
-    for (const Value &it : items) keys.push_back(key_of(in, it, attr, cs));
+    for (const Value &it : items) {
+        Value k = key_of(in, it, attr, cs);
+        // jinja2 sorts by attribute through a list of keys: equal (even undefined) keys never get compared
+        keys.push_back(attr && !attr->is_none() && !k.is_list() ? in.make_list({k}) : k);
+    }
     std::vector<size_t> idx(items.size());
     for (size_t k = 0; k < idx.size(); ++k) idx[k] = k;
     in.steps_add(items.size() * 4);
@@ -727,6 +743,12 @@ Value f_tojson(Interp &in, const Value &v, CallArgs &a) {
 }
 
 Value f_truncate(Interp &in, const Value &v, CallArgs &a) {
+    if (v.is_list() || v.is_dict()) {  // jinja2 measures len(value) before anything else
+        const Value *l = arg(a, 0, "length");
+        int64_t n = v.is_list() ? static_cast<int64_t>(v.list_obj().items.size()) : static_cast<int64_t>(v.dict_obj().items.size());
+        if (n <= (l && l->is_integral() ? l->as_int() : 255) + 5) return v;
+        throw_error("can only truncate strings");
+    }
     std::u32string s = to_u32(py_str(v));
     const Value *l = arg(a, 0, "length");
     bool killwords = arg_bool(a, 1, "killwords", false);
@@ -773,6 +795,47 @@ Value f_wordcount(Interp &, const Value &v, CallArgs &) {
         in_word = w;
     }
     return Value::integer(n);
+}
+
+std::string url_quote(const std::string &s, const char *safe) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' || std::strchr(safe, c)) out += static_cast<char>(c);
+        else {
+            char b[4];
+            std::snprintf(b, sizeof b, "%%%02X", c);
+            out += b;
+        }
+    }
+    return out;
+}
+
+Value f_urlencode(Interp &in, const Value &v, CallArgs &) {
+    if (v.is_string()) return in.make_string(url_quote(v.str(), "/"));
+    std::vector<std::pair<Value, Value>> pairs;
+    if (v.is_dict()) pairs = v.dict_obj().items;
+    else if (v.is_list()) {
+        for (const Value &it : in.iterate(v)) {
+            auto kv = in.iterate(it);
+            if (kv.size() != 2) throw_error("urlencode expects pairs");
+            pairs.emplace_back(kv[0], kv[1]);
+        }
+    } else return in.make_string(url_quote(py_str(v), "/"));
+    std::string out;
+    for (const auto &kv : pairs) {
+        if (!out.empty()) out += '&';
+        std::string k = url_quote(py_str(kv.first), ""), val = url_quote(py_str(kv.second), "");
+        for (std::string *x : {&k, &val}) {  // quote_plus: spaces become '+'
+            std::string y;
+            for (size_t i = 0; i < x->size(); ++i) {
+                if (x->compare(i, 3, "%20") == 0) { y += '+'; i += 2; }
+                else y += (*x)[i];
+            }
+            *x = y;
+        }
+        out += k + "=" + val;
+    }
+    return in.make_string(std::move(out));
 }
 
 struct FilterEntry {
@@ -849,6 +912,7 @@ const FilterEntry k_filters[] = {
     {"truncate", f_truncate, "length,killwords,end,leeway"},
     {"unique", f_unique, "case_sensitive,attribute"},
     {"upper", f_upper, ""},
+    {"urlencode", f_urlencode, ""},
     {"wordcount", f_wordcount, ""},
 };
 
@@ -869,7 +933,8 @@ Value Interp::apply_filter(int32_t index, Value in, CallArgs &args) {
     if (in.is_undefined() && (std::strcmp(name, "tojson") == 0 || std::strcmp(name, "abs") == 0 ||
                               std::strcmp(name, "round") == 0 || std::strcmp(name, "attr") == 0 ||
                               std::strcmp(name, "dictsort") == 0 || std::strcmp(name, "batch") == 0 ||
-                              std::strcmp(name, "slice") == 0))
+                              std::strcmp(name, "slice") == 0 || std::strcmp(name, "int") == 0 ||
+                              std::strcmp(name, "float") == 0))
         throw_error(std::strcmp(name, "tojson") == 0 ? "Object of type Undefined is not JSON serializable"
                                                      : (in.undef_info() && !in.undef_info()->hint.empty() ? in.undef_info()->hint : "value is undefined"));
     if (in.is_undefined() && in.undef_info() && in.undef_info()->security && std::strcmp(name, "default") != 0 &&

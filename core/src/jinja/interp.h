@@ -71,6 +71,7 @@ struct CallableObj {
     virtual ~CallableObj() = default;
     virtual Value call(Interp &in, CallArgs &args) = 0;
     virtual Value attr(Interp &in, std::string_view name);  // default: undefined
+    virtual std::string repr() const { return "<function " + name + ">"; }
 };
 
 struct LoopObj {
@@ -114,6 +115,7 @@ public:
     uint64_t steps = 0;
     uint64_t allocated = 0;
     int call_depth = 0;
+    bool autoescape = false;  // inside {% autoescape true %}: printed values are HTML-escaped
     Value capture;  // the body text a filter block / set block filter works on
     const char *stack_base = nullptr;
 

@@ -257,7 +257,7 @@ struct Dumper {
         }
         case Value::Kind::String: dump_string(out, v.str(), ensure_ascii); return;
         case Value::Kind::List: {
-            if (v.is_generator() || v.list_obj().is_range)
+            if (v.is_generator() || v.list_obj().is_range || v.list_obj().view)
                 throw_error("Object of type " + type_name(v) + " is not JSON serializable");
             const auto &items = v.list_obj().items;
             if (items.empty()) { out += "[]"; return; }

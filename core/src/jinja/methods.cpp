@@ -3,8 +3,11 @@
 // with Python's semantics. Methods that mutate (append, update, pop ...) do not
 // exist here: the immutable sandbox refuses them (see is_mutating_method).
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
+#include "bigint.h"
 #include "interp.h"
 #include "unicode.h"
 
@@ -77,7 +80,7 @@ std::string strip_impl(const std::string &s, const Value *chars, bool left, bool
     return from_u32(std::u32string_view(u).substr(b, e - b));
 }
 
-std::vector<std::string> split_ws(const std::string &s, int64_t maxsplit, bool from_right) {
+std::vector<std::string> split_ws(Interp &in, const std::string &s, int64_t maxsplit, bool from_right) {
     std::u32string u = to_u32(s);
     std::vector<std::string> parts;
     if (!from_right) {
@@ -93,6 +96,7 @@ std::vector<std::string> split_ws(const std::string &s, int64_t maxsplit, bool f
             }
             size_t j = i;
             while (j < n && !py_isspace(u[j])) ++j;
+            in.charge(128);
             parts.push_back(from_u32(std::u32string_view(u).substr(i, j - i)));
             i = j;
         }
@@ -117,7 +121,7 @@ std::vector<std::string> split_ws(const std::string &s, int64_t maxsplit, bool f
     return parts;
 }
 
-std::vector<std::string> split_sep(const std::string &s, const std::string &sep, int64_t maxsplit, bool from_right) {
+std::vector<std::string> split_sep(Interp &in, const std::string &s, const std::string &sep, int64_t maxsplit, bool from_right) {
     if (sep.empty()) throw_error("empty separator");
     std::vector<std::string> parts;
     if (!from_right) {
@@ -125,6 +129,7 @@ std::vector<std::string> split_sep(const std::string &s, const std::string &sep,
         while (maxsplit < 0 || static_cast<int64_t>(parts.size()) < maxsplit) {
             size_t p = s.find(sep, start);
             if (p == std::string::npos) break;
+            in.charge(128);  // each piece becomes a string value
             parts.push_back(s.substr(start, p - start));
             start = p + sep.size();
         }
@@ -136,6 +141,7 @@ std::vector<std::string> split_sep(const std::string &s, const std::string &sep,
         if (end < sep.size()) break;
         size_t p = s.rfind(sep, end - sep.size());
         if (p == std::string::npos) break;
+        in.charge(128);
         parts.push_back(s.substr(p + sep.size(), end - p - sep.size()));
         end = p;
     }
@@ -266,9 +272,9 @@ Value str_method(Interp &in, const Value &self, std::string_view m, CallArgs &a)
         const Value *mx = a.get(1, "maxsplit");
         int64_t maxsplit = mx && mx->is_integral() ? mx->as_int() : -1;
         in.steps_add(s.size() / 64);
-        if (!sep || sep->is_none()) return list_of_strings(in, split_ws(s, maxsplit, m == "rsplit"));
+        if (!sep || sep->is_none()) return list_of_strings(in, split_ws(in, s, maxsplit, m == "rsplit"));
         if (!sep->is_string()) throw_error("must be str or None, not " + type_name(*sep));
-        return list_of_strings(in, split_sep(s, sep->str(), maxsplit, m == "rsplit"));
+        return list_of_strings(in, split_sep(in, s, sep->str(), maxsplit, m == "rsplit"));
     }
     if (m == "splitlines") {
         const Value *ke = a.get(0, "keepends");
@@ -489,7 +495,115 @@ Value str_method(Interp &in, const Value &self, std::string_view m, CallArgs &a)
     throw_error("'str' object has no attribute '" + std::string(m) + "'");
 }
 
-// str.format with positional/keyword fields, !r/!s and simple format specs.
+std::string group_digits(const std::string &digits, char sep) {
+    std::string out;
+    size_t n = digits.size();
+    for (size_t i = 0; i < n; ++i) {
+        if (i && (n - i) % 3 == 0) out += sep;
+        out += digits[i];
+    }
+    return out;
+}
+
+// Python's format-spec mini-language: [[fill]align][sign][#][0][width][,|_][.precision][type]
+std::string format_spec(Interp &in, const Value &v, const std::string &spec_in) {
+    if (spec_in.empty()) return py_str(v);
+    std::u32string spec = to_u32(spec_in);
+    size_t p = 0;
+    std::string fill = " ";
+    char align = 0, sign = '-', grouping = 0, type = 0;
+    bool alt = false, zero = false;
+    auto is_align = [](char32_t c) { return c == '<' || c == '>' || c == '^' || c == '='; };
+    if (spec.size() >= 2 && is_align(spec[1])) { fill = from_u32(spec.substr(0, 1)); align = static_cast<char>(spec[1]); p = 2; }
+    else if (!spec.empty() && is_align(spec[0])) { align = static_cast<char>(spec[0]); p = 1; }
+    if (p < spec.size() && (spec[p] == '+' || spec[p] == '-' || spec[p] == ' ')) sign = static_cast<char>(spec[p++]);
+    if (p < spec.size() && spec[p] == '#') { alt = true; ++p; }
+    if (p < spec.size() && spec[p] == '0') { zero = true; ++p; }
+    uint64_t width = 0;
+    while (p < spec.size() && spec[p] >= '0' && spec[p] <= '9') {
+        width = width * 10 + (spec[p++] - '0');
+        if (width > in.lim.max_string_bytes) throw_error("format width too large (sandbox limit)");
+    }
+    if (p < spec.size() && (spec[p] == ',' || spec[p] == '_')) grouping = static_cast<char>(spec[p++]);
+    int prec = -1;
+    if (p < spec.size() && spec[p] == '.') {
+        ++p;
+        prec = 0;
+        while (p < spec.size() && spec[p] >= '0' && spec[p] <= '9') {
+            prec = prec * 10 + static_cast<int>(spec[p++] - '0');
+            if (prec > 1000) throw_error("format precision too large (sandbox limit)");
+        }
+    }
+    if (p < spec.size()) type = static_cast<char>(spec[p++]);
+    if (p != spec.size()) throw_error("Invalid format specifier");
+    std::string body, prefix;
+    bool numeric = v.is_number();
+    if (!numeric) {
+        if (type && type != 's') throw_error(std::string("Unknown format code '") + type + "' for object of type '" + type_name(v) + "'");
+        body = py_str(v);
+        if (prec >= 0) {
+            std::u32string u = to_u32(body);
+            if (static_cast<size_t>(prec) < u.size()) body = from_u32(u.substr(0, static_cast<size_t>(prec)));
+        }
+        if (!align) align = '<';
+    } else {
+        bool is_int = v.is_integral() && (type == 0 || std::strchr("dnboxXc", type));
+        bool neg;
+        if (is_int) {
+            if (prec >= 0) throw_error("Precision not allowed in integer format specifier");
+            BigInt b = v.big_value();
+            neg = b.neg;
+            b.neg = false;
+            if (type == 'c') body = from_u32(std::u32string(1, static_cast<char32_t>(b.to_int64_saturated())));
+            else if (type == 'b' || type == 'o' || type == 'x' || type == 'X') {
+                uint64_t m = static_cast<uint64_t>(b.to_int64_saturated());
+                int base = type == 'b' ? 2 : type == 'o' ? 8 : 16;
+                const char *dig = type == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+                do { body.insert(body.begin(), dig[m % base]); m /= base; } while (m);
+                if (alt) prefix = type == 'b' ? "0b" : type == 'o' ? "0o" : type == 'x' ? "0x" : "0X";
+            } else body = b.to_string();
+            if (grouping && type != 'c') body = group_digits(body, grouping);
+        } else {
+            double d = v.as_double();
+            neg = std::signbit(d) && !std::isnan(d);
+            d = std::fabs(d);
+            char t = type == 0 ? 'g' : type == 'n' ? 'g' : type;
+            if (!std::strchr("eEfFgG%", t)) throw_error(std::string("Unknown format code '") + type + "' for object of type 'float'");
+            if (type == 0 && prec < 0) {
+                body = float_repr(d);
+            } else {
+                double x = t == '%' ? d * 100 : d;
+                std::string cspec = std::string("%") + (alt ? "#" : "") + "." + std::to_string(prec < 0 ? 6 : prec) + (t == '%' ? 'f' : t);
+                std::vector<char> buf(static_cast<size_t>(prec < 0 ? 6 : prec) + 400);
+                std::snprintf(buf.data(), buf.size(), cspec.c_str(), x);
+                body = buf.data();
+                if (type == 0 && body.find_first_of(".eEn") == std::string::npos) body += ".0";
+                if (t == '%') body += '%';
+            }
+            if (grouping) {
+                size_t end = body.find_first_not_of("0123456789");
+                body = group_digits(body.substr(0, end), grouping) + (end == std::string::npos ? "" : body.substr(end));
+            }
+        }
+        std::string sg = neg ? "-" : sign == '+' ? "+" : sign == ' ' ? " " : "";
+        prefix = sg + prefix;
+        if (zero && !align) { align = '='; fill = "0"; }
+        if (!align) align = '>';
+    }
+    size_t n = py_len(prefix) + py_len(body);
+    std::string pad;
+    auto rep = [&](uint64_t k) { std::string r; for (uint64_t j = 0; j < k; ++j) r += fill; return r; };
+    if (width > n) {
+        uint64_t marg = width - n;
+        if (align == '<') return prefix + body + rep(marg);
+        if (align == '>') return rep(marg) + prefix + body;
+        if (align == '=') return prefix + rep(marg) + body;
+        return rep(marg / 2) + prefix + body + rep(marg - marg / 2);
+    }
+    return prefix + body;
+}
+
+// str.format with positional/keyword fields, !r/!s and format specs.
 Value str_format(Interp &in, const std::string &fmt, CallArgs &a) {
     std::string out;
     size_t auto_idx = 0;
@@ -523,57 +637,9 @@ Value str_format(Interp &in, const std::string &fmt, CallArgs &a) {
             if (!kv) throw_error("KeyError: '" + field + "'");
             v = *kv;
         }
-        std::string piece = conv == "r" ? py_repr(v) : "";
-        if (spec.empty()) {
-            if (conv != "r") piece = py_str(v);
-        } else {
-            // [[fill]align][sign][width][.precision][type]
-            std::string fill = " ";
-            char align = 0;
-            size_t p = 0;
-            std::u32string us = to_u32(spec);
-            if (us.size() >= 2 && (us[1] == '<' || us[1] == '>' || us[1] == '^')) { fill = from_u32(us.substr(0, 1)); align = static_cast<char>(us[1]); spec = from_u32(us.substr(2)); }
-            else if (!spec.empty() && (spec[0] == '<' || spec[0] == '>' || spec[0] == '^')) { align = spec[0]; spec = spec.substr(1); }
-            std::string cspec = "%";
-            while (p < spec.size() && (spec[p] == '+' || spec[p] == '-' || spec[p] == ' ' || spec[p] == '0')) cspec += spec[p++];
-            long width = 0;
-            while (p < spec.size() && std::isdigit(static_cast<unsigned char>(spec[p]))) {
-                width = width * 10 + (spec[p++] - '0');
-                if (static_cast<uint64_t>(width) > in.lim.max_string_bytes) throw_error("format width too large (sandbox limit)");
-            }
-            std::string prec;
-            if (p < spec.size() && spec[p] == '.') { ++p; while (p < spec.size() && std::isdigit(static_cast<unsigned char>(spec[p]))) prec += spec[p++]; }
-            char type = p < spec.size() ? spec[p] : 0;
-            if (conv != "r") {
-                if (type == 'f' || type == 'e' || type == 'g' || type == '%' || (type == 0 && v.is_float() && !prec.empty())) {
-                    if (!v.is_number()) throw_error("Unknown format code for object of type '" + type_name(v) + "'");
-                    double d = v.as_double() * (type == '%' ? 100 : 1);
-                    char buf[512];
-                    std::snprintf(buf, sizeof buf, (cspec + "." + (prec.empty() ? "6" : prec.substr(0, 3)) + (type == '%' || type == 0 ? 'f' : type)).c_str(), d);
-                    piece = buf;
-                    if (type == '%') piece += '%';
-                } else if (type == 'd') {
-                    if (!v.is_integral()) throw_error("Unknown format code 'd' for object of type '" + type_name(v) + "'");
-                    piece = py_str(Value::integer(v.as_int()));
-                } else {
-                    piece = py_str(v);
-                    if (!prec.empty() && v.is_string()) {
-                        std::u32string u = to_u32(piece);
-                        size_t k = static_cast<size_t>(std::stoul(prec.substr(0, 6)));
-                        if (k < u.size()) piece = from_u32(u.substr(0, k));
-                    }
-                }
-            }
-            long n = static_cast<long>(py_len(piece));
-            if (width > n) {
-                if (!align) align = (v.is_number() && !v.is_bool()) ? '>' : '<';
-                long marg = width - n;
-                auto rep = [&](long k) { std::string r; for (long j = 0; j < k; ++j) r += fill; return r; };
-                if (align == '<') piece += rep(marg);
-                else if (align == '>') piece = rep(marg) + piece;
-                else piece = rep(marg / 2) + piece + rep(marg - marg / 2);
-            }
-        }
+        if (conv == "r") v = in.make_string(py_repr(v));
+        else if (conv == "s") v = in.make_string(py_str(v));
+        std::string piece = format_spec(in, v, spec);
         out += piece;
         if (out.size() > in.lim.max_string_bytes) throw_error("string too long (sandbox limit)");
     }
@@ -616,7 +682,9 @@ Value dict_method(Interp &in, const Value &self, std::string_view m, CallArgs &a
         else if (m == "values") r.push_back(kv.second);
         else r.push_back(in.make_list({kv.first, kv.second}, true));
     }
-    return in.make_list(std::move(r));
+    Value v = in.make_list(std::move(r));
+    const_cast<ListObj &>(v.list_obj()).view = m == "keys" ? 1 : m == "values" ? 2 : 3;
+    return v;
 }
 
 } // namespace

@@ -176,6 +176,17 @@ struct Parser {
         if (name == "filter") return parse_filter_block();
         if (name == "with") return parse_with();
         if (name == "block" || name == "generation") return parse_scope();
+        if (name == "autoescape") {
+            auto n = node(NK::Scope, cur());
+            next();
+            auto flag = parse_expression(true);
+            expect_block_end();
+            std::string m;
+            n->kids.push_back(parse_body({"endautoescape"}, &m));
+            n->kids.push_back(std::move(flag));
+            expect_block_end();
+            return n;
+        }
         if (name == "break" || name == "continue") {
             if (loop_depth == 0) fail("'" + name + "' outside of a loop");
             auto n = node(name == "break" ? NK::Break : NK::Continue, t);

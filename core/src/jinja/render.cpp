@@ -56,7 +56,7 @@ void Interp::charge(uint64_t bytes) {
 
 Value Interp::make_string(std::string s, bool markup) {
     if (s.size() > lim.max_string_bytes) throw_error("string too long (sandbox limit)");
-    charge(s.size() + 32);
+    charge(s.size() + 96);  // the value's own bookkeeping counts too
     return Value::string(std::make_shared<const StrObj>(std::move(s), markup));
 }
 
@@ -120,6 +120,20 @@ struct MacroObj : CallableObj {
     size_t default_base = 1;        // index of the first default in def->kids
     std::vector<std::pair<int32_t, Value>> closure;
     Value caller;                   // for a call block's caller: none
+
+    std::string repr() const override { return "<Macro '" + name + "'>"; }
+    Value attr(Interp &in, std::string_view n) override {
+        if (n == "name") return in.make_string(name);
+        if (n == "arguments") {
+            std::vector<Value> args;
+            for (const auto &p : def->names) args.push_back(in.make_string(p));
+            return in.make_list(std::move(args), true);
+        }
+        if (n == "catch_kwargs") return Value::boolean((def->op & 2) != 0);
+        if (n == "catch_varargs") return Value::boolean((def->op & 1) != 0);
+        if (n == "caller") return Value::boolean((def->op & 4) != 0);
+        return Value::undefined("'Macro object' has no attribute '" + std::string(n) + "'");
+    }
 
     Value call(Interp &in, CallArgs &args) override {
         if (++in.call_depth > in.lim.max_call_depth) throw_error("macro calls nested too deeply (sandbox limit)");
@@ -311,11 +325,35 @@ Value g_strftime(Interp &in, CallArgs &a) {
     const Value *f = a.get(0, "format");
     if (!f || !f->is_string()) throw_error("strftime_now expects a format string");
     if (f->str().size() > 256) throw_error("strftime_now format too long");
-    std::time_t t = std::time(nullptr);
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    long micros = static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000);
     std::tm tm{};
     localtime_r(&t, &tm);
-    char buf[1024];
-    size_t n = std::strftime(buf, sizeof buf, f->str().c_str(), &tm);
+    // datetime.now() is naive: %z and %Z are empty; %f is microseconds (Python's own)
+    std::string fmt;
+    const std::string &src = f->str();
+    for (size_t i = 0; i < src.size(); ++i) {
+        if (src[i] == '%' && i + 1 < src.size()) {
+            char c = src[i + 1];
+            if (c == 'z' || c == 'Z') { ++i; continue; }
+            if (c == 'f') {
+                char us[16];
+                std::snprintf(us, sizeof us, "%06ld", micros);
+                fmt += us;
+                ++i;
+                continue;
+            }
+            fmt += src[i];
+            fmt += c;
+            ++i;
+            continue;
+        }
+        fmt += src[i];
+    }
+    if (fmt.empty()) return in.make_string("");
+    char buf[2048];
+    size_t n = std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
     return in.make_string(std::string(buf, n));
 }
 
@@ -455,7 +493,7 @@ Value Interp::subscript(const Value &obj, const Value &key) {
     switch (obj.kind()) {
     case Value::Kind::Undefined: throw_undefined(obj);
     case Value::Kind::List:
-        if (obj.is_generator()) return Value::undefined("'generator object' is not subscriptable");
+        if (obj.is_generator() || obj.list_obj().view) return Value::undefined("'" + type_name(obj) + " object' is not subscriptable");
         if (key.is_integral()) {
             const auto &items = obj.list_obj().items;
             int64_t i = key.as_int(), n = static_cast<int64_t>(items.size());
@@ -904,7 +942,8 @@ Flow Interp::exec(const Node &n) {
         case NK::Data: emit(n.text); return Flow::Normal;
         case NK::Output: {
             Value v = eval(*n.kids[0]);
-            if (v.is_string()) emit(v.str());
+            if (autoescape && !v.is_markup()) emit(html_escape(py_str(v)));
+            else if (v.is_string()) emit(v.str());
             else emit(py_str(v));
             return Flow::Normal;
         }
@@ -992,10 +1031,13 @@ Flow Interp::exec(const Node &n) {
             Frame f;
             f.parent = frame;
             Frame *saved = frame;
+            bool saved_escape = autoescape;
+            if (n.kids.size() > 1) autoescape = eval(*n.kids[1]).truthy();  // {% autoescape expr %}
             frame = &f;
             Flow fl;
-            try { fl = exec(*n.kids[0]); } catch (...) { frame = saved; throw; }
+            try { fl = exec(*n.kids[0]); } catch (...) { frame = saved; autoescape = saved_escape; throw; }
             frame = saved;
+            autoescape = saved_escape;
             return fl;
         }
         case NK::Break: return Flow::Break;

@@ -107,7 +107,7 @@ Value slice_value(Interp &in, const Value &obj, const Value &a, const Value &b, 
         ascii = obj.str_obj()->is_ascii();
         if (ascii) len = static_cast<int64_t>(obj.str().size());
         else { u = to_u32(obj.str()); len = static_cast<int64_t>(u.size()); }
-    } else if (obj.is_list() && !obj.is_generator()) len = static_cast<int64_t>(obj.list_obj().items.size());
+    } else if (obj.is_list() && !obj.is_generator() && !obj.list_obj().view) len = static_cast<int64_t>(obj.list_obj().items.size());
     else throw_error("'" + type_name(obj) + "' object is not subscriptable");
     int64_t start, stop;
     auto adjust = [&](const Value &v, int64_t dflt, bool is_start) -> int64_t {

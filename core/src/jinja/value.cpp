@@ -252,6 +252,7 @@ std::string type_name(const Value &v) {
     case K::Float: return "float";
     case K::String: return "str";
     case K::List:
+        if (v.list_obj().view) return v.list_obj().view == 1 ? "dict_keys" : v.list_obj().view == 2 ? "dict_values" : "dict_items";
         return v.is_generator() ? "generator" : v.list_obj().is_range ? "range" : v.is_tuple() ? "tuple" : "list";
     case K::Dict: return "dict";
     case K::Namespace: return "Namespace";
@@ -392,6 +393,15 @@ static void repr_into(std::string &out, const Value &v, size_t limit) {
             out += "<generator object>";
             return;
         }
+        if (l.view) {
+            out += l.view == 1 ? "dict_keys([" : l.view == 2 ? "dict_values([" : "dict_items([";
+            for (size_t i = 0; i < l.items.size(); ++i) {
+                if (i) out += ", ";
+                repr_into(out, l.items[i], limit);
+            }
+            out += "])";
+            return;
+        }
         if (l.is_range) {
             out += "range(" + std::to_string(l.r_start) + ", " + std::to_string(l.r_stop);
             if (l.r_step != 1) out += ", " + std::to_string(l.r_step);
@@ -422,7 +432,7 @@ static void repr_into(std::string &out, const Value &v, size_t limit) {
         if (v.is_namespace()) out += '>';
         return;
     }
-    case K::Callable: out += "<function " + v.callable_obj().name + ">"; return;
+    case K::Callable: out += v.callable_obj().repr(); return;
     case K::Loop: out += "<LoopContext>"; return;
     default: str_into(out, v, limit);
     }

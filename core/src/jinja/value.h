@@ -124,6 +124,7 @@ struct ListObj {
     bool generator = false;  // what jinja2 returns as a generator (map, select ...): no len(),
                              // always true, not JSON-serializable, not subscriptable
     bool group = false;      // groupby's (grouper, list) namedtuple
+    uint8_t view = 0;        // dict.keys()/values()/items(): 1/2/3 (printed as such, not JSON)
     bool is_range = false;   // range(start, stop, step): printed as such, not JSON
     int64_t r_start = 0, r_stop = 0, r_step = 1;
     uint32_t depth = 1;
