@@ -132,6 +132,15 @@ SNIPPETS = {
     "namespace_scoping": "{% set ns = namespace(x=1, l=[]) %}{% for i in range(3) %}{% set ns.x = ns.x + i %}"
                          "{% set ns.l = ns.l + [i] %}{% endfor %}{{ ns.x }} {{ ns.l }}",
     "namespace_underscore": "{% set ns = namespace(_x=1) %}{{ ns._x }}",
+    # jinja2's scoping: filter and set blocks are scopes of their own; a nested scope (loop body,
+    # macro, call block) that reads a name its enclosing scope assigns unconditionally sees that
+    # local, undefined until the assignment runs, not the context's value.
+    "scope_filter_block": "{% filter upper %}{% set num = 's' %}{{ num }}{% endfilter %}{{ num }}",
+    "scope_set_block": "{% set blk %}{% set num = 'S' %}{{ num }}{% endset %}{{ num }}{{ blk }}",
+    "scope_later_set_seen_by_loop": "{% for i in [1] %}[{{ num }}]{% endfor %}{% set num = 'S' %}{{ num }}",
+    "scope_later_set_seen_by_macro": "{% macro m() %}{{ num }}{% endmacro %}[{{ m() }}]{% set num = 'S' %}[{{ m() }}]",
+    "scope_conditional_set_in_loop": "{% for i in [1] %}[{{ num }}]{% endfor %}{% if false %}{% set num = 'S' %}{% endif %}",
+    "scope_default_pattern": "{% if not num is defined %}{% set num = 0 %}{% endif %}{% for i in [1] %}{{ num }}{% endfor %}",
     "set_tuple_unpack": "{% set a, b = 1, 2 %}{{ a }}{{ b }}",
     "set_block": "{% set x %}block {{ 1 + 1 }}{% endset %}[{{ x }}]{% set y | upper %}low{% endset %}{{ y }}",
     "set_overrides_context": "{% set messages = messages[1:] %}{{ messages|length }}{% set add_generation_prompt = 5 %}{{ add_generation_prompt }}",
