@@ -1,7 +1,8 @@
 // vocab.h — the tokenizer: text <-> token ids, as the GGUF file describes it.
-// Supports SentencePiece-style ("llama") and byte-level BPE ("gpt2") vocabularies
-// with the pre-tokenizer named by tokenizer.ggml.pre; special tokens
-// (control/user-defined) are matched in the text when parse_special is set.
+// Supports SentencePiece-style ("llama"), byte-level BPE ("gpt2", with the
+// pre-tokenizer named by tokenizer.ggml.pre) and WordPiece ("bert") vocabularies.
+// Special tokens follow llama.cpp: control tokens are matched in the text only
+// with parse_special, user-defined ones always (vocab_special.cpp has the rules).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,7 @@ public:
     int32_t eos() const;     // -1 when none
     bool add_bos() const;
     bool add_eos() const;
-    bool is_eog(int32_t id) const;
+    bool is_eog(int32_t id) const;     // llama.cpp's end-of-generation set (EOS, EOT, <|im_end|>, </s>, ...)
     bool is_control(int32_t id) const;
     const std::string &token_text(int32_t id) const;
     std::string model_name() const;     // tokenizer.ggml.model: "llama", "gpt2", ...
