@@ -38,19 +38,28 @@ a settable current_chat_session):
     "### Human:\\n{0}\\n\\n### Assistant:\\n" with a DeprecationWarning (3.x raises instead).
 - list_models() returns llm4all's catalogue in the shape of gpt4all's models3.json (order,
   name, filename, filesize as a string, sha256sum, url, description, type, parameters, quant,
-  ramrequired, systemPrompt, promptTemplate; no md5sum: llm4all verifies sha256; config's
-  promptTemplate in "{0}"/"{1}" form as gpt4all's retrieve_model gives it). retrieve_model() finds a
-  file, fetching catalogue models (never from gpt4all.io); files gpt4all downloaded to
-  ~/.cache/gpt4all are found too. list_gpus() raises ValueError("Unable to retrieve available
-  GPU devices") when llm4all has no GPU device, as gpt4all does.
+  ramrequired, systemPrompt, promptTemplate; no md5sum: llm4all verifies sha256).
+  retrieve_model() finds a file, fetching catalogue models (never from gpt4all.io); files
+  gpt4all downloaded to ~/.cache/gpt4all (DEFAULT_MODEL_DIRECTORY) are found too. A catalogue
+  model's config is its list_models() entry with promptTemplate in "{0}"/"{1}" form, as
+  gpt4all's retrieve_model gives it, also with allow_download=False (gpt4all needs the network
+  for it). list_gpus() raises ValueError("Unable to retrieve available GPU devices") when
+  llm4all has no GPU device, as gpt4all does; so does device="gpu".
+- chat_session's second positional argument is taken for a 2.8 prompt template when it has a
+  "{0}" or "%1" placeholder and no Jinja syntax ("{%", "{{"), so 2.8.2 calls such as
+  chat_session(system_template, prompt_template) keep working. A subclass overriding the
+  deprecated _format_chat_prompt_template formats each message itself, as in 2.8.2.
+- When the conversation outgrows n_ctx, the oldest turns after the system message are left
+  out of the prompt (current_chat_session keeps them); a message that cannot fit at all raises
+  MessageTooLong, a ValueError as in gpt4all 3.x and an llm4all.Error.
 
 Not matched: prompts are tokenized with special tokens parsed (as gpt4all 3.x does; 2.8.2 did
 not parse them in generate() prompts); gpt4all 2.8 tokenized a prompt template piece by piece,
 llm4all tokenizes the whole text (the pieces meet at special tokens or newlines in real
-templates); when the context is full gpt4all shifts it, llm4all ends the reply (stop reason
-"context_full") or, in a chat, drops the oldest turns first; n_batch and ngl are accepted and
-ignored (llm4all sizes prompt batches itself and runs on the CPU). Embed4All arrives with
-issue 14 and raises a clear error until then.
+templates); gpt4all shifts a full context during a reply, llm4all ends the reply (stop reason
+"context_full"); a streamed reply that is abandoned stops (gpt4all finishes it in its
+thread); n_batch and ngl are accepted and ignored (llm4all sizes prompt batches itself and
+runs on the CPU). Embed4All arrives with issue 14 and raises a clear error until then.
 """
 
 from __future__ import annotations
