@@ -127,3 +127,22 @@ def test_model_template_matches_transformers(request, model_fixture, template_na
                                         tools=conv.get("tools"), **tokens)
             got = model.apply_chat_template(conv["messages"], add_generation_prompt=agp, tools=conv.get("tools"))
             assert got == expected, f"{cname}: " + _first_difference(expected, got)
+
+
+@needs_reference
+@pytest.mark.parametrize("name", ["qwen2.5-coder-0.5b-instruct", "meta-llama-llama-3.1-8b-instruct", "qwen3",
+                                  "gemma3-it", "mistralai-mistral-nemo-instruct-2407", "openai-gpt-oss-120b"])
+def test_long_conversation_is_not_refused(name):
+    # The sandbox's limits must leave room for real long chats: 2000 turns, and one
+    # 2 MB message, render exactly as transformers renders them.
+    from chat_template_cases import TOOLS, template_tokens
+    template = load_template(name)
+    msgs = [{"role": "system", "content": "You are terse. " * 20}]
+    for i in range(1000):
+        msgs += [{"role": "user", "content": f"Question {i}: " + "x" * 200},
+                 {"role": "assistant", "content": f"Answer {i}: " + "y" * 200}]
+    msgs.append({"role": "user", "content": "z" * 2_000_000})
+    kwargs = dict(add_generation_prompt=True, tools=TOOLS, date_string="26 Jul 2024", **template_tokens(name))
+    expected = reference_render(template, msgs, **kwargs)
+    got = llm4all.render_chat_template(template, msgs, **kwargs)
+    assert got == expected, _first_difference(expected, got)
