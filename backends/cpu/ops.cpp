@@ -5,6 +5,7 @@
 // CPU code step by step (e.g. rope's angles by repeated multiplication, the
 // norm's sum of squares in double) so our logits track llama.cpp's closely.
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <string>
@@ -274,6 +275,28 @@ void accumulate_rows(float *acc, float corr, const float *p, const float *vb, in
 // Key/value positions per block: a block of K and V rows (converted from F16 once
 // for every query row of the tile) stays in L1/L2 while the rows use it.
 constexpr int64_t k_block = 32;
+// Positions per softmax slice (a multiple of k_block): every query row runs its online
+// softmax afresh in each slice of the cache's grid and merges the slices' partials
+// in order, so a single-token decode may hand slices to different threads and
+// still get the bits of the one-pass walk over a batch.
+constexpr int64_t k_slice = 64;
+
+// Merges one slice's partial softmax (max m, sum l, unnormalised output acc) into
+// a row's running one (M, L, ACC; L == 0: nothing merged yet). One out-of-line
+// copy with explicit fma, so the batch and the split decode paths round alike.
+__attribute__((noinline)) void merge_slice(float &M, float &L, float *ACC, float m, float l, const float *acc,
+                                           int64_t hd) {
+    if (L == 0.0f) {
+        M = m;
+        L = l;
+        std::copy(acc, acc + hd, ACC);
+        return;
+    }
+    const float mx = std::max(M, m), a = exp_scalar(M - mx), b = exp_scalar(m - mx);
+    L = std::fma(L, a, l * b);
+    for (int64_t i = 0; i < hd; ++i) ACC[i] = std::fma(ACC[i], a, acc[i] * b);
+    M = mx;
+}
 
 } // namespace
 
@@ -283,13 +306,13 @@ constexpr int64_t k_block = 32;
 // output per query row), so no n_kv-sized score buffer exists.
 // Every query row gets the same arithmetic whatever batch it came in and however
 // the work is split (a chat turn after prefix reuse decodes a token alone that an
-// earlier call decoded inside a batch): blocks start at multiples of k_block in
-// the cache (not at the tile's first position), a row's keys in a block are
-// [max(block start, its first), min(block end, its last)], and K/V always come
-// from the cache, never from the batch's F32 rows. A single-token decode with too
-// few (head, tile) units for the threads splits a unit's query rows (query heads)
-// over tasks, never the cache positions, so no partial softmax merge changes
-// the order.
+// earlier call decoded inside a batch): blocks and slices lie on the cache's grid
+// (multiples of k_block / k_slice positions, not the tile's first position), a
+// row's keys in a block are [max(block start, its first), min(block end, its
+// last)], each slice's softmax starts afresh and slices merge in order
+// (merge_slice), and K/V always come from the cache, never from the batch's F32
+// rows. A single-token decode with too few (head, tile) units for the threads
+// splits the slices over tasks; the last task of a unit to finish merges them.
 int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                       const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float kq_scale, int32_t n_swa,
                       float softcap, llm4all_tensor *out) {
@@ -317,32 +340,43 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
     const int64_t n_tiles = (n_tok + n_t - 1) / n_t;
     const int64_t n_units = n_head_kv * n_tiles;
     // Too few (head, tile) units to keep every thread busy (single-token decode):
-    // split each unit's query rows into n_sub parts (each converts its K/V blocks itself).
-    const int64_t n_threads = ctx->pool.size();
-    int64_t n_sub = 1;
-    if (n_units < 2 * n_threads) n_sub = std::clamp<int64_t>((2 * n_threads + n_units - 1) / n_units, 1, n_t * group);
+    // split the cache's slices too, at least one slice per task.
+    const int64_t n_threads = ctx->pool.size(), n_slices = (n_kv + k_slice - 1) / k_slice;
+    int64_t n_split = 1;
+    if (n_units < 2 * n_threads)
+        n_split = std::clamp<int64_t>((2 * n_threads + n_units - 1) / n_units, 1, n_slices);
+    const int64_t rows_max = n_t * group;
+    // Split tasks keep every slice's partial per row (m, l, then hd values) until the
+    // unit's last task merges them. Owned by the calling thread and reused, so
+    // steady-state decoding does not allocate.
+    thread_local std::vector<float> partial;
+    thread_local std::vector<std::atomic<int32_t>> done;
+    if (n_split > 1) {
+        const size_t need = size_t(n_units * n_slices * rows_max * (hd + 2));
+        if (partial.size() < need) partial.resize(need);
+        if (done.size() < size_t(n_units)) done = std::vector<std::atomic<int32_t>>(size_t(n_units));
+        for (int64_t u = 0; u < n_units; ++u) done[u].store(0, std::memory_order_relaxed);
+    }
+    float *part = partial.data();
+    std::atomic<int32_t> *done_p = done.data();
 
-    ctx->pool.parallel_for(n_units * n_sub, [&](int64_t task) {
+    ctx->pool.parallel_for(n_units * n_split, [&](int64_t task) {
         // Later tiles see longer pasts: hand them out first.
-        const int64_t unit = n_units - 1 - task / n_sub, sub = task % n_sub;
+        const int64_t unit = n_units - 1 - task / n_split, split = task % n_split;
         const int64_t hk = unit % n_head_kv, tile = unit / n_head_kv;
-        const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), unit_rows = nt * group;
-        const int64_t r0 = unit_rows * sub / n_sub, rows = unit_rows * (sub + 1) / n_sub - r0;
-        if (rows <= 0) return;
+        const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), rows = nt * group;
         thread_local std::vector<float> buf;
-        const size_t need = size_t(rows * hd * 2 + rows * 2 + 2 * k_block * hd + k_block);
+        const size_t need = size_t(rows * hd * 3 + rows * 4 + 2 * k_block * hd + k_block);
         if (buf.size() < need) buf.resize(need);
-        float *qt = buf.data(), *acc = qt + rows * hd, *m = acc + rows * hd, *l = m + rows;
-        float *kb = l + rows, *vb = kb + k_block * hd, *s = vb + k_block * hd;
+        float *qt = buf.data(), *acc = qt + rows * hd, *ACC = acc + rows * hd;
+        float *m = ACC + rows * hd, *l = m + rows, *M = l + rows, *L = M + rows;
+        float *kb = L + rows, *vb = kb + k_block * hd, *s = vb + k_block * hd;
         thread_local std::vector<int64_t> range;  // per row: first, then last cache position seen
         if (range.size() < size_t(2 * rows)) range.resize(size_t(2 * rows));
         int64_t *first = range.data(), *last = first + rows;
         int64_t lo = INT64_MAX, hi = -1;  // union of the rows' ranges [first, last]
-        // Row r of this task is row r0 + r of the unit: token t0 + (r0 + r) / group.
-        auto token_of = [&](int64_t r) { return t0 + (r0 + r) / group; };
-        auto head_of = [&](int64_t r) { return hk * group + (r0 + r) % group; };
         for (int64_t r = 0; r < rows; ++r) {
-            const int64_t t = token_of(r), h = head_of(r);
+            const int64_t t = t0 + r / group, h = hk * group + r % group;
             last[r] = std::min<int64_t>(pos[t], n_kv - 1);
             // Sliding window: the n_swa positions ending at the query's own.
             first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
@@ -357,55 +391,91 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
                 for (int64_t i = 0; i < hd; ++i) qr[i] = fp16_to_f32(f32_to_fp16(qs[i]));
             else
                 std::copy(qs, qs + hd, qr);
-            m[r] = -INFINITY;
-            l[r] = 0.0f;
+            M[r] = -INFINITY;
+            L[r] = 0.0f;
         }
-        std::fill(acc, acc + rows * hd, 0.0f);
-        if (hi >= 0) lo -= lo % k_block;  // blocks on the cache's grid, whatever rows share the task
-        for (int64_t j0 = lo; j0 <= hi; j0 += k_block) {
-            const int64_t nb = std::min(k_block, hi + 1 - j0);
-            const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
-            const float *vr = reinterpret_cast<const float *>(vd + size_t((j0 * n_head_kv + hk) * hd) * ves);
-            int64_t ks = row_stride, vs = row_stride;
-            if (k16) {
-                const uint16_t *src = reinterpret_cast<const uint16_t *>(kd) + (j0 * n_head_kv + hk) * hd;
-                for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, kb + j * hd, hd);
-                kr = kb;
-                ks = hd;
+        std::fill(ACC, ACC + rows * hd, 0.0f);
+        // This task's slices: all of the unit's, or its share of them when split.
+        int64_t s_lo = hi >= 0 ? lo / k_slice : 0, s_hi = hi >= 0 ? hi / k_slice : -1;
+        const int64_t unit_s_lo = s_lo, unit_s_hi = s_hi;
+        if (n_split > 1) {
+            const int64_t per = (s_hi - s_lo + 1 + n_split - 1) / n_split;
+            s_lo = unit_s_lo + split * per;
+            s_hi = std::min(unit_s_hi, s_lo + per - 1);
+        }
+        float *mine = part + size_t(unit * n_slices * rows_max * (hd + 2));  // this unit's slice partials
+        for (int64_t sl = s_lo; sl <= s_hi; ++sl) {
+            for (int64_t r = 0; r < rows; ++r) {
+                m[r] = -INFINITY;
+                l[r] = 0.0f;
             }
-            if (v16) {
-                const uint16_t *src = reinterpret_cast<const uint16_t *>(vd) + (j0 * n_head_kv + hk) * hd;
-                for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, vb + j * hd, hd);
-                vr = vb;
-                vs = hd;
+            std::fill(acc, acc + rows * hd, 0.0f);
+            const int64_t a0 = std::max(sl * k_slice, lo - lo % k_block), a1 = std::min((sl + 1) * k_slice - 1, hi);
+            for (int64_t j0 = a0; j0 <= a1; j0 += k_block) {
+                const int64_t nb = std::min(k_block, a1 + 1 - j0);
+                const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
+                const float *vr = reinterpret_cast<const float *>(vd + size_t((j0 * n_head_kv + hk) * hd) * ves);
+                int64_t ks = row_stride, vs = row_stride;
+                if (k16) {
+                    const uint16_t *src = reinterpret_cast<const uint16_t *>(kd) + (j0 * n_head_kv + hk) * hd;
+                    for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, kb + j * hd, hd);
+                    kr = kb;
+                    ks = hd;
+                }
+                if (v16) {
+                    const uint16_t *src = reinterpret_cast<const uint16_t *>(vd) + (j0 * n_head_kv + hk) * hd;
+                    for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, vb + j * hd, hd);
+                    vr = vb;
+                    vs = hd;
+                }
+                for (int64_t r = 0; r < rows; ++r) {
+                    const int64_t a = std::max(j0, first[r]), b = std::min(j0 + nb - 1, last[r]);
+                    if (a > b) continue;
+                    const int64_t n = b - a + 1;
+                    dot_rows_f32(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
+                    float mx = m[r];
+                    for (int64_t j = 0; j < n; ++j) {
+                        float x = s[j] * kq_scale;
+                        if (softcap > 0.0f) x = softcap * std::tanh(x / softcap);
+                        s[j] = x;
+                        mx = std::max(mx, x);
+                    }
+                    for (int64_t j = 0; j < n; ++j) s[j] -= mx;
+                    exp_row(s, s, n);
+                    float sum = 0.0f;
+                    for (int64_t j = 0; j < n; ++j) sum += s[j];
+                    const float corr = mx > m[r] ? exp_scalar(m[r] - mx) : 1.0f;
+                    l[r] = l[r] * corr + sum;
+                    m[r] = mx;
+                    accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
+                }
             }
             for (int64_t r = 0; r < rows; ++r) {
-                const int64_t a = std::max(j0, first[r]), b = std::min(j0 + nb - 1, last[r]);
-                if (a > b) continue;
-                const int64_t n = b - a + 1;
-                dot_rows_f32(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
-                float mx = m[r];
-                for (int64_t j = 0; j < n; ++j) {
-                    float x = s[j] * kq_scale;
-                    if (softcap > 0.0f) x = softcap * std::tanh(x / softcap);
-                    s[j] = x;
-                    mx = std::max(mx, x);
+                if (n_split > 1) {  // kept for the merge (l == 0: the row has no keys here)
+                    float *pr = mine + size_t((sl * rows_max + r) * (hd + 2));
+                    pr[0] = m[r];
+                    pr[1] = l[r];
+                    std::copy(acc + r * hd, acc + (r + 1) * hd, pr + 2);
+                } else if (l[r] > 0.0f) {
+                    merge_slice(M[r], L[r], ACC + r * hd, m[r], l[r], acc + r * hd, hd);
                 }
-                for (int64_t j = 0; j < n; ++j) s[j] -= mx;
-                exp_row(s, s, n);
-                float sum = 0.0f;
-                for (int64_t j = 0; j < n; ++j) sum += s[j];
-                const float corr = mx > m[r] ? exp_scalar(m[r] - mx) : 1.0f;
-                l[r] = l[r] * corr + sum;
-                m[r] = mx;
-                accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
             }
+        }
+        if (n_split > 1) {
+            if (done_p[unit].fetch_add(1, std::memory_order_acq_rel) != n_split - 1) return;
+            // The last task of this unit to finish merges every slice in order.
+            for (int64_t sl = unit_s_lo; sl <= unit_s_hi; ++sl)
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float *pr = mine + size_t((sl * rows_max + r) * (hd + 2));
+                    if (pr[1] > 0.0f) merge_slice(M[r], L[r], ACC + r * hd, pr[0], pr[1], pr + 2, hd);
+                }
         }
         // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
         for (int64_t r = 0; r < rows; ++r) {
-            const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-            float *o = of + (token_of(r) * n_head + head_of(r)) * hd;
-            for (int64_t i = 0; i < hd; ++i) o[i] = acc[r * hd + i] * inv;
+            const int64_t t = t0 + r / group, h = hk * group + r % group;
+            const float inv = L[r] > 0.0f ? 1.0f / L[r] : 0.0f;
+            float *o = of + (t * n_head + h) * hd;
+            for (int64_t i = 0; i < hd; ++i) o[i] = ACC[r * hd + i] * inv;
         }
     });
     return 0;
