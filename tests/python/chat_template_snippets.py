@@ -125,6 +125,15 @@ SNIPPETS = {
     "for_unpack": "{% for a, b in [(1, 2), (3, 4)] %}{{ a + b }}{% endfor %}",
     "for_break_continue": "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}"
                           "{{ i }}{% endfor %}",
+    "continue_in_filter_block": "{% for i in [1, 2, 3] %}{% filter upper %}a{{ i }}{% if i == 2 %}{% continue %}{% endif %}b"
+                                "{% endfilter %}{{ i }}{% endfor %}",
+    "break_in_filter_block": "{% for i in [1, 2, 3] %}{% filter upper %}{% if i == 2 %}{% break %}{% endif %}{% endfilter %}"
+                             "{{ i }}{% endfor %}",
+    "continue_in_set_block": "{% for i in [1, 2, 3] %}{% set x %}{% if i == 2 %}{% continue %}{% endif %}{% endset %}{{ i }}{% endfor %}",
+    # jinja2 runs a for-else when no iteration reached the end of the body.
+    "for_else_after_continue": "{% for i in [1] %}{% continue %}{% else %}E{% endfor %}|"
+                               "{% for i in [1] %}{% break %}{% else %}E{% endfor %}|"
+                               "{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{% else %}E{% endfor %}",
     "for_recursive": "{% for x in [[1, [2]], [3]] recursive %}{% if x is iterable %}({{ loop(x) }}){% else %}{{ x }}@{{ loop.depth }}"
                      "{% endif %}{% endfor %}",
     "for_over_string_and_dict": "{% for c in 'ab' %}{{ c }}.{% endfor %}{% for k in d %}{{ k }}{% endfor %}",
