@@ -55,6 +55,9 @@ SNIPPETS = {
     "str_predicates": "{{ 'abc'.startswith('a') }} {{ 'abc'.endswith('bc') }} {{ 'abc'.startswith(('x', 'a')) }} "
                       "{{ 'abc'.find('c') }} {{ 'aaa'.count('a') }} {{ '12'.isdigit() }} {{ 'ab'.isalpha() }}",
     "str_format_method": "{{ '{} and {}'.format('a', 1) }} {{ '{x}'.format(x=2) }}",
+    "str_format_field_access": "{{ '{0[role]}/{0.role}/{m[content]}'.format(messages[0], m=messages[1]) }}",
+    "str_format_field_dunder": "{{ '{0.__class__.__mro__}'.format('') }}",
+    "str_format_nested_spec": "[{{ '{:{w}}'.format('a', w=5) }}]",
     "str_join_method": "{{ '-'.join(['a', 'b']) }} {{ ', '.join(words) }}",
     "percent_format": "{{ '%s-%d'|format('x', 3) }} {{ '%.2f'|format(3.14159) }} {{ '%05.1f'|format(2.5) }}",
     # dict methods
