@@ -278,8 +278,10 @@ constexpr int64_t k_block = 32;
 // Positions per softmax slice (a multiple of k_block): every query row runs its online
 // softmax afresh in each slice of the cache's grid and merges the slices' partials
 // in order, so a single-token decode may hand slices to different threads and
-// still get the bits of the one-pass walk over a batch.
-constexpr int64_t k_slice = 64;
+// still get the bits of the one-pass walk over a batch. The core keeps a sliding
+// layer's row 0 on a multiple of k_kv_align (32, kv_cache.h) positions, which must
+// be a multiple of this for the grid to sit on the same positions after a slide.
+constexpr int64_t k_slice = 32;
 
 // Merges one slice's partial softmax (max m, sum l, unnormalised output acc) into
 // a row's running one (M, L, ACC; L == 0: nothing merged yet). One out-of-line

@@ -14,7 +14,8 @@ namespace llm4all {
 
 // A sliding layer's row 0 always holds a position that is a multiple of this, so
 // a backend that walks the cache in blocks aligned to its rows (the CPU attention:
-// 32 positions) sees the same blocks for a position whatever batches and slides
+// blocks and softmax slices of 32 positions) sees the same blocks for a position
+// whatever batches and slides
 // came before: the logits of a position must not depend on how its tokens were
 // split into decode calls.
 constexpr int32_t k_kv_align = 32;
