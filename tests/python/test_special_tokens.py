@@ -304,6 +304,10 @@ def _chat_prompts(ref: Reference, specials):
     """Chat prompts as a chat session sends them: the file's own template and every template of
     the corpus, rendered by jinja2 with this vocabulary's BOS/EOS text around messages that
     quote its special tokens."""
+    try:
+        import jinja2  # noqa: F401  (transformers' dependency; without it, no rendered prompts)
+    except ImportError:
+        return []
     templates = list(_corpus_templates())
     own = ref.llm.metadata.get("tokenizer.chat_template")
     if own:
