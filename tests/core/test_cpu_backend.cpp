@@ -850,8 +850,8 @@ int main(int argc, char **argv) {
             // 12, 20 and 70 tokens: the prompt-batch tile kernels with 2, 3 and 4 token groups
             // of 8 per call, and partial last groups.
             for (int64_t n_tok : {1, 5, 12, 20, 70}) test_mul_mat(p, t, n_in, 37, n_tok);
-            // One token: row counts around the GEMV kernels' groups of 4.
-            for (int64_t n_out : {1, 3, 4, 130}) test_mul_mat(p, t, n_in, n_out, 1);
+            // One token: row counts around the GEMV kernels' groups of 4 and 8.
+            for (int64_t n_out : {1, 3, 4, 9, 130}) test_mul_mat(p, t, n_in, n_out, 1);
         }
         test_small_ops(p);
         test_gemma_ops(p);
