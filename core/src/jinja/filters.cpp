@@ -327,7 +327,8 @@ Value f_indent(Interp &in, const Value &v, CallArgs &a) {
         if (w->as_int() > 10000) throw_error("indent width too large (sandbox limit)");
         ind = std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ');
     } else throw_error("indent width must be an int or str");
-    std::string s = py_str(v) + "\n";
+    if (!v.is_string()) throw_error("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");  // s += newline
+    std::string s = v.str() + "\n";
     CallArgs none;
     Value lines_v;
     call_method(in, in.make_string(s), "splitlines", none, lines_v);

@@ -720,7 +720,9 @@ static bool contains(Interp &in, const Value &container, const Value &item) {
         for (const Value &v : container.list_obj().items)
             if (values_equal(v, item)) return true;
         return false;
-    case Value::Kind::Dict: return container.dict_obj().find(item) != nullptr;
+    case Value::Kind::Dict:
+        if ((item.is_list() && !item.is_tuple()) || item.is_dict()) throw_error("unhashable type: '" + type_name(item) + "'");
+        return container.dict_obj().find(item) != nullptr;
     case Value::Kind::Undefined: return false;
     default: (void)in; throw_error("argument of type '" + type_name(container) + "' is not iterable");
     }

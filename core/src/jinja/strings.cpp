@@ -304,7 +304,9 @@ Value py_percent_format(Interp &in, const std::string &fmt, const Value &args) {
         out += piece;
         if (out.size() > in.lim.max_string_bytes) throw_error("string too long (sandbox limit)");
     }
-    if (!used_mapping && !mapping && next < list.size()) throw_error("not all arguments converted during string formatting");
+    // Python checks leftovers only for a tuple or a non-mapping (a list counts as a mapping)
+    bool mapping_like = !args.is_tuple() && (args.is_dict() || args.is_list());
+    if (!used_mapping && !mapping_like && next < list.size()) throw_error("not all arguments converted during string formatting");
     return in.make_string(std::move(out));
 }
 
