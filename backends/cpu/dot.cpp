@@ -397,9 +397,7 @@ void gemv_quant4(const B *const *rows, const uint8_t *next, const uint8_t *act, 
 }
 
 template <class B> constexpr int gemv_group = 8;
-#ifndef GEMV_AHEAD
-#define GEMV_AHEAD 2
-#endif
+constexpr int GEMV_AHEAD = 2; // groups between the one being read and the one being prefetched, plus one
 template <> constexpr int gemv_group<BlockQ8_0> = 4;
 
 template <class B>
