@@ -49,6 +49,10 @@ struct TemplateImpl {
     NodePtr root;
     std::vector<std::string> symbols;  // symbol id -> variable name
     int32_t sym_loop = -1, sym_varargs = -1, sym_kwargs = -1, sym_caller = -1;  // -1: unused
+    // Names the top level assigns unconditionally ({% set %} / {% macro %} directly in it): as in
+    // jinja2, loops and macros read them as the template's own variable (undefined until the
+    // assignment has run), not as the context's value.
+    std::vector<bool> root_local;
 };
 
 // Parses src (after jinja2's newline normalisation) into an AST; throws TemplateError.
@@ -110,6 +114,7 @@ public:
     const TemplateImpl &tpl;
     const Limits &lim;
     std::vector<Value> root;  // top-level variables by symbol id
+    std::vector<bool> root_assigned;  // set at the top level during this render
     Frame *frame = nullptr;
     std::string *out = nullptr;
     uint64_t steps = 0;
@@ -146,7 +151,8 @@ public:
     Value eval(const Node &n);
     Flow exec(const Node &n);
     Flow exec_for(const Node &n, const Value &seq, int64_t depth0);
-    std::string render_body(const Node &body);  // renders into a fresh buffer
+    // renders into a fresh buffer; *flow gets a break/continue that left the body
+    std::string render_body(const Node &body, Flow *flow = nullptr, bool own_scope = false);
     Value call_value(const Value &callee, CallArgs &args, const Node &where);
     std::vector<std::pair<int32_t, Value>> snapshot() const;
 

@@ -913,6 +913,15 @@ std::shared_ptr<TemplateImpl> parse_template(std::string_view src, const Limits 
         return it == p.sym_index.end() ? -1 : it->second;
     };
     check_names(impl->root.get(), false);
+    impl->root_local.assign(impl->symbols.size(), false);
+    for (const auto &st : impl->root->kids) {
+        if (st->kind == NK::Set || st->kind == NK::SetBlock) {
+            const Node &t = *st->kids[0];
+            if (t.kind == NK::Name) impl->root_local[static_cast<size_t>(t.id)] = true;
+            else if (t.kind == NK::TupleLit)
+                for (const auto &k : t.kids) impl->root_local[static_cast<size_t>(k->id)] = true;
+        } else if (st->kind == NK::Macro) impl->root_local[static_cast<size_t>(st->id)] = true;
+    }
     impl->sym_loop = find("loop");
     impl->sym_varargs = find("varargs");
     impl->sym_kwargs = find("kwargs");

@@ -87,12 +87,18 @@ Value Interp::lookup(int32_t id, const Node &) {
                 if (kv.first == id) return kv.second;
         if (!f->parent) break;
     }
-    return root[static_cast<size_t>(id)];
+    size_t i = static_cast<size_t>(id);
+    if (frame && tpl.root_local[i] && !root_assigned[i])
+        return Value::undefined("'" + tpl.symbols[i] + "' is undefined");
+    return root[i];
 }
 
 void Interp::assign(int32_t id, Value v) {
     if (frame) frame->set(id, std::move(v));
-    else root[static_cast<size_t>(id)] = std::move(v);
+    else {
+        root[static_cast<size_t>(id)] = std::move(v);
+        root_assigned[static_cast<size_t>(id)] = true;
+    }
 }
 
 std::vector<std::pair<int32_t, Value>> Interp::snapshot() const {
@@ -892,17 +898,25 @@ Value Interp::eval(const Node &n) {
 
 // ---- statements ------------------------------------------------------------------
 
-std::string Interp::render_body(const Node &body) {
+std::string Interp::render_body(const Node &body, Flow *flow, bool own_scope) {
     std::string buf;
     std::string *saved = out;
+    Frame *saved_frame = frame;
+    Frame f;  // filter and set blocks are scopes of their own in jinja2
+    f.parent = frame;
+    if (own_scope) frame = &f;
     out = &buf;
+    Flow fl;
     try {
-        exec(body);
+        fl = exec(body);
     } catch (...) {
         out = saved;
+        frame = saved_frame;
         throw;
     }
     out = saved;
+    frame = saved_frame;
+    if (flow) *flow = fl;
     return buf;
 }
 
@@ -978,7 +992,9 @@ Flow Interp::exec(const Node &n) {
             return Flow::Normal;
         }
         case NK::SetBlock: {
-            std::string s = render_body(*n.kids[1]);
+            Flow fl;
+            std::string s = render_body(*n.kids[1], &fl, true);
+            if (fl != Flow::Normal) return fl;  // break/continue inside: the block is dropped
             Value v = make_string(std::move(s));
             if (n.kids[2]) {
                 Value saved = capture;
@@ -1010,7 +1026,9 @@ Flow Interp::exec(const Node &n) {
             return Flow::Normal;
         }
         case NK::FilterBlock: {
-            std::string s = render_body(*n.kids[1]);
+            Flow fl;
+            std::string s = render_body(*n.kids[1], &fl, true);
+            if (fl != Flow::Normal) return fl;
             Value saved = capture;
             capture = make_string(std::move(s));
             Value r = eval(*n.kids[0]);
@@ -1088,6 +1106,7 @@ Flow Interp::exec_for(const Node &n, const Value &seq, int64_t depth0) {
     int32_t loop_id = tpl.sym_loop;
     const auto &list = lp->items.list_obj().items;
     Frame *saved = frame;
+    bool completed = false;  // jinja2 runs the else block when no iteration reached the end of the body
     for (size_t k = 0; k < list.size(); ++k) {
         step();
         lp->index0 = static_cast<int64_t>(k);
@@ -1104,8 +1123,10 @@ Flow Interp::exec_for(const Node &n, const Value &seq, int64_t depth0) {
             throw;
         }
         frame = saved;
+        if (fl == Flow::Normal) completed = true;
         if (fl == Flow::Break) break;
     }
+    if (!completed && n.kids[4]) return exec(*n.kids[4]);
     return Flow::Normal;
 }
 
@@ -1135,6 +1156,7 @@ std::string Template::render(const Value &ctx, const Limits &limits) const {
     char base;
     in.stack_base = &base;
     in.root.resize(impl_->symbols.size());
+    in.root_assigned.assign(impl_->symbols.size(), false);
     const DictObj &d = ctx.dict_obj();
     for (size_t i = 0; i < impl_->symbols.size(); ++i) {
         const std::string &name = impl_->symbols[i];
