@@ -261,7 +261,7 @@ std::string title_case(const std::string &s) {
     return from_u32(r);
 }
 
-Value str_format(Interp &in, const std::string &fmt, CallArgs &a);
+Value str_format(Interp &in, const std::string &fmt, CallArgs &a, int depth = 0);
 
 Value str_method(Interp &in, const Value &self, std::string_view m, CallArgs &a) {
     const std::string &s = self.str();
@@ -603,8 +603,8 @@ std::string format_spec(Interp &in, const Value &v, const std::string &spec_in) 
     return prefix + body;
 }
 
-// str.format with positional/keyword fields, !r/!s and format specs.
-Value str_format(Interp &in, const std::string &fmt, CallArgs &a) {
+// str.format with positional/keyword fields (and .attr/[key] on them), !r/!s and format specs.
+Value str_format(Interp &in, const std::string &fmt, CallArgs &a, int depth) {
     std::string out;
     size_t auto_idx = 0;
     for (size_t i = 0; i < fmt.size(); ++i) {
@@ -615,8 +615,12 @@ Value str_format(Interp &in, const std::string &fmt, CallArgs &a) {
         }
         if (c != '{') { out += c; continue; }
         if (i + 1 < fmt.size() && fmt[i + 1] == '{') { out += '{'; ++i; continue; }
-        size_t close = fmt.find('}', i);
-        if (close == std::string::npos) throw_error("Single '{' encountered in format string");
+        size_t close = i + 1;
+        for (int nest = 1; close < fmt.size(); ++close) {  // a spec may hold {fields} of its own
+            if (fmt[close] == '{') ++nest;
+            else if (fmt[close] == '}' && --nest == 0) break;
+        }
+        if (close >= fmt.size()) throw_error("Single '{' encountered in format string");
         std::string field = fmt.substr(i + 1, close - i - 1);
         i = close;
         std::string spec, conv;
@@ -624,18 +628,45 @@ Value str_format(Interp &in, const std::string &fmt, CallArgs &a) {
         if (colon != std::string::npos) { spec = field.substr(colon + 1); field = field.substr(0, colon); }
         size_t bang = field.find('!');
         if (bang != std::string::npos) { conv = field.substr(bang + 1); field = field.substr(0, bang); }
+        if (spec.find('{') != std::string::npos) {
+            if (depth > 0) throw_error("Max string recursion exceeded");
+            spec = str_format(in, spec, a, depth + 1).str();
+        }
+        // arg_name then .attr / [key] parts, each checked like template attribute access
+        size_t name_end = field.find_first_of(".[");
+        std::string head = field.substr(0, name_end);
         Value v;
-        if (field.empty()) {
+        if (head.empty()) {
             if (auto_idx >= a.pos.size()) throw_error("Replacement index " + std::to_string(auto_idx) + " out of range");
             v = a.pos[auto_idx++];
-        } else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
-            size_t k = static_cast<size_t>(std::stoul(field));
-            if (k >= a.pos.size()) throw_error("Replacement index " + field + " out of range");
+        } else if (std::isdigit(static_cast<unsigned char>(head[0]))) {
+            size_t k = static_cast<size_t>(std::stoul(head));
+            if (k >= a.pos.size()) throw_error("Replacement index " + head + " out of range");
             v = a.pos[k];
         } else {
-            const Value *kv = a.kwarg(field);
-            if (!kv) throw_error("KeyError: '" + field + "'");
+            const Value *kv = a.kwarg(head);
+            if (!kv) throw_error("KeyError: '" + head + "'");
             v = *kv;
+        }
+        for (size_t q = name_end; q != std::string::npos && q < field.size();) {
+            if (field[q] == '.') {
+                size_t e = field.find_first_of(".[", q + 1);
+                std::string attr = field.substr(q + 1, e == std::string::npos ? std::string::npos : e - q - 1);
+                v = in.attribute(v, attr);
+                if (v.is_undefined()) {
+                    if (v.undef_info() && v.undef_info()->security) throw_undefined(v);
+                    throw_error("AttributeError: '" + attr + "'");
+                }
+                q = e;
+            } else {
+                size_t e = field.find(']', q);
+                if (e == std::string::npos) throw_error("Missing ']' in format string");
+                std::string key = field.substr(q + 1, e - q - 1);
+                bool digits = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+                v = in.subscript(v, digits ? Value::integer(std::stoll(key)) : in.make_string(key));
+                if (v.is_undefined()) throw_error("KeyError: '" + key + "'");
+                q = e + 1;
+            }
         }
         if (conv == "r") v = in.make_string(py_repr(v));
         else if (conv == "s") v = in.make_string(py_str(v));

@@ -231,10 +231,31 @@ Value CyclerObj::attr(Interp &, std::string_view n) {
     return Value::undefined("'Cycler object' has no attribute '" + std::string(n) + "'");
 }
 
+Value g_fromkeys(Interp &in, CallArgs &a);
+
 struct BuiltinFn : CallableObj {
     Value (*fn)(Interp &, CallArgs &);
     Value call(Interp &in, CallArgs &args) override { return fn(in, args); }
+    Value attr(Interp &in, std::string_view n) override {
+        if (name == "dict" && n == "fromkeys") {  // HF's TemplateDict.fromkeys
+            auto b = std::make_shared<BuiltinFn>();
+            b->name = "fromkeys";
+            b->fn = g_fromkeys;
+            return Value::callable(b);
+        }
+        return CallableObj::attr(in, n);
+    }
 };
+
+Value g_fromkeys(Interp &in, CallArgs &a) {
+    if (a.pos.empty() || a.pos.size() > 2) throw_error("fromkeys expected 1 or 2 arguments");
+    auto d = std::make_shared<DictObj>();
+    Value v = a.pos.size() > 1 ? a.pos[1] : Value::none();
+    for (const Value &k : in.iterate(a.pos[0])) d->set(k, v);
+    d->finish();
+    in.charge(d->items.size() * 64 + 64);
+    return Value::dict(d);
+}
 
 struct LoopMethod : CallableObj {
     std::shared_ptr<LoopObj> loop;
