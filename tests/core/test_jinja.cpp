@@ -4,7 +4,7 @@
 // where it failed; hostile templates must fail with LLM4ALL_ERR_TEMPLATE within a second;
 // the C++ interface (parse once, render many, concurrently; contexts built in C++ or from
 // JSON; Limits) and the C ABI statuses; and the render time of a 20-turn tools conversation.
-// test-sources: core/src/jinja/bigint.cpp core/src/jinja/filters.cpp core/src/jinja/json.cpp core/src/jinja/lexer.cpp core/src/jinja/methods.cpp core/src/jinja/parser.cpp core/src/jinja/render.cpp core/src/jinja/strings.cpp core/src/jinja/tests.cpp core/src/jinja/value.cpp core/src/unicode.cpp core/src/unicode_tables.cpp
+// test-sources: core/src/jinja/bigint.cpp core/src/jinja/filters.cpp core/src/jinja/globals.cpp core/src/jinja/json.cpp core/src/jinja/lexer.cpp core/src/jinja/methods.cpp core/src/jinja/parser.cpp core/src/jinja/render.cpp core/src/jinja/strings.cpp core/src/jinja/tests.cpp core/src/jinja/value.cpp core/src/unicode.cpp core/src/unicode_tables.cpp
 #include "jinja/jinja.h"
 
 #include <algorithm>

@@ -750,6 +750,7 @@ Value f_truncate(Interp &in, const Value &v, CallArgs &a) {
         if (n <= (l && l->is_integral() ? l->as_int() : 255) + 5) return v;
         throw_error("can only truncate strings");
     }
+    if (!v.is_string() && !v.is_undefined()) throw_error("object of type '" + type_name(v) + "' has no len()");
     std::u32string s = to_u32(py_str(v));
     const Value *l = arg(a, 0, "length");
     bool killwords = arg_bool(a, 1, "killwords", false);

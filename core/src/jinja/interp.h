@@ -187,6 +187,8 @@ Value bound_method(const Value &obj, std::string_view name);
 
 // Builtin global names (range, namespace, dict, raise_exception, strftime_now, ...).
 Value make_global(std::string_view name);
+// HF's namespace refuses underscore-prefixed attribute names.
+void check_ns_name(const std::string &name);
 
 // Python helpers used across builtins.
 std::u32string to_u32(std::string_view s);
