@@ -151,6 +151,8 @@ SNIPPETS = {
     "scope_set_block": "{% set blk %}{% set num = 'S' %}{{ num }}{% endset %}{{ num }}{{ blk }}",
     "scope_later_set_seen_by_loop": "{% for i in [1] %}[{{ num }}]{% endfor %}{% set num = 'S' %}{{ num }}",
     "scope_later_set_seen_by_macro": "{% macro m() %}{{ num }}{% endmacro %}[{{ m() }}]{% set num = 'S' %}[{{ m() }}]",
+    "scope_later_set_in_filter_block": "{% filter upper %}{% for i in [1] %}[{{ ratio }}]{% endfor %}{% set ratio = 's' %}"
+                                       "{% endfilter %}",
     "scope_conditional_set_in_loop": "{% for i in [1] %}[{{ num }}]{% endfor %}{% if false %}{% set num = 'S' %}{% endif %}",
     "scope_default_pattern": "{% if not num is defined %}{% set num = 0 %}{% endif %}{% for i in [1] %}{{ num }}{% endfor %}",
     "set_tuple_unpack": "{% set a, b = 1, 2 %}{{ a }}{{ b }}",
