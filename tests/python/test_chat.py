@@ -47,6 +47,8 @@ def test_chat_equals_greedy_on_the_reference_prompt(name, request):
     fresh = _model(request.getfixturevalue(name))
     assert fresh.chat(CONVERSATION, max_tokens=24, **GREEDY) == expected
     assert fresh.last_stats["prompt_tokens"] == len(model.tokenize(prompt, add_special=False, parse_special=True))
+    # temp=0 alone is greedy: the repeat penalty is off by default (the C ABI's defaults).
+    assert _model(request.getfixturevalue(name)).chat(CONVERSATION, max_tokens=24, temp=0) == expected
 
 
 @needs_transformers

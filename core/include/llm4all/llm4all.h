@@ -243,7 +243,9 @@ typedef struct llm4all_sampler_options {
 #define LLM4ALL_SEED_RANDOM UINT64_MAX
 
 /* The one place where sampling defaults live: every binding and the CLI read
- * them from here. temp 0 with repeat_penalty 1 is exact greedy decoding. */
+ * them from here (temp 0.7, top_k 40, top_p 0.9, min_p 0, repeat_penalty 1 = off
+ * as in llama.cpp, repeat_last_n 64, seed 0). temp 0 with repeat_penalty 1 is
+ * exact greedy decoding. */
 LLM4ALL_API void llm4all_sampler_options_init(llm4all_sampler_options *options);
 
 /* Streaming callback: piece is complete UTF-8 (possibly empty when a token

@@ -29,7 +29,7 @@ void llm4all_sampler_options_init(llm4all_sampler_options *o) {
     o->top_k = 40;
     o->top_p = 0.9f;
     o->min_p = 0.0f;
-    o->repeat_penalty = 1.1f;
+    o->repeat_penalty = 1.0f;   // off, as in llama.cpp: temp 0 alone is then exact greedy
     o->repeat_last_n = 64;
     o->seed = 0;
 }
