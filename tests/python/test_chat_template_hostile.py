@@ -142,7 +142,14 @@ CHILD = textwrap.dedent(r"""
     except (ValueError, TypeError) as e:
         result = {"raised": type(e).__name__, "message": str(e)[:300]}
     result["seconds"] = time.perf_counter() - t0
-    result["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak; ru_maxrss also counts the parent's RSS at fork,
+    # which is large after a long pytest session.
+    try:
+        with open("/proc/self/status") as f:
+            hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["maxrss_mib"] = hwm / 1024
     print("RESULT " + json.dumps(result))
 """)
 
