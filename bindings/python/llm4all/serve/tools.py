@@ -1,0 +1,439 @@
+"""Tool calling for the server: does a chat template render `tools`, and which tool calls did
+the model write? Models write calls in their family's own wrapper (Hermes/Qwen <tool_call>,
+Llama 3.1 <|python_tag|> JSON, Mistral [TOOL_CALLS], Granite, Command R, DeepSeek, Kimi, GLM,
+Qwen3-Coder XML, ...); parse_tool_calls turns any of them into OpenAI `tool_calls` and never
+raises on arbitrary text (text without a valid call comes back unchanged)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+__all__ = ["template_supports_tools", "parse_tool_calls", "find_tool_call_start", "TOOL_CALL_MARKERS"]
+
+# Texts that open a tool call in some model family. A streaming server can send content
+# until one of these appears and hold the rest back for parse_tool_calls.
+TOOL_CALL_MARKERS = (
+    "<tool_call>", "<seed:tool_call>", "<|tool_call|>", "[TOOL_CALLS]", "<|python_tag|>",
+    "<|START_ACTION|>", "<｜tool▁calls▁begin｜>", "<｜tool▁call▁begin｜>",
+    "<|tool_calls_section_begin|>", "<|tool_call_begin|>", "<function=", "functools[",
+)
+
+_DECODER = json.JSONDecoder()
+_WS = re.compile(r"\s*")
+
+
+# ---- template support ---------------------------------------------------------------------
+
+# Jinja tags ({{ }}, {% %}) and, inside them, string literals (which may mention "tools"
+# without reading the variable).
+_JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+_JINJA_STR = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
+_TOOLS_NAME = re.compile(r"(?<![\w.])tools(?!\w)")
+_PROBE_NAME = "llm4all_probe_tool_q7x"
+_PROBE_TOOLS = [{"type": "function", "function": {
+    "name": _PROBE_NAME, "description": "Probe function used to detect tool support.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+_PROBE_CHATS = (
+    [{"role": "user", "content": "What is the weather in Paris?"}],
+    [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "What is the weather in Paris?"}],
+)
+
+
+def _reads_tools_variable(template: str) -> bool:
+    for tag in _JINJA_TAG.finditer(template):
+        code = _JINJA_STR.sub("''", tag.group(0))
+        if _TOOLS_NAME.search(code):
+            return True
+    return False
+
+
+def template_supports_tools(template: str) -> bool:
+    """True when the chat template shows the model the `tools` it is given.
+
+    The template must read the `tools` variable, and rendering a conversation with a probe
+    tool must put that tool's name into the prompt (a template may only mention `tools` to
+    reject them). When no probe conversation renders at all (a template that needs special
+    message shapes), reading `tools` is taken as support.
+    """
+    if not isinstance(template, str) or not _reads_tools_variable(template):
+        return False
+    from ..chat_template import render_chat_template  # needs _core; imported only here
+
+    rendered_without = False
+    for chat in _PROBE_CHATS:
+        try:
+            text = render_chat_template(template, chat, add_generation_prompt=True, tools=_PROBE_TOOLS,
+                                        bos_token="<s>", eos_token="</s>")
+        except Exception:
+            try:
+                render_chat_template(template, chat, add_generation_prompt=True, bos_token="<s>", eos_token="</s>")
+                rendered_without = True
+            except Exception:
+                pass
+            continue
+        if _PROBE_NAME in text:
+            return True
+        rendered_without = True
+    # Renders, but never shows the tool (or refuses tools while accepting the chat): no support.
+    return not rendered_without
+
+
+# ---- parsing --------------------------------------------------------------------------------
+
+def _new_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def _json_at(text: str, pos: int) -> Optional[Tuple[Any, int]]:
+    """The JSON value starting at pos (after whitespace) and the index after it, or None."""
+    pos = _WS.match(text, pos).end()
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _args_json(args: Any) -> Optional[str]:
+    if args is None:
+        return "{}"
+    if isinstance(args, str):  # some models (and OpenAI itself) write the arguments as a JSON string
+        try:
+            args = json.loads(args)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(args, dict):
+        return None
+    try:
+        return json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def _call(name: Any, args: Any) -> Optional[Dict[str, Any]]:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    arguments = _args_json(args)
+    if arguments is None:
+        return None
+    return {"id": _new_id(), "type": "function", "function": {"name": name.strip(), "arguments": arguments}}
+
+
+def _call_from_obj(obj: Any) -> Optional[Dict[str, Any]]:
+    """One call from a JSON object in any of the common shapes."""
+    if not isinstance(obj, dict):
+        return None
+    fn = obj.get("function")
+    if isinstance(fn, dict):  # OpenAI's own shape {"type": "function", "function": {...}}
+        return _call(fn.get("name"), fn.get("arguments", fn.get("parameters")))
+    name = obj.get("name", obj.get("tool_name", fn))
+    for key in ("arguments", "parameters", "args"):
+        if key in obj:
+            return _call(name, obj[key])
+    return _call(name, None) if set(obj) <= {"name", "tool_name", "function", "id", "type", "tool_call_id"} else None
+
+
+def _calls_from_value(value: Any) -> Optional[List[Dict[str, Any]]]:
+    """A call object or a non-empty list of them; None unless every element is a call."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        return None
+    calls = [_call_from_obj(v) for v in items]
+    return None if any(c is None for c in calls) else calls  # type: ignore[return-value]
+
+
+def _json_calls(text: str, pos: int, end: int, sep: str = "") -> Optional[List[Dict[str, Any]]]:
+    """Calls from JSON value(s) filling text[pos:end] exactly (optionally separated by sep)."""
+    calls: List[Dict[str, Any]] = []
+    region = text[:end]
+    while True:
+        got = _json_at(region, pos)
+        if got is None:
+            return None
+        found = _calls_from_value(got[0])
+        if found is None:
+            return None
+        calls += found
+        pos = _WS.match(region, got[1]).end()
+        if pos >= end:
+            return calls
+        if sep and region.startswith(sep, pos):
+            pos += len(sep)
+            continue
+        return None
+
+
+def _xml_value(raw: str, ptype: Optional[str]) -> Any:
+    raw = raw[1:] if raw.startswith("\n") else raw
+    raw = raw[:-1] if raw.endswith("\n") else raw
+    if ptype == "string":
+        return raw
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw
+
+
+_PARAM_XML = re.compile(r"<parameter=([^>\n]+)>(.*?)</parameter>", re.S)
+_FUNC_XML = re.compile(r"<function=([^>\n]+)>(.*?)(?:</function>|\Z)", re.S)
+_GLM_ARG = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.S)
+
+
+def _param_types(tools: Optional[Sequence[Mapping[str, Any]]], name: str) -> Dict[str, str]:
+    for t in tools or ():
+        fn = t.get("function", t) if isinstance(t, Mapping) else None
+        if isinstance(fn, Mapping) and fn.get("name") == name:
+            props = (fn.get("parameters") or {}).get("properties") or {}
+            return {k: v.get("type") for k, v in props.items() if isinstance(v, Mapping) and isinstance(v.get("type"), str)}
+    return {}
+
+
+def _xml_function_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
+    """Qwen3-Coder / Seed-OSS / Nemotron <function=NAME><parameter=K>V</parameter></function>,
+    or Functionary's <function=NAME>{json}</function>."""
+    calls: List[Dict[str, Any]] = []
+    rest = body
+    for m in _FUNC_XML.finditer(body):
+        name, inner = m.group(1).strip(), m.group(2)
+        params = list(_PARAM_XML.finditer(inner))
+        if params:
+            types = _param_types(tools, name)
+            call = _call(name, {p.group(1).strip(): _xml_value(p.group(2), types.get(p.group(1).strip()))
+                                for p in params})
+        else:
+            got = _json_at(inner, 0)
+            call = _call(name, got[0]) if got and not inner[got[1]:].strip() else (
+                _call(name, None) if not inner.strip() else None)
+        if call is None:
+            return None
+        calls.append(call)
+        rest = rest.replace(m.group(0), "", 1)
+    return calls if calls and not rest.strip() else None
+
+
+def _glm_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
+    """GLM-4.5+: NAME then <arg_key>K</arg_key><arg_value>V</arg_value> pairs."""
+    m = re.match(r"\s*([^\s<{\[]+)\s*", body)
+    if not m:
+        return None
+    name, pos = m.group(1), m.end()
+    types = _param_types(tools, name)
+    args: Dict[str, Any] = {}
+    for a in _GLM_ARG.finditer(body, pos):
+        if body[pos:a.start()].strip():
+            return None
+        args[a.group(1).strip()] = _xml_value(a.group(2), types.get(a.group(1).strip()))
+        pos = a.end()
+    if body[pos:].strip():
+        return None
+    call = _call(name, args)
+    return [call] if call else None
+
+
+def _inner_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
+    """Whatever one tool-call wrapper holds: JSON call(s), XML function(s), or GLM pairs."""
+    s = body.strip()
+    if s.startswith("```"):  # a fenced block inside the wrapper
+        s = re.sub(r"^```[a-zA-Z]*\s*|\s*```$", "", s)
+    if s[:1] in "{[":
+        return _json_calls(s, 0, len(s), sep=",")
+    if "<function=" in s:
+        return _xml_function_calls(s, tools)
+    if "<arg_key>" in s or re.fullmatch(r"[\w.\-]+", s):
+        return _glm_calls(s, tools)
+    return None
+
+
+Span = Tuple[int, int, List[Dict[str, Any]]]
+
+
+def _tagged(text: str, open_tag: str, close_tag: str, tools) -> List[Span]:
+    """Every open_tag ... close_tag block (the last may be unclosed: the model stopped at EOS)."""
+    spans: List[Span] = []
+    pos = 0
+    while True:
+        a = text.find(open_tag, pos)
+        if a < 0:
+            return spans
+        b = text.find(close_tag, a + len(open_tag))
+        nxt = text.find(open_tag, a + len(open_tag))
+        if b < 0 or (0 <= nxt < b):  # unclosed: up to the next opening or the end
+            stop = nxt if nxt >= 0 else len(text)
+            end = stop
+        else:
+            stop, end = b, b + len(close_tag)
+        calls = _inner_calls(text[a + len(open_tag):stop], tools)
+        if calls:
+            spans.append((a, end, calls))
+        pos = end if end > a else a + len(open_tag)
+
+
+def _prefixed_json(text: str, marker: str, sep: str = "") -> List[Span]:
+    """marker followed by JSON call(s) (a list or objects), e.g. [TOOL_CALLS][...], <|python_tag|>{...}."""
+    spans: List[Span] = []
+    pos = 0
+    while True:
+        a = text.find(marker, pos)
+        if a < 0:
+            return spans
+        p = a + len(marker)
+        calls: List[Dict[str, Any]] = []
+        end = p
+        while True:
+            got = _json_at(text, p)
+            found = _calls_from_value(got[0]) if got else None
+            if not found:
+                break
+            calls += found
+            end = got[1]
+            q = _WS.match(text, end).end()
+            if sep and text.startswith(sep, q):
+                p = q + len(sep)
+                continue
+            break
+        if calls:
+            spans.append((a, end, calls))
+        pos = max(end, a + len(marker))
+
+
+_MISTRAL_ARGS = re.compile(r"\[TOOL_CALLS\]\s*([^\s\[\]{}]+)\s*(?:\[CALL_ID\]\s*[A-Za-z0-9_\-]*\s*)?\[ARGS\]")
+
+
+def _mistral_args(text: str, tools) -> List[Span]:
+    """Mistral's newer form: [TOOL_CALLS]NAME[ARGS]{json} (repeated for several calls)."""
+    spans: List[Span] = []
+    for m in _MISTRAL_ARGS.finditer(text):
+        got = _json_at(text, m.end())
+        call = _call(m.group(1), got[0]) if got else None
+        if call:
+            spans.append((m.start(), got[1], [call]))
+    return spans
+
+
+_DEEPSEEK = re.compile(
+    r"<｜tool▁call▁begin｜>(?:(\w+)<｜tool▁sep｜>([^\n<]+)\n```(?:json)?\s*(.*?)\s*```|([^<]+?)<｜tool▁sep｜>(.*?))"
+    r"\s*(?:<｜tool▁call▁end｜>|(?=<｜tool▁call▁begin｜>|<｜tool▁calls▁end｜>|\Z))", re.S)
+
+
+def _deepseek(text: str, tools) -> List[Span]:
+    spans: List[Span] = []
+    for m in _DEEPSEEK.finditer(text):
+        name, body = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(4), m.group(5))
+        got = _json_at(body, 0)
+        call = _call(name, got[0]) if got and not body[got[1]:].strip() else None
+        if call:
+            spans.append((m.start(), m.end(), [call]))
+    return spans
+
+
+_KIMI = re.compile(r"<\|tool_call_begin\|>\s*(?:functions\.)?([^:<\s]+)(?::\d+)?\s*<\|tool_call_argument_begin\|>(.*?)"
+                   r"(?:<\|tool_call_end\|>|(?=<\|tool_call_begin\|>|<\|tool_calls_section_end\|>|\Z))", re.S)
+
+
+def _kimi(text: str, tools) -> List[Span]:
+    spans: List[Span] = []
+    for m in _KIMI.finditer(text):
+        got = _json_at(m.group(2), 0)
+        call = _call(m.group(1), got[0]) if got and not m.group(2)[got[1]:].strip() else None
+        if call:
+            spans.append((m.start(), m.end(), [call]))
+    return spans
+
+
+_FUNCTIONARY = re.compile(r"(?:^|\n)>>>\s*([\w.\-]+)\s*\n")
+
+
+def _functionary(text: str, tools) -> List[Span]:
+    """Functionary v3.2: >>>NAME\\n{json} (>>>all\\n is plain content)."""
+    spans: List[Span] = []
+    for m in _FUNCTIONARY.finditer(text):
+        if m.group(1) == "all":
+            continue
+        got = _json_at(text, m.end())
+        call = _call(m.group(1), got[0]) if got else None
+        if call:
+            spans.append((m.start(), got[1], [call]))
+    return spans
+
+
+def _bare_json(text: str, tools) -> List[Span]:
+    """Llama 3.x without <|python_tag|> (and any model told to answer with JSON): the whole
+    reply is a call object, a list of them, or objects separated by ';' (optionally fenced)."""
+    s = text.strip()
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", s, re.S)
+    if fence:
+        s = fence.group(1)
+    if s[:1] not in "{[":
+        return []
+    calls = _json_calls(s, 0, len(s), sep=";")
+    return [(0, len(text), calls)] if calls else []
+
+
+_EXTRACTORS: Tuple[Callable[[str, Any], List[Span]], ...] = (
+    lambda t, tools: _tagged(t, "<tool_call>", "</tool_call>", tools),
+    lambda t, tools: _tagged(t, "<seed:tool_call>", "</seed:tool_call>", tools),
+    lambda t, tools: _tagged(t, "<|tool_call|>", "<|/tool_call|>", tools),
+    _mistral_args,
+    lambda t, tools: _prefixed_json(t, "[TOOL_CALLS]"),
+    lambda t, tools: _prefixed_json(t, "<|python_tag|>", sep=";"),
+    lambda t, tools: _tagged(t, "<|START_ACTION|>", "<|END_ACTION|>", tools),
+    _deepseek,
+    _kimi,
+    lambda t, tools: _prefixed_json(t, "functools"),
+    lambda t, tools: [(m.start(), m.end(), c) for m in _FUNC_XML.finditer(t)
+                      for c in [_xml_function_calls(m.group(0), tools)] if c],
+    _functionary,
+    _bare_json,
+)
+
+# Section wrappers left around the calls, removed from the content once calls were found.
+_WRAPPERS = re.compile(r"<｜tool▁calls▁begin｜>|<｜tool▁calls▁end｜>|<\|tool_calls_section_begin\|>|"
+                       r"<\|tool_calls_section_end\|>|<\|eom_id\|>|<\|eot_id\|>")
+
+
+def parse_tool_calls(text: str, tools: Optional[Sequence[Mapping[str, Any]]] = None
+                     ) -> Tuple[str, List[Dict[str, Any]]]:
+    """Split a model's reply into (content, tool_calls) in OpenAI's shape:
+    [{"id": "call_...", "type": "function", "function": {"name", "arguments": JSON string}}].
+
+    The first wrapper format that yields valid calls wins; content is the text around them,
+    stripped. No valid call: (text, []) with text unchanged. `tools` (the request's tools) is
+    optional and only used to keep string-typed XML parameter values as strings.
+    """
+    if not isinstance(text, str) or not text:
+        return text, []
+    try:
+        for extract in _EXTRACTORS:
+            spans = extract(text, tools)
+            if not spans:
+                continue
+            spans.sort(key=lambda s: s[0])
+            parts, calls, pos = [], [], 0
+            for a, b, c in spans:
+                if a < pos:  # overlapping matches: keep the first
+                    continue
+                parts.append(text[pos:a])
+                calls += c
+                pos = b
+            parts.append(text[pos:])
+            content = _WRAPPERS.sub("", "".join(parts)).strip()
+            return content, calls
+    except Exception:  # never let a parser bug turn a reply into a server error
+        return text, []
+    return text, []
+
+
+def find_tool_call_start(text: str) -> Optional[int]:
+    """Index of the first tool-call marker in text (or of a bare JSON reply), None if none:
+    a streaming server sends text before it as content and parses the rest at the end."""
+    if not isinstance(text, str):
+        return None
+    hits = [i for i in (text.find(m) for m in TOOL_CALL_MARKERS) if i >= 0]
+    if hits:
+        return min(hits)
+    s = text.lstrip()
+    if s[:1] in ("{", "[") or s.startswith("```"):
+        return len(text) - len(s)
+    return None
