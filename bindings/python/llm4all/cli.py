@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, chat, info, perplexity, pull, list, devices, convert, quantize, bench. Every
+Subcommands: run, chat, serve, info, perplexity, pull, list, devices, convert, quantize, bench. Every
 failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
@@ -340,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .commands import chat as chat_command
     chat_command.add_parser(sub, _model_args, _sampling_args)
+
+    from .commands import serve as serve_command
+    serve_command.add_parser(sub)
 
     p = sub.add_parser("info", help="describe a GGUF model file")
     p.add_argument("model")

@@ -1,0 +1,103 @@
+"""`llm4all serve MODEL`: an OpenAI-compatible HTTP server with a browser chat page.
+
+Binds 127.0.0.1:4891 by default. Binding any other address needs --api-key (clients send
+"Authorization: Bearer KEY") unless --insecure says the network is trusted. Point any OpenAI
+client at http://HOST:PORT/v1, or open http://HOST:PORT/ in a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from typing import Any, Optional
+
+DEFAULT_PORT = 4891
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API and a chat page",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a .gguf file or a catalogue name")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--parallel", type=int, default=4, help="sequences generated at once (default 4)")
+    p.add_argument("--n-ctx", type=int, default=0, help="context size per sequence (default 0: the model's, "
+                   "capped by the engine)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 "
+                   "(default: $LLM4ALL_API_KEY if set)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow browser pages from this origin (may be repeated; default: no CORS)")
+    p.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without --api-key")
+    p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template file "
+                   "(default: the model's)")
+    p.add_argument("--name", default=None, help="the model id clients use (default: the catalogue name or "
+                   "the file's name)")
+    p.add_argument("--queue-size", type=int, default=64, help="requests waiting for a slot before 503 (default 64)")
+    p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
+                   help="largest request body accepted (default 1 MiB)")
+    p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def model_id(arg: str) -> str:
+    from ..catalog import CATALOG
+    if arg in CATALOG:
+        return arg
+    base = os.path.basename(arg.rstrip("/"))
+    return base[:-5] if base.endswith(".gguf") else base
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    api_key: Optional[str] = args.api_key if args.api_key is not None else os.environ.get("LLM4ALL_API_KEY") or None
+    if not is_loopback(args.host) and not api_key and not args.insecure:
+        raise RuntimeError(f"refusing to bind {args.host} without --api-key: anyone who can reach it could use "
+                           "the model (give --api-key KEY, or --insecure on a trusted network)")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
+    template = None
+    if args.chat_template:
+        with open(args.chat_template, encoding="utf-8") as f:
+            template = f.read()
+
+    import uvicorn
+
+    from .. import _core
+    from ..catalog import resolve_model
+    from ..serve.app import create_app
+    from ..serve.engine import Engine
+
+    path = resolve_model(args.model)
+    model = _core.Model(path, args.device)
+    engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
+                    queue_size=args.queue_size)
+    try:
+        name = args.name or model_id(args.model)
+        app = create_app(engine, model_name=name, api_key=api_key, cors_origins=args.cors_origin,
+                         max_body_bytes=args.max_body, chat_template=template)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        sys.stderr.write(f"llm4all serve: {name} ({engine.n_parallel} x {engine.n_ctx} tokens) on "
+                         f"http://{host}:{args.port}/ (API: http://{host}:{args.port}/v1"
+                         f"{', key required' if api_key else ''})\n")
+        sys.stderr.flush()
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                timeout_graceful_shutdown=5, server_header=False)
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise RuntimeError(f"could not start the server on {args.host}:{args.port} (is the port in use?)")
+    finally:
+        engine.close()
+    return 0
