@@ -1,0 +1,502 @@
+"""The browser chat page of `llm4all serve`, driven in headless Chromium (Debian's
+/usr/bin/chromium, through Playwright): markdown rendering on tricky and hostile input,
+injected markup in a streamed reply never running (also after a reload from localStorage),
+and end to end against a live server with SmolLM2: a streamed reply, stop, history after a
+reload, settings, errors. Screenshots go to the test's tmp dir and $LLM4ALL_SCREENSHOT_DIR.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import mimetypes
+import os
+import re
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
+
+CHROMIUM = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
+# The page served from a made-up origin, every request answered by the test (no server):
+# *.localhost is a secure context in Chromium, as 127.0.0.1 is for the real server.
+FAKE_ORIGIN = "http://page.localhost"
+FAKE_MODEL = "fake-model"
+
+
+def _static_dir() -> Path:
+    # The files in this checkout (what the package ships); else the installed package's.
+    here = Path(__file__).resolve().parents[2] / "bindings" / "python" / "llm4all" / "serve" / "static"
+    if here.is_dir():
+        return here
+    spec = importlib.util.find_spec("llm4all")
+    return Path(list(spec.submodule_search_locations)[0]) / "serve" / "static"
+
+
+STATIC = _static_dir()
+
+
+# ------------------------------------------------------------------ browser fixtures
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium, or set LLM4ALL_CHROMIUM)")
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class PageErrors(list):
+    """Uncaught page errors and console errors, checked at the end of each test."""
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1100, "height": 760})
+    yield ctx
+    ctx.close()
+
+
+def _watch(page) -> PageErrors:
+    errors = PageErrors()
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    return errors
+
+
+def sse(chunks) -> str:
+    """A server-sent-event body: one `data:` event per chunk, then [DONE]."""
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+
+def content_chunks(pieces, *, model=FAKE_MODEL, usage=None, reasoning=()):
+    base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0, "model": model}
+    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                 "finish_reason": None}]}]
+    for r in reasoning:
+        out.append({**base, "choices": [{"index": 0, "delta": {"reasoning_content": r}, "finish_reason": None}]})
+    for p in pieces:
+        out.append({**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if usage:
+        out.append({**base, "choices": [], "usage": usage})
+    return out
+
+
+class FakeServer:
+    """Answers every request of a page on FAKE_ORIGIN: the package's static files, /v1/models,
+    and /v1/chat/completions with whatever the test sets (status, body); records requests."""
+
+    def __init__(self, page):
+        self.page = page
+        self.requests = []
+        self.completion = (200, "text/event-stream", sse(content_chunks(["Hello", " there."])))
+        page.route(f"{FAKE_ORIGIN}/**", self._handle)
+
+    def _handle(self, route):
+        req = route.request
+        path = req.url[len(FAKE_ORIGIN):].split("?")[0]
+        if path == "/":
+            path = "/static/index.html"
+        if path == "/v1/models":
+            return route.fulfill(status=200, content_type="application/json",
+                                 body=json.dumps({"object": "list", "data": [{"id": FAKE_MODEL, "object": "model"}]}))
+        if path == "/v1/chat/completions":
+            self.requests.append({"headers": req.headers, "body": json.loads(req.post_data or "{}")})
+            status, ctype, body = self.completion
+            return route.fulfill(status=status, content_type=ctype, body=body)
+        if path.startswith("/static/"):
+            f = STATIC / path[len("/static/"):]
+            if f.is_file() and f.resolve().parent == STATIC.resolve():
+                ctype = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+                if f.suffix == ".js":
+                    ctype = "text/javascript"
+                return route.fulfill(status=200, content_type=ctype, body=f.read_bytes())
+        return route.fulfill(status=404, content_type="application/json",
+                             body=json.dumps({"error": {"message": "not found", "type": "invalid_request_error"}}))
+
+
+@pytest.fixture
+def fake(context):
+    page = context.new_page()
+    errors = _watch(page)
+    server = FakeServer(page)
+    page.goto(FAKE_ORIGIN + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    yield page, server
+    assert [e for e in errors if "Failed to load resource" not in e] == []
+
+
+def render(page, markdown: str) -> dict:
+    """markdown.js's renderer in the page: the resulting HTML (read back, for checking) and text."""
+    return page.evaluate(
+        """async (md) => {
+            const m = await import('/static/markdown.js');
+            const div = document.createElement('div');
+            const t0 = performance.now();
+            div.append(m.renderMarkdown(md));
+            const ms = performance.now() - t0;
+            return {html: div.innerHTML, text: div.textContent, ms,
+                    tags: [...div.querySelectorAll('*')].map(e => e.tagName.toLowerCase())};
+        }""",
+        markdown,
+    )
+
+
+def send(page, text: str) -> None:
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+
+
+def last_reply(page):
+    return page.locator("#messages article.msg.assistant").last
+
+
+def wait_idle(page, timeout=60_000) -> None:
+    """Until no reply is streaming (the Send button is back)."""
+    page.wait_for_selector("#send:not([hidden])", timeout=timeout)
+
+
+def stored(page) -> list:
+    return page.evaluate("JSON.parse(localStorage.getItem('llm4all.conversations') || '[]')")
+
+
+def screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    out = os.environ.get("LLM4ALL_SCREENSHOT_DIR")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(out) / name)
+    assert path.stat().st_size > 1000
+    return path
+
+
+# ------------------------------------------------------------------ markdown.js, in the browser
+
+def test_markdown_fences_nested_unclosed_and_tilde(fake):
+    page, _ = fake
+    # A longer fence holds a shorter one as text; the inner ``` does not close it.
+    r = render(page, "````markdown\n```js\nalert(1)\n```\n````\nafter")
+    assert r["tags"].count("pre") == 1
+    code = page.evaluate("""async () => {
+        const m = await import('/static/markdown.js');
+        const d = document.createElement('div');
+        d.append(m.renderMarkdown('````markdown\\n```js\\nalert(1)\\n```\\n````\\nafter'));
+        return [d.querySelector('pre code').textContent, d.querySelector('.code-lang').textContent,
+                d.querySelector('p').textContent];
+    }""")
+    assert code == ["```js\nalert(1)\n```", "markdown", "after"]
+
+    # Unclosed (a reply still streaming): the code runs to the end and is marked.
+    r = render(page, "Here:\n```python\ndef f():\n    return '<b>'\n")
+    assert "unclosed" in r["html"] and r["tags"].count("pre") == 1
+    assert r["text"].endswith("def f():\n    return '<b>'")
+    assert "b" not in r["tags"]
+
+    # ~~~ is closed only by ~~~, and an info string with a backtick is not a fence.
+    r = render(page, "~~~\n```\nx\n~~~\n``` a`b\ny")
+    assert r["tags"].count("pre") == 1 and "```\nx" in r["text"] and "``` a`b" in r["text"]
+
+    # An indented fence (in a list item) strips the item's indent from the code.
+    r = render(page, "1. step\n\n   ```sh\n   ls -l\n   ```\n2. next")
+    assert r["tags"].count("pre") == 1 and r["tags"].count("li") == 2
+    assert "ls -l" in r["text"] and "   ls" not in r["text"]
+
+
+def test_markdown_html_is_text_and_entities_decode(fake):
+    page, _ = fake
+    r = render(page, "&lt;b&gt;x&lt;/b&gt; &amp;amp; &#65;&#x1F600; &bogus; &#0; &#xD800;\n"
+                     "<b>raw</b> <script>window.__pwned=1</script> <img src=x onerror=\"window.__pwned=1\">")
+    assert r["tags"] == ["p", "br"]
+    assert r["text"] == ("<b>x</b> &amp; A\U0001F600 &bogus; \ufffd \ufffd"
+                         "<b>raw</b> <script>window.__pwned=1</script> <img src=x onerror=\"window.__pwned=1\">")
+    # Entities are not decoded in code: `&amp;` in code is what the model wrote.
+    r = render(page, "`&amp; <i>`\n\n```\n&lt;div&gt;\n```")
+    assert "i" not in r["tags"] and r["tags"].count("div") == 2   # the code block and its head
+    code_texts = page.evaluate("""async () => {
+        const m = await import('/static/markdown.js');
+        const d = document.createElement('div');
+        d.append(m.renderMarkdown('`&amp; <i>`\\n\\n```\\n&lt;div&gt;\\n```'));
+        return [...d.querySelectorAll('code')].map(c => c.textContent);
+    }""")
+    assert code_texts == ["&amp; <i>", "&lt;div&gt;"]
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_markdown_links_only_http(fake):
+    page, _ = fake
+    links = page.evaluate("""async () => {
+        const m = await import('/static/markdown.js');
+        const d = document.createElement('div');
+        d.append(m.renderMarkdown([
+            '[ok](https://example.com/a?b=1 "title") and <http://example.org/x>',
+            'bare https://en.wikipedia.org/wiki/Foo_(bar). end',
+            '[js](javascript:window.__pwned=1) [JS](JaVaScRiPt:alert(1)) [tab](java\\tscript:alert(1))',
+            '[data](data:text/html,<script>alert(1)</script>) [rel](/v1/models) [vb](vbscript:x)',
+            '![img](https://example.com/i.png) ![bad](javascript:alert(1))',
+        ].join('\\n\\n')));
+        return [...d.querySelectorAll('a')].map(a => [a.getAttribute('href'), a.textContent, a.rel, a.target]);
+    }""")
+    assert [l[0] for l in links] == ["https://example.com/a?b=1", "http://example.org/x",
+                                     "https://en.wikipedia.org/wiki/Foo_(bar)", "https://example.com/i.png"]
+    assert [l[1] for l in links] == ["ok", "http://example.org/x", "https://en.wikipedia.org/wiki/Foo_(bar)", "img"]
+    assert all("noopener" in l[2] and l[3] == "_blank" for l in links)
+    # The refused links stay visible as the text the model wrote.
+    r = render(page, "[js](javascript:window.__pwned=1)")
+    assert r["text"] == "[js](javascript:window.__pwned=1)" and "a" not in r["tags"]
+    r = render(page, "![x](https://example.com/i.png)")
+    assert "img" not in r["tags"]      # a reply never makes the page fetch an image
+
+
+def test_markdown_blocks_and_emphasis(fake):
+    page, _ = fake
+    md = ("# Title #\n\nSome **bold**, *it*, _it_, ~~gone~~, `a*b*c` and snake_case_name.\n\n"
+          "- one\n- two\n  - nested\n\n1. first\n2. second\n\n> quoted **x**\n\n---\n\n"
+          "| a | b |\n|:--|--:|\n| 1 | `|` |\n| 2 | 3 |\n")
+    r = render(page, md)
+    for tag in ["h3", "strong", "em", "del", "ul", "ol", "blockquote", "hr", "table", "th", "td"]:
+        assert tag in r["tags"], tag
+    assert r["tags"].count("em") == 2 and r["tags"].count("ul") == 2 and r["tags"].count("td") == 4
+    assert "snake_case_name" in r["text"] and "Title" in r["text"] and "#" not in r["text"]
+    assert "a*b*c" in r["text"]
+    # Unmatched delimiters are text.
+    r = render(page, "2 * 3 * 4, a ** b, **open, `tick, [bracket](, ~single~")
+    assert r["tags"] == ["p"] and r["text"] == "2 * 3 * 4, a ** b, **open, `tick, [bracket](, ~single~"
+
+
+def test_markdown_long_and_hostile_lines_render_fast(fake):
+    page, _ = fake
+    n = 60_000
+    cases = {
+        "plain": "x" * 200_000,
+        "stars": "*a " * n,
+        "open stars": "**a " * n,
+        "brackets": "[" * n + "](" * 1000,
+        "ticks": "`" * 1 + "a``" * n,
+        "underscores": "_a_b " * n,
+        "urls": "https://e.com/" * 5000,
+        "lt": "<" * n + "<https://x",
+        "entities": "&amp" * n,
+        "quotes": "> " * 5000 + "deep",
+        "lists": "".join("  " * min(k, 6) + "- item\n" for k in range(5000)),
+        "hashes": "# " + " " * n + "#" * n + "x",
+    }
+    for name, md in cases.items():
+        r = render(page, md)
+        assert r["ms"] < 2000, (name, r["ms"])
+        assert len(r["text"]) > 0, name
+    r = render(page, "y" * 200_000)
+    assert r["text"] == "y" * 200_000
+    assert page.evaluate("window.__pwned") is None
+
+
+# ------------------------------------------------------------------ the page, with answers set by the test
+
+HOSTILE = [
+    "Look: <script>window.__pwned=1</script> and ",
+    '<img src=x onerror="window.__pwned=1"> then ',
+    "[click me](javascript:window.__pwned=1) and <a href=\"javascript:window.__pwned=1\">a</a>",
+    "\n\n```html\n<script>window.__pwned=1</script>\n<img src=x onerror=\"window.__pwned=1\">\n```\n",
+    "<svg onload=\"window.__pwned=1\"></svg><iframe src=\"javascript:window.__pwned=1\"></iframe>",
+]
+
+
+def assert_inert(page) -> None:
+    page.wait_for_timeout(300)           # an onerror would fire on the failed image load
+    assert page.evaluate("window.__pwned") is None
+    found = page.evaluate("""() => {
+        const m = document.getElementById('messages');
+        return {
+            bad: [...m.querySelectorAll('script, img, svg, iframe, object, embed')].map(e => e.tagName),
+            handlers: [...m.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name))
+                        .filter(n => n.startsWith('on')),
+            hrefs: [...m.querySelectorAll('a')].map(a => a.getAttribute('href')),
+        };
+    }""")
+    assert found == {"bad": [], "handlers": [], "hrefs": []}
+    reply = last_reply(page)
+    text = reply.inner_text()
+    assert "<script>window.__pwned=1</script>" in text
+    assert '<img src=x onerror="window.__pwned=1">' in text
+    assert "[click me](javascript:window.__pwned=1)" in text
+    code = reply.locator("pre code").inner_text()
+    assert code == '<script>window.__pwned=1</script>\n<img src=x onerror="window.__pwned=1">'
+
+
+def hostile_route(route):
+    route.fulfill(status=200, content_type="text/event-stream", body=sse(content_chunks(HOSTILE)))
+
+
+def test_hostile_reply_markup_never_runs_fake(fake):
+    """Injected markup in a streamed reply (the server's part played by the test) is shown as text,
+    live and after a reload from localStorage; the user's own message is text too."""
+    page, server = fake
+    server.completion = (200, "text/event-stream", sse(content_chunks(HOSTILE)))
+    send(page, "<img src=x onerror=\"window.__pwned=1\"> say something")
+    wait_idle(page)
+    assert_inert(page)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert_inert(page)
+    assert "<img src=x onerror" in page.locator("#conversations").inner_text()   # the title, as text
+
+
+def test_request_settings_auth_and_usage_speed(fake):
+    page, server = fake
+    server.completion = (200, "text/event-stream",
+                         sse(content_chunks(["Hi", "!", " How", " can", " I", " help?"],
+                                            usage={"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15},
+                                            reasoning=["The user ", "greets me."])))
+    page.click("#open-settings")
+    page.fill("#set-system", "Be brief.")
+    page.fill("#set-temperature", "0")
+    page.fill("#set-top_p", "0.9")
+    page.fill("#set-max_tokens", "32")
+    page.fill("#set-seed", "7")
+    page.fill("#set-apiKey", "sk-test-123")
+    page.click("#settings button[type=submit]")
+    send(page, "hello")
+    wait_idle(page)
+    req = server.requests[-1]
+    assert req["headers"].get("authorization") == "Bearer sk-test-123"
+    body = req["body"]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["model"] == FAKE_MODEL
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
+    assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (0, 0.9, 32, 7)
+    reply = last_reply(page)
+    assert reply.locator(".markdown").inner_text() == "Hi! How can I help?"
+    assert re.fullmatch(r"6 tokens · [\d.]+ tok/s · first token [\d.]+ s", reply.locator(".stats").inner_text())
+    # Reasoning is shown, collapsed.
+    details = reply.locator("details.reasoning")
+    assert details.count() == 1 and details.get_attribute("open") is None
+    assert details.locator(".reasoning-text").text_content() == "The user greets me."
+    assert page.locator("#model-name").inner_text() == FAKE_MODEL
+    # The second turn carries the first reply back (without the reasoning).
+    send(page, "again")
+    wait_idle(page)
+    assert [m["content"] for m in server.requests[-1]["body"]["messages"]] == [
+        "Be brief.", "hello", "Hi! How can I help?", "again"]
+    # Settings survive a reload.
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#open-settings")
+    assert page.input_value("#set-apiKey") == "sk-test-123" and page.input_value("#set-seed") == "7"
+
+
+def test_server_errors_are_shown_readably(fake):
+    page, server = fake
+    server.completion = (400, "application/json", json.dumps({"error": {
+        "message": "This model's maximum context length is 2048 tokens.", "type": "invalid_request_error",
+        "param": "messages", "code": "context_length_exceeded"}}))
+    send(page, "too long")
+    wait_idle(page)
+    err = last_reply(page).locator(".error")
+    assert err.inner_text() == "Server error 400: This model's maximum context length is 2048 tokens."
+    assert err.get_attribute("role") == "alert"
+    # An error inside the stream (after some text) keeps the text and shows the error.
+    server.completion = (200, "text/event-stream",
+                         "data: " + json.dumps(content_chunks(["partial"])[1]) + "\n\n"
+                         "data: " + json.dumps({"error": {"message": "engine failed", "type": "server_error"}}) + "\n\n")
+    send(page, "next")
+    wait_idle(page)
+    assert last_reply(page).locator(".markdown").inner_text() == "partial"
+    assert last_reply(page).locator(".error").inner_text() == "Server error: engine failed"
+    # 401 points at the settings; a turn whose reply failed is not sent back to the model
+    # (roles keep alternating), a partial reply is.
+    server.completion = (401, "application/json", json.dumps({"error": {"message": "Invalid API key",
+                                                                          "type": "invalid_request_error"}}))
+    send(page, "third")
+    wait_idle(page)
+    assert "Invalid API key" in last_reply(page).locator(".error").inner_text()
+    assert "Settings" in last_reply(page).locator(".error").inner_text()
+    assert [(m["role"], m["content"]) for m in server.requests[-1]["body"]["messages"]] == [
+        ("user", "next"), ("assistant", "partial"), ("user", "third")]
+
+
+def test_conversations_new_rename_delete_keyboard(fake):
+    page, server = fake
+    send(page, "first chat")
+    wait_idle(page)
+    # Shift+Enter makes a new line, Enter sends.
+    page.click("#new-chat")
+    page.fill("#prompt", "line one")
+    page.press("#prompt", "Shift+Enter")
+    page.keyboard.type("line two")
+    assert page.input_value("#prompt") == "line one\nline two"
+    page.press("#prompt", "Enter")
+    wait_idle(page)
+    assert server.requests[-1]["body"]["messages"] == [{"role": "user", "content": "line one\nline two"}]
+    items = page.locator("#conversations li")
+    assert items.count() == 2
+    assert page.locator("#conversations [aria-current=true]").inner_text() == "line one line two"
+    # Rename with the keyboard.
+    page.get_by_role("button", name='Rename "first chat"').click()
+    page.fill("#conversations input.rename", "Renamed <b>chat</b>")
+    page.press("#conversations input.rename", "Enter")
+    assert "Renamed <b>chat</b>" in page.locator("#conversations").inner_text()
+    # Switch, reload: both kept, the current one still current.
+    page.get_by_role("button", name="Renamed <b>chat</b>", exact=True).click()
+    assert page.locator("#chat-title").inner_text() == "Renamed <b>chat</b>"
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#chat-title").inner_text() == "Renamed <b>chat</b>"
+    assert page.locator("#messages .msg.user .msg-body").inner_text() == "first chat"
+    # Delete (after confirming).
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name='Delete "Renamed <b>chat</b>"').click()
+    assert items.count() == 1
+    assert [c["title"] for c in stored(page)] == ["line one line two"]
+    # A corrupted store starts fresh instead of breaking the page.
+    page.evaluate("localStorage.setItem('llm4all.conversations', '{not json')")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#conversations li").count() == 0
+
+
+def test_copy_buttons(fake, context):
+    page, server = fake
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=FAKE_ORIGIN)
+    server.completion = (200, "text/event-stream",
+                         sse(content_chunks(["Run:\n\n```sh\necho '<hi>'\n```\n\nDone **now**."])))
+    send(page, "code please")
+    wait_idle(page)
+    reply = last_reply(page)
+    reply.locator(".code-block .copy-btn").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "echo '<hi>'"
+    reply.locator(".copy-msg").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "Run:\n\n```sh\necho '<hi>'\n```\n\nDone **now**."
+
+
+def test_narrow_screen_and_dark_scheme(browser, tmp_path):
+    ctx = browser.new_context(viewport={"width": 390, "height": 760}, color_scheme="dark")
+    try:
+        page = ctx.new_page()
+        server = FakeServer(page)
+        server.completion = (200, "text/event-stream",
+                             sse(content_chunks(["A reply with `code` and a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"])))
+        page.goto(FAKE_ORIGIN + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        assert not page.locator("#sidebar").is_visible() or page.locator("#sidebar").bounding_box()["x"] < -100
+        send(page, "hi")
+        wait_idle(page)
+        # Nothing wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(23, 24, 28)"
+        page.click("#toggle-sidebar")
+        page.wait_for_timeout(300)
+        assert page.locator("#sidebar").bounding_box()["x"] == 0
+        assert page.get_attribute("#toggle-sidebar", "aria-expanded") == "true"
+        screenshot(page, tmp_path, "chat-page-narrow-dark.png")
+    finally:
+        ctx.close()
