@@ -236,14 +236,50 @@ def _finish_error(f: Finish) -> APIError:
     return APIError(500, f"generation failed: {f.error or 'unknown error'}", SERVER_ERROR, code="generation_error")
 
 
+class _ToolCallHold:
+    """Streams an answer's content until a tool call may start (tools.find_tool_call_start, or a
+    partial marker at the end), then holds the rest for parse_tool_calls at the end."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.sent = 0
+        self.stopped = False     # a call may have started: nothing more is sent before the end
+
+    def feed(self, content: str) -> str:
+        from .tools import TOOL_CALL_MARKERS, find_tool_call_start
+        self.text += content
+        if self.stopped:
+            return ""
+        start = find_tool_call_start(self.text)
+        if start is not None:
+            self.stopped = True
+            safe = start
+        elif not self.text.strip():
+            safe = self.sent         # only whitespace so far: a bare JSON call may follow
+        else:
+            held = max((n for m in TOOL_CALL_MARKERS for n in range(1, len(m))
+                        if self.text.endswith(m[:n])), default=0)
+            safe = len(self.text) - held
+        out = self.text[self.sent:max(safe, self.sent)]
+        self.sent = max(self.sent, safe)
+        return out
+
+    def rest(self, content: str, calls: bool) -> str:
+        """What is left to send once parse_tool_calls gave (content, calls) for the whole text."""
+        if not calls:
+            return self.text[self.sent:]      # no call: the content is the text, unchanged
+        sent = self.text[:self.sent].strip()
+        return content[len(sent):] if content.startswith(sent) else ""
+
+
 class _ChatPlan:
     """What one chat request needs beyond its GenRequest."""
 
-    def __init__(self, gen: GenRequest, opened_think: bool, tools: bool, parallel_tool_calls: bool,
-                 want_logprobs: bool) -> None:
+    def __init__(self, gen: GenRequest, opened_think: bool, tools: Optional[List[Dict[str, Any]]],
+                 parallel_tool_calls: bool, want_logprobs: bool) -> None:
         self.gen = gen
         self.opened_think = opened_think
-        self.tools = tools
+        self.tools = tools             # the request's tools when calls are to be parsed, else None
         self.parallel_tool_calls = parallel_tool_calls
         self.want_logprobs = want_logprobs
 
@@ -330,21 +366,19 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
 
     def plan_chat(req: ChatCompletionRequest) -> _ChatPlan:
         messages = [message_for_template(m, i) for i, m in enumerate(req.messages)]
-        tools_on = bool(req.tools) and req.tool_choice != "none"
         tools = None
-        if tools_on:
+        forced = req.tool_choice not in (None, "none", "auto")
+        if req.tools and req.tool_choice != "none":
             if not prompts.supports_tools:
                 raise bad_request("this model's chat template does not support tools (start the server with "
                                   "--chat-template FILE naming a template that does)", param="tools",
                                   code="tools_not_supported")
-            chosen = req.tools or []
-            if req.tool_choice is not None and not isinstance(req.tool_choice, str):
+            tools = [t.model_dump(exclude_none=True) for t in req.tools]
+            if not isinstance(req.tool_choice, (str, type(None))):
                 name = req.tool_choice.function.name
-                chosen = [t for t in chosen if t.function.name == name]
-                if not chosen:
+                if not any(t.function.name == name for t in req.tools):
                     raise bad_request(f"tool_choice names {name!r}, which is not in tools", param="tool_choice")
-            tools = [t.model_dump(exclude_none=True) for t in chosen]
-        elif req.tool_choice not in (None, "none", "auto"):
+        elif forced:
             raise bad_request("tool_choice needs tools", param="tool_choice")
         prompt = prompts.render(messages, tools, req.chat_template_kwargs)
         tokens = prompts.chat_tokens(prompt)
@@ -354,7 +388,18 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         gen = GenRequest(prompt=tokens, **_sampling(req, max_tokens, logprobs))
         rf = req.response_format
-        if rf is not None and rf.type != "text":
+        if tools is not None and forced:
+            # "required" or a named function: decoding is constrained to one call in the template's format.
+            if rf is not None and rf.type != "text":
+                raise bad_request("response_format cannot be combined with a forced tool_choice",
+                                  param="response_format")
+            from .constrain import tool_call_constraint
+            choice = req.tool_choice if isinstance(req.tool_choice, str) else req.tool_choice.model_dump()
+            try:
+                gen.constraint = tool_call_constraint(engine.model, tools, choice, template=prompts.template)
+            except ValueError as e:
+                raise bad_request(f"tools: {e}", param="tools")
+        elif rf is not None and rf.type != "text":
             schema = None
             if rf.type == "json_schema":
                 if rf.json_schema is None or rf.json_schema.schema_ is None:
@@ -366,12 +411,12 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                 gen.constraint = json_constraint(engine.model, schema)
             except ValueError as e:
                 raise bad_request(f"response_format: {e}", param="response_format")
-        return _ChatPlan(gen, prompt_opens_think(prompt), tools_on, req.parallel_tool_calls is not False,
+        return _ChatPlan(gen, prompt_opens_think(prompt), tools, req.parallel_tool_calls is not False,
                          bool(req.logprobs))
 
     def tool_calls(plan: _ChatPlan, content: str) -> Tuple[str, List[ToolCallOut]]:
         from .tools import parse_tool_calls
-        rest, calls = parse_tool_calls(content)
+        rest, calls = parse_tool_calls(content, plan.tools)
         if not plan.parallel_tool_calls:
             calls = calls[:1]
         return rest, [ToolCallOut(id=c["id"], function=FunctionCallOut(name=c["function"]["name"],
@@ -397,7 +442,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         reasoning = "".join(t for k, t in parts if k == "reasoning")
         content = "".join(t for k, t in parts if k == "content")
         calls: List[ToolCallOut] = []
-        if plan.tools:
+        if plan.tools is not None:
             content, calls = tool_calls(plan, content)
         logprobs = None
         if plan.want_logprobs:
@@ -415,17 +460,17 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
             ch = [ChatChunkChoice(index=0, delta=delta, logprobs=lp, finish_reason=reason)] if choices else []
             return _frame(ChatCompletionChunk(id=cid, created=now, model=model_name, choices=ch, usage=usage))
 
-        def delta_of(parts: List[Tuple[str, str]], held: List[str]) -> ChatDelta:
+        hold = _ToolCallHold() if plan.tools is not None else None
+
+        def delta_of(parts: List[Tuple[str, str]]) -> ChatDelta:
             reasoning = "".join(t for k, t in parts if k == "reasoning")
             content = "".join(t for k, t in parts if k == "content")
-            if plan.tools:      # the whole answer is needed to find tool calls: held to the end
-                held.append(content)
-                content = ""
+            if hold is not None:    # content up to a possible tool call goes out; the call waits for the end
+                content = hold.feed(content)
             return ChatDelta(content=content or None, reasoning_content=reasoning or None)
 
         yield chunk(ChatDelta(role="assistant", content=""))
         splitter = ReasoningSplitter(plan.opened_think)
-        held: List[str] = []
         pending: List[TokenLogprob] = []
         finish: Optional[Finish] = None
         async for ev in job:
@@ -434,7 +479,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                 break
             if ev.logprobs:
                 pending.extend(ev.logprobs)
-            d = delta_of(splitter.feed(ev.text), held)
+            d = delta_of(splitter.feed(ev.text))
             if d.content or d.reasoning_content or (pending and plan.want_logprobs):
                 yield chunk(d, pending)
                 pending = []
@@ -443,12 +488,12 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
             if finish.reason != "cancelled":
                 yield _frame(_finish_error(finish).body())
             return
-        d = delta_of(splitter.finish(), held)
+        d = delta_of(splitter.finish())
         reason = finish.reason
         tool_deltas: Optional[List[ToolCallDelta]] = None
-        if plan.tools:
-            content, calls = tool_calls(plan, "".join(held))
-            d.content = content or None
+        if hold is not None:
+            content, calls = tool_calls(plan, hold.text)
+            d.content = (d.content or "") + hold.rest(content, bool(calls)) or None
             if calls:
                 reason = "tool_calls"
                 tool_deltas = [ToolCallDelta(index=i, id=c.id, type="function",
