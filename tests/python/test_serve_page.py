@@ -60,7 +60,9 @@ class PageErrors(list):
 
 @pytest.fixture
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1100, "height": 760})
+    # bypass_csp: the page's Content-Security-Policy would refuse Playwright's polling scripts;
+    # it also means the hostile-markup tests show the renderer safe on its own, without the CSP.
+    ctx = browser.new_context(viewport={"width": 1100, "height": 760}, bypass_csp=True)
     yield ctx
     ctx.close()
 
@@ -68,7 +70,10 @@ def context(browser):
 def _watch(page) -> PageErrors:
     errors = PageErrors()
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    # "Failed to load resource" says no more than the response it is about, listed with its URL.
+    page.on("console", lambda m: errors.append(f"console: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     return errors
 
 
@@ -132,7 +137,7 @@ def fake(context):
     page.goto(FAKE_ORIGIN + "/")
     page.wait_for_selector("body[data-ready='1']")
     yield page, server
-    assert [e for e in errors if "Failed to load resource" not in e] == []
+    assert [e for e in errors if "/v1/chat/completions" not in e] == []
 
 
 def render(page, markdown: str) -> dict:
@@ -323,6 +328,9 @@ def assert_inert(page) -> None:
         };
     }""")
     assert found == {"bad": [], "handlers": [], "hrefs": []}
+    # Defence in depth (bypassed in these tests): the page forbids inline scripts anyway.
+    csp = page.get_attribute("meta[http-equiv=Content-Security-Policy]", "content")
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     reply = last_reply(page)
     text = reply.inner_text()
     assert "<script>window.__pwned=1</script>" in text
@@ -478,7 +486,7 @@ def test_copy_buttons(fake, context):
 
 
 def test_narrow_screen_and_dark_scheme(browser, tmp_path):
-    ctx = browser.new_context(viewport={"width": 390, "height": 760}, color_scheme="dark")
+    ctx = browser.new_context(viewport={"width": 390, "height": 760}, color_scheme="dark", bypass_csp=True)
     try:
         page = ctx.new_page()
         server = FakeServer(page)
@@ -493,10 +501,191 @@ def test_narrow_screen_and_dark_scheme(browser, tmp_path):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert bg == "rgb(23, 24, 28)"
+        screenshot(page, tmp_path, "chat-page-narrow-dark.png")
         page.click("#toggle-sidebar")
         page.wait_for_timeout(300)
         assert page.locator("#sidebar").bounding_box()["x"] == 0
         assert page.get_attribute("#toggle-sidebar", "aria-expanded") == "true"
-        screenshot(page, tmp_path, "chat-page-narrow-dark.png")
+        screenshot(page, tmp_path, "chat-page-narrow-dark-sidebar.png")
     finally:
         ctx.close()
+
+
+# ------------------------------------------------------------------ end to end: a live server with SmolLM2
+
+def _live_server():
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from live_server import live_server
+    return live_server
+
+
+@pytest.fixture(scope="module")
+def live(smollm2):
+    # One slot: a reply the stop button failed to cancel would hold up the next request.
+    with _live_server()(smollm2, "--parallel", "1", "--n-ctx", "2048", "--threads", "2") as srv:
+        yield srv
+
+
+def api(srv, path, body=None, key=None):
+    req = urllib.request.Request(srv + path, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {key}"} if key else {})})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.loads(r.read())
+
+
+def open_live(context, srv):
+    page = context.new_page()
+    errors = _watch(page)
+    page.goto(srv + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    return page, errors
+
+
+def set_settings(page, **fields) -> None:
+    page.click("#open-settings")
+    for k, v in fields.items():
+        page.fill(f"#set-{k}", str(v))
+    page.click("#settings button[type=submit]")
+
+
+GROW_WATCH = """() => {
+    window.__lengths = [];
+    new MutationObserver(() => {
+        const md = [...document.querySelectorAll('#messages article.assistant .markdown')].at(-1);
+        const n = md ? md.textContent.length : 0;
+        if (n && window.__lengths.at(-1) !== n) window.__lengths.push(n);
+    }).observe(document.getElementById('messages'), {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_live_streamed_reply(live, context, tmp_path):
+    """A message sent from the page streams a greedy reply whose text is exactly the server's
+    non-streamed answer to the same request; tokens and speed shown from the usage."""
+    page, errors = open_live(context, live)
+    model = api(live, "/v1/models")["data"][0]["id"]
+    page.wait_for_function("document.getElementById('model-name').textContent !== '…'")
+    assert page.locator("#model-name").inner_text() == model
+    set_settings(page, temperature=0, max_tokens=48)
+    page.evaluate(GROW_WATCH)
+    question = "What is the capital of France? Answer in two sentences."
+    send(page, question)
+    wait_idle(page, timeout=120_000)
+    lengths = page.evaluate("window.__lengths")
+    assert len(lengths) >= 3, lengths          # the reply grew piece by piece
+    conv = stored(page)[0]
+    assert conv["title"] == question[:47] + "…"          # titles are cut at 48 characters
+    reply = conv["messages"][1]["content"]
+    ref = api(live, "/v1/chat/completions", {"model": model, "temperature": 0, "max_tokens": 48,
+                                             "messages": [{"role": "user", "content": question}]})
+    assert reply == ref["choices"][0]["message"]["content"]
+    assert "Paris" in reply
+    n = ref["usage"]["completion_tokens"]
+    stats = last_reply(page).locator(".stats").inner_text()
+    assert re.fullmatch(rf"{n} tokens · [\d.]+ tok/s · first token [\d.]+ s", stats), stats
+    assert float(re.search(r"([\d.]+) tok/s", stats).group(1)) > 0
+    # A second turn with code in it, for the screenshot (and the history goes back to the server).
+    set_settings(page, max_tokens=80)
+    send(page, "Write a short Python function that adds two numbers.")
+    wait_idle(page, timeout=120_000)
+    assert stored(page)[0]["messages"][3]["content"]
+    shot = screenshot(page, tmp_path, "chat-page.png")
+    print(f"screenshot: {shot}")
+    assert errors == []
+
+
+def test_live_stop_frees_the_slot(live, context):
+    """Stop ends a long reply: the partial text stays, the UI is usable again, and the single
+    server slot is free for the next message at once."""
+    page, errors = open_live(context, live)
+    set_settings(page, temperature=0, max_tokens="")
+    send(page, "Write a very long story about a dragon who learns to cook. Use many chapters.")
+    page.wait_for_selector("#stop:not([hidden])")
+    page.wait_for_function(
+        "([...document.querySelectorAll('#messages article.assistant .markdown')].at(-1)?.textContent.length || 0) > 40",
+        timeout=120_000)
+    page.click("#stop")
+    wait_idle(page, timeout=10_000)
+    reply = last_reply(page)
+    text = reply.locator(".markdown").inner_text()
+    page.wait_for_timeout(1000)
+    assert reply.locator(".markdown").inner_text() == text       # nothing more arrives
+    assert reply.locator(".note").inner_text() == "Stopped."
+    assert len(stored(page)[0]["messages"][1]["content"]) > 40
+    # The server cancelled on the disconnect: its only slot is idle again.
+    deadline = time.monotonic() + 5
+    while api(live, "/health").get("slots_busy", 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert api(live, "/health").get("slots_busy", 0) == 0
+    # And the page sends the next message (with the stopped reply in the history).
+    set_settings(page, max_tokens=8)
+    t0 = time.monotonic()
+    send(page, "Now say hello.")
+    wait_idle(page, timeout=60_000)
+    assert time.monotonic() - t0 < 30
+    assert last_reply(page).locator(".markdown").inner_text().strip()
+    assert last_reply(page).locator(".note").inner_text() == "Stopped: the token limit was reached."
+    assert errors == []
+
+
+def test_live_history_survives_reload(live, context):
+    page, errors = open_live(context, live)
+    set_settings(page, temperature=0, max_tokens=12)
+    send(page, "Name a colour.")
+    wait_idle(page, timeout=60_000)
+    first = last_reply(page).locator(".markdown").inner_text()
+    page.click("#new-chat")
+    send(page, "Name an animal.")
+    wait_idle(page, timeout=60_000)
+    second = last_reply(page).locator(".markdown").inner_text()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    titles = page.locator("#conversations .conv-open").all_inner_texts()
+    assert titles == ["Name an animal.", "Name a colour."]
+    assert last_reply(page).locator(".markdown").inner_text() == second
+    assert re.search(r"\d+ tokens", last_reply(page).locator(".stats").inner_text())
+    page.get_by_role("button", name="Name a colour.", exact=True).click()
+    assert page.locator("#messages .msg.user .msg-body").inner_text() == "Name a colour."
+    assert last_reply(page).locator(".markdown").inner_text() == first
+    assert errors == []
+
+
+def test_live_server_errors_shown(live, context):
+    """The server's own OpenAI-shaped error (prompt + max_tokens over the context) is shown."""
+    page, errors = open_live(context, live)
+    set_settings(page, max_tokens=100000)
+    send(page, "hello")
+    wait_idle(page, timeout=30_000)
+    err = last_reply(page).locator(".error").inner_text()
+    assert err.startswith("Server error 400: ") and len(err) > len("Server error 400: ") + 10, err
+    assert [e for e in errors if "/v1/chat/completions" not in e] == []
+
+
+def test_live_hostile_reply_never_runs(live, context):
+    """The page served by the real server; the completion answered by the test with hostile markup."""
+    page, errors = open_live(context, live)
+    page.route(live + "/v1/chat/completions", hostile_route)
+    send(page, "hi")
+    wait_idle(page)
+    assert_inert(page)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert_inert(page)
+    assert errors == []
+
+
+def test_live_api_key(smollm2, context):
+    """A server started with --api-key: the page says a key is needed, then works with it."""
+    with _live_server()(smollm2, "--parallel", "1", "--n-ctx", "512", "--threads", "2",
+                        "--api-key", "sk-page-test") as srv:
+        page, errors = open_live(context, srv)
+        page.wait_for_selector("#notice:not([hidden])")
+        assert "API key" in page.locator("#notice").inner_text()
+        set_settings(page, apiKey="sk-page-test", temperature=0, max_tokens=6)
+        page.wait_for_function("document.getElementById('notice').hidden")
+        assert page.locator("#model-name").inner_text() == api(srv, "/v1/models", key="sk-page-test")["data"][0]["id"]
+        send(page, "Hi")
+        wait_idle(page, timeout=60_000)
+        assert last_reply(page).locator(".markdown").inner_text().strip()
+        assert last_reply(page).locator(".error").count() == 0
