@@ -430,10 +430,22 @@ def test_cors(strict_srv, chat_srv):
     assert "access-control-allow-origin" not in r.headers
 
 
+# A reply that cannot end early: at least 300 integers (the constraint forbids stopping sooner).
+LONG = {"messages": [{"role": "user", "content": "List numbers."}], "max_tokens": 900, "temperature": 1.0, "seed": 5,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {
+            "type": "array", "minItems": 300, "items": {"type": "integer"}}}}}
+
+
+def wait_idle(srv, seconds=10.0) -> int:
+    deadline = time.monotonic() + seconds
+    while httpx.get(srv + "/health").json()["slots_busy"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return httpx.get(srv + "/health").json()["slots_busy"]
+
+
 def test_busy_503_and_disconnect_frees_the_slot(strict_srv):
     h = {"authorization": f"Bearer {KEY}"}
-    body = {"messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 400,
-            "temperature": 1.0, "seed": 5, "stream": True}
+    body = {**LONG, "stream": True}
     with httpx.Client(timeout=60) as hc:
         with hc.stream("POST", strict_srv.api + "/chat/completions", json=body, headers=h) as s:
             assert s.status_code == 200
@@ -443,13 +455,33 @@ def test_busy_503_and_disconnect_frees_the_slot(strict_srv):
                            json={"messages": CHAT, "max_tokens": 2})
             err = assert_error(r, 503, type_="overloaded_error")
             assert "busy" in err["message"]
+            assert httpx.get(strict_srv + "/health").json()["slots_busy"] == 1
         # the stream is closed mid-generation: the slot frees
-    deadline = time.monotonic() + 10
-    while httpx.get(strict_srv + "/health").json()["slots_busy"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert httpx.get(strict_srv + "/health").json()["slots_busy"] == 0
+    assert wait_idle(strict_srv) == 0
     r = httpx.post(strict_srv.api + "/chat/completions", headers=h, timeout=60,
                    json={"messages": CHAT, "max_tokens": 2})
+    assert r.status_code == 200, r.text
+
+
+def test_nonstream_disconnect_frees_the_slot(strict_srv):
+    import threading
+    h = {"authorization": f"Bearer {KEY}"}
+    errors = []
+
+    def request():
+        try:
+            httpx.post(strict_srv.api + "/chat/completions", json=LONG, headers=h, timeout=4)
+        except httpx.TimeoutException as e:
+            errors.append(e)     # the client gives up and closes the connection
+
+    t = threading.Thread(target=request)
+    t.start()
+    time.sleep(2)
+    assert httpx.get(strict_srv + "/health").json()["slots_busy"] == 1
+    t.join()
+    assert errors, "the long request finished before the client gave up"
+    assert wait_idle(strict_srv, 5) == 0
+    r = httpx.post(strict_srv.api + "/chat/completions", headers=h, timeout=60, json={"messages": CHAT, "max_tokens": 2})
     assert r.status_code == 200, r.text
 
 
