@@ -327,6 +327,32 @@ def test_completions_legacy_logprobs(stories_srv, stories_model):
         assert lp["token_logprobs"] == pytest.approx(ref, abs=2e-3)
 
 
+def test_completions_echo_logprobs_score_the_prompt(stories_srv, stories_model):
+    text = "Once upon a time there was a little girl"
+    toks = stories_model.tokenize(text)
+    ref = stories_model.score(toks, first=1)
+    for max_tokens, stream in ((0, False), (6, False), (6, True)):
+        body = {"prompt": text, "echo": True, "logprobs": 2, "max_tokens": max_tokens, "temperature": 0,
+                "stream": stream}
+        r = httpx.post(stories_srv.api + "/completions", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        if stream:
+            chunks = [c["choices"][0] for c in sse_events(r) if c["choices"]]
+            lp = {k: sum((c["logprobs"][k] for c in chunks if c.get("logprobs")), []) for k in
+                  ("tokens", "token_logprobs", "top_logprobs", "text_offset")}
+            out = "".join(c["text"] for c in chunks)
+        else:
+            ch = r.json()["choices"][0]
+            lp, out = ch["logprobs"], ch["text"]
+        assert out.startswith(text)
+        assert len(lp["tokens"]) == len(toks) + (max_tokens if len(lp["tokens"]) > len(toks) else 0)
+        assert lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
+        assert lp["token_logprobs"][1:len(toks)] == pytest.approx(ref, abs=2e-3)
+        for v, top in zip(lp["token_logprobs"][1:], lp["top_logprobs"][1:]):
+            assert len(top) == 2 and v <= max(top.values()) + 1e-9
+        assert lp["text_offset"] == sorted(lp["text_offset"])
+
+
 # ---- errors ----------------------------------------------------------------------------------------
 
 BAD_CHAT = [

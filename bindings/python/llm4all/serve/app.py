@@ -514,23 +514,37 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
     def plan_completion(req: CompletionRequest) -> List[Tuple[List[int], str]]:
         if req.suffix:
             raise bad_request("suffix is not supported", param="suffix")
-        if req.echo and req.logprobs is not None:
-            raise bad_request("echo with logprobs (the prompt's own logprobs) is not supported", param="echo")
         p = req.prompt
         prompts_in = [p] if isinstance(p, str) else list(p)
         if not prompts_in:
             raise bad_request("prompt must not be an empty list", param="prompt")
         return [(prompts.completion_tokens(s), s) for s in prompts_in]
 
-    def legacy_logprobs(lps: Sequence[TokenLogprob], offset: int, out_bytes: bytearray) -> LegacyLogprobs:
+    scorer: List[Any] = []
+
+    def prompt_logprobs(tokens: List[int], k: int) -> List[Tuple[bytes, Optional[float], Optional[list]]]:
+        if not scorer:
+            from .scoring import PromptScorer
+            scorer.append(PromptScorer(engine.model, engine.n_ctx))
+        return [(p, lp, top) for _, p, lp, top in scorer[0].score(tokens, k)]
+
+    def legacy_logprobs(lps: Sequence[Any], offset: int, out_bytes: bytearray) -> LegacyLogprobs:
+        """OpenAI's legacy logprobs of TokenLogprobs or (piece, logprob, top) tuples; text_offset
+        counts characters from offset over the pieces so far (out_bytes, extended here)."""
         res = LegacyLogprobs()
         for lp in lps:
-            res.tokens.append(_text(lp.piece))
-            res.token_logprobs.append(lp.logprob)
-            res.top_logprobs.append({_text(p): v for _, p, v in lp.top})
+            piece, v, top = (lp.piece, lp.logprob, lp.top) if isinstance(lp, TokenLogprob) else lp
+            res.tokens.append(_text(piece))
+            res.token_logprobs.append(v)
+            res.top_logprobs.append(None if top is None else {_text(p): x for _, p, x in top})
             res.text_offset.append(offset + len(out_bytes.decode("utf-8", errors="ignore")))
-            out_bytes += lp.piece
+            out_bytes += piece
         return res
+
+    async def echo_logprobs(req: CompletionRequest, items: List[Tuple[List[int], str]]) -> List[Optional[list]]:
+        if not (req.echo and req.logprobs is not None):
+            return [None] * len(items)
+        return [await run_in_threadpool(prompt_logprobs, toks, req.logprobs) for toks, _ in items]
 
     @app.post("/v1/completions", response_model=Completion)
     async def completions(request: Request) -> Any:
@@ -549,9 +563,15 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         cid = f"cmpl-{uuid.uuid4().hex}"
         now = int(time.time())
         echoes = [s if req.echo else "" for _, s in items]
+        try:
+            prompt_lps = await echo_logprobs(req, items)
+        except BaseException:
+            for j in jobs:
+                j.cancel()
+            raise
         if req.stream:
             usage = bool(req.stream_options and req.stream_options.include_usage)
-            return SSEResponse(completion_stream(req, jobs, echoes, cid, now, usage), jobs)
+            return SSEResponse(completion_stream(req, jobs, echoes, prompt_lps, cid, now, usage), jobs)
         try:
             results = await asyncio.gather(*(collect(request, j) for j in jobs))
         except BaseException:
@@ -565,7 +585,10 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                 raise _finish_error(finish)
             lps = None
             if req.logprobs is not None:
-                lps = legacy_logprobs([lp for d in deltas for lp in d.logprobs or []], len(echoes[i]), bytearray())
+                lps = legacy_logprobs((prompt_lps[i] or []) + [lp for d in deltas for lp in d.logprobs or []],
+                                      0, bytearray())
+                if prompt_lps[i] is None:
+                    lps.text_offset = [x + len(echoes[i]) for x in lps.text_offset]
             choices.append(CompletionChoice(index=i, text=echoes[i] + "".join(d.text for d in deltas), logprobs=lps,
                                             finish_reason=finish.reason))
             u = _usage(finish)
@@ -575,7 +598,8 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
             total.prompt_tokens_details.cached_tokens += u.prompt_tokens_details.cached_tokens
         return Completion(id=cid, created=now, model=model_name, choices=choices, usage=total)
 
-    async def completion_stream(req: CompletionRequest, jobs: List[Any], echoes: List[str], cid: str, now: int,
+    async def completion_stream(req: CompletionRequest, jobs: List[Any], echoes: List[str],
+                                prompt_lps: List[Optional[list]], cid: str, now: int,
                                 include_usage: bool) -> AsyncIterator[bytes]:
         def chunk(i: int, text: str, lps: Optional[LegacyLogprobs] = None, reason: Optional[str] = None) -> bytes:
             return _frame(Completion(id=cid, created=now, model=model_name,
@@ -592,7 +616,10 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
             offsets = [len(e) for e in echoes]
             seen = [bytearray() for _ in jobs]
             for i, e in enumerate(echoes):
-                if e:
+                if prompt_lps[i] is not None:
+                    offsets[i] = 0
+                    yield chunk(i, e, legacy_logprobs(prompt_lps[i] or [], 0, seen[i]))
+                elif e:
                     yield chunk(i, e)
             open_jobs = len(jobs)
             total = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
