@@ -605,14 +605,29 @@ def test_live_stop_frees_the_slot(live, context):
     page.wait_for_function(
         "([...document.querySelectorAll('#messages article.assistant .markdown')].at(-1)?.textContent.length || 0) > 40",
         timeout=120_000)
+    # Another chat can be opened meanwhile; back in this one the reply is still streaming.
+    page.click("#new-chat")
+    assert page.locator("#messages article").count() == 0
+    page.get_by_role("button", name=re.compile("^Write a very long story")).click()
+    n = len(last_reply(page).locator(".markdown").inner_text())
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#messages article.assistant .markdown')].at(-1).textContent.length > {n + 10}",
+        timeout=60_000)
     page.click("#stop")
     wait_idle(page, timeout=10_000)
     reply = last_reply(page)
     text = reply.locator(".markdown").inner_text()
+
+    def saved_story():
+        story = [c for c in stored(page) if c["title"].startswith("Write a very long story")]
+        assert len(story) == 1
+        return story[0]["messages"][1]["content"]
+
+    saved = saved_story()
     page.wait_for_timeout(1000)
     assert reply.locator(".markdown").inner_text() == text       # nothing more arrives
+    assert saved_story() == saved and len(saved) > 50
     assert reply.locator(".note").inner_text() == "Stopped."
-    assert len(stored(page)[0]["messages"][1]["content"]) > 40
     # The server cancelled on the disconnect: its only slot is idle again.
     deadline = time.monotonic() + 5
     while api(live, "/health").get("slots_busy", 0) and time.monotonic() < deadline:

@@ -171,7 +171,7 @@ function renderTitle() {
 function statsText(s) {
   if (!s) return "";
   const parts = [];
-  if (s.tokens) parts.push(`${s.approx ? "~" : ""}${s.tokens} tokens`);
+  if (s.tokens) parts.push(`${s.approx ? "~" : ""}${s.tokens} token${s.tokens === 1 ? "" : "s"}`);
   if (s.tps) parts.push(`${s.tps.toFixed(1)} tok/s`);
   if (s.ttft !== undefined) parts.push(`first token ${s.ttft.toFixed(2)} s`);
   return parts.join(" · ");
