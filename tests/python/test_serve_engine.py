@@ -153,6 +153,36 @@ def test_concurrent_jobs_smollm2(smollm2):
         assert (r.text, r.finish.completion_tokens, r.finish.reason) == (t, n, reason)
 
 
+def test_long_prompt_is_prefilled_in_chunks_beside_generating_jobs(stories, monkeypatch):
+    calls = []
+    real = _core.decode_batch
+
+    def traced(items):
+        calls.append([len(toks) for _, toks, _ in items])
+        return real(items)
+    monkeypatch.setattr(_core, "decode_batch", traced)
+    short, long = STORIES_PROMPTS[0], " ".join(STORIES_PROMPTS * 4)
+    with engine_for(stories, n_parallel=2, n_batch=16) as eng:
+        rs = run(eng, [GenRequest(prompt_tokens(stories, short), max_tokens=40, temp=0),
+                       GenRequest(prompt_tokens(stories, long), max_tokens=10, temp=0)])
+    assert len(prompt_tokens(stories, long)) > 100
+    assert all(sum(c) <= 16 for c in calls)           # the step budget holds
+    assert calls.count([1, 15]) >= 5                    # one token generated beside each chunk
+    assert [r.text for r in rs] == [reference(stories, short, max_tokens=40, temp=0)[0],
+                                    reference(stories, long, max_tokens=10, temp=0)[0]]
+
+
+def test_penalty_window_starts_with_the_prompt_tail(stories):
+    text = 'Tom said, "Let\'s go to the park." Lily said, "Let\'s go to the'
+    kw = dict(max_tokens=30, temp=0, repeat_penalty=1.5, repeat_last_n=8)
+    with engine_for(stories, n_parallel=1) as eng:
+        (r,) = run(eng, [GenRequest(prompt_tokens(stories, text), **kw)])
+    assert r.text == reference(stories, text, **kw)[0]
+    # The test can fail: without the penalty, or with a window over the whole prompt, the text differs.
+    assert r.text != reference(stories, text, max_tokens=30, temp=0)[0]
+    assert r.text != reference(stories, text, **{**kw, "repeat_last_n": 200})[0]
+
+
 def test_prefix_cache_hit_equals_cold_run(stories):
     base = STORIES_PROMPTS[0]
     longer = base + " there was a little girl named Lily. She"

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Deque, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .. import _core
-from ..sampling import _float, _int
+from ..sampling import DEFAULTS, _float, _int
 
 __all__ = ["EngineError", "ContextLengthExceeded", "QueueFull", "GenRequest", "TokenLogprob", "Delta", "Finish",
            "Job", "Engine"]
@@ -443,9 +443,11 @@ class Engine:
                     del slot.cached[keep:]
                 run = _Run(job, keep, self._n_vocab)
                 slot.run = run
-                # As generate.cpp: the prompt fills the repeat-penalty window first.
+                # As generate.cpp: the prompt fills the penalty window first (only its
+                # last repeat_last_n tokens can stay in it).
+                window = run.req.repeat_last_n if run.req.repeat_last_n is not None else DEFAULTS["repeat_last_n"]
                 accept = run.sampler.accept
-                for t in prompt:
+                for t in (prompt[-window:] if window > 0 else ()):
                     accept(t)
                 if run.max_tokens == 0:
                     self._finish(slot, "length")
