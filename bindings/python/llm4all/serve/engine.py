@@ -191,16 +191,18 @@ class Job:
     def cancelled(self) -> bool:
         return self._cancelled
 
-    # Scheduler thread only.
+    # Scheduler thread only: events wait in the engine's outbox until the step ends.
     def _send(self, ev: Event) -> None:
         if self._finished:
             return
         if isinstance(ev, Finish):
             self._finished = True
-        try:
-            self._loop.call_soon_threadsafe(self._events.put_nowait, ev)
-        except RuntimeError:     # the consumer's loop is closed: nobody listens any more
-            self._cancelled = True
+        self._engine._outbox.setdefault(self._loop, []).append((self, ev))
+
+
+def _deliver(batch: List[Tuple[Job, Event]]) -> None:
+    for job, ev in batch:
+        job._events.put_nowait(ev)
 
 
 class _Run:
@@ -266,6 +268,9 @@ class Engine:
         self._n_active = 0
         self._closing = False
         self._use_counter = itertools.count(1)
+        # Events of one step, by consumer loop: one wake-up per loop per step (a wake-up
+        # per event cost as much as sampling).
+        self._outbox: Dict[asyncio.AbstractEventLoop, List[Tuple[Job, Event]]] = {}
         self._thread = threading.Thread(target=self._loop, name="llm4all-engine", daemon=True)
         self._thread.start()
 
@@ -381,6 +386,7 @@ class Engine:
                 self._step()
             except Exception as e:   # a bug here must not kill the server: fail what runs, reset
                 self._fail_all(f"internal error: {type(e).__name__}: {e}")
+            self._flush()
         # Closing: every open job ends "cancelled".
         with self._cond:
             queued = list(self._queue)
@@ -390,6 +396,16 @@ class Engine:
         for slot in self._slots:
             if slot.run is not None:
                 self._finish(slot, "cancelled")
+        self._flush()
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, {}
+        for loop, batch in outbox.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, batch)
+            except RuntimeError:     # the consumers' loop is closed: nobody listens any more
+                for job, _ in batch:
+                    job._cancelled = True
 
     def _fail_all(self, message: str) -> None:
         for slot in self._slots:
