@@ -71,6 +71,7 @@ export async function* streamChat(body, { apiKey, signal } = {}) {
       buf += value;
       let nl;
       while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        if (nl === buf.length - 1 && buf[nl] === "\r") break;   // maybe half of a \r\n: wait
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + (buf.startsWith("\r\n", nl) ? 2 : 1));
         if (line === "") {
@@ -88,6 +89,8 @@ export async function* streamChat(body, { apiKey, signal } = {}) {
         // comments (": ping"), event:, id:, retry: lines carry nothing the page uses
       }
     }
+    // The stream ended without a final blank line: what is left is the last event.
+    for (const line of buf.split(/\r\n|\r|\n/)) if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
     if (data.length && data.join("\n").trim() !== "[DONE]") {
       const chunk = parseChunk(data.join("\n"));
       if (chunk.error) throw new ApiError(errorMessage(0, data.join("\n")), 0);

@@ -181,7 +181,7 @@ function statsText(s) {
 function messageNode(msg) {
   const box = h("article", `msg ${msg.role}`);
   box.setAttribute("aria-label", msg.role === "user" ? "You" : "Assistant");
-  const role = h("div", "msg-role", msg.role === "user" ? "You" : state.model || "Assistant");
+  const role = h("div", "msg-role", msg.role === "user" ? "You" : msg.model || state.model || "Assistant");
   const body = h("div", "msg-body");
   box.append(role, body);
   fillMessage(box, msg);
@@ -190,6 +190,8 @@ function messageNode(msg) {
 
 function fillMessage(box, msg, streaming = false) {
   const body = box.querySelector(".msg-body");
+  // Screen readers announce the reply once it is complete, not at every streamed piece.
+  box.setAttribute("aria-busy", String(streaming));
   const parts = [];
   if (msg.reasoning) {
     // Kept if the user opened it while it streamed.
@@ -313,6 +315,7 @@ async function send(text) {
   conv.messages.push({ role: "user", content: text });
   const body = requestBody(conv);
   const msg = { role: "assistant", content: "" };
+  if (state.model) msg.model = state.model;
   conv.messages.push(msg);
   conv.updated = Date.now();
   persist();
@@ -376,7 +379,8 @@ async function send(text) {
       tokens,
       approx: !(usage && usage.completion_tokens),
       ttft: (tFirst - t0) / 1000,
-      tps: tokens > 1 && span > 0 ? (tokens - 1) / span : undefined,
+      // A reply that arrived all at once (a proxy buffered it) has no meaningful speed.
+      tps: tokens > 1 && span > 0.05 ? (tokens - 1) / span : undefined,
     };
   }
   state.active = null;
@@ -452,7 +456,15 @@ ui.prompt.addEventListener("input", autoGrow);
 
 ui.stop.addEventListener("click", () => state.active && state.active.controller.abort());
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && state.active && !ui.settings.open) state.active.controller.abort();
+  if (e.key !== "Escape" || ui.settings.open) return;
+  if (document.body.classList.contains("sidebar-open")) { closeSidebarOnNarrow(); ui.toggleSidebar.focus(); }
+  else if (state.active) state.active.controller.abort();
+});
+// On a narrow screen a tap beside the open sidebar closes it.
+document.querySelector(".chat").addEventListener("click", (e) => {
+  if (document.body.classList.contains("sidebar-open") && !ui.toggleSidebar.contains(e.target)) {
+    closeSidebarOnNarrow();
+  }
 });
 
 ui.newChat.addEventListener("click", () => {

@@ -44,6 +44,7 @@ function cleanMessage(m) {
   if (m.reasoning) out.reasoning = str(m.reasoning);
   if (m.error) out.error = str(m.error);
   if (m.note) out.note = str(m.note);
+  if (m.model) out.model = str(m.model);
   if (m.stats && typeof m.stats === "object") out.stats = m.stats;
   return out;
 }
