@@ -396,6 +396,55 @@ def test_constraint_masks_and_finishes(stories):
     assert set(r.tokens) <= set(allowed)
 
 
+class _Force:
+    """Allows exactly one token at each step: the sequence `tokens`, then done."""
+
+    def __init__(self, n_vocab, tokens):
+        self.n_vocab, self.tokens, self.i = n_vocab, tokens, 0
+
+    def allowed(self):
+        m = np.zeros(self.n_vocab, dtype=bool)
+        m[self.tokens[self.i]] = True
+        return m
+
+    def accept(self, token):
+        assert token == self.tokens[self.i]
+        self.i += 1
+
+    def done(self):
+        return self.i == len(self.tokens)
+
+
+def _byte_token(model, b):
+    return next(t for t in range(model.n_vocab) if model.token_to_piece(t) == bytes([b]))
+
+
+@pytest.mark.parametrize("stop", [[], ["\u65e5"], ["\ufffdX"]])
+def test_text_is_complete_utf8_as_it_streams(stories, stop):
+    raw = b"A\xe6\x97\xa5\xff\xc3"      # A, a 3-byte character in 3 tokens, a bad byte, a cut-off one
+    forced = [stories.tokenize("A", add_special=False)[-1]] + [_byte_token(stories, b) for b in raw[1:]]
+    assert b"".join(stories.token_to_piece(t) for t in forced).endswith(raw)
+    with engine_for(stories, n_parallel=1) as eng:
+        async def main():
+            job = eng.submit(GenRequest(prompt_tokens(stories, STORIES_PROMPTS[0]), temp=0, stop=stop,
+                                        constraint=_Force(stories.n_vocab, forced)))
+            return [ev async for ev in job]
+        events = asyncio.run(main())
+    deltas, finish = events[:-1], events[-1]
+    text = "".join(d.text for d in deltas)
+    full = b"".join(stories.token_to_piece(t) for t in forced).decode("utf-8", errors="replace")
+    assert full.endswith("A\u65e5\ufffd\ufffd")
+    n = 4 if stop == ["\u65e5"] else len(forced)     # a stop string ends it at its last byte
+    assert [t for d in deltas for t in d.tokens] == forced[:n]
+    assert finish.reason == "stop" and finish.completion_tokens == n
+    assert text == (full[:full.find(stop[0])] if stop == ["\u65e5"] else full)
+    # No delta splits a character: each one is text the reference decoder reads as it is.
+    for d in deltas:
+        assert d.text.encode("utf-8").decode("utf-8", errors="strict") == d.text
+    if not stop:   # the character went out with its third byte, carrying all three tokens
+        assert [(d.text, d.tokens) for d in deltas[1:3]] == [("\u65e5", forced[1:4]), ("\ufffd", forced[4:5])]
+
+
 def test_a_failing_request_fails_alone(stories):
     reqs, refs = _mixed_requests(stories, STORIES_PROMPTS[:4])
     bad = GenRequest(prompt_tokens(stories, STORIES_PROMPTS[4]), max_tokens=30, temp=0,
