@@ -201,6 +201,23 @@ def test_prefix_cache_hit_equals_cold_run(stories):
     assert hit.text == reference(stories, cont, max_tokens=20, temp=0.7, seed=3)[0]
 
 
+@pytest.mark.parametrize("name", ["smollm2", "gemma3"])
+def test_prefix_cache_hit_on_real_models(name, request):
+    """A second turn reuses the first turn's cache (truncated where the prompts part) and
+    still answers exactly as a cold Model.generate on the whole prompt."""
+    model = llm4all.Model(str(request.getfixturevalue(name)), n_ctx=N_CTX, n_threads=2)
+    first = "<|im_start|>user\nWrite one sentence about the sea.<|im_end|>\n<|im_start|>assistant\n"
+    with engine_for(model, n_parallel=2) as eng:
+        (r1,) = run(eng, [GenRequest(prompt_tokens(model, first), max_tokens=16, temp=0)])
+        second = first + r1.text + "<|im_end|>\n<|im_start|>user\nAnd one about the sky.<|im_end|>\n" \
+                                   "<|im_start|>assistant\n"
+        (r2,) = run(eng, [GenRequest(prompt_tokens(model, second), max_tokens=16, temp=0.7, seed=11)])
+    assert r1.text == reference(model, first, max_tokens=16, temp=0)[0]
+    assert r2.finish.cached_tokens >= len(prompt_tokens(model, first))
+    cold = llm4all.Model(str(request.getfixturevalue(name)), n_ctx=N_CTX, n_threads=2)
+    assert r2.text == reference(cold, second, max_tokens=16, temp=0.7, seed=11)[0]
+
+
 def test_prefix_cache_picks_the_slot_with_the_longest_common_prefix(stories):
     a, b = STORIES_PROMPTS[1], STORIES_PROMPTS[3]
     with engine_for(stories, n_parallel=3) as eng:
