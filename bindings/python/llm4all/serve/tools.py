@@ -19,6 +19,9 @@ TOOL_CALL_MARKERS = (
     "<tool_call>", "<seed:tool_call>", "<|tool_call|>", "[TOOL_CALLS]", "<|python_tag|>",
     "<|START_ACTION|>", "<｜tool▁calls▁begin｜>", "<｜tool▁call▁begin｜>",
     "<|tool_calls_section_begin|>", "<|tool_call_begin|>", "<function=", "functools[",
+    "<tool_calls>", "<TOOLCALL>", "<|tool_call_start|>", "<|tool_call>", "to=functions.",
+    "<|tool_call:begin|>", "<|tools_prefix|>", "<|function_call|>", "<minimax:tool_call>",
+    "<｜DSML｜", "<invoke name=", '<function name="',
 )
 
 _DECODER = json.JSONDecoder()
@@ -161,8 +164,7 @@ def _json_calls(text: str, pos: int, end: int, sep: str = "") -> Optional[List[D
             return calls
         if sep and region.startswith(sep, pos):
             pos += len(sep)
-            continue
-        return None
+        # else: values separated by whitespace only (MiniMax-M1 writes one call per line)
 
 
 def _xml_value(raw: str, ptype: Optional[str]) -> Any:
@@ -267,6 +269,15 @@ def _tagged(text: str, open_tag: str, close_tag: str, tools) -> List[Span]:
         calls = _inner_calls(text[a + len(open_tag):stop], tools)
         if calls:
             spans.append((a, end, calls))
+            # A following block whose opening tag is missing (Hermes-2-Pro's template writes
+            # "</tool_call> {...}</tool_call>" for a second call).
+            while end == stop + len(close_tag):
+                c2, o2 = text.find(close_tag, end), text.find(open_tag, end)
+                more = _inner_calls(text[end:c2], tools) if c2 >= 0 and (o2 < 0 or c2 < o2) else None
+                if not more:
+                    break
+                spans.append((end, c2 + len(close_tag), more))
+                stop, end = c2, c2 + len(close_tag)
         pos = end if end > a else a + len(open_tag)
 
 
@@ -342,11 +353,12 @@ def _kimi(text: str, tools) -> List[Span]:
     return spans
 
 
-_FUNCTIONARY = re.compile(r"(?:^|\n)>>>\s*([\w.\-]+)\s*\n")
+_FUNCTIONARY = re.compile(r"(?:\A|>>>)\s*([\w.\-]+)\s*\n(?=\s*\{)")
 
 
 def _functionary(text: str, tools) -> List[Span]:
-    """Functionary v3.2: >>>NAME\\n{json} (>>>all\\n is plain content)."""
+    """Functionary v3.2: >>>NAME\\n{json} (>>>all\\n is plain content); the prompt ends with
+    ">>>", so the reply itself starts with NAME\\n{json}."""
     spans: List[Span] = []
     for m in _FUNCTIONARY.finditer(text):
         if m.group(1) == "all":
@@ -358,10 +370,28 @@ def _functionary(text: str, tools) -> List[Span]:
     return spans
 
 
+_TRAILING_EOT = re.compile(r"(?:\s*(?:<\|[a-z_]{1,20}\|>|</s>))+\s*\Z")
+
+
+_RECIPIENT = re.compile(r"<\|recipient\|>\s*([\w.\-]+)\s*\n?<\|content\|>")
+
+
+def _recipient(text: str, tools) -> List[Span]:
+    """Functionary v2: <|recipient|>NAME\\n<|content|>{json} (recipient "all" is content)."""
+    spans: List[Span] = []
+    for m in _RECIPIENT.finditer(text):
+        got = _json_at(text, m.end()) if m.group(1) != "all" else None
+        call = _call(m.group(1), got[0]) if got else None
+        if call:
+            head = re.search(r"<\|from\|>\s*assistant\s*\Z", text[:m.start()])
+            spans.append((head.start() if head else m.start(), got[1], [call]))
+    return spans
+
+
 def _bare_json(text: str, tools) -> List[Span]:
     """Llama 3.x without <|python_tag|> (and any model told to answer with JSON): the whole
     reply is a call object, a list of them, or objects separated by ';' (optionally fenced)."""
-    s = text.strip()
+    s = _TRAILING_EOT.sub("", text).strip()  # a turn end rendered as text after the call
     fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", s, re.S)
     if fence:
         s = fence.group(1)
@@ -371,10 +401,199 @@ def _bare_json(text: str, tools) -> List[Span]:
     return [(0, len(text), calls)] if calls else []
 
 
+_INVOKE = re.compile(r'<(?P<ns>[^<>\s/]{0,16}?)(?P<el>invoke|function) name="(?P<name>[^"<>]+)"\s*>(?P<body>.*?)</(?P=ns)(?P=el)>', re.S)
+
+
+def _invoke_xml(text: str, tools) -> List[Span]:
+    """MiniMax-M2 / DeepSeek V3.2 (DSML) / MiniCPM style
+    <invoke name="NAME"><parameter name="K" [string="true"]>V</parameter></invoke>."""
+    spans: List[Span] = []
+    for m in _INVOKE.finditer(text):
+        ns, name, body = re.escape(m.group("ns")), m.group("name"), m.group("body")
+        types = _param_types(tools, name)
+        args: Dict[str, Any] = {}
+        pos = 0
+        for p in re.finditer(r'<%s(parameter|param) name="([^"<>]+)"(?:\s+string="(true|false)")?\s*>(.*?)</%s\1>'
+                             % (ns, ns), body, re.S):
+            if body[pos:p.start()].strip():
+                break
+            ptype = "string" if p.group(3) == "true" else types.get(p.group(2))
+            if p.group(3) == "false" and ptype == "string":
+                ptype = None
+            args[p.group(2)] = _xml_value(p.group(4), ptype)
+            pos = p.end()
+        else:
+            if not body[pos:].strip():
+                call = _call(name, args)
+                if call:
+                    spans.append((m.start(), m.end(), [call]))
+    return spans
+
+
+def _pythonic(src: str) -> Optional[List[Dict[str, Any]]]:
+    """LFM2 / MiniCPM / Llama 3.2 pythonic calls: [f(a=1, b="x"), g()] (keyword arguments with
+    literal values only; parsed with ast, never evaluated)."""
+    import ast
+    s = src.strip()
+    fence = re.fullmatch(r"```(?:python)?\s*(.*?)\s*```", s, re.S)
+    if fence:
+        s = fence.group(1)
+    if not s or len(s) > 100_000 or not re.match(r"\[?\s*[A-Za-z_][\w.]*\s*\(", s):
+        return None
+    try:
+        nodes = []
+        for stmt in ast.parse(s, mode="exec").body:  # [f(), g()] or one call per line
+            if not isinstance(stmt, ast.Expr):
+                return None
+            nodes += stmt.value.elts if isinstance(stmt.value, ast.List) else [stmt.value]
+        calls = []
+        for n in nodes:
+            if not isinstance(n, ast.Call) or n.args:
+                return None
+            name = ast.unparse(n.func)
+            if not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+                return None
+            args = {}
+            for k in n.keywords:
+                if k.arg is None:
+                    return None
+                args[k.arg] = ast.literal_eval(k.value)
+            call = _call(name, args)
+            if call is None:
+                return None
+            calls.append(call)
+        return calls or None
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+
+
+def _gemma_object(s: str, i: int, depth: int = 0) -> Tuple[Any, int]:
+    """Gemma 4's call syntax: {key:value,...} with <|"|>-quoted strings; ValueError if malformed."""
+    if depth > 64:
+        raise ValueError("too deep")
+    q = '<|"|>'
+    i = _WS.match(s, i).end()
+    if s.startswith(q, i):
+        j = s.find(q, i + len(q))
+        if j < 0:
+            raise ValueError("unterminated string")
+        return s[i + len(q):j], j + len(q)
+    if s.startswith("{", i) or s.startswith("[", i):
+        obj = s[i] == "{"
+        out: Any = {} if obj else []
+        i += 1
+        while True:
+            i = _WS.match(s, i).end()
+            if s.startswith("}" if obj else "]", i):
+                return out, i + 1
+            if obj:
+                m = re.compile(r"([^\s:{}\[\],]+)\s*:").match(s, i)
+                if not m:
+                    raise ValueError("expected a key")
+                key = m.group(1)[len(q):-len(q)] if m.group(1).startswith(q) and m.group(1).endswith(q) else m.group(1)
+                val, i = _gemma_object(s, m.end(), depth + 1)
+                out[key] = val
+            else:
+                val, i = _gemma_object(s, i, depth + 1)
+                out.append(val)
+            i = _WS.match(s, i).end()
+            if s.startswith(",", i):
+                i += 1
+    m = re.compile(r"[^,}\]\s]+").match(s, i)
+    if not m:
+        raise ValueError("expected a value")
+    try:
+        return json.loads(m.group(0)), m.end()
+    except ValueError:
+        return m.group(0), m.end()
+
+
+_GEMMA = re.compile(r"<\|tool_call>\s*call:([\w.\-]+)\s*(?=\{)")
+
+
+def _gemma4(text: str, tools) -> List[Span]:
+    spans: List[Span] = []
+    for m in _GEMMA.finditer(text):
+        try:
+            args, end = _gemma_object(text, m.end())
+        except (ValueError, RecursionError):
+            continue
+        call = _call(m.group(1), args)
+        if call:
+            end = _WS.match(text, end).end()
+            end = end + len("<tool_call|>") if text.startswith("<tool_call|>", end) else end
+            spans.append((m.start(), end, [call]))
+    return spans
+
+
+_HARMONY = re.compile(r"(?:<\|start\|>assistant)?(?:<\|channel\|>\s*\w+)?\s*to=functions\.([\w.\-]+)[^<\n]{0,40}"
+                      r"(?:<\|channel\|>[^<\n]{0,40})?(?:<\|constrain\|>[^<\n]{0,20})?<\|message\|>")
+
+
+def _harmony(text: str, tools) -> List[Span]:
+    """gpt-oss (harmony): ...to=functions.NAME<|channel|>commentary json<|message|>{json}<|call|>."""
+    spans: List[Span] = []
+    for m in _HARMONY.finditer(text):
+        got = _json_at(text, m.end())
+        call = _call(m.group(1), got[0]) if got else None
+        if call:
+            end = got[1] + len("<|call|>") if text.startswith("<|call|>", got[1]) else got[1]
+            spans.append((m.start(), end, [call]))
+    return spans
+
+
+_SOLAR = re.compile(r"<\|tool_call:begin\|>[^<]*<\|tool_call:name\|>([^<]+)<\|tool_call:args\|>")
+
+
+def _solar(text: str, tools) -> List[Span]:
+    spans: List[Span] = []
+    for m in _SOLAR.finditer(text):
+        got = _json_at(text, m.end())
+        call = _call(m.group(1), got[0]) if got else None
+        if call:
+            end = got[1] + len("<|tool_call:end|>") if text.startswith("<|tool_call:end|>", got[1]) else got[1]
+            spans.append((m.start(), end, [call]))
+    return spans
+
+
+def _name_keyed(text: str, open_tag: str, close_tag: str) -> List[Span]:
+    """Apertus: open_tag [{"NAME": {args}}, ...] close_tag."""
+    spans: List[Span] = []
+    for m in re.finditer(re.escape(open_tag), text):
+        got = _json_at(text, m.end())
+        if not got or not isinstance(got[0], list) or not got[0]:
+            continue
+        calls = [_call(next(iter(o)), o[next(iter(o))]) if isinstance(o, dict) and len(o) == 1 else None
+                 for o in got[0]]
+        if all(calls):
+            end = _WS.match(text, got[1]).end()
+            end = end + len(close_tag) if text.startswith(close_tag, end) else got[1]
+            spans.append((m.start(), end, calls))  # type: ignore[arg-type]
+    return spans
+
+
+def _pythonic_tagged(text: str, tools) -> List[Span]:
+    spans: List[Span] = []
+    for m in re.finditer(r"<\|tool_call_start\|>(.*?)(?:<\|tool_call_end\|>|\Z)", text, re.S):
+        calls = _pythonic(m.group(1))
+        if calls:
+            spans.append((m.start(), m.end(), calls))
+    return spans
+
+
 _EXTRACTORS: Tuple[Callable[[str, Any], List[Span]], ...] = (
     lambda t, tools: _tagged(t, "<tool_call>", "</tool_call>", tools),
     lambda t, tools: _tagged(t, "<seed:tool_call>", "</seed:tool_call>", tools),
     lambda t, tools: _tagged(t, "<|tool_call|>", "<|/tool_call|>", tools),
+    lambda t, tools: _tagged(t, "<tool_calls>", "</tool_calls>", tools),
+    lambda t, tools: _tagged(t, "<TOOLCALL>", "</TOOLCALL>", tools),
+    _pythonic_tagged,
+    _gemma4,
+    _harmony,
+    _solar,
+    _invoke_xml,
+    lambda t, tools: _name_keyed(t, "<|tools_prefix|>", "<|tools_suffix|>"),
+    lambda t, tools: _prefixed_json(t, "<|function_call|>"),
     _mistral_args,
     lambda t, tools: _prefixed_json(t, "[TOOL_CALLS]"),
     lambda t, tools: _prefixed_json(t, "<|python_tag|>", sep=";"),
@@ -385,11 +604,14 @@ _EXTRACTORS: Tuple[Callable[[str, Any], List[Span]], ...] = (
     lambda t, tools: [(m.start(), m.end(), c) for m in _FUNC_XML.finditer(t)
                       for c in [_xml_function_calls(m.group(0), tools)] if c],
     _functionary,
+    _recipient,
     _bare_json,
+    lambda t, tools: [(0, len(t), c) for c in [_pythonic(t)] if c],
 )
 
 # Section wrappers left around the calls, removed from the content once calls were found.
 _WRAPPERS = re.compile(r"<｜tool▁calls▁begin｜>|<｜tool▁calls▁end｜>|<\|tool_calls_section_begin\|>|"
+                       r"</?(?:minimax:tool_call|｜DSML｜function_calls|｜DSML｜tool_calls|atem:function_calls)>|"
                        r"<\|tool_calls_section_end\|>|<\|eom_id\|>|<\|eot_id\|>")
 
 
