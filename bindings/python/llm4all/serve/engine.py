@@ -492,6 +492,9 @@ class Engine:
             items.append((s, chunk))
             budget -= len(chunk)
 
+        # The step runs on the first item's session's thread pool: keep it the same pool
+        # from step to step (a pool that has gone to sleep costs a wake-up per op).
+        items.sort(key=lambda it: it[0].index)
         ok = self._decode(items)
         for s, toks in ok:
             run = s.run
