@@ -304,6 +304,60 @@ def test_markdown_long_and_hostile_lines_render_fast(fake):
     assert page.evaluate("window.__pwned") is None
 
 
+def test_markdown_list_structure(fake):
+    page, _ = fake
+    r = render(page, "3. three\n4. four\n   - sub *a*\n   - sub b\n\n     more of sub b\n5. five")
+    # The outer list is tight; the nested one is loose (its second item has two paragraphs).
+    assert r["html"] == ('<ol start="3"><li>three</li><li>four<ul><li><p>sub <em>a</em></p></li>'
+                         '<li><p>sub b</p><p>more of sub b</p></li></ul></li><li>five</li></ol>')
+    # A blank line between items makes a loose list (paragraphs); none makes a tight one.
+    assert render(page, "- a\n- b")["html"] == "<ul><li>a</li><li>b</li></ul>"
+    assert render(page, "- a\n\n- b")["html"] == "<ul><li><p>a</p></li><li><p>b</p></li></ul>"
+    # A lazy continuation line belongs to the item; a new marker of another kind starts a list.
+    assert render(page, "- a\ncontinued\n1. x")["html"] == "<ul><li>a<br>continued</li></ul><ol><li>x</li></ol>"
+
+
+FUZZ_PIECES = ["*", "**", "_", "__", "~~", "`", "```", "~~~", "[", "]", "(", ")", "](", "<", ">", "!", "#",
+               "# ", "> ", "- ", "1. ", "|", "---", "\\", "&", "&amp;", "&#x3c;", ";", " ", "  ", "\n", "\n\n",
+               "    ", "a", "word", "https://example.com/x", "javascript:alert(1)", "data:text/html,x",
+               "<script>window.__pwned=1</script>", "<img src=x onerror=window.__pwned=1>", "</p>", "\"", "'"]
+ALLOWED_TAGS = {"p", "br", "code", "pre", "div", "span", "button", "strong", "em", "del", "a", "h3", "h4", "h5",
+                "h6", "ul", "ol", "li", "blockquote", "hr", "table", "thead", "tbody", "tr", "th", "td"}
+
+
+def test_markdown_fuzz_only_safe_nodes(fake):
+    """Random mixes of markdown syntax and hostile markup: the renderer never throws, never takes
+    long, makes only known elements, no event-handler attributes, and links only to http(s)."""
+    import random
+    page, _ = fake
+    rng = random.Random(1234)
+    inputs = ["".join(rng.choice(FUZZ_PIECES) for _ in range(rng.randint(1, 400))) for _ in range(400)]
+    out = page.evaluate("""async (inputs) => {
+        const m = await import('/static/markdown.js');
+        const res = {tags: new Set(), attrs: new Set(), hrefs: new Set(), worst: 0, errors: []};
+        for (const md of inputs) {
+            const d = document.createElement('div');
+            const t0 = performance.now();
+            try { d.append(m.renderMarkdown(md)); } catch (e) { res.errors.push(String(e)); continue; }
+            res.worst = Math.max(res.worst, performance.now() - t0);
+            for (const e of d.querySelectorAll('*')) {
+                res.tags.add(e.tagName.toLowerCase());
+                for (const a of e.attributes) res.attrs.add(a.name);
+                if (e.tagName === 'A') res.hrefs.add(new URL(e.href).protocol);
+            }
+        }
+        return {tags: [...res.tags], attrs: [...res.attrs], hrefs: [...res.hrefs], worst: res.worst,
+                errors: res.errors, pwned: window.__pwned ?? null};
+    }""", inputs)
+    assert out["errors"] == []
+    assert set(out["tags"]) <= ALLOWED_TAGS, set(out["tags"]) - ALLOWED_TAGS
+    assert set(out["attrs"]) <= {"class", "href", "target", "rel", "type", "aria-label", "data-lang", "start",
+                                 "style"}, out["attrs"]
+    assert set(out["hrefs"]) <= {"http:", "https:"}
+    assert out["worst"] < 500
+    assert out["pwned"] is None
+
+
 # ------------------------------------------------------------------ the page, with answers set by the test
 
 HOSTILE = [
@@ -558,7 +612,7 @@ def set_settings(page, **fields) -> None:
 GROW_WATCH = """() => {
     window.__lengths = [];
     new MutationObserver(() => {
-        const md = [...document.querySelectorAll('#messages article.assistant .markdown')].at(-1);
+        const md = document.querySelector('#messages article.assistant[aria-busy=true] .markdown');
         const n = md ? md.textContent.length : 0;
         if (n && window.__lengths.at(-1) !== n) window.__lengths.push(n);
     }).observe(document.getElementById('messages'), {childList: true, subtree: true, characterData: true});
@@ -573,12 +627,9 @@ def test_live_streamed_reply(live, context, tmp_path):
     page.wait_for_function("document.getElementById('model-name').textContent !== '…'")
     assert page.locator("#model-name").inner_text() == model
     set_settings(page, temperature=0, max_tokens=48)
-    page.evaluate(GROW_WATCH)
     question = "What is the capital of France? Answer in two sentences."
     send(page, question)
     wait_idle(page, timeout=120_000)
-    lengths = page.evaluate("window.__lengths")
-    assert len(lengths) >= 3, lengths          # the reply grew piece by piece
     conv = stored(page)[0]
     assert conv["title"] == question[:47] + "…"          # titles are cut at 48 characters
     reply = conv["messages"][1]["content"]
@@ -590,10 +641,14 @@ def test_live_streamed_reply(live, context, tmp_path):
     stats = last_reply(page).locator(".stats").inner_text()
     assert re.fullmatch(rf"{n} tokens · [\d.]+ tok/s · first token [\d.]+ s", stats), stats
     assert float(re.search(r"([\d.]+) tok/s", stats).group(1)) > 0
-    # A second turn with code in it, for the screenshot (and the history goes back to the server).
-    set_settings(page, max_tokens=80)
+    # A second turn, longer and with code (for the screenshot): it grows on the page piece by
+    # piece (~60 tokens: several animation frames even at hundreds of tokens/s).
+    set_settings(page, max_tokens=96)
+    page.evaluate(GROW_WATCH)
     send(page, "Write a short Python function that adds two numbers.")
     wait_idle(page, timeout=120_000)
+    lengths = page.evaluate("window.__lengths")
+    assert len(lengths) >= 3 and lengths == sorted(lengths), lengths
     assert stored(page)[0]["messages"][3]["content"]
     shot = screenshot(page, tmp_path, "chat-page.png")
     print(f"screenshot: {shot}")
