@@ -196,6 +196,8 @@ def test_chat_stream_equals_nonstream(chat_srv):
     assert [x for x in reasons if x] == [full.choices[0].finish_reason] and reasons[-1] is not None
     assert usage is not None and usage.completion_tokens == full.usage.completion_tokens
     assert usage.prompt_tokens == full.usage.prompt_tokens
+    # the same prompt again finds it in an idle slot's cache
+    assert 0 < usage.prompt_tokens_details.cached_tokens <= usage.prompt_tokens
 
 
 def test_chat_stream_sse_framing(chat_srv):
