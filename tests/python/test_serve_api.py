@@ -389,7 +389,18 @@ BAD_CHAT = [
 
 
 def test_errors_have_openai_shape_and_the_server_still_answers(chat_srv, smol_model):
+    import threading
     url = chat_srv.api + "/chat/completions"
+    # A greedy stream runs while the bad requests arrive: it must come out exactly as alone.
+    streamed = []
+
+    def stream():
+        s = client(chat_srv).chat.completions.create(model="smollm2", messages=CHAT2, temperature=0, max_tokens=40,
+                                                     stream=True)
+        streamed.extend(ch.choices[0].delta.content or "" for ch in s if ch.choices)
+
+    t = threading.Thread(target=stream)
+    t.start()
     for name, body, status, code in BAD_CHAT:
         kw = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, bytes) \
             else {"json": body}
@@ -414,6 +425,8 @@ def test_errors_have_openai_shape_and_the_server_still_answers(chat_srv, smol_mo
     # ... and good requests still get exactly the right answer
     r = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=12)
     assert r.choices[0].message.content == smol_model.chat(CHAT, temp=0, max_tokens=12)
+    t.join()
+    assert "".join(streamed) == smol_model.chat(CHAT2, temp=0, max_tokens=40)
 
 
 def test_body_limit(strict_srv):
