@@ -5,6 +5,7 @@
 // releases the GIL while the engine works and maps status codes to llm4all.Error.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <exception>
@@ -181,6 +182,8 @@ py::dict generate_defaults() {
     d["min_p"] = o.sampling.min_p;
     d["repeat_penalty"] = o.sampling.repeat_penalty;
     d["repeat_last_n"] = o.sampling.repeat_last_n;
+    d["presence_penalty"] = o.sampling.presence_penalty;
+    d["frequency_penalty"] = o.sampling.frequency_penalty;
     return d;
 }
 
@@ -442,6 +445,127 @@ private:
     std::mutex mu_;
 };
 
+// decode_batch(items): several sessions advance in shared forward passes
+// (llm4all_decode_batch). Items are checked here for shape and types; the
+// engine checks the rest (models, token ids, context room) before decoding.
+void decode_batch(py::handle items) {
+    if (!PyList_Check(items.ptr()) && !PyTuple_Check(items.ptr()))
+        throw py::type_error("decode_batch: items must be a list of (Session, tokens, all_logits) tuples");
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(items);
+    const size_t n = seq.size();
+    if (n == 0) throw py::value_error("decode_batch: items is empty");
+    std::vector<Session *> sessions(n);
+    std::vector<std::vector<int32_t>> tokens(n);
+    std::vector<llm4all_batch_item> c_items(n);
+    std::vector<py::object> keep;
+    for (size_t i = 0; i < n; ++i) {
+        const std::string where = "decode_batch: item " + std::to_string(i);
+        py::handle it = seq[i];
+        if (!PyTuple_Check(it.ptr()) || PyTuple_GET_SIZE(it.ptr()) != 3)
+            throw py::type_error(where + " must be a tuple (Session, tokens, all_logits)");
+        py::tuple t = py::reinterpret_borrow<py::tuple>(it);
+        if (!py::isinstance<Session>(t[0]))
+            throw py::type_error(where + ": expected a Session, not " + std::string(Py_TYPE(t[0].ptr())->tp_name));
+        sessions[i] = &t[0].cast<Session &>();
+        keep.push_back(t[0]);   // alive while the GIL is released, whatever happens to items
+        try {
+            tokens[i] = token_list(t[1]);
+        } catch (py::type_error &e) {
+            throw py::type_error(where + ": " + e.what());
+        } catch (py::value_error &e) {
+            throw py::value_error(where + ": " + e.what());
+        }
+        if (tokens[i].empty()) throw py::value_error(where + ": tokens is empty (at least one token is needed)");
+        if (!PyBool_Check(t[2].ptr()))
+            throw py::type_error(where + ": all_logits must be a bool, not " + std::string(Py_TYPE(t[2].ptr())->tp_name));
+        for (size_t j = 0; j < i; ++j)
+            if (sessions[j] == sessions[i])
+                throw py::value_error(where + ": its session is also item " + std::to_string(j) +
+                                      "'s (each sequence needs its own Session)");
+        c_items[i].session = sessions[i]->get();
+        c_items[i].tokens = tokens[i].data();
+        c_items[i].n_tokens = tokens[i].size();
+        c_items[i].all_logits = t[2].ptr() == Py_True;
+    }
+    // Every session's lock, always in the same (address) order, so two threads
+    // batching overlapping sessions cannot deadlock.
+    std::vector<std::mutex *> locks;
+    for (Session *s : sessions) locks.push_back(&s->mutex());
+    std::sort(locks.begin(), locks.end());
+    py::gil_scoped_release nogil;
+    for (std::mutex *m : locks) m->lock();
+    const llm4all_status status = llm4all_decode_batch(c_items.data(), n);
+    const std::string message = status == LLM4ALL_OK ? std::string() : llm4all_last_error();
+    for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->unlock();
+    if (status != LLM4ALL_OK) throw StatusError(status, message);
+}
+
+// _core.Sampler: one sequence's sampling chain (llm4all_sampler_*).
+class Sampler {
+public:
+    Sampler(float temp, int32_t top_k, float top_p, float min_p, float repeat_penalty, int32_t repeat_last_n,
+            float presence_penalty, float frequency_penalty, py::object seed) {
+        llm4all_sampler_options o;
+        llm4all_sampler_options_init(&o);
+        o.temp = temp;
+        o.top_k = top_k;
+        o.top_p = top_p;
+        o.min_p = min_p;
+        o.repeat_penalty = repeat_penalty;
+        o.repeat_last_n = repeat_last_n;
+        o.presence_penalty = presence_penalty;
+        o.frequency_penalty = frequency_penalty;
+        o.seed = seed_value(seed);
+        llm4all_sampler *s = nullptr;
+        check(llm4all_sampler_new(&o, &s));
+        sampler_.reset(s);
+    }
+
+    int32_t sample(py::handle logits) {
+        if (!py::isinstance<py::array_t<float>>(logits))
+            throw py::type_error("Sampler.sample: logits must be a float32 numpy array");
+        auto a = py::array_t<float, py::array::c_style>::ensure(logits);
+        if (!a) throw py::error_already_set();
+        if (a.ndim() != 1) throw py::value_error("Sampler.sample: logits must be 1-D (n_vocab,), got " +
+                                                 std::to_string(a.ndim()) + " dimensions");
+        if (a.shape(0) < 1 || a.shape(0) > INT32_MAX) throw py::value_error("Sampler.sample: logits is empty");
+        const float *data = a.data();
+        const int32_t n = static_cast<int32_t>(a.shape(0));
+        int32_t tok = -1;
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        check(llm4all_sampler_sample(sampler_.get(), data, n, &tok));
+        return tok;
+    }
+
+    void accept(py::handle token) {
+        std::vector<int32_t> t = token_list(py::make_tuple(token));
+        std::lock_guard<std::mutex> lock(mu_);
+        check(llm4all_sampler_accept(sampler_.get(), t[0]));
+    }
+
+private:
+    // None or -1: a fresh random seed (LLM4ALL_SEED_RANDOM); else 0 .. 2^64 - 2.
+    static uint64_t seed_value(py::object seed) {
+        if (seed.is_none()) return LLM4ALL_SEED_RANDOM;
+        if (!PyLong_Check(seed.ptr()) || PyBool_Check(seed.ptr()))
+            throw py::type_error("seed must be an int or None, not " + std::string(Py_TYPE(seed.ptr())->tp_name));
+        int overflow = 0;
+        const long long v = PyLong_AsLongLongAndOverflow(seed.ptr(), &overflow);
+        if (!overflow && v == -1) return LLM4ALL_SEED_RANDOM;
+        if (!overflow && v < 0) throw py::value_error("seed must be -1, None or between 0 and 2**64 - 2");
+        const unsigned long long u = PyLong_AsUnsignedLongLong(seed.ptr());
+        if (PyErr_Occurred() || u == LLM4ALL_SEED_RANDOM) {
+            PyErr_Clear();
+            throw py::value_error("seed must be -1, None or between 0 and 2**64 - 2");
+        }
+        return u;
+    }
+
+    llm4all_raii::SamplerPtr sampler_;
+    std::mutex mu_;   // sample() runs without the GIL
+};
+
 struct FreeChat {
     void operator()(llm4all_chat *c) const { llm4all_chat_free(c); }
 };
@@ -656,6 +780,24 @@ PYBIND11_MODULE(_core, m) {
              py::arg("repeat_last_n") = gd.sampling.repeat_last_n, py::arg("seed") = LLM4ALL_SEED_RANDOM,
              py::arg("add_special") = true, py::arg("parse_special") = true, py::arg("stop_at_eog") = true,
              py::arg("stop") = py::none(), py::arg("callback") = py::none());
+
+    m.def("decode_batch", &decode_batch, py::arg("items"),
+          "Advance several sessions of one model in shared forward passes: items is a list of "
+          "(Session, tokens, all_logits); each session's logits() then hold its result, bit-identical "
+          "to Session.decode (llm4all_decode_batch).");
+
+    py::class_<Sampler>(m, "Sampler")
+        .def(py::init<float, int32_t, float, float, float, int32_t, float, float, py::object>(),
+             py::arg("temp") = gd.sampling.temp, py::arg("top_k") = gd.sampling.top_k,
+             py::arg("top_p") = gd.sampling.top_p, py::arg("min_p") = gd.sampling.min_p,
+             py::arg("repeat_penalty") = gd.sampling.repeat_penalty,
+             py::arg("repeat_last_n") = gd.sampling.repeat_last_n,
+             py::arg("presence_penalty") = gd.sampling.presence_penalty,
+             py::arg("frequency_penalty") = gd.sampling.frequency_penalty, py::arg("seed") = py::none())
+        .def("sample", &Sampler::sample, py::arg("logits"),
+             "Pick a token from float32 logits [n_vocab] (-inf = never; all -inf or NaN raise llm4all.Error). "
+             "Does not accept it.")
+        .def("accept", &Sampler::accept, py::arg("token"), "Add a token to the penalty window.");
 
     py::class_<Chat>(m, "Chat")
         .def(py::init<Session &, py::object, py::object, py::object, bool>(), py::arg("session"),

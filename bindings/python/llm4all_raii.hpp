@@ -1,5 +1,5 @@
 // llm4all_raii.hpp — small C++ RAII helpers over the public C ABI (llm4all.h):
-// owning pointers for models, sessions and returned buffers, and a check() that
+// owning pointers for models, sessions, samplers and returned buffers, and a check() that
 // turns a status code into a C++ exception carrying llm4all_last_error().
 // Header-only; used by the Python module and usable by any C++ host.
 #pragma once
@@ -27,6 +27,11 @@ struct FreeSession {
     void operator()(llm4all_session *s) const { llm4all_session_free(s); }
 };
 using SessionPtr = std::unique_ptr<llm4all_session, FreeSession>;
+
+struct FreeSampler {
+    void operator()(llm4all_sampler *s) const { llm4all_sampler_free(s); }
+};
+using SamplerPtr = std::unique_ptr<llm4all_sampler, FreeSampler>;
 
 // A failed C call: the status code and the thread-local message, captured at
 // once because the next llm4all call on this thread overwrites it.

@@ -14,7 +14,7 @@
 
 namespace llm4all {
 
-class Session;
+class Batch;
 struct Arch;
 
 struct Hparams {
@@ -105,11 +105,11 @@ struct Arch {
     const char *name;
     // Reads hparams (beyond the common ones Model fills) and binds the weights.
     void (*load)(Model &model);
-    // Runs n tokens at positions n_past.. through the network, appending their
-    // K/V to the session's cache. Writes logits [n_vocab, n_out] for the last
-    // n_out tokens of the batch into logits (host memory).
-    void (*forward)(Session &session, const int32_t *tokens, int32_t n, int32_t n_past, float *logits,
-                    int32_t n_out);
+    // Runs the batch's tokens (batch.h: one or more sequences, each at its own
+    // positions with its own cache) through the network, appending their K/V to
+    // each segment's cache. Writes logits [n_vocab, batch.n_out()] (host memory):
+    // each segment's last n_out positions, segment after segment.
+    void (*forward)(Batch &batch, float *logits);
 };
 
 const Arch *find_arch(const std::string &name);

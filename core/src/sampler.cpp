@@ -1,12 +1,12 @@
 // sampler.cpp — the sampling chain. Order follows common practice (llama.cpp,
 // GPT4All): penalties on raw logits, then top-k, top-p and min-p on the
-// softmax at temperature 1, then temperature and the seeded draw.
+// softmax at temperature 1, then temperature and the seeded draw. Masked
+// (-inf) logits drop out before any of it.
 #include "sampler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <unordered_set>
 
 #include "error.h"
 
@@ -22,16 +22,22 @@ uint64_t seed_of(uint64_t seed) {
 
 Sampler::Sampler(const llm4all_sampler_options &options) : opt_(options), rng_(seed_of(options.seed)) {
     if (!std::isfinite(opt_.temp) || !std::isfinite(opt_.top_p) || !std::isfinite(opt_.min_p) ||
-        !std::isfinite(opt_.repeat_penalty) || opt_.repeat_penalty <= 0.0f || opt_.repeat_last_n < 0)
+        !std::isfinite(opt_.repeat_penalty) || opt_.repeat_penalty <= 0.0f || opt_.repeat_last_n < 0 ||
+        !std::isfinite(opt_.presence_penalty) || !std::isfinite(opt_.frequency_penalty))
         fail(LLM4ALL_ERR_INVALID_ARGUMENT,
-             "sampling options out of range: temperature/top_p/min_p must be finite numbers, "
-             "repeat_penalty > 0 and repeat_last_n >= 0");
+             "sampling options out of range: temperature/top_p/min_p/presence_penalty/frequency_penalty must be "
+             "finite numbers, repeat_penalty > 0 and repeat_last_n >= 0");
 }
 
 void Sampler::accept(int32_t token) {
     if (opt_.repeat_last_n <= 0) return;
     recent_.push_back(token);
-    while (recent_.size() > size_t(opt_.repeat_last_n)) recent_.pop_front();
+    ++counts_[token];
+    while (recent_.size() > size_t(opt_.repeat_last_n)) {
+        auto it = counts_.find(recent_.front());
+        if (--it->second == 0) counts_.erase(it);
+        recent_.pop_front();
+    }
 }
 
 float log_softmax_at(const float *row, int32_t n, int32_t token) {
@@ -43,17 +49,31 @@ float log_softmax_at(const float *row, int32_t n, int32_t token) {
 }
 
 int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
+    if (n_vocab < 1 || !logits) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "sample needs logits and n_vocab >= 1");
+    for (int32_t i = 0; i < n_vocab; ++i) {
+        const float l = logits[i];
+        if (std::isnan(l) || l == INFINITY)
+            fail(LLM4ALL_ERR_INVALID_ARGUMENT, "logit " + std::to_string(i) + " is " + (std::isnan(l) ? "NaN" : "+inf") +
+                                                   ": logits must be finite numbers or -inf (masked)");
+    }
     cand_.resize(n_vocab);
     for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {logits[i], i};
 
-    if (opt_.repeat_penalty != 1.0f && !recent_.empty()) {
-        std::unordered_set<int32_t> seen(recent_.begin(), recent_.end());
-        for (int32_t t : seen) {
+    // llama.cpp's penalties: divide a positive logit by repeat_penalty (multiply a
+    // negative one), then subtract count * frequency + presence for every token
+    // seen in the window. A masked logit stays -inf.
+    const bool penalize =
+        opt_.repeat_penalty != 1.0f || opt_.frequency_penalty != 0.0f || opt_.presence_penalty != 0.0f;
+    if (penalize)
+        for (const auto &[t, count] : counts_) {
             if (t < 0 || t >= n_vocab) continue;
             float &l = cand_[t].first;
             l = l > 0 ? l / opt_.repeat_penalty : l * opt_.repeat_penalty;
+            l -= float(count) * opt_.frequency_penalty + opt_.presence_penalty;
         }
-    }
+    bool any = false;
+    for (const auto &c : cand_) any |= c.first != -INFINITY;
+    if (!any) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "every logit is -inf: no token is allowed");
 
     auto by_logit = [](const std::pair<float, int32_t> &a, const std::pair<float, int32_t> &b) {
         return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -67,6 +87,8 @@ int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
     } else {
         std::sort(cand_.begin(), cand_.end(), by_logit);
     }
+    // Masked tokens sort last and never survive (the first is unmasked, checked above).
+    while (n > 1 && cand_[n - 1].first == -INFINITY) --n;
     cand_.resize(n);
 
     // Probabilities at temperature 1 decide which tokens survive top-p / min-p.

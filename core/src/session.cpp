@@ -37,6 +37,7 @@ Session::~Session() { release(); }
 void Session::release() {
     if (!ctx_) return;
     const llm4all_backend_iface &b = be();
+    batch_.reset();
     kv_.reset();
     for (auto &s : scratch_) if (s.first) b.buffer_free(ctx_, s.first);
     scratch_.clear();
@@ -74,12 +75,21 @@ void Session::check_tokens(const int32_t *tokens, size_t n) const {
                                                    " is outside the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
 }
 
-void Session::run(const int32_t *tokens, size_t n, int64_t logits_from, const LogitsFn &on_logits) {
-    check_tokens(tokens, n);
+void Session::check_room(size_t n) const {
     if (tokens_.size() + n > size_t(n_ctx_))
         fail(LLM4ALL_ERR_CONTEXT_FULL, "context is full: " + std::to_string(tokens_.size()) + " cached + " +
                                            std::to_string(n) + " new tokens exceed n_ctx " + std::to_string(n_ctx_));
-    const int32_t n_vocab = model_.hparams().n_vocab;
+}
+
+Batch &Session::batch() {
+    if (!batch_) batch_ = std::make_unique<Batch>(*this);
+    return *batch_;
+}
+
+void Session::run(const int32_t *tokens, size_t n, int64_t logits_from, const LogitsFn &on_logits) {
+    check_tokens(tokens, n);
+    check_room(n);
+    Batch &b = batch();
     for (size_t i = 0; i < n; i += n_batch_) {
         check_abort();
         const int32_t nb = static_cast<int32_t>(std::min<size_t>(n_batch_, n - i));
@@ -87,26 +97,16 @@ void Session::run(const int32_t *tokens, size_t n, int64_t logits_from, const Lo
         // The output head is the costliest matmul for large vocabularies: run it
         // only for the positions whose logits the caller wants (the batch's tail).
         const int32_t n_out = static_cast<int32_t>(std::clamp<int64_t>(int64_t(pos) + nb - logits_from, 0, nb));
-        batch_logits_.resize(size_t(n_out) * n_vocab);
-        kv_->reserve(pos, nb);
-        model_.arch().forward(*this, tokens + i, nb, pos, batch_logits_.data(), n_out);
-        tokens_.insert(tokens_.end(), tokens + i, tokens + i + nb);
-        if (n_out) on_logits(pos + nb - n_out, n_out, batch_logits_.data());
+        b.clear();
+        b.add(*this, tokens + i, nb, n_out);
+        b.run();
+        if (n_out) on_logits(pos + nb - n_out, n_out, b.logits(0));
     }
 }
 
 void Session::decode(const int32_t *tokens, size_t n, bool all_logits) {
-    if (n == 0) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "decode needs at least one token");
-    const int32_t n_vocab = model_.hparams().n_vocab;
-    logits_rows_ = 0;
-    logits_.clear();
-    if (all_logits) logits_.reserve(n * size_t(n_vocab));
-    const int64_t from = all_logits ? n_past() : int64_t(n_past()) + int64_t(n) - 1;
-    run(tokens, n, from, [&](int32_t, int32_t rows, const float *l) {
-        if (!all_logits) logits_.clear();
-        logits_.insert(logits_.end(), l, l + size_t(rows) * n_vocab);
-        logits_rows_ = all_logits ? logits_rows_ + rows : rows;
-    });
+    const DecodeItem item{this, tokens, n, all_logits};
+    decode_batch(&item, 1);
 }
 
 void Session::truncate(int32_t n_keep) {

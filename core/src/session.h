@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "batch.h"
 #include "error.h"
 #include "kv_cache.h"
 #include "model.h"
@@ -35,7 +36,8 @@ public:
     // Makes the cache hold exactly tokens (prefix reuse); logits of the last
     // token are then available. Returns the number of tokens decoded.
     int32_t set_tokens(const int32_t *tokens, size_t n);
-    // Appends tokens; keeps logits for all of them or only the last.
+    // Appends tokens; keeps logits for all of them or only the last. The same
+    // path as decode_batch() (batch.h) with this session alone.
     void decode(const int32_t *tokens, size_t n, bool all_logits);
     // Keeps the first n_keep tokens. When a sliding-window layer no longer holds the
     // history position n_keep needs, those tokens are decoded again from the start.
@@ -63,15 +65,13 @@ public:
     KvCache &kv() { return *kv_; }
     // A tensor over scratch slot `slot` (grown on demand, contents not kept).
     llm4all_tensor scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2 = 1);
-    // Positions n_past .. n_past + n - 1 in a buffer the session keeps, so a
-    // forward pass allocates nothing per call; valid until the next call.
-    const int32_t *positions(int32_t n_past, int32_t n) {
-        if (positions_.size() < size_t(n)) positions_.resize(n);
-        for (int32_t i = 0; i < n; ++i) positions_[i] = n_past + i;
-        return positions_.data();
-    }
 
 private:
+    // The batch machinery appends tokens, fills logits and checks arguments the
+    // way decode() does.
+    friend class Batch;
+    friend void decode_batch(const DecodeItem *items, size_t n_items);
+
     // Runs tokens through the model in batches of n_batch; for each batch,
     // on_logits(first_row_position, rows, logits) sees the logits of the
     // positions >= logits_from that it holds.
@@ -89,6 +89,10 @@ private:
     };
     void run(const int32_t *tokens, size_t n, int64_t logits_from, const LogitsFn &on_logits);
     void check_tokens(const int32_t *tokens, size_t n) const;
+    // Throws CONTEXT_FULL unless n more tokens fit.
+    void check_room(size_t n) const;
+    // This session's reusable one-pass batch (it computes on this session).
+    Batch &batch();
     void release();
 
     const Model &model_;
@@ -99,8 +103,7 @@ private:
     std::vector<std::pair<void *, size_t>> scratch_;
     std::vector<int32_t> tokens_;
     std::vector<float> logits_;
-    std::vector<float> batch_logits_;
-    std::vector<int32_t> positions_;
+    std::unique_ptr<Batch> batch_;
     int32_t logits_rows_ = 0;
     std::atomic<bool> abort_{false};
 };

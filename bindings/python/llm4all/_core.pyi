@@ -74,3 +74,27 @@ class Session:
         stop_at_eog: bool = True,
         callback: Optional[Callable[[str, int], Optional[bool]]] = None,
     ) -> Tuple[str, Dict[str, Union[int, float, str]]]: ...
+
+def decode_batch(items: Sequence[Tuple[Session, Sequence[int], bool]]) -> None:
+    """Advance several sessions of one model in shared forward passes (llm4all_decode_batch).
+
+    Each item (session, tokens, all_logits) is appended to its session exactly as
+    session.decode(tokens, all_logits) would: afterwards session.logits() holds its
+    logits, bit-identical to a solo decode. Sessions must be distinct; nothing is
+    decoded when any item is bad (TypeError/ValueError for malformed items,
+    llm4all.Error for mixed models, bad token ids or a full context)."""
+    ...
+
+class Sampler:
+    """One sequence's sampling chain: penalties (repeat, presence, frequency over the
+    last repeat_last_n accepted tokens), top-k, top-p, min-p, temperature and a seeded
+    draw; temp <= 0 is greedy (the first largest logit). Defaults as generate_defaults();
+    seed None or -1 draws a random one."""
+    def __init__(self, temp: float = 0.7, top_k: int = 40, top_p: float = 0.9, min_p: float = 0.0,
+                 repeat_penalty: float = 1.0, repeat_last_n: int = 64, presence_penalty: float = 0.0,
+                 frequency_penalty: float = 0.0, seed: Optional[int] = None) -> None: ...
+    def sample(self, logits: npt.NDArray[np.float32]) -> int:
+        """A token from 1-D float32 logits; -inf entries are never chosen; all -inf or
+        any NaN raise llm4all.Error. Does not accept the token."""
+        ...
+    def accept(self, token: int) -> None: ...

@@ -24,8 +24,11 @@ extern "C" {
 #endif
 
 /* Bumped when a function's signature or a struct's existing fields change.
- * Appending fields to an options struct does not bump it (the size field tells). */
-#define LLM4ALL_ABI_VERSION 1
+ * Appending fields to an options struct does not bump it (the size field tells),
+ * except where that struct is embedded by value in another one.
+ * 2: llm4all_sampler_options gained presence_penalty and frequency_penalty, which
+ *    moved the fields after llm4all_generate_options.sampling (stop, n_stop). */
+#define LLM4ALL_ABI_VERSION 2
 
 /* ---- status and errors ------------------------------------------------- */
 
@@ -226,6 +229,25 @@ LLM4ALL_API llm4all_status llm4all_session_score(llm4all_session *session, const
  * request is cleared when the next call on the session starts. */
 LLM4ALL_API void llm4all_session_abort(llm4all_session *session);
 
+/* ---- several sequences at once --------------------------------------------------- */
+
+typedef struct llm4all_batch_item {
+    llm4all_session *session;   /* distinct sessions of one model */
+    const int32_t *tokens;      /* appended to that session's cache */
+    size_t n_tokens;            /* >= 1 */
+    bool all_logits;            /* as llm4all_session_decode */
+} llm4all_batch_item;
+
+/* One decode step for several sequences: every item's tokens are appended to its
+ * session exactly as llm4all_session_decode would (bit-identical logits), in shared
+ * forward passes (each pass takes up to n_batch tokens of each item). Runs on the first
+ * item's session's threads. Checks every item before decoding anything (one model,
+ * distinct sessions, valid token ids, room in each context): on an error no cache
+ * changes. Afterwards llm4all_session_logits(item.session) has each item's logits.
+ * llm4all_session_abort on any item's session stops the call with
+ * LLM4ALL_ERR_CANCELLED; every pass that completed stays in the caches. */
+LLM4ALL_API llm4all_status llm4all_decode_batch(const llm4all_batch_item *items, size_t n_items);
+
 /* ---- sampling and generation -------------------------------------------------- */
 
 typedef struct llm4all_sampler_options {
@@ -237,6 +259,10 @@ typedef struct llm4all_sampler_options {
     float repeat_penalty;   /* 1: off */
     int32_t repeat_last_n;  /* tokens considered by the repeat penalty */
     uint64_t seed;          /* same seed + same inputs = same tokens; LLM4ALL_SEED_RANDOM draws one */
+    /* Appended in ABI 2 (0 = off), llama.cpp's formula over the last repeat_last_n
+     * accepted tokens: logit -= count * frequency_penalty + (count > 0) * presence_penalty. */
+    float presence_penalty;
+    float frequency_penalty;
 } llm4all_sampler_options;
 
 /* A seed that asks for a fresh random one per call (llama.cpp's --seed -1). */
@@ -247,6 +273,22 @@ typedef struct llm4all_sampler_options {
  * as in llama.cpp, repeat_last_n 64, seed 0). temp 0 with repeat_penalty 1 is
  * exact greedy decoding. */
 LLM4ALL_API void llm4all_sampler_options_init(llm4all_sampler_options *options);
+
+/* A sampler on its own, one per sequence, for callers that run the decode loop
+ * themselves (llm4all_decode_batch): the same chain as llm4all_session_generate
+ * (penalties, top-k, top-p, min-p, temperature, seeded draw; temp <= 0 = the first
+ * largest logit). options NULL = the defaults. *out is owned by the caller. */
+typedef struct llm4all_sampler llm4all_sampler;
+LLM4ALL_API llm4all_status llm4all_sampler_new(const llm4all_sampler_options *options, llm4all_sampler **out);
+LLM4ALL_API void llm4all_sampler_free(llm4all_sampler *sampler);
+/* Picks a token from n_vocab logits. Logits set to -INFINITY are never chosen
+ * (constrained decoding masks that way); all -inf, or any NaN, is
+ * LLM4ALL_ERR_INVALID_ARGUMENT. Does not accept the token. */
+LLM4ALL_API llm4all_status llm4all_sampler_sample(llm4all_sampler *sampler, const float *logits, int32_t n_vocab,
+                                                  int32_t *out_token);
+/* Adds a token to the penalty window (generate accepts every prompt token, then
+ * every generated one). Negative ids are LLM4ALL_ERR_INVALID_ARGUMENT. */
+LLM4ALL_API llm4all_status llm4all_sampler_accept(llm4all_sampler *sampler, int32_t token);
 
 /* Streaming callback: piece is complete UTF-8 (possibly empty when a token
  * only starts a multi-byte character), NUL-terminated, valid during the call.

@@ -1,9 +1,11 @@
 // session_api.cpp — C entry points for sessions, scoring and generation.
 #include <cstring>
+#include <vector>
 
 #include "api/handles.h"
 #include "api/options.h"
 #include "api/shim.h"
+#include "batch.h"
 #include "generate.h"
 
 using namespace llm4all;
@@ -95,6 +97,19 @@ llm4all_status llm4all_session_decode(llm4all_session *session, const int32_t *t
         LLM4ALL_REQUIRE(session && tokens, "session or tokens is NULL");
         session->impl.clear_abort();
         session->impl.decode(tokens, n_tokens, all_logits);
+    });
+}
+
+llm4all_status llm4all_decode_batch(const llm4all_batch_item *items, size_t n_items) {
+    return guarded([&] {
+        LLM4ALL_REQUIRE(items || n_items == 0, "items is NULL");
+        std::vector<DecodeItem> di(n_items);
+        for (size_t i = 0; i < n_items; ++i)
+            di[i] = DecodeItem{items[i].session ? &items[i].session->impl : nullptr, items[i].tokens,
+                               items[i].n_tokens, items[i].all_logits};
+        for (const DecodeItem &d : di)
+            if (d.session) d.session->clear_abort();
+        decode_batch(di.data(), di.size());
     });
 }
 

@@ -1,13 +1,14 @@
 // common.h — small helpers shared by the architecture files: backend error
 // checking, reshaped views of contiguous tensors, the decoder's activation
 // buffers, several matrix products over one shared input, one layer's cache
-// store + attention, and the output head.
+// store + attention per sequence of a batch, and the output head.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <string>
 
+#include "batch.h"
 #include "error.h"
 #include "session.h"
 
@@ -44,22 +45,31 @@ inline void mul_mat_shared(Session &s, int32_t n, const llm4all_tensor *const *w
     for (int32_t j = 0; j < n; ++j) check(be.mul_mat(s.ctx(), w[j], x, y[j]), what, s);
 }
 
-// Stores the batch's k and v ([hd * n_head_kv, n], RoPE applied) in layer l's
-// cache and attends q3 ([hd, n_head, n]) over it into out3, honouring the layer's
-// sliding window; softcap as attention_ext. Plain attention() where nothing needs
-// the extras, so plugin tables without attention_ext still run such models.
-inline void store_and_attend(Session &s, int32_t l, int32_t n_past, int32_t n, const llm4all_tensor &k,
-                             const llm4all_tensor &v, const llm4all_tensor &q3, float scale, float softcap,
-                             llm4all_tensor &out3) {
+// Stores each segment's rows of k and v ([hd * n_head_kv, n], RoPE applied) in
+// layer l of that segment's cache and attends its rows of q3 ([hd, n_head, n])
+// over that cache into out3, honouring the layer's sliding window; softcap as
+// attention_ext. Plain attention() where nothing needs the extras, so plugin
+// tables without attention_ext still run such models.
+inline void store_and_attend(Batch &b, int32_t l, const llm4all_tensor &k, const llm4all_tensor &v,
+                             const llm4all_tensor &q3, float scale, float softcap, llm4all_tensor &out3) {
+    Session &s = b.compute();
     const llm4all_backend_iface &be = s.be();
-    KvLayerView c = s.kv().layer(l, n_past, n);
-    check(be.store_rows(s.ctx(), &k, &c.k_rows, c.store_row), "store_rows(k)", s);
-    check(be.store_rows(s.ctx(), &v, &c.v_rows, c.store_row), "store_rows(v)", s);
-    if (c.window > 0 || softcap > 0)
-        check(be.attention_ext(s.ctx(), &q3, &c.k, &c.v, c.n_kv, c.pos, scale, c.window, softcap, &out3),
-              "attention_ext", s);
-    else
-        check(be.attention(s.ctx(), &q3, &c.k, &c.v, c.n_kv, c.pos, scale, &out3), "attention", s);
+    const int64_t kv_row = k.ne[0], hd = q3.ne[0], n_head = q3.ne[1];
+    for (const Batch::Segment &g : b.segments()) {
+        // The segment's rows as tensors of their own (rows are contiguous).
+        const llm4all_tensor ks = view(k, kv_row, g.n, 1, size_t(g.row) * kv_row * sizeof(float));
+        const llm4all_tensor vs = view(v, kv_row, g.n, 1, size_t(g.row) * kv_row * sizeof(float));
+        const llm4all_tensor qs = view(q3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
+        llm4all_tensor os = view(out3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
+        KvLayerView c = g.session->kv().layer(l, g.n_past, g.n);
+        check(be.store_rows(s.ctx(), &ks, &c.k_rows, c.store_row), "store_rows(k)", s);
+        check(be.store_rows(s.ctx(), &vs, &c.v_rows, c.store_row), "store_rows(v)", s);
+        if (c.window > 0 || softcap > 0)
+            check(be.attention_ext(s.ctx(), &qs, &c.k, &c.v, c.n_kv, c.pos, scale, c.window, softcap, &os),
+                  "attention_ext", s);
+        else
+            check(be.attention(s.ctx(), &qs, &c.k, &c.v, c.n_kv, c.pos, scale, &os), "attention", s);
+    }
 }
 
 // The activations of one decoder forward over n tokens, in the session's
@@ -90,17 +100,25 @@ struct Activations {
     }
 };
 
-// Final norm and output projection for the last n_out of the n positions in
-// a.x, into logits [n_vocab, n_out]; softcap > 0 caps them as c * tanh(l / c).
-inline void output_head(Session &s, Activations &a, int32_t n, int32_t n_out, float softcap, float *logits) {
+// Final norm and output projection for the rows whose logits the batch wants
+// (each segment's last n_out), into logits [n_vocab, b.n_out()]; softcap > 0
+// caps them as c * tanh(l / c). The norm gathers those rows into one matrix so
+// the head, the costliest matmul for a large vocabulary, is a single product.
+inline void output_head(Batch &b, Activations &a, float softcap, float *logits) {
+    Session &s = b.compute();
     const Hparams &hp = s.model().hparams();
     const Weights &w = s.model().weights();
     const llm4all_backend_iface &be = s.be();
     const int64_t E = hp.n_embd;
-    // Only the last n_out positions need the head.
-    llm4all_tensor x_out = view(a.x, E, n_out, 1, size_t(n - n_out) * E * sizeof(float));
+    const int32_t n_out = b.n_out();
+    if (n_out == 0) return;
+    for (const Batch::Segment &g : b.segments()) {
+        if (!g.n_out) continue;
+        const llm4all_tensor x_out = view(a.x, E, g.n_out, 1, size_t(g.row + g.n - g.n_out) * E * sizeof(float));
+        llm4all_tensor h_out = view(a.h, E, g.n_out, 1, size_t(g.out_row) * E * sizeof(float));
+        check(be.rms_norm(s.ctx(), &x_out, w.output_norm, hp.rms_eps, &h_out), "rms_norm(output)", s);
+    }
     llm4all_tensor h_out = view(a.h, E, n_out);
-    check(be.rms_norm(s.ctx(), &x_out, w.output_norm, hp.rms_eps, &h_out), "rms_norm(output)", s);
     llm4all_tensor out = s.scratch(9, hp.n_vocab, n_out);   // [n_vocab, n_out]
     check(be.mul_mat(s.ctx(), w.output, &h_out, &out), "mul_mat(output)", s);
     const size_t n_logits = size_t(hp.n_vocab) * n_out;

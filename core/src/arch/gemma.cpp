@@ -73,7 +73,8 @@ void load_gemma_family(Model &model, const GemmaVariant &variant) {
     }
 }
 
-void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t n_past, float *logits, int32_t n_out) {
+void forward_gemma_family(Batch &b, float *logits) {
+    Session &s = b.compute();   // backend context, threads and scratch of the pass
     const Model &model = s.model();
     const Hparams &hp = model.hparams();
     const Weights &w = model.weights();
@@ -81,12 +82,13 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     llm4all_backend_ctx *ctx = s.ctx();
     const int64_t E = hp.n_embd, hd = hp.head_dim;
 
-    const int32_t *pos = s.positions(n_past, n);
+    const int32_t n = b.n_tokens();
+    const int32_t *pos = b.positions();   // each segment's own
 
     Activations a(s, n);   // slots 0-8 of the session scratch
     llm4all_tensor &x = a.x, &h = a.h, &q = a.q, &k = a.k, &v = a.v, &att = a.att, &o = a.o, &g = a.g, &u = a.u;
 
-    check(be.get_rows(ctx, w.tok_embd, tokens, n, &x), "get_rows", s);
+    check(be.get_rows(ctx, w.tok_embd, b.tokens(), n, &x), "get_rows", s);
     check(be.scale(ctx, &x, std::sqrt(float(E)), &x), "scale(embeddings)", s);
     llm4all_tensor &q3 = a.q3, &k3 = a.k3, &att3 = a.att3;
     // Per-head norms: one row per (head, token), the [head_dim] weight shared by all.
@@ -94,7 +96,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(hd));
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
-        s.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
+        b.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
         const LayerWeights &L = w.layers[l];
         const bool swa = layer_window(hp, l) > 0;
         // Linear RoPE scaling applies to the global layers only (Gemma 3 as in llama.cpp;
@@ -115,7 +117,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.rope(ctx, &q3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)", s);
         check(be.rope(ctx, &k3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)", s);
 
-        store_and_attend(s, l, n_past, n, k, v, q3, scale, hp.attn_softcap, att3);
+        store_and_attend(b, l, k, v, q3, scale, hp.attn_softcap, att3);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
         if (L.attn_post_norm)
             check(be.rms_norm(ctx, &o, L.attn_post_norm, hp.rms_eps, &o), "rms_norm(post attention)", s);
@@ -132,7 +134,7 @@ void forward_gemma_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         if (L.ffn_post_norm) check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
     }
-    if (n_out > 0) output_head(s, a, n, n_out, hp.final_softcap, logits);
+    output_head(b, a, hp.final_softcap, logits);
 }
 
 } // namespace llm4all

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "model.h"
+#include "batch.h"
 #include "session.h"
 
 namespace llm4all {
@@ -19,7 +20,6 @@ struct GemmaVariant {
 void load_gemma_family(Model &model, const GemmaVariant &variant);
 // Sliding layers follow hp.n_swa / hp.swa_pattern and use hp.rope_base_swa with
 // unscaled positions; hp.attn_softcap and hp.final_softcap apply when > 0.
-void forward_gemma_family(Session &session, const int32_t *tokens, int32_t n, int32_t n_past, float *logits,
-                          int32_t n_out);
+void forward_gemma_family(Batch &batch, float *logits);
 
 } // namespace llm4all

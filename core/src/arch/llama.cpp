@@ -58,7 +58,8 @@ void load_llama_family(Model &model, const LlamaVariant &variant) {
     }
 }
 
-void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t n_past, float *logits, int32_t n_out) {
+void forward_llama_family(Batch &b, float *logits) {
+    Session &s = b.compute();   // backend context, threads and scratch of the pass
     const Model &model = s.model();
     const Hparams &hp = model.hparams();
     const Weights &w = model.weights();
@@ -66,17 +67,18 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
     llm4all_backend_ctx *ctx = s.ctx();
     const int64_t hd = hp.head_dim;
 
-    const int32_t *pos = s.positions(n_past, n);
+    const int32_t n = b.n_tokens();
+    const int32_t *pos = b.positions();   // each segment's own
 
     Activations a(s, n);   // slots 0-8 of the session scratch
     llm4all_tensor &x = a.x, &h = a.h, &q = a.q, &k = a.k, &v = a.v, &att = a.att, &o = a.o, &g = a.g, &u = a.u;
 
-    check(be.get_rows(ctx, w.tok_embd, tokens, n, &x), "get_rows", s);
+    check(be.get_rows(ctx, w.tok_embd, b.tokens(), n, &x), "get_rows", s);
     llm4all_tensor &q3 = a.q3, &k3 = a.k3, &att3 = a.att3;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
-        s.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
+        b.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
         const LayerWeights &L = w.layers[l];
         check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
         {
@@ -93,7 +95,7 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.rope(ctx, &k3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
 
         // A sliding window (phi3) covers every layer; the others see the whole causal past.
-        store_and_attend(s, l, n_past, n, k, v, q3, scale, 0.0f, att3);
+        store_and_attend(b, l, k, v, q3, scale, 0.0f, att3);
         check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
 
@@ -107,7 +109,7 @@ void forward_llama_family(Session &s, const int32_t *tokens, int32_t n, int32_t 
         check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
     }
-    if (n_out > 0) output_head(s, a, n, n_out, 0.0f, logits);
+    output_head(b, a, 0.0f, logits);
 }
 
 } // namespace llm4all

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "model.h"
+#include "batch.h"
 #include "session.h"
 
 namespace llm4all {
@@ -13,7 +14,6 @@ struct LlamaVariant {
 };
 
 void load_llama_family(Model &model, const LlamaVariant &variant);
-void forward_llama_family(Session &session, const int32_t *tokens, int32_t n, int32_t n_past, float *logits,
-                          int32_t n_out);
+void forward_llama_family(Batch &batch, float *logits);
 
 } // namespace llm4all
