@@ -116,6 +116,8 @@ class FakeServer:
                                  body=json.dumps({"object": "list", "data": [{"id": FAKE_MODEL, "object": "model"}]}))
         if path == "/v1/chat/completions":
             self.requests.append({"headers": req.headers, "body": json.loads(req.post_data or "{}")})
+            if self.completion is None:
+                return route.abort("connectionrefused")
             status, ctype, body = self.completion
             return route.fulfill(status=status, content_type=ctype, body=body)
         if path.startswith("/static/"):
@@ -484,6 +486,16 @@ def test_server_errors_are_shown_readably(fake):
     assert "Settings" in last_reply(page).locator(".error").inner_text()
     assert [(m["role"], m["content"]) for m in server.requests[-1]["body"]["messages"]] == [
         ("user", "next"), ("assistant", "partial"), ("user", "third")]
+    # No answer at all, and an empty reply.
+    server.completion = None
+    send(page, "fourth")
+    wait_idle(page)
+    assert last_reply(page).locator(".error").inner_text().startswith("Could not reach the server for a reply (")
+    server.completion = (200, "text/event-stream", sse(content_chunks([])))
+    send(page, "fifth")
+    wait_idle(page)
+    assert last_reply(page).locator(".note").inner_text() == "The model gave an empty reply."
+    assert last_reply(page).locator(".error").count() == 0
 
 
 def test_conversations_new_rename_delete_keyboard(fake):

@@ -41,8 +41,18 @@ async function failure(resp) {
   return new ApiError(errorMessage(resp.status, text), resp.status);
 }
 
+// fetch rejects with a bare TypeError when no answer comes at all (server down, network gone).
+async function request(url, init, what) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(`Could not reach the server for ${what} (${e.message}).`, 0);
+  }
+}
+
 export async function listModels(apiKey) {
-  const resp = await fetch("/v1/models", { headers: headers(apiKey, false) });
+  const resp = await request("/v1/models", { headers: headers(apiKey, false) }, "the model list");
   if (!resp.ok) throw await failure(resp);
   const j = await resp.json();
   return (j.data || []).map((m) => m.id);
@@ -53,12 +63,12 @@ export async function listModels(apiKey) {
  * stream. Aborting `signal` cancels the request (the server stops generating on disconnect).
  */
 export async function* streamChat(body, { apiKey, signal } = {}) {
-  const resp = await fetch("/v1/chat/completions", {
+  const resp = await request("/v1/chat/completions", {
     method: "POST",
     headers: headers(apiKey, true),
     body: JSON.stringify({ ...body, stream: true }),
     signal,
-  });
+  }, "a reply");
   if (!resp.ok) throw await failure(resp);
   if (!resp.body) throw new ApiError("The browser gave no response stream", 0);
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -66,7 +76,13 @@ export async function* streamChat(body, { apiKey, signal } = {}) {
   let data = [];
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      let value, done;
+      try {
+        ({ value, done } = await reader.read());
+      } catch (e) {
+        if (e.name === "AbortError" || signal?.aborted) throw e;
+        throw new ApiError(`The connection to the server was lost (${e.message}).`, 0);
+      }
       if (done) break;
       buf += value;
       let nl;

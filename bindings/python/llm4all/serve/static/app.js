@@ -363,6 +363,7 @@ async function send(text) {
       if (choice.finish_reason) finish = choice.finish_reason;
     }
     if (finish === "length") msg.note = "Stopped: the token limit was reached.";
+    else if (!msg.content && !msg.reasoning) msg.note = "The model gave an empty reply.";
   } catch (e) {
     if (e.name === "AbortError") {
       msg.note = "Stopped.";
@@ -373,7 +374,7 @@ async function send(text) {
   }
   const tEnd = performance.now();
   const tokens = usage && usage.completion_tokens ? usage.completion_tokens : chunks;
-  if (tokens) {
+  if (tokens && tFirst) {
     const span = (tEnd - tFirst) / 1000;
     msg.stats = {
       tokens,
