@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import socket
 import sys
 from typing import Any, Optional
 
@@ -60,6 +61,23 @@ def model_id(arg: str) -> str:
     return base[:-5] if base.endswith(".gguf") else base
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound socket, before the model loads: a taken port fails at once, in one line."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise RuntimeError(f"cannot listen on {host}: {e.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        raise RuntimeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     api_key: Optional[str] = args.api_key if args.api_key is not None else os.environ.get("LLM4ALL_API_KEY") or None
     if not is_loopback(args.host) and not api_key and not args.insecure:
@@ -72,6 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         with open(args.chat_template, encoding="utf-8") as f:
             template = f.read()
 
+    sock = listen_socket(args.host, args.port)
+    port = sock.getsockname()[1]     # the one the system chose for --port 0
+
     import uvicorn
 
     from .. import _core
@@ -79,25 +100,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve.app import create_app
     from ..serve.engine import Engine
 
-    path = resolve_model(args.model)
-    model = _core.Model(path, args.device)
-    engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
-                    queue_size=args.queue_size)
+    try:
+        path = resolve_model(args.model)
+        model = _core.Model(path, args.device)
+        engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
+                        queue_size=args.queue_size)
+    except BaseException:
+        sock.close()
+        raise
     try:
         name = args.name or model_id(args.model)
         app = create_app(engine, model_name=name, api_key=api_key, cors_origins=args.cors_origin,
                          max_body_bytes=args.max_body, chat_template=template)
         host = f"[{args.host}]" if ":" in args.host else args.host
         sys.stderr.write(f"llm4all serve: {name} ({engine.n_parallel} x {engine.n_ctx} tokens) on "
-                         f"http://{host}:{args.port}/ (API: http://{host}:{args.port}/v1"
+                         f"http://{host}:{port}/ (API: http://{host}:{port}/v1"
                          f"{', key required' if api_key else ''})\n")
         sys.stderr.flush()
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                 timeout_graceful_shutdown=5, server_header=False)
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
-            raise RuntimeError(f"could not start the server on {args.host}:{args.port} (is the port in use?)")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         engine.close()
     return 0
