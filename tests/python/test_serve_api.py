@@ -253,6 +253,15 @@ def test_chat_stop_top_k_and_seed(chat_srv):
     a, b = (c.chat.completions.create(model="smollm2", messages=CHAT2, temperature=1.0, max_tokens=16, seed=1234)
             for _ in range(2))
     assert a.choices[0].message.content == b.choices[0].message.content
+    # max_completion_tokens wins over max_tokens; a frequency penalty reaches the sampler
+    cat = [{"role": "user", "content": "Repeat the word cat many times."}]
+    plain = c.chat.completions.create(model="smollm2", messages=cat, temperature=0, max_tokens=30)
+    short = c.chat.completions.create(model="smollm2", messages=cat, temperature=0, max_tokens=30,
+                                      max_completion_tokens=3)
+    assert short.usage.completion_tokens == 3 and short.choices[0].finish_reason == "length"
+    assert plain.choices[0].message.content.startswith(short.choices[0].message.content)
+    pen = c.chat.completions.create(model="smollm2", messages=cat, temperature=0, max_tokens=30, frequency_penalty=1.5)
+    assert pen.choices[0].message.content != plain.choices[0].message.content
 
 
 def test_json_schema_output_validates(chat_srv):
@@ -607,5 +616,11 @@ def test_refuses_public_host_without_key(stories260k):
     r = run_cli("serve", str(stories260k), "--host", "0.0.0.0", "--port", "1")
     assert r.returncode == 1 and "refusing to bind 0.0.0.0 without --api-key" in r.stderr
     assert "Traceback" not in r.stderr
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = run_cli("serve", str(stories260k), "--port", str(taken.getsockname()[1]))
+    assert r.returncode == 1 and "cannot listen on" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("serve", "--help")
     assert r.returncode == 0 and "--api-key" in r.stdout and "--cors-origin" in r.stdout
