@@ -471,7 +471,8 @@ def test_server_errors_are_shown_readably(fake):
     # An error inside the stream (after some text) keeps the text and shows the error.
     server.completion = (200, "text/event-stream",
                          "data: " + json.dumps(content_chunks(["partial"])[1]) + "\n\n"
-                         "data: " + json.dumps({"error": {"message": "engine failed", "type": "server_error"}}) + "\n\n")
+                         "data: " + json.dumps({"error": {"message": "engine failed", "type": "server_error"}})
+                         + "\n\n")
     send(page, "next")
     wait_idle(page)
     assert last_reply(page).locator(".markdown").inner_text() == "partial"
@@ -558,7 +559,8 @@ def test_narrow_screen_and_dark_scheme(browser, tmp_path):
         page = ctx.new_page()
         server = FakeServer(page)
         server.completion = (200, "text/event-stream",
-                             sse(content_chunks(["A reply with `code` and a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"])))
+                             sse(content_chunks(["A reply with `code` and a table:\n\n"
+                                                 "| a | b |\n|---|---|\n| 1 | 2 |\n"])))
         page.goto(FAKE_ORIGIN + "/")
         page.wait_for_selector("body[data-ready='1']")
         assert not page.locator("#sidebar").is_visible() or page.locator("#sidebar").bounding_box()["x"] < -100
@@ -675,7 +677,8 @@ def test_live_stop_frees_the_slot(live, context):
     send(page, "Write a very long story about a dragon who learns to cook. Use many chapters.")
     page.wait_for_selector("#stop:not([hidden])")
     page.wait_for_function(
-        "([...document.querySelectorAll('#messages article.assistant .markdown')].at(-1)?.textContent.length || 0) > 40",
+        "(document.querySelector('#messages article.assistant[aria-busy=true] .markdown')"
+        "?.textContent.length || 0) > 40",
         timeout=120_000)
     # Another chat can be opened meanwhile; back in this one the reply is still streaming.
     page.click("#new-chat")
@@ -702,9 +705,9 @@ def test_live_stop_frees_the_slot(live, context):
     assert reply.locator(".note").inner_text() == "Stopped."
     # The server cancelled on the disconnect: its only slot is idle again.
     deadline = time.monotonic() + 5
-    while api(live, "/health").get("slots_busy", 0) and time.monotonic() < deadline:
+    while api(live, "/health")["slots_busy"] and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert api(live, "/health").get("slots_busy", 0) == 0
+    assert api(live, "/health")["slots_busy"] == 0
     # And the page sends the next message (with the stopped reply in the history).
     set_settings(page, max_tokens=8)
     t0 = time.monotonic()

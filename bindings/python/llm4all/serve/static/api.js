@@ -106,7 +106,9 @@ export async function* streamChat(body, { apiKey, signal } = {}) {
       }
     }
     // The stream ended without a final blank line: what is left is the last event.
-    for (const line of buf.split(/\r\n|\r|\n/)) if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
+    for (const line of buf.split(/\r\n|\r|\n/)) {
+      if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
+    }
     if (data.length && data.join("\n").trim() !== "[DONE]") {
       const chunk = parseChunk(data.join("\n"));
       if (chunk.error) throw new ApiError(errorMessage(0, data.join("\n")), 0);

@@ -284,7 +284,8 @@ function requestBody(conv) {
     // A turn whose reply failed or came back empty is left out, question and all: templates
     // that insist on alternating roles would refuse two user messages in a row.
     if (m.role === "assistant" && !m.content) continue;
-    if (m.role === "user" && k + 1 < turns.length && turns[k + 1].role === "assistant" && !turns[k + 1].content) continue;
+    const reply = turns[k + 1];
+    if (m.role === "user" && reply && reply.role === "assistant" && !reply.content) continue;
     messages.push({ role: m.role, content: m.content });
   }
   const body = { messages, stream_options: { include_usage: true } };

@@ -413,9 +413,9 @@ function list(lines, i, depth, out) {
     let trailingBlank = false;
     while (item.length > 1 && !item.at(-1).trim()) { item.pop(); trailingBlank = true; }
     // Blocks of this item (not of a list nested in it) apart by a blank line: loose.
-    if (item.some((l, k) => k > 0 && !l.trim() && item[k - 1].trim() && /^\S/.test(item.slice(k).find((x) => x.trim()) || ""))) {
-      loose = true;
-    }
+    const ownGap = (l, k) => k > 0 && !l.trim() && item[k - 1].trim() &&
+                             /^\S/.test(item.slice(k).find((x) => x.trim()) || "");
+    if (item.some(ownGap)) loose = true;
     const li = el("li");
     li.append(...renderBlocks(item, depth + 1));
     listEl.append(li);
