@@ -688,6 +688,7 @@ def test_live_stop_frees_the_slot(live, context):
     page.wait_for_function(
         f"[...document.querySelectorAll('#messages article.assistant .markdown')].at(-1).textContent.length > {n + 10}",
         timeout=60_000)
+    assert api(live, "/health")["slots_busy"] == 1      # generating, until the page hangs up
     page.click("#stop")
     wait_idle(page, timeout=10_000)
     reply = last_reply(page)
