@@ -39,6 +39,7 @@ from .schemas import (AssistantMessage, ChatChoice, ChatChunkChoice, ChatComplet
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_STOP_STRINGS = 16
+BODY_TIMEOUT_S = 60.0     # a client that trickles its body holds a connection no longer than this
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -71,6 +72,20 @@ class Guard:
         # compare_digest takes the same time wherever the first difference is.
         return hmac.compare_digest(token.strip(), self.key or b"")
 
+    async def _read(self, receive: Any) -> Optional[bytes]:
+        """The whole body; None if the client left; stops reading one byte past the limit."""
+        chunks: List[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return None
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > self.limit or not msg.get("more_body", False):
+                return b"".join(chunks)
+
     async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -92,21 +107,16 @@ class Guard:
                                          f"{self.limit} bytes", "invalid_request_error", "request_too_large")
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
-        chunks: List[bytes] = []
-        size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return await _send_error(send, 413, f"request body is over the limit of {self.limit} bytes",
-                                         "invalid_request_error", "request_too_large")
-            chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await asyncio.wait_for(self._read(receive), BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return await _send_error(send, 408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
+                                     "invalid_request_error", "request_timeout")
+        if body is None:
+            return               # the client left
+        if len(body) > self.limit:
+            return await _send_error(send, 413, f"request body is over the limit of {self.limit} bytes",
+                                     "invalid_request_error", "request_too_large")
         delivered = False
 
         async def replay() -> Dict[str, Any]:

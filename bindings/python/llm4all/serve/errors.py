@@ -51,7 +51,7 @@ def error_body(message: str, type: str = INVALID_REQUEST, param: Optional[str] =
 
 def error_bytes(status: int, message: str, type: str = INVALID_REQUEST, param: Optional[str] = None,
                 code: Optional[str] = None) -> bytes:
-    return json.dumps(error_body(message, type, param, code)).encode()
+    return json.dumps(error_body(message, type, param, code), separators=(",", ":")).encode()
 
 
 def bad_request(message: str, param: Optional[str] = None, code: Optional[str] = None) -> APIError:
