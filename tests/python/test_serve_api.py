@@ -311,6 +311,10 @@ def test_completions_greedy_echo_and_list(stories_srv, stories_model):
         assert ch.text == stories_model.generate(p, temp=0, max_tokens=20)
     r2 = c.completions.create(model=r.model, prompt=prompts[0], temperature=0, max_tokens=20, echo=True)
     assert r2.choices[0].text == prompts[0] + r.choices[0].text
+    # token ids work as prompts too
+    toks = stories_model.tokenize(prompts[1])
+    r3 = c.completions.create(model=r.model, prompt=[toks], temperature=0, max_tokens=20)
+    assert r3.choices[0].text == r.choices[1].text
     # streamed text equals the whole
     s = c.completions.create(model=r.model, prompt=prompts[0], temperature=0, max_tokens=20, stream=True)
     assert "".join(ch.choices[0].text for ch in s if ch.choices) == r.choices[0].text
@@ -420,6 +424,9 @@ def test_errors_have_openai_shape_and_the_server_still_answers(chat_srv, smol_mo
     assert_error(httpx.post(chat_srv.api + "/completions", json={"prompt": "x", "n": 3}), 400)
     assert_error(httpx.post(chat_srv.api + "/completions", json={"prompt": []}), 400)
     assert_error(httpx.post(chat_srv.api + "/completions", json={"prompt": 3.5}), 400)
+    assert_error(httpx.post(chat_srv.api + "/completions", json={"prompt": [1, 10 ** 8]}), 400)
+    assert_error(httpx.post(chat_srv.api + "/completions", json={"prompt": [[]]}), 400)
+    assert_error(httpx.post(chat_srv.api + "/completions", json={"prompt": ["a", 1]}), 400)
     assert_error(httpx.get(chat_srv.api + "/nothing/here"), 404, type_="not_found_error")
     assert_error(httpx.post(chat_srv + "/nothing"), 404)
     assert_error(httpx.get(url), 405)

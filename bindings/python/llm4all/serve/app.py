@@ -525,10 +525,21 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         if req.suffix:
             raise bad_request("suffix is not supported", param="suffix")
         p = req.prompt
-        prompts_in = [p] if isinstance(p, str) else list(p)
-        if not prompts_in:
+        if isinstance(p, str) or (p and isinstance(p[0], int)):
+            p = [p]      # type: ignore[list-item]
+        if not p:
             raise bad_request("prompt must not be an empty list", param="prompt")
-        return [(prompts.completion_tokens(s), s) for s in prompts_in]
+        out = []
+        for i, x in enumerate(p):
+            if isinstance(x, str):
+                out.append((prompts.completion_tokens(x), x))
+                continue
+            toks = list(x)   # token ids, used as given
+            if not toks or not all(0 <= t < engine.model.n_vocab for t in toks):
+                raise bad_request(f"prompt[{i}]: token ids must be in 0..{engine.model.n_vocab - 1} and not empty",
+                                  param="prompt")
+            out.append((toks, _text(engine.model.detokenize(toks, False))))
+        return out
 
     scorer: List[Any] = []
 

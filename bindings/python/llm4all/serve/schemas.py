@@ -135,7 +135,8 @@ class ChatCompletionRequest(_Sampling):
 
 
 class CompletionRequest(_Sampling):
-    prompt: Union[str, List[str]]
+    # text, texts (one choice each), or the same as token ids
+    prompt: Union[str, List[str], List[int], List[List[int]]]
     max_tokens: Optional[int] = Field(default=16, ge=0, le=2 ** 31 - 1)
     echo: Optional[bool] = None
     logprobs: Optional[int] = Field(default=None, ge=0, le=20)
