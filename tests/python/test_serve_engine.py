@@ -477,6 +477,29 @@ def test_a_failing_request_fails_alone(stories):
     assert after[0].text == refs[0][0]     # the engine still serves
 
 
+def test_a_failing_decode_fails_only_its_request(stories, monkeypatch):
+    """When decode_batch fails, each item is retried alone: only the one that fails again
+    loses its request, and the others go on as if nothing happened."""
+    real = _core.decode_batch
+    poison = prompt_tokens(stories, " zebra")[-1]
+
+    def flaky(items):
+        if any(poison in toks for _, toks, _ in items):
+            raise _core.Error("decode failed on purpose")
+        return real(items)
+    monkeypatch.setattr(_core, "decode_batch", flaky)
+    reqs, refs = _mixed_requests(stories, STORIES_PROMPTS[:3])
+    bad = GenRequest(prompt_tokens(stories, STORIES_PROMPTS[4]) + [poison], max_tokens=10, temp=0)
+    with engine_for(stories, n_parallel=4, n_batch=16) as eng:
+        rs = run(eng, [reqs[0], bad] + reqs[1:])
+        after = run(eng, [reqs[1]])
+    failed = rs.pop(1)
+    assert failed.finish.reason == "error" and "decode failed on purpose" in failed.finish.error
+    for r, (t, n, reason) in zip(rs, refs):
+        assert (r.text, r.finish.completion_tokens, r.finish.reason) == (t, n, reason)
+    assert after[0].text == refs[1][0]
+
+
 def test_close_cancels_open_jobs(stories):
     eng = engine_for(stories, n_parallel=1, queue_size=2)
 
