@@ -7,6 +7,10 @@ max_tokens) over HTTP. Rounds are interleaved (ours, theirs, ours, theirs ...) s
 hits both alike; a warm-up pass per server is excluded. Reports medians over rounds of the
 aggregate generated tokens/s and of the time to the first content chunk (TTFT), each server's
 peak RSS, and the ratios issue 12 sets goals for: ours(4)/ours(1) >= 2.5, ours/llama.cpp >= 1.
+
+The llama.cpp server inherits this process's environment: the xllamacpp wheel is an OpenMP
+build whose threads spin while waiting, which on a busy machine costs it most of its speed;
+`OMP_WAIT_POLICY=passive python3 tools/bench_server.py ...` measures it with sleeping threads.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ def llamacpp_child(a: argparse.Namespace) -> int:
     p.n_ubatch = a.batch_size
     p.cpuparams.n_threads = a.threads
     p.cpuparams_batch.n_threads = a.threads
+    if a.llamacpp_poll is not None:   # how long its threads spin-wait for work (0-100; llama.cpp's default 50)
+        p.cpuparams.poll = a.llamacpp_poll
+        p.cpuparams_batch.poll = a.llamacpp_poll
     p.cont_batching = True
     # No host-RAM prompt cache (ours has none beyond the slots' own KV caches): it would only add RSS.
     p.cache_ram_mib = 0
@@ -136,6 +143,7 @@ class Server:
     proc: Optional[subprocess.Popen] = None
     log_path: str = ""
     version: str = ""
+    model_id: str = "bench"      # the id the server lists at /v1/models (ours checks it)
     load_s: float = 0.0
     rss_after_warmup: int = 0
     cpu_busy_s: float = 0.0      # CPU time while its own requests ran
@@ -212,8 +220,15 @@ class StreamResult:
     error: str = ""
 
 
-def _body(a: argparse.Namespace, prompt: str, max_tokens: int) -> Dict[str, Any]:
-    body: Dict[str, Any] = {"model": "bench", "max_tokens": max_tokens, "temperature": 0.0, "seed": a.seed,
+def _model_id(base_url: str, timeout: float) -> str:
+    import httpx
+    r = httpx.get(base_url + "/v1/models", timeout=timeout)
+    r.raise_for_status()
+    return r.json()["data"][0]["id"]
+
+
+def _body(a: argparse.Namespace, model: str, prompt: str, max_tokens: int) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"model": model, "max_tokens": max_tokens, "temperature": 0.0, "seed": a.seed,
                             "stream": True, "stream_options": {"include_usage": True}}
     if a.endpoint == "chat":
         body["messages"] = [{"role": "user", "content": prompt}]
@@ -279,6 +294,15 @@ async def _burst(base_url: str, bodies: List[Dict[str, Any]], timeout: float) ->
 
 # ---- the benchmark -----------------------------------------------------------------------------
 
+def _our_version(python: str) -> str:
+    try:
+        out = subprocess.run([python, "-c", "import llm4all; print(llm4all.__version__)"], capture_output=True,
+                             text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return f"llm4all {out or '?'}"
+
+
 def _resolve(model: str) -> str:
     if os.path.isfile(model):
         return os.path.abspath(model)
@@ -304,12 +328,15 @@ def run(a: argparse.Namespace) -> Dict[str, Any]:
     if OURS in a.engines:
         port = _free_port()
         cmd = [a.python, "-m", "llm4all", "serve", path, "--host", "127.0.0.1", "--port", str(port),
-               "--parallel", str(a.parallel), "--n-ctx", str(a.n_ctx), "--threads", str(a.threads)]
+               "--parallel", str(a.parallel), "--n-ctx", str(a.n_ctx), "--threads", str(a.threads),
+               "--log-level", "warning"]   # no access-log line per request
         servers[OURS] = Server(OURS, cmd, url=a.ours_url or f"http://127.0.0.1:{port}")
     if THEIRS in a.engines:
         cmd = [sys.executable, me, "--llamacpp-child", "--model", path, "-t", str(a.threads),
                "--parallel", str(a.parallel), "--n-ctx", str(a.n_ctx), "--batch-size", str(a.batch_size),
                "--port", str(_free_port())]
+        if a.llamacpp_poll is not None:
+            cmd += ["--llamacpp-poll", str(a.llamacpp_poll)]
         servers[THEIRS] = Server(THEIRS, cmd)
 
     results: Dict[str, Dict[int, List[Dict[str, Any]]]] = {n: {c: [] for c in a.concurrency} for n in servers}
@@ -319,15 +346,18 @@ def run(a: argparse.Namespace) -> Dict[str, Any]:
         try:
             for s in servers.values():
                 if s.name == OURS and a.ours_url:
-                    s.version = "external"
+                    s.version = "external server"
                     continue
+                if s.name == OURS:
+                    s.version = _our_version(a.python)
                 _progress(a, f"starting {s.name} server ...")
                 s.start(logdir, a.timeout)
                 _progress(a, f"  {s.name} at {s.url} ({s.load_s:.1f} s, RSS "
                              f"{_proc_status(s.pid, 'VmRSS') / 2**20:.0f} MiB)")
             for s in servers.values():   # warm-up, excluded: every slot once, short replies
+                s.model_id = _model_id(s.url, a.timeout)
                 n = max(a.parallel, 1)
-                bodies = [_body(a, f"(warm-up {i}) " + PROMPTS[i % len(PROMPTS)], 16) for i in range(n)]
+                bodies = [_body(a, s.model_id, f"(warm-up {i}) " + PROMPTS[i % len(PROMPTS)], 16) for i in range(n)]
                 w = asyncio.run(_burst(s.url, bodies, a.timeout))
                 if w["errors"]:
                     raise RuntimeError(f"{s.name} warm-up failed: {w['errors'][0]}")
@@ -338,7 +368,8 @@ def run(a: argparse.Namespace) -> Dict[str, Any]:
                     for s in (servers[n] for n in (order if rnd % 2 == 0 else order[::-1])):
                         # A tag unique to the round and stream keeps prompt caches from skipping
                         # the prefill (both servers reuse a slot's matching prefix).
-                        bodies = [_body(a, f"(request {rnd}.{i}) " + PROMPTS[i % len(PROMPTS)], a.max_tokens)
+                        bodies = [_body(a, s.model_id, f"(request {rnd}.{i}) " + PROMPTS[i % len(PROMPTS)],
+                                        a.max_tokens)
                                   for i in range(c)]
                         cpu0 = {n: _cpu_seconds(x.pid) for n, x in servers.items()}
                         r = asyncio.run(_burst(s.url, bodies, a.timeout))
@@ -366,6 +397,8 @@ def run(a: argparse.Namespace) -> Dict[str, Any]:
     out: Dict[str, Any] = {"schema": SCHEMA, "model": path, "threads": a.threads, "parallel": a.parallel,
                            "n_ctx_per_slot": a.n_ctx, "n_batch": a.batch_size, "max_tokens": a.max_tokens,
                            "endpoint": a.endpoint, "ignore_eos": a.ignore_eos, "rounds": a.runs,
+                           "llamacpp_poll": a.llamacpp_poll,
+                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                            "concurrency": a.concurrency, "loadavg_start": load_start, "loadavg_end": loadavg(),
                            "cpu_pressure_avg10": pressures, "engines": {}, "ratios": {}}
     for n, s in servers.items():
@@ -421,6 +454,11 @@ def format_result(r: Dict[str, Any]) -> str:
             row += (f" | {r['ratios'][f'ours_over_llamacpp_tokens_per_s_c{c}']:9.3f}"
                     f" {r['ratios'][f'ours_over_llamacpp_ttft_c{c}']:10.3f}")
         lines.append(row)
+    if THEIRS in names:
+        lines.append(f"llama.cpp (OpenMP build) ran with OMP_WAIT_POLICY={r['omp_wait_policy'] or 'unset (spinning)'}"
+                     f"{', poll ' + str(r['llamacpp_poll']) if r['llamacpp_poll'] is not None else ''}; on a "
+                     "machine shared with other work its spinning threads lose most of their speed, "
+                     "OMP_WAIT_POLICY=passive avoids that")
     if len(names) == 2:
         lines.append("(ratios are llm4all/llama.cpp: t/s above 1 = llm4all faster; TTFT below 1 = llm4all sooner)")
     for n in names:
@@ -456,10 +494,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("-n", "--max-tokens", type=int, default=128, help="max_tokens of every request (default 128)")
     ap.add_argument("--endpoint", choices=["chat", "completions"], default="chat")
     ap.add_argument("--ignore-eos", action="store_true",
-                    help="send llama.cpp's ignore_eos extension to both servers (ours must accept it)")
+                    help="send llama.cpp's ignore_eos extension (llama.cpp honours it; llm4all ignores "
+                         "unknown fields, so the token counts may then differ: see tok/str)")
     ap.add_argument("--engines", nargs="+", choices=[OURS, THEIRS], default=[OURS, THEIRS])
     ap.add_argument("--ours-url", help="benchmark an already running llm4all server at this URL instead")
     ap.add_argument("--python", default=sys.executable, help="python that runs `-m llm4all serve`")
+    ap.add_argument("--llamacpp-poll", type=int, default=None, metavar="0-100",
+                    help="llama.cpp's thread polling level (default: its own, 50); 0 makes its idle threads "
+                         "sleep instead of spinning, which matters on a machine shared with other work")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--timeout", type=float, default=600, help="seconds for a server start or one burst")
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write the results as JSON (- = stdout)")
