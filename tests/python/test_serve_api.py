@@ -487,10 +487,10 @@ def test_cors(strict_srv, chat_srv):
     assert "access-control-allow-origin" not in r.headers
 
 
-# A reply that cannot end early: at least 300 integers (the constraint forbids stopping sooner).
-LONG = {"messages": [{"role": "user", "content": "List numbers."}], "max_tokens": 900, "temperature": 1.0, "seed": 5,
+# A reply that cannot end early: at least 1000 integers (the constraint forbids stopping sooner).
+LONG = {"messages": [{"role": "user", "content": "List numbers."}], "max_tokens": 3000, "temperature": 1.0, "seed": 5,
         "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {
-            "type": "array", "minItems": 300, "items": {"type": "integer"}}}}}
+            "type": "array", "minItems": 1000, "items": {"type": "integer"}}}}}
 
 
 def wait_idle(srv, seconds=10.0) -> int:
