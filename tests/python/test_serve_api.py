@@ -560,6 +560,12 @@ def test_reasoning_content_as_core_chat(strict_srv, smol_model):
         content.append(d.get("content") or "")
         reasoning.append(d.get("reasoning_content") or "")
     assert "".join(content) == answer and "".join(reasoning) == session.last_reasoning
+    # constrained JSON after a prompt that opened <think> is the answer, not reasoning
+    r = c.chat.completions.create(model="smollm2", messages=msgs, temperature=0, max_tokens=60,
+                                  response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": {
+                                      "type": "object", "properties": {"prime": {"type": "boolean"}},
+                                      "required": ["prime"], "additionalProperties": False}}})
+    assert isinstance(json.loads(r.choices[0].message.content)["prime"], bool)
 
 
 # ---- tools (Qwen2.5's template supports them) -------------------------------------------------------

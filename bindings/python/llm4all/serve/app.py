@@ -421,8 +421,9 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                 gen.constraint = json_constraint(engine.model, schema)
             except ValueError as e:
                 raise bad_request(f"response_format: {e}", param="response_format")
-        return _ChatPlan(gen, prompt_opens_think(prompt), tools, req.parallel_tool_calls is not False,
-                         bool(req.logprobs))
+        # Constrained output (JSON, a forced call) is the answer itself, even after a prompt that opened <think>.
+        opened = prompt_opens_think(prompt) and gen.constraint is None
+        return _ChatPlan(gen, opened, tools, req.parallel_tool_calls is not False, bool(req.logprobs))
 
     def tool_calls(plan: _ChatPlan, content: str) -> Tuple[str, List[ToolCallOut]]:
         from .tools import parse_tool_calls
