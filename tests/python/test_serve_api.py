@@ -475,8 +475,12 @@ def test_api_key(strict_srv):
 def test_cors(strict_srv, chat_srv):
     pre = httpx.options(strict_srv.api + "/chat/completions", headers={
         "origin": ORIGIN, "access-control-request-method": "POST",
-        "access-control-request-headers": "authorization, content-type"})
+        "access-control-request-headers": "authorization, content-type, x-stainless-lang"})
     assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == ORIGIN
+    assert "x-stainless-lang" in pre.headers["access-control-allow-headers"].lower()
+    bad = httpx.options(strict_srv.api + "/chat/completions", headers={
+        "origin": "http://evil.example", "access-control-request-method": "POST"})
+    assert bad.status_code == 400 and "access-control-allow-origin" not in bad.headers
     r = httpx.get(strict_srv.api + "/models", headers={"origin": ORIGIN, "authorization": f"Bearer {KEY}"})
     assert r.headers.get("access-control-allow-origin") == ORIGIN
     r = httpx.get(strict_srv.api + "/models", headers={"origin": "http://evil.example",

@@ -678,6 +678,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
     app.add_middleware(Guard, api_key=api_key, max_body_bytes=max_body_bytes)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
+        # Any request header: OpenAI's JavaScript client adds its own (x-stainless-*); the origins are named.
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
-                           allow_headers=["Authorization", "Content-Type"], max_age=600)
+                           allow_headers=["*"], max_age=600)
     return app
