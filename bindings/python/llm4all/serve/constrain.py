@@ -30,11 +30,26 @@ _JSON_OPTIONS: Dict[str, Any] = {
 }
 
 
+# 1.7.0 and older let string patterns that contain '"' produce output the pattern rejects
+# (tests/python/test_serve_constrain.py, "escapes"); 1.7.2 is the first release that passes.
+_MIN_LLGUIDANCE = (1, 7, 2)
+
+
 def _llguidance():
     try:
         import llguidance
     except ImportError as e:  # a missing optional dependency is a server configuration error
-        raise RuntimeError("constrained decoding needs the llguidance package (pip install llguidance)") from e
+        raise RuntimeError("constrained decoding needs the llguidance package (pip install 'llguidance>=1.7.2')") from e
+    if not getattr(_llguidance, "checked", False):
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            have = tuple(int(x) for x in version("llguidance").split(".")[:3] if x.isdigit())
+        except PackageNotFoundError:
+            have = _MIN_LLGUIDANCE
+        if have < _MIN_LLGUIDANCE:
+            raise RuntimeError(f"llguidance {'.'.join(map(str, have))} is too old for constrained decoding: "
+                               f"pip install 'llguidance>=1.7.2'")
+        _llguidance.checked = True
     return llguidance
 
 
