@@ -306,3 +306,44 @@ def test_prepare_then_many_constraints_share_vocabulary(qwen05):
     b = constrain.json_constraint(m, {"type": "object"})
     assert a._v is b._v is constrain._vocab(m)
     assert a.allowed().shape == (m.n_vocab,)
+
+
+def test_through_engine_concurrently(smol):
+    """Constraints as the server uses them: several constrained requests (and one free one) at
+    once in the engine's batched scheduler, greedy and sampled; each finishes with "stop" on a
+    complete, valid value, and a greedy constrained request equals its solo run."""
+    import asyncio
+    try:
+        from llm4all.serve.engine import Engine, Finish, GenRequest
+    except ImportError as e:
+        pytest.skip(f"the serve engine is not importable: {e}")
+    names = ["nested", "array_enum", "numbers", "escapes"]
+
+    def request(name, temp, seed):
+        schema = SCHEMAS[name][1] if name else None
+        prompt = chat_prompt(smol, SCHEMAS[name][0] if name else "Give the name and age of Alice, 30, as JSON.")
+        return GenRequest(prompt=prompt, max_tokens=200, temp=temp, seed=seed,
+                          constraint=constrain.json_constraint(smol, schema))
+
+    async def run(reqs):
+        async def one(req):
+            text, fin = "", None
+            async for ev in engine.submit(req):
+                if isinstance(ev, Finish):
+                    fin = ev
+                else:
+                    text += ev.text
+            return text, fin
+        return await asyncio.gather(*(one(r) for r in reqs))
+
+    with Engine(smol, n_parallel=4, n_ctx=1024, n_threads=2) as engine:
+        solo = asyncio.run(run([request("nested", 0.0, 1)]))[0]
+        reqs = [request(n, 0.0 if i % 2 == 0 else 0.8, i) for i, n in enumerate(names)]
+        reqs += [request("nested", 0.0, 1), request(None, 0.7, 5),
+                 GenRequest(prompt=chat_prompt(smol, "Say hi."), max_tokens=20, temp=0.0)]
+        results = asyncio.run(run(reqs))
+    for (text, fin), name in zip(results[:len(names) + 2], names + ["nested", None]):
+        assert fin.reason == "stop" and fin.error is None, (name, fin, text)
+        validate(text, SCHEMAS[name][1] if name else None)
+    assert results[len(names)][0] == solo[0]
+    assert results[-1][1].reason in ("stop", "length")
