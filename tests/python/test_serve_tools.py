@@ -287,6 +287,24 @@ NO_CALL = [
 @pytest.mark.parametrize("text", NO_CALL, ids=[str(i) for i in range(len(NO_CALL))])
 def test_parse_no_call_keeps_text(text):
     assert parse_tool_calls(text) == (text, [])
+    assert parse_tool_calls(text, [WEATHER, TIME]) == (text, [])
+
+
+@pytest.mark.parametrize("text", [
+    '{"name": "Alice", "age": 30}',                               # a JSON answer, not a call
+    '{"name": "Alice"}',
+    '[{"name": "Alice", "arguments": {}}]',                        # not one of the tools
+    '[lookup(city="Paris")]',
+])
+def test_bare_reply_is_a_call_only_when_it_names_a_tool(text):
+    assert parse_tool_calls(text, [WEATHER, TIME]) == (text, [])
+
+
+def test_wrapped_call_kept_whatever_the_name():
+    # Inside a call marker the model meant a call (OpenAI also returns calls to unknown names).
+    assert calls_of(parse_tool_calls('<tool_call>{"name": "lookup"}</tool_call>', [WEATHER])) == [("lookup", {})]
+    assert calls_of(parse_tool_calls('<tool_call>[{"name": "lookup", "arguments": {"q": 1}}]</tool_call>',
+                                     [WEATHER])) == [("lookup", {"q": 1})]
 
 
 def test_find_tool_call_start():

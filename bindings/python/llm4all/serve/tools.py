@@ -124,8 +124,9 @@ def _call(name: Any, args: Any) -> Optional[Dict[str, Any]]:
     return {"id": _new_id(), "type": "function", "function": {"name": name.strip(), "arguments": arguments}}
 
 
-def _call_from_obj(obj: Any) -> Optional[Dict[str, Any]]:
-    """One call from a JSON object in any of the common shapes."""
+def _call_from_obj(obj: Any, strict: bool = False) -> Optional[Dict[str, Any]]:
+    """One call from a JSON object in any of the common shapes (strict: the arguments must be
+    named, as for a reply that is nothing but JSON, which could also be a plain answer)."""
     if not isinstance(obj, dict):
         return None
     fn = obj.get("function")
@@ -135,19 +136,21 @@ def _call_from_obj(obj: Any) -> Optional[Dict[str, Any]]:
     for key in ("arguments", "parameters", "args"):
         if key in obj:
             return _call(name, obj[key])
+    if strict:
+        return None
     return _call(name, None) if set(obj) <= {"name", "tool_name", "function", "id", "type", "tool_call_id"} else None
 
 
-def _calls_from_value(value: Any) -> Optional[List[Dict[str, Any]]]:
+def _calls_from_value(value: Any, strict: bool = False) -> Optional[List[Dict[str, Any]]]:
     """A call object or a non-empty list of them; None unless every element is a call."""
     items = value if isinstance(value, list) else [value]
     if not items:
         return None
-    calls = [_call_from_obj(v) for v in items]
+    calls = [_call_from_obj(v, strict) for v in items]
     return None if any(c is None for c in calls) else calls  # type: ignore[return-value]
 
 
-def _json_calls(text: str, pos: int, end: int, sep: str = "") -> Optional[List[Dict[str, Any]]]:
+def _json_calls(text: str, pos: int, end: int, sep: str = "", strict: bool = False) -> Optional[List[Dict[str, Any]]]:
     """Calls from JSON value(s) filling text[pos:end] exactly (optionally separated by sep)."""
     calls: List[Dict[str, Any]] = []
     region = text[:end]
@@ -155,7 +158,7 @@ def _json_calls(text: str, pos: int, end: int, sep: str = "") -> Optional[List[D
         got = _json_at(region, pos)
         if got is None:
             return None
-        found = _calls_from_value(got[0])
+        found = _calls_from_value(got[0], strict)
         if found is None:
             return None
         calls += found
@@ -397,8 +400,16 @@ def _bare_json(text: str, tools) -> List[Span]:
         s = fence.group(1)
     if s[:1] not in "{[":
         return []
-    calls = _json_calls(s, 0, len(s), sep=";")
-    return [(0, len(text), calls)] if calls else []
+    calls = _json_calls(s, 0, len(s), sep=";", strict=True)
+    return [(0, len(text), calls)] if calls and _known(calls, tools) else []
+
+
+def _known(calls: List[Dict[str, Any]], tools) -> bool:
+    """Every call names one of the request's tools (when they are given): a reply that is only
+    JSON or only a Python-like call counts as a call just when it names a real tool."""
+    names = {(t.get("function", t) or {}).get("name") for t in tools or () if isinstance(t, Mapping)}
+    names.discard(None)
+    return not names or all(c["function"]["name"] in names for c in calls)
 
 
 _INVOKE = re.compile(r'<(?P<ns>[^<>\s/]{0,16}?)(?P<el>invoke|function) name="(?P<name>[^"<>]+)"\s*>(?P<body>.*?)</(?P=ns)(?P=el)>', re.S)
@@ -606,7 +617,7 @@ _EXTRACTORS: Tuple[Callable[[str, Any], List[Span]], ...] = (
     _functionary,
     _recipient,
     _bare_json,
-    lambda t, tools: [(0, len(t), c) for c in [_pythonic(t)] if c],
+    lambda t, tools: [(0, len(t), c) for c in [_pythonic(t)] if c and _known(c, tools)],
 )
 
 # Section wrappers left around the calls, removed from the content once calls were found.
