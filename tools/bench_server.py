@@ -216,6 +216,7 @@ class StreamResult:
     ttft_s: float = float("nan")
     latency_s: float = 0.0
     tokens: int = 0              # from usage when the server sent it, else content chunks
+    prompt_tokens: int = 0       # from usage (0 when absent): both servers should see the same prompt
     chunks: int = 0
     error: str = ""
 
@@ -260,6 +261,7 @@ async def _one_stream(client, url: str, body: Dict[str, Any]) -> StreamResult:
                     break
                 if chunk.get("usage"):
                     usage_tokens = chunk["usage"].get("completion_tokens")
+                    res.prompt_tokens = chunk["usage"].get("prompt_tokens") or 0
                 for ch in chunk.get("choices") or []:
                     text = (ch.get("delta") or {}).get("content") if "delta" in ch else ch.get("text")
                     if text:
@@ -289,7 +291,8 @@ async def _burst(base_url: str, bodies: List[Dict[str, Any]], timeout: float) ->
             "ttft_median_s": statistics.median(ttfts) if ttfts else float("nan"),
             "ttft_max_s": max(ttfts) if ttfts else float("nan"),
             "latency_median_s": statistics.median(r.latency_s for r in results),
-            "tokens_per_stream": [r.tokens for r in results], "errors": errors}
+            "tokens_per_stream": [r.tokens for r in results],
+            "prompt_tokens_per_stream": [r.prompt_tokens for r in results], "errors": errors}
 
 
 # ---- the benchmark -----------------------------------------------------------------------------
