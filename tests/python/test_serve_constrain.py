@@ -17,12 +17,25 @@ jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is the referen
 from llm4all import _core  # noqa: E402
 from llm4all.serve import constrain  # noqa: E402
 
+# Three tokenizer families: GPT-2 BPE 49k (SmolLM2), Qwen2 BPE 152k, Gemma 3 SentencePiece 262k.
 MODEL_NAMES = ("smollm2", "qwen05")
+_MODELS = {}
+
+
+def _load(request, name):
+    if name not in _MODELS:
+        _MODELS[name] = _core.Model(str(request.getfixturevalue(name)))
+    return _MODELS[name]
 
 
 @pytest.fixture(scope="module", params=MODEL_NAMES)
 def model(request):
-    return _core.Model(str(request.getfixturevalue(request.param)))
+    return _load(request, request.param)
+
+
+@pytest.fixture(scope="module", params=MODEL_NAMES + ("gemma3",))
+def any_model(request):
+    return _load(request, request.param)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +160,8 @@ SCHEMAS = {
         },
         "required": ["quoted", "two_lines", "path"], "additionalProperties": False}),
     "refs_anyof": ("Give two points and a label.", {
-        "$defs": {"pt": {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+        "$defs": {"pt": {"type": "object", "properties": {"x": {"type": "integer", "minimum": -999, "maximum": 999},
+                                                  "y": {"type": "integer", "minimum": -999, "maximum": 999}},
                          "required": ["x", "y"], "additionalProperties": False}},
         "type": "object",
         "properties": {"a": {"$ref": "#/$defs/pt"}, "b": {"$ref": "#/$defs/pt"},
@@ -161,7 +175,8 @@ SCHEMAS = {
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 @pytest.mark.parametrize("temp", [0.0, 0.9], ids=["greedy", "sampled"])
-def test_schema_output_validates(model, name, temp):
+def test_schema_output_validates(any_model, name, temp):
+    model = any_model
     prompt_text, schema = SCHEMAS[name]
     c = constrain.json_constraint(model, schema)
     text, finished, _ = generate(model, c, chat_prompt(model, prompt_text), temp=temp, seed=7,
