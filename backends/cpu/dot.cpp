@@ -417,6 +417,145 @@ void gemv_type(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, in
             gemv_quant8<B>(rows, wb + (r + GEMV_AHEAD * R) * wrb, act, nb, out + r, n_out);
     }
 }
+
+// ---- a few tokens (2..GEMV_MULTI_TOK) through the GEMV kernels ----
+// Decoding several sequences at once gives a handful of tokens per matmul: too few
+// to fill the 8-token tiles, and each run alone would unpack every weight block once
+// per token. Here R rows are unpacked once per block and each of T tokens takes them
+// in turn; for every (row, token) the integer lanes and the float chain are exactly
+// gemv_quant8/gemv_quant4's for that token alone, so results stay bit-identical to
+// the single-token path (dot.h). With VNNI one dpbusd gives the same exact lanes as
+// maddubs + madd (4 consecutive products per 32-bit lane, no saturation possible).
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+inline __m256i udot32(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+#else
+inline __m256i udot32(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+#endif
+
+template <class B, int T>
+void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
+                 float *out, int64_t out_stride, int n_out) {
+    using A = typename ActOf<B>::type;
+    constexpr bool sign = gemv_offset<B> == 0 && !has_min<B>;   // signed weights: sign onto the activation
+    const A *a[T];
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) {
+        a[t] = reinterpret_cast<const A *>(act + t * act_stride);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_next_rows<8 * int(sizeof(B))>(next, i);
+        __m256i wu[8], ws[8];   // unsigned weights for maddubs/dpbusd, and their signs
+        for (int r = 0; r < 8; ++r) {
+            if constexpr (gemv_offset<B> != 0) {
+                wu[r] = offset_q(rows[r][i]);
+            } else {
+                Unpacked u;
+                unpack(rows[r][i], u);
+                wu[r] = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
+                ws[r] = u.q;
+            }
+        }
+        const __m256 dw = scales8(rows, i);
+        for (int t = 0; t < T; ++t) {
+            const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
+            auto lanes = [&](int r) { return udot32(wu[r], sign ? _mm256_sign_epi8(aq, ws[r]) : aq); };
+            const __m256i h01 = _mm256_hadd_epi32(lanes(0), lanes(1));
+            const __m256i h23 = _mm256_hadd_epi32(lanes(2), lanes(3));
+            const __m256i h45 = _mm256_hadd_epi32(lanes(4), lanes(5));
+            const __m256i h67 = _mm256_hadd_epi32(lanes(6), lanes(7));
+            __m256i isum = reduce_pairs8(h01, h23, h45, h67);
+            if constexpr (gemv_offset<B> != 0) {
+                const __m256i corr = udot32(_mm256_set1_epi8(gemv_offset<B>), aq);
+                isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(reduce1_epi32(corr)));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][i].d)), _mm256_cvtepi32_ps(isum), acc[t]);
+            if constexpr (has_min<B>)
+                acc[t] = _mm256_fmadd_ps(mins8(rows, i), _mm256_set1_ps(reinterpret_cast<const ActQ8_1 &>(a[t][i]).s),
+                                         acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        float r[8];
+        _mm256_storeu_ps(r, acc[t]);
+        for (int k = 0; k < n_out; ++k) out[t * out_stride + k] = r[k];
+    }
+}
+
+// 4 rows per group (Q8_0), as gemv_quant4.
+template <class B, int T>
+void gemv_multi4(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
+                 float *out, int64_t out_stride, int n_out) {
+    using A = typename ActOf<B>::type;
+    static_assert(gemv_offset<B> == 0 && !has_min<B>, "4-row groups only for the signed types");
+    const A *a[T];
+    __m128 acc[T];
+    for (int t = 0; t < T; ++t) {
+        a[t] = reinterpret_cast<const A *>(act + t * act_stride);
+        acc[t] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_next_rows<4 * int(sizeof(B))>(next, i);
+        __m256i wu[4], ws[4];
+        for (int r = 0; r < 4; ++r) {
+            Unpacked u;
+            unpack(rows[r][i], u);
+            wu[r] = _mm256_sign_epi8(u.q, u.q);
+            ws[r] = u.q;
+        }
+        const __m128 d = _mm_cvtph_ps(_mm_setr_epi16(short(rows[0][i].d), short(rows[1][i].d), short(rows[2][i].d),
+                                                     short(rows[3][i].d), 0, 0, 0, 0));
+        for (int t = 0; t < T; ++t) {
+            const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
+            auto lanes = [&](int r) { return udot32(wu[r], _mm256_sign_epi8(aq, ws[r])); };
+            const __m256i h01 = _mm256_hadd_epi32(lanes(0), lanes(1));
+            const __m256i h23 = _mm256_hadd_epi32(lanes(2), lanes(3));
+            const __m256i ab = _mm256_hadd_epi32(h01, h23);
+            const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1));
+            acc[t] = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(a[t][i].d)), _mm_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        float r[4];
+        _mm_storeu_ps(r, acc[t]);
+        for (int k = 0; k < n_out; ++k) out[t * out_stride + k] = r[k];
+    }
+}
+
+template <class B, int T>
+void gemv_multi(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
+                float *out, int64_t out_stride, int n_out) {
+    if constexpr (gemv_group<B> == 4)
+        gemv_multi4<B, T>(rows, next, act, act_stride, nb, out, out_stride, n_out);
+    else
+        gemv_multi8<B, T>(rows, next, act, act_stride, nb, out, out_stride, n_out);
+}
+
+template <class B>
+void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, size_t act_stride, int n_tok,
+                     int64_t nb, float *out, int64_t out_stride) {
+    constexpr int R = gemv_group<B>;
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    for (int64_t r = 0; r < n_rows; r += R) {
+        const B *rows[R];
+        for (int k = 0; k < R; ++k) rows[k] = reinterpret_cast<const B *>(wb + std::min(r + k, n_rows - 1) * wrb);
+        const int n_out = int(std::min<int64_t>(R, n_rows - r));
+        const uint8_t *next = wb + (r + GEMV_AHEAD * R) * wrb;
+        // The group's rows stay in L1 while the tokens pass over them 4 at a time.
+        for (int t = 0; t < n_tok; t += 4) {
+            const uint8_t *at = act + t * act_stride;
+            float *o = out + t * out_stride + r;
+            switch (std::min(4, n_tok - t)) {
+            case 1: gemv_multi<B, 1>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 2: gemv_multi<B, 2>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 3: gemv_multi<B, 3>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            default: gemv_multi<B, 4>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            }
+        }
+    }
+}
 #endif
 
 } // namespace
@@ -439,6 +578,40 @@ void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows,
 #endif
     const uint8_t *wb = static_cast<const uint8_t *>(w);
     for (int64_t r = 0; r < n_rows; ++r) dot_rows(wtype, wb + r * w_row_bytes, a, 0, 1, n, out + r);
+}
+
+bool gemv_multi_supported(int32_t wtype) {
+#ifdef __AVX2__
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_0: case LLM4ALL_TYPE_Q5_1:
+    case LLM4ALL_TYPE_Q8_0: case LLM4ALL_TYPE_IQ4_NL: return true;
+    default: return false;
+    }
+#else
+    (void)wtype;
+    return false;
+#endif
+}
+
+void gemv_rows_multi(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
+                     size_t act_stride, int n_tok, int64_t n, float *out, int64_t out_stride) {
+#ifdef __AVX2__
+    const uint8_t *a = static_cast<const uint8_t *>(act);
+    const int64_t nb = n / QK;
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_0: return gemv_type_multi<BlockQ4_0>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+    case LLM4ALL_TYPE_Q4_1: return gemv_type_multi<BlockQ4_1>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+    case LLM4ALL_TYPE_Q5_0: return gemv_type_multi<BlockQ5_0>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+    case LLM4ALL_TYPE_Q5_1: return gemv_type_multi<BlockQ5_1>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+    case LLM4ALL_TYPE_Q8_0: return gemv_type_multi<BlockQ8_0>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+    case LLM4ALL_TYPE_IQ4_NL: return gemv_type_multi<BlockIQ4_NL>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+    default: break;
+    }
+#endif
+    // Not reached where gemv_multi_supported is checked: one token at a time.
+    for (int t = 0; t < n_tok; ++t)
+        gemv_rows(wtype, w, w_row_bytes, n_rows, static_cast<const uint8_t *>(act) + t * act_stride, n,
+                  out + t * out_stride);
 }
 
 void dot_rows(int32_t wtype, const void *w_row, const void *act, size_t act_stride, int n_tok,

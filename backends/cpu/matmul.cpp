@@ -5,7 +5,9 @@
 // is split into tiles of (weight rows x tokens): a weight row stays in L1 while
 // a group of tokens passes over it, so a 512-token batch reads the weights a
 // handful of times instead of 512 times. A single token (decode) takes the
-// GEMV path instead: long row ranges, several rows per kernel call.
+// GEMV path instead: long row ranges, several rows per kernel call; so do a
+// few tokens (several sequences decoding together), each weight block unpacked
+// once for all of them (dot.h gemv_rows_multi).
 #include <algorithm>
 #include <string>
 
@@ -21,6 +23,12 @@ constexpr int64_t TOKENS_PER_TILE = 64;
 constexpr int MAX_MULTI = 8; // matrices one mul_mat_multi call may take
 
 bool whole_blocks(int32_t type, int64_t n) { return n > 0 && n % type_block_size(type) == 0; }
+
+// Whether n_tok tokens against weights of this type take the GEMV kernels.
+bool use_gemv(int32_t wt, int64_t n_tok) {
+    if (wt == LLM4ALL_TYPE_F32 || wt == LLM4ALL_TYPE_F16 || wt == LLM4ALL_TYPE_BF16) return false;
+    return n_tok == 1 || (n_tok <= GEMV_MULTI_TOK && gemv_multi_supported(wt));
+}
 
 bool check_one(const llm4all_tensor *w, const llm4all_tensor *x, const llm4all_tensor *y) {
     if (!w || !y || !w->data || !y->data) return false;
@@ -83,7 +91,8 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
     size_t gbytes[MAX_MULTI] = {}, gbase[MAX_MULTI] = {};
     bool packed[MAX_MULTI] = {};
     if (n_tok > 1)
-        for (int32_t j = 0; j < n; ++j) packed[kind_of[j]] |= tile_supported(w[j]->type);
+        for (int32_t j = 0; j < n; ++j)
+            packed[kind_of[j]] |= tile_supported(w[j]->type) && !use_gemv(w[j]->type, n_tok);
     for (int i = 0; i < n_kinds; ++i) {
         if (!packed[i]) continue;
         gbytes[i] = kinds[i] == ActKind::Q8_K   ? size_t(n_in / QK_K) * sizeof(GroupQ8_K)
@@ -127,8 +136,8 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         b.wt = w[j]->type;
         b.widen = b.wt == LLM4ALL_TYPE_F16 || b.wt == LLM4ALL_TYPE_BF16; // dot in float on a widened row
         b.dot_type = b.widen ? int32_t(LLM4ALL_TYPE_F32) : b.wt;
-        b.gemv = n_tok == 1 && !b.widen && b.wt != LLM4ALL_TYPE_F32;
-        b.tile = n_tok > 1 && tile_supported(b.wt);
+        b.gemv = use_gemv(b.wt, n_tok);
+        b.tile = n_tok > 1 && !b.gemv && tile_supported(b.wt);
         b.wd = static_cast<const uint8_t *>(w[j]->data);
         b.wrb = type_row_bytes(b.wt, n_in);
         b.n_out = n_rows(w[j]);
@@ -159,7 +168,11 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         task -= b.first_task;
         const int64_t r0 = (task % b.n_rt) * b.rows_per_task, r1 = std::min(b.n_out, r0 + b.rows_per_task);
         if (b.gemv) {
-            gemv_rows(b.wt, b.wd + r0 * b.wrb, b.wrb, r1 - r0, b.act, n_in, b.y + r0);
+            if (n_tok == 1)
+                gemv_rows(b.wt, b.wd + r0 * b.wrb, b.wrb, r1 - r0, b.act, n_in, b.y + r0);
+            else
+                gemv_rows_multi(b.wt, b.wd + r0 * b.wrb, b.wrb, r1 - r0, b.act, stride, int(n_tok), n_in, b.y + r0,
+                                b.n_out);
             return;
         }
         // Neighbouring tasks share a token tile, so concurrently running threads
