@@ -357,6 +357,33 @@ def test_fuzz_never_raises():
         assert parse_tool_calls(bad) == (bad, [])
 
 
+def test_long_hostile_replies_take_linear_time():
+    # ~100 kB replies built to make naive regexes or per-marker JSON decoding quadratic (each
+    # of these took 2-20 s before): every one must parse in well under a second or two.
+    import time
+    rng = random.Random(5)
+    cases = [m * (100000 // len(m)) for m in T.TOOL_CALL_MARKERS]
+    cases += [m + " " * 100000 + "x" for m in T.TOOL_CALL_MARKERS]
+    cases += ['<invoke name="a">' * 6000, '<function name="a">x' * 5000, "<tool_call><function=a>" + "<parameter=x>" * 10000,
+              "<tool_call>a" + "<arg_key>x</arg_key>" * 5000, "<|tool_call>call:a{" * 6000, "```" + " " * 100000 + "x",
+              "{" + " " * 100000 + "<|eot_id|>", "<tool_call>```" + " \n" * 50000, "<|tool_call_start|>" * 5000,
+              "".join(rng.choice(T.TOOL_CALL_MARKERS + ("{", "}", " ", "\n", '"')) for _ in range(8000))]
+    worst = 0.0
+    for text in cases:
+        t0 = time.perf_counter()
+        parse_tool_calls(text)
+        T.find_tool_call_start(text)
+        worst = max(worst, time.perf_counter() - t0)
+    print(f"\nworst of {len(cases)} hostile ~100 kB replies: {worst:.2f} s")
+    assert worst < 2.0
+    # A long genuine call is still read whole (arguments of 150 kB).
+    big = {"code": "x = 1\n" * 20000, "ids": list(range(5000))}
+    for text in ('<|python_tag|>{"name": "run", "parameters": ' + json.dumps(big) + "}",
+                 '[TOOL_CALLS][{"name": "run", "arguments": ' + json.dumps(big) + "}]",
+                 "<tool_call>" + json.dumps({"name": "run", "arguments": big}) + "</tool_call>"):
+        assert calls_of(parse_tool_calls(text)) == [("run", big)]
+
+
 # ---- a real model's calls ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -90,13 +90,49 @@ def _new_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
+def _unfence(s: str) -> str:
+    """s without a surrounding ``` fence (and its language tag); no regex over the body, so a
+    long reply costs linear time."""
+    s = s.strip()
+    if len(s) >= 6 and s.startswith("```") and s.endswith("```"):
+        inner = s[3:-3]
+        lang = re.match(r"[A-Za-z]{0,16}[ \t]{0,8}\n", inner)
+        return (inner[lang.end():] if lang else inner).strip()
+    return s
+
+
+def _strip_turn_end(s: str) -> str:
+    """s without end-of-turn markers (<|eot_id|>, </s>, ...) rendered as text at its end."""
+    s = s.rstrip()
+    while True:
+        if s.endswith("</s>"):
+            s = s[:-4].rstrip()
+        elif s.endswith("|>") and re.fullmatch(r"<\|[a-z_]{1,20}\|>", s[s.rfind("<|"):] if "<|" in s else ""):
+            s = s[:s.rfind("<|")].rstrip()
+        else:
+            return s
+
+
 def _json_at(text: str, pos: int) -> Optional[Tuple[Any, int]]:
-    """The JSON value starting at pos (after whitespace) and the index after it, or None."""
+    """The JSON value starting at pos (after whitespace) and the index after it, or None.
+    Decodes a window that grows only while the value runs past it: json's error message
+    counts the lines before the error, so decoding the whole text at every marker of a long
+    junk reply would cost quadratic time."""
     pos = _WS.match(text, pos).end()
-    try:
-        return _DECODER.raw_decode(text, pos)
-    except (ValueError, RecursionError):
-        return None
+    window = 4096
+    while True:
+        chunk = text[pos:pos + window]
+        try:
+            value, end = _DECODER.raw_decode(chunk)
+            return value, pos + end
+        except RecursionError:
+            return None
+        except ValueError as e:
+            at = getattr(e, "pos", 0)
+            cut = pos + len(chunk) < len(text)
+            if not (cut and (at >= len(chunk) - 1 or str(e).startswith("Unterminated string"))):
+                return None
+            window *= 4
 
 
 def _args_json(args: Any) -> Optional[str]:
@@ -181,9 +217,12 @@ def _xml_value(raw: str, ptype: Optional[str]) -> Any:
         return raw
 
 
-_PARAM_XML = re.compile(r"<parameter=([^>\n]+)>(.*?)</parameter>", re.S)
-_FUNC_XML = re.compile(r"<function=([^>\n]+)>(.*?)(?:</function>|\Z)", re.S)
-_GLM_ARG = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.S)
+# Names are bounded and bodies never run past the next opening tag, so text with many
+# unclosed tags costs linear time, not quadratic.
+_PARAM_XML = re.compile(r"<parameter=([^<>\n]{1,200})>((?:(?!<parameter=).)*?)</parameter>", re.S)
+_FUNC_XML = re.compile(r"<function=([^<>\n]{1,200})>((?:(?!<function=).)*?)(?:</function>|(?=<function=)|\Z)", re.S)
+_GLM_ARG = re.compile(r"\s*<arg_key>((?:(?!</?arg_key>).){0,200}?)</arg_key>\s*"
+                      r"<arg_value>((?:(?!</?arg_value>).)*?)</arg_value>", re.S)
 
 
 def _param_types(tools: Optional[Sequence[Mapping[str, Any]]], name: str) -> Dict[str, str]:
@@ -220,15 +259,16 @@ def _xml_function_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
 
 def _glm_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
     """GLM-4.5+: NAME then <arg_key>K</arg_key><arg_value>V</arg_value> pairs."""
-    m = re.match(r"\s*([^\s<{\[]+)\s*", body)
+    m = re.match(r"\s*([^\s<{\[]{1,200})\s*", body)
     if not m:
         return None
     name, pos = m.group(1), m.end()
     types = _param_types(tools, name)
     args: Dict[str, Any] = {}
-    for a in _GLM_ARG.finditer(body, pos):
-        if body[pos:a.start()].strip():
-            return None
+    while True:
+        a = _GLM_ARG.match(body, pos)
+        if not a:
+            break
         args[a.group(1).strip()] = _xml_value(a.group(2), types.get(a.group(1).strip()))
         pos = a.end()
     if body[pos:].strip():
@@ -239,9 +279,7 @@ def _glm_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
 
 def _inner_calls(body: str, tools) -> Optional[List[Dict[str, Any]]]:
     """Whatever one tool-call wrapper holds: JSON call(s), XML function(s), or GLM pairs."""
-    s = body.strip()
-    if s.startswith("```"):  # a fenced block inside the wrapper
-        s = re.sub(r"^```[a-zA-Z]*\s*|\s*```$", "", s)
+    s = _unfence(body)  # a fenced block inside the wrapper
     if s[:1] in "{[":
         return _json_calls(s, 0, len(s), sep=",")
     if "<function=" in s:
@@ -312,7 +350,7 @@ def _prefixed_json(text: str, marker: str, sep: str = "") -> List[Span]:
         pos = max(end, a + len(marker))
 
 
-_MISTRAL_ARGS = re.compile(r"\[TOOL_CALLS\]\s*([^\s\[\]{}]+)\s*(?:\[CALL_ID\]\s*[A-Za-z0-9_\-]*\s*)?\[ARGS\]")
+_MISTRAL_ARGS = re.compile(r"\[TOOL_CALLS\]\s*([^\s\[\]{}]{1,200})\s*(?:\[CALL_ID\]\s*[A-Za-z0-9_\-]{0,64}\s*)?\[ARGS\]")
 
 
 def _mistral_args(text: str, tools) -> List[Span]:
@@ -326,23 +364,35 @@ def _mistral_args(text: str, tools) -> List[Span]:
     return spans
 
 
-_DEEPSEEK = re.compile(
-    r"<｜tool▁call▁begin｜>(?:(\w+)<｜tool▁sep｜>([^\n<]+)\n```(?:json)?\s*(.*?)\s*```|([^<]+?)<｜tool▁sep｜>(.*?))"
-    r"\s*(?:<｜tool▁call▁end｜>|(?=<｜tool▁call▁begin｜>|<｜tool▁calls▁end｜>|\Z))", re.S)
+_DS_BEGIN, _DS_SEP, _DS_END, _DS_ALL_END = "<｜tool▁call▁begin｜>", "<｜tool▁sep｜>", "<｜tool▁call▁end｜>", "<｜tool▁calls▁end｜>"
 
 
 def _deepseek(text: str, tools) -> List[Span]:
+    """DeepSeek V3/R1: <｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\\n```json\\n{..}\\n```<｜tool▁call▁end｜>;
+    V3.1: <｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{..}<｜tool▁call▁end｜>."""
     spans: List[Span] = []
-    for m in _DEEPSEEK.finditer(text):
-        name, body = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(4), m.group(5))
-        got = _json_at(body, 0)
+    a = text.find(_DS_BEGIN)
+    while a >= 0:
+        nxt = text.find(_DS_BEGIN, a + len(_DS_BEGIN))
+        limit = nxt if nxt >= 0 else len(text)
+        close = text.find(_DS_END, a, limit)
+        stop = close if close >= 0 else min(limit, text.find(_DS_ALL_END, a, limit) % (len(text) + 1))
+        end = close + len(_DS_END) if close >= 0 else stop
+        head, sep, body = text[a + len(_DS_BEGIN):stop].partition(_DS_SEP)
+        if sep and head.strip() in ("function", "") and "\n" in body.lstrip("\n"):
+            name, _, body = body.partition("\n")
+        else:
+            name = head
+        body = _unfence(body)
+        got = _json_at(body, 0) if sep else None
         call = _call(name, got[0]) if got and not body[got[1]:].strip() else None
         if call:
-            spans.append((m.start(), m.end(), [call]))
+            spans.append((a, end, [call]))
+        a = nxt
     return spans
 
 
-_KIMI = re.compile(r"<\|tool_call_begin\|>\s*(?:functions\.)?([^:<\s]+)(?::\d+)?\s*<\|tool_call_argument_begin\|>(.*?)"
+_KIMI = re.compile(r"<\|tool_call_begin\|>\s*(?:functions\.)?([^:<\s]{1,200})(?::\d+)?\s*<\|tool_call_argument_begin\|>(.*?)"
                    r"(?:<\|tool_call_end\|>|(?=<\|tool_call_begin\|>|<\|tool_calls_section_end\|>|\Z))", re.S)
 
 
@@ -373,9 +423,6 @@ def _functionary(text: str, tools) -> List[Span]:
     return spans
 
 
-_TRAILING_EOT = re.compile(r"(?:\s*(?:<\|[a-z_]{1,20}\|>|</s>))+\s*\Z")
-
-
 _RECIPIENT = re.compile(r"<\|recipient\|>\s*([\w.\-]+)\s*\n?<\|content\|>")
 
 
@@ -394,10 +441,7 @@ def _recipient(text: str, tools) -> List[Span]:
 def _bare_json(text: str, tools) -> List[Span]:
     """Llama 3.x without <|python_tag|> (and any model told to answer with JSON): the whole
     reply is a call object, a list of them, or objects separated by ';' (optionally fenced)."""
-    s = _TRAILING_EOT.sub("", text).strip()  # a turn end rendered as text after the call
-    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", s, re.S)
-    if fence:
-        s = fence.group(1)
+    s = _unfence(_strip_turn_end(text))  # a turn end rendered as text after the call
     if s[:1] not in "{[":
         return []
     calls = _json_calls(s, 0, len(s), sep=";", strict=True)
@@ -412,7 +456,8 @@ def _known(calls: List[Dict[str, Any]], tools) -> bool:
     return not names or all(c["function"]["name"] in names for c in calls)
 
 
-_INVOKE = re.compile(r'<(?P<ns>[^<>\s/]{0,16}?)(?P<el>invoke|function) name="(?P<name>[^"<>]+)"\s*>(?P<body>.*?)</(?P=ns)(?P=el)>', re.S)
+_INVOKE = re.compile(r'<(?P<ns>[^<>\s/]{0,16}?)(?P<el>invoke|function) name="(?P<name>[^"<>]{1,200})"\s*>'
+                     r'(?P<body>(?:(?!<(?P=ns)(?P=el) name=).)*?)</(?P=ns)(?P=el)>', re.S)
 
 
 def _invoke_xml(text: str, tools) -> List[Span]:
@@ -424,8 +469,8 @@ def _invoke_xml(text: str, tools) -> List[Span]:
         types = _param_types(tools, name)
         args: Dict[str, Any] = {}
         pos = 0
-        for p in re.finditer(r'<%s(parameter|param) name="([^"<>]+)"(?:\s+string="(true|false)")?\s*>(.*?)</%s\1>'
-                             % (ns, ns), body, re.S):
+        for p in re.finditer(r'<%s(parameter|param) name="([^"<>]{1,200})"(?:\s+string="(true|false)")?\s*>'
+                             r'((?:(?!<%s(?:parameter|param) name=).)*?)</%s\1>' % (ns, ns, ns), body, re.S):
             if body[pos:p.start()].strip():
                 break
             ptype = "string" if p.group(3) == "true" else types.get(p.group(2))
@@ -445,10 +490,7 @@ def _pythonic(src: str) -> Optional[List[Dict[str, Any]]]:
     """LFM2 / MiniCPM / Llama 3.2 pythonic calls: [f(a=1, b="x"), g()] (keyword arguments with
     literal values only; parsed with ast, never evaluated)."""
     import ast
-    s = src.strip()
-    fence = re.fullmatch(r"```(?:python)?\s*(.*?)\s*```", s, re.S)
-    if fence:
-        s = fence.group(1)
+    s = _unfence(src)
     if not s or len(s) > 100_000 or not re.match(r"\[?\s*[A-Za-z_][\w.]*\s*\(", s):
         return None
     try:
@@ -478,6 +520,10 @@ def _pythonic(src: str) -> Optional[List[Dict[str, Any]]]:
         return None
 
 
+_GEMMA_KEY = re.compile(r"([^\s:{}\[\],]{1,200})\s*:")
+_GEMMA_SCALAR = re.compile(r"[^,}\]\s]{1,200}")
+
+
 def _gemma_object(s: str, i: int, depth: int = 0) -> Tuple[Any, int]:
     """Gemma 4's call syntax: {key:value,...} with <|"|>-quoted strings; ValueError if malformed."""
     if depth > 64:
@@ -498,7 +544,7 @@ def _gemma_object(s: str, i: int, depth: int = 0) -> Tuple[Any, int]:
             if s.startswith("}" if obj else "]", i):
                 return out, i + 1
             if obj:
-                m = re.compile(r"([^\s:{}\[\],]+)\s*:").match(s, i)
+                m = _GEMMA_KEY.match(s, i)
                 if not m:
                     raise ValueError("expected a key")
                 key = m.group(1)[len(q):-len(q)] if m.group(1).startswith(q) and m.group(1).endswith(q) else m.group(1)
@@ -510,7 +556,9 @@ def _gemma_object(s: str, i: int, depth: int = 0) -> Tuple[Any, int]:
             i = _WS.match(s, i).end()
             if s.startswith(",", i):
                 i += 1
-    m = re.compile(r"[^,}\]\s]+").match(s, i)
+            elif not s.startswith("}" if obj else "]", i):
+                raise ValueError("expected ',' or a closing bracket")
+    m = _GEMMA_SCALAR.match(s, i)
     if not m:
         raise ValueError("expected a value")
     try:
@@ -519,7 +567,7 @@ def _gemma_object(s: str, i: int, depth: int = 0) -> Tuple[Any, int]:
         return m.group(0), m.end()
 
 
-_GEMMA = re.compile(r"<\|tool_call>\s*call:([\w.\-]+)\s*(?=\{)")
+_GEMMA = re.compile(r"<\|tool_call>\s*call:([\w.\-]{1,200})\s*(?=\{)")
 
 
 def _gemma4(text: str, tools) -> List[Span]:
@@ -537,8 +585,10 @@ def _gemma4(text: str, tools) -> List[Span]:
     return spans
 
 
-_HARMONY = re.compile(r"(?:<\|start\|>assistant)?(?:<\|channel\|>\s*\w+)?\s*to=functions\.([\w.\-]+)[^<\n]{0,40}"
+_HARMONY = re.compile(r"to=functions\.([\w.\-]{1,200})[^<\n]{0,40}"
                       r"(?:<\|channel\|>[^<\n]{0,40})?(?:<\|constrain\|>[^<\n]{0,20})?<\|message\|>")
+# What may precede "to=" in the same message header (looked for in a short window only).
+_HARMONY_HEAD = re.compile(r"(?:<\|start\|>assistant)?(?:<\|channel\|>[ \t]{0,4}\w{1,20})?[ \t]{0,4}\Z")
 
 
 def _harmony(text: str, tools) -> List[Span]:
@@ -549,11 +599,12 @@ def _harmony(text: str, tools) -> List[Span]:
         call = _call(m.group(1), got[0]) if got else None
         if call:
             end = got[1] + len("<|call|>") if text.startswith("<|call|>", got[1]) else got[1]
-            spans.append((m.start(), end, [call]))
+            window = text[max(0, m.start() - 64):m.start()]
+            spans.append((m.start() - len(_HARMONY_HEAD.search(window).group(0)), end, [call]))
     return spans
 
 
-_SOLAR = re.compile(r"<\|tool_call:begin\|>[^<]*<\|tool_call:name\|>([^<]+)<\|tool_call:args\|>")
+_SOLAR = re.compile(r"<\|tool_call:begin\|>[^<]{0,100}<\|tool_call:name\|>([^<]{1,200})<\|tool_call:args\|>")
 
 
 def _solar(text: str, tools) -> List[Span]:
@@ -585,7 +636,8 @@ def _name_keyed(text: str, open_tag: str, close_tag: str) -> List[Span]:
 
 def _pythonic_tagged(text: str, tools) -> List[Span]:
     spans: List[Span] = []
-    for m in re.finditer(r"<\|tool_call_start\|>(.*?)(?:<\|tool_call_end\|>|\Z)", text, re.S):
+    for m in re.finditer(r"<\|tool_call_start\|>((?:(?!<\|tool_call_start\|>).)*?)"
+                         r"(?:<\|tool_call_end\|>|(?=<\|tool_call_start\|>)|\Z)", text, re.S):
         calls = _pythonic(m.group(1))
         if calls:
             spans.append((m.start(), m.end(), calls))
