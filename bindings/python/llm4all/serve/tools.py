@@ -1,8 +1,8 @@
 """Tool calling for the server: does a chat template render `tools`, and which tool calls did
 the model write? Models write calls in their family's own wrapper (Hermes/Qwen <tool_call>,
-Llama 3.1 <|python_tag|> JSON, Mistral [TOOL_CALLS], Granite, Command R, DeepSeek, Kimi, GLM,
-Qwen3-Coder XML, ...); parse_tool_calls turns any of them into OpenAI `tool_calls` and never
-raises on arbitrary text (text without a valid call comes back unchanged)."""
+Llama 3.x JSON, Mistral [TOOL_CALLS], Granite, Command R, DeepSeek, Kimi, GLM, Qwen3-Coder XML,
+gpt-oss, Gemma 4, LFM2 pythonic, ...); parse_tool_calls turns any of them into OpenAI
+`tool_calls`, in linear time, and never raises (text without a valid call comes back unchanged)."""
 
 from __future__ import annotations
 
@@ -685,7 +685,8 @@ def parse_tool_calls(text: str, tools: Optional[Sequence[Mapping[str, Any]]] = N
 
     The first wrapper format that yields valid calls wins; content is the text around them,
     stripped. No valid call: (text, []) with text unchanged. `tools` (the request's tools) is
-    optional and only used to keep string-typed XML parameter values as strings.
+    optional: with it, a reply that is nothing but JSON (or a Python-like call) counts as a
+    call only when it names one of them, and string-typed XML parameter values stay strings.
     """
     if not isinstance(text, str) or not text:
         return text, []
