@@ -5,8 +5,10 @@ Both servers load the same GGUF file with the same threads, parallel slots, KV c
 and batch size, and get the same streamed requests (greedy, fixed seed, same prompts and
 max_tokens) over HTTP. Rounds are interleaved (ours, theirs, ours, theirs ...) so machine noise
 hits both alike; a warm-up pass per server is excluded. Reports medians over rounds of the
-aggregate generated tokens/s and of the time to the first content chunk (TTFT), each server's
-peak RSS, and the ratios issue 12 sets goals for: ours(4)/ours(1) >= 2.5, ours/llama.cpp >= 1.
+aggregate generated tokens/s (all streams' tokens, as the servers' usage counts them, over the
+wall time of the burst) and of the median time to the first content chunk (TTFT; with more
+streams than slots it includes the wait for a slot), each server's peak RSS, and the ratios
+issue 12 sets goals for: ours(4)/ours(1) >= 2.5, ours/llama.cpp >= 1.
 
 The llama.cpp server inherits this process's environment: the xllamacpp wheel is an OpenMP
 build whose threads spin while waiting, which on a busy machine costs it most of its speed;
