@@ -4,7 +4,6 @@ must parse with json and validate with jsonschema (the reference validator), the
 let a control token into the JSON nor end it early, and bad schemas must raise ValueError."""
 
 import json
-import os
 import re
 import time
 
