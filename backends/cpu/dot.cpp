@@ -584,7 +584,8 @@ bool gemv_multi_supported(int32_t wtype) {
 #ifdef __AVX2__
     switch (wtype) {
     case LLM4ALL_TYPE_Q4_0: case LLM4ALL_TYPE_Q4_1: case LLM4ALL_TYPE_Q5_0: case LLM4ALL_TYPE_Q5_1:
-    case LLM4ALL_TYPE_Q8_0: case LLM4ALL_TYPE_IQ4_NL: return true;
+    case LLM4ALL_TYPE_Q8_0: case LLM4ALL_TYPE_IQ4_NL:
+    case LLM4ALL_TYPE_Q4_K: case LLM4ALL_TYPE_Q5_K: case LLM4ALL_TYPE_Q6_K: return true;
     default: return false;
     }
 #else
@@ -607,6 +608,7 @@ void gemv_rows_multi(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n
     case LLM4ALL_TYPE_IQ4_NL: return gemv_type_multi<BlockIQ4_NL>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
     default: break;
     }
+    if (gemv_rows_k_multi(wtype, w, w_row_bytes, n_rows, act, act_stride, n_tok, n, out, out_stride)) return;
 #endif
     // Not reached where gemv_multi_supported is checked: one token at a time.
     for (int t = 0; t < n_tok; ++t)

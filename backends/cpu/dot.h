@@ -80,13 +80,16 @@ void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows,
 // of them, and every result equals gemv_rows' for that token alone, bit for bit.
 // For a few tokens (decoding several sequences at once), where the 8-token tiles
 // would run mostly empty. Types where gemv_multi_supported() says so. mul_mat
-// takes this path up to GEMV_MULTI_TOK tokens: on Zen 4 (smollm2, Q4_1) 4 tokens
-// cost 2.2x one token here against 3.3x through one tile group, 6 cost the same
-// either way, and 7-8 are cheaper as a tile.
-constexpr int GEMV_MULTI_TOK = 6;
+// takes this path up to GEMV_MULTI_TOK tokens: on Zen 4 (1 thread, 896 x 4864)
+// 4 tokens cost 2.2-2.6x one token here against 3.5-5x through one tile group;
+// from 6 tokens on (4 + 2 here) a tile group is as cheap or cheaper.
+constexpr int GEMV_MULTI_TOK = 5;
 bool gemv_multi_supported(int32_t wtype);
 void gemv_rows_multi(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
                      size_t act_stride, int n_tok, int64_t n, float *out, int64_t out_stride);
+// gemv_rows_multi for Q4_K/Q5_K/Q6_K (dot_k.cpp); false for other types.
+bool gemv_rows_k_multi(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
+                       size_t act_stride, int n_tok, int64_t n, float *out, int64_t out_stride);
 // gemv_rows for the super-block types (dot_k.cpp); false if wtype has no such kernel.
 bool gemv_rows_k(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act, int64_t n,
                  float *out);

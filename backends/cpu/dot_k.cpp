@@ -414,6 +414,142 @@ void gemv_k_type(const void *w, size_t wrb, int64_t n_rows, const ActQ8_K *a, in
         gemv_k4<B>(rows, wb + (r + 4) * wrb, a, nb, out + r, int(std::min<int64_t>(4, n_rows - r)));
     }
 }
+
+// ---- a few tokens at once (dot.h gemv_rows_multi): each super-block of a row is
+// decoded once and every token runs over it with the single-token kernel's exact
+// integers and float steps, so results equal gemv_k4's for that token alone.
+template <bool FIVE, class B, int T>
+inline void gemv_q45_block_multi(const B &b, const ActQ8_K *const *a, __m256i *isum, __m256i *imin) {
+    uint32_t u[3];
+    std::memcpy(u, b.scales, 12);
+    const uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
+    const uint64_t sc = uint64_t(u[0] & six) | uint64_t((u[2] & four) | ((u[0] >> 6) & two) << 4) << 32;
+    const uint64_t mn = uint64_t(u[1] & six) | uint64_t(((u[2] >> 4) & four) | ((u[1] >> 6) & two) << 4) << 32;
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+        __m256i lo, hi;
+        q45_group<FIVE>(b, qh, g, lo, hi);
+        const __m256i sl = _mm256_set1_epi16(int16_t((sc >> (16 * g)) & 0xff));
+        const __m256i sh = _mm256_set1_epi16(int16_t((sc >> (16 * g + 8)) & 0xff));
+        for (int t = 0; t < T; ++t) {
+            const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t]->qs + 64 * g));
+            const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t]->qs + 64 * g + 32));
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), sl));
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh));
+        }
+    }
+    const __m256i m32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(mn)));
+    const __m256i mpair = _mm256_or_si256(m32, _mm256_slli_epi32(m32, 16));
+    for (int t = 0; t < T; ++t)
+        imin[t] = _mm256_madd_epi16(mpair, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t]->bsums)));
+}
+template <int T>
+inline void gemv_block_multi(const BlockQ4_K &b, const ActQ8_K *const *a, __m256i *isum, __m256i *imin) {
+    gemv_q45_block_multi<false, BlockQ4_K, T>(b, a, isum, imin);
+}
+template <int T>
+inline void gemv_block_multi(const BlockQ5_K &b, const ActQ8_K *const *a, __m256i *isum, __m256i *imin) {
+    gemv_q45_block_multi<true, BlockQ5_K, T>(b, a, isum, imin);
+}
+template <int T>
+inline void gemv_block_multi(const BlockQ6_K &b, const ActQ8_K *const *a, __m256i *isum, __m256i *imin) {
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)));
+    const __m256i pick = _mm256_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                                         1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int g = 0; g < 2; ++g) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * g));
+        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g));
+        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g + 32));
+        for (int k = 0; k < 4; ++k) {
+            const __m256i l = k % 2 ? l1 : l0;
+            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (k / 2)), m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * k), m2);
+            const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+            const int c = 4 * g + k;
+            const __m256i scv = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(c)), pick);
+            for (int t = 0; t < T; ++t) {
+                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t]->qs + 32 * c));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
+            }
+        }
+    }
+    const __m256i s32 = _mm256_slli_epi16(s16, 5);
+    for (int t = 0; t < T; ++t) {
+        isum[t] = _mm256_sub_epi32(isum[t], _mm256_madd_epi16(s32, _mm256_loadu_si256(
+                                                                        reinterpret_cast<const __m256i *>(a[t]->bsums))));
+        imin[t] = _mm256_setzero_si256();
+    }
+}
+
+template <class B, int T>
+void gemv_k4_multi(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
+                   float *out, int64_t out_stride, int n_out) {
+    const ActQ8_K *a[T];
+    __m128 acc[T];
+    for (int t = 0; t < T; ++t) {
+        a[t] = reinterpret_cast<const ActQ8_K *>(act + t * act_stride);
+        acc[t] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_next_rows<4 * int(sizeof(B))>(next, i);
+        const ActQ8_K *ai[T];
+        for (int t = 0; t < T; ++t) ai[t] = a[t] + i;
+        __m256i f[4][T];   // per row and token: hadd(isum, imin), as gemv_k4's folded(r)
+        for (int r = 0; r < 4; ++r) {
+            __m256i s[T], m[T];
+            gemv_block_multi<T>(rows[r][i], ai, s, m);
+            for (int t = 0; t < T; ++t) f[r][t] = _mm256_hadd_epi32(s[t], m[t]);
+        }
+        const __m128 d = _mm_cvtph_ps(_mm_setr_epi16(short(rows[0][i].d), short(rows[1][i].d), short(rows[2][i].d),
+                                                     short(rows[3][i].d), 0, 0, 0, 0));
+        __m128 dmin = _mm_setzero_ps();
+        if constexpr (own_mins<B>)
+            dmin = _mm_cvtph_ps(_mm_setr_epi16(short(dmin_of(rows[0][i])), short(dmin_of(rows[1][i])),
+                                               short(dmin_of(rows[2][i])), short(dmin_of(rows[3][i])), 0, 0, 0, 0));
+        for (int t = 0; t < T; ++t) {
+            const __m256i h01 = _mm256_hadd_epi32(f[0][t], f[1][t]);
+            const __m256i h23 = _mm256_hadd_epi32(f[2][t], f[3][t]);
+            const __m256i sums = _mm256_permutevar8x32_epi32(
+                _mm256_add_epi32(_mm256_permute2x128_si256(h01, h23, 0x20), _mm256_permute2x128_si256(h01, h23, 0x31)),
+                _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+            const __m128 ad = _mm_set1_ps(a[t][i].d);
+            if constexpr (own_mins<B>)
+                acc[t] = _mm_fnmadd_ps(_mm_mul_ps(dmin, ad), _mm_cvtepi32_ps(_mm256_extracti128_si256(sums, 1)), acc[t]);
+            acc[t] = _mm_fmadd_ps(_mm_mul_ps(d, ad), _mm_cvtepi32_ps(_mm256_castsi256_si128(sums)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        float r[4];
+        _mm_storeu_ps(r, acc[t]);
+        for (int k = 0; k < n_out; ++k) out[t * out_stride + k] = r[k];
+    }
+}
+
+template <class B>
+void gemv_k_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, size_t act_stride, int n_tok,
+                       int64_t nb, float *out, int64_t out_stride) {
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    for (int64_t r = 0; r < n_rows; r += 4) {
+        const B *rows[4];
+        for (int k = 0; k < 4; ++k) rows[k] = reinterpret_cast<const B *>(wb + std::min(r + k, n_rows - 1) * wrb);
+        const int n_out = int(std::min<int64_t>(4, n_rows - r));
+        for (int t = 0; t < n_tok; t += 4) {
+            const uint8_t *at = act + t * act_stride;
+            float *o = out + t * out_stride + r;
+            const uint8_t *next = wb + (r + 4) * wrb;
+            switch (std::min(4, n_tok - t)) {
+            case 1: gemv_k4_multi<B, 1>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 2: gemv_k4_multi<B, 2>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 3: gemv_k4_multi<B, 3>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            default: gemv_k4_multi<B, 4>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            }
+        }
+    }
+}
 #endif
 
 } // namespace
@@ -431,6 +567,30 @@ bool gemv_rows_k(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_row
     }
 #else
     (void)wtype; (void)w; (void)w_row_bytes; (void)n_rows; (void)act; (void)n; (void)out;
+#endif
+    return false;
+}
+
+bool gemv_rows_k_multi(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
+                       size_t act_stride, int n_tok, int64_t n, float *out, int64_t out_stride) {
+#ifdef __AVX2__
+    const uint8_t *a = static_cast<const uint8_t *>(act);
+    const int64_t nb = n / QK_K;
+    switch (wtype) {
+    case LLM4ALL_TYPE_Q4_K:
+        gemv_k_type_multi<BlockQ4_K>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+        return true;
+    case LLM4ALL_TYPE_Q5_K:
+        gemv_k_type_multi<BlockQ5_K>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+        return true;
+    case LLM4ALL_TYPE_Q6_K:
+        gemv_k_type_multi<BlockQ6_K>(w, w_row_bytes, n_rows, a, act_stride, n_tok, nb, out, out_stride);
+        return true;
+    default: break;
+    }
+#else
+    (void)wtype; (void)w; (void)w_row_bytes; (void)n_rows; (void)act; (void)act_stride; (void)n_tok; (void)n;
+    (void)out; (void)out_stride;
 #endif
     return false;
 }
