@@ -20,7 +20,7 @@ ctest --test-dir build/release --output-on-failure
 echo "== bad-input, tokenizer and session tests under AddressSanitizer (ctest) =="
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLLM4ALL_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|chat|header|jinja"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|chat|header|jinja|batch"
 
 echo "== Python tests (pytest) =="
 python3 -m pytest -q tests/python "$@"
