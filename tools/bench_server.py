@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 SCHEMA = "llm4all-bench-server/1"
@@ -469,7 +469,8 @@ def format_result(r: Dict[str, Any]) -> str:
     for n in names:
         e = r["engines"][n]
         lines.append(f"{n}: {e['version']}, load {e['load_s']:.1f} s, peak RSS {e['peak_rss_bytes'] / 2**20:.0f} MiB "
-                     f"(after warm-up {e['rss_after_warmup_bytes'] / 2**20:.0f}, end {e['rss_end_bytes'] / 2**20:.0f}), "
+                     f"(after warm-up {e['rss_after_warmup_bytes'] / 2**20:.0f}, "
+                     f"end {e['rss_end_bytes'] / 2**20:.0f}), "
                      f"CPU {e['cpu_busy_s']:.0f} s busy, {e['cpu_while_idle_s']:.2f} s while idle")
     ratios = r["ratios"]
     if "ours_4_over_ours_1" in ratios:

@@ -229,7 +229,8 @@ def test_soak_16_streams(stories260k, capsys):
     growth = (rss_end - rss0) / rss0 if rss0 else float("nan")
     report = (f"\nsoak: {STREAMS} streams x {SOAK_S:.0f} s on {N_PARALLEL} slots: {n} requests {stats.kinds}, "
               f"{stats.tokens} streamed tokens, {len(stats.failures)} failed\n"
-              f"  latency p50 {_pct(stats.latencies, 0.5) * 1e3:.0f} ms, p95 {_pct(stats.latencies, 0.95) * 1e3:.0f} ms "
+              f"  latency p50 {_pct(stats.latencies, 0.5) * 1e3:.0f} ms, "
+              f"p95 {_pct(stats.latencies, 0.95) * 1e3:.0f} ms "
               f"({len(stats.latencies)} completed after the warm-up)\n"
               f"  TTFT    p50 {_pct(stats.ttfts, 0.5) * 1e3:.0f} ms, p95 {_pct(stats.ttfts, 0.95) * 1e3:.0f} ms\n"
               f"  server RSS {rss0 / 1024:.1f} MiB after the {WARMUP_S:.0f} s warm-up, {rss_end / 1024:.1f} MiB at the "
