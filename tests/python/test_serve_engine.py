@@ -348,6 +348,58 @@ def test_queue_full(stories):
     assert rb.finish.reason == rc.finish.reason == "length"
 
 
+class _Gate:
+    """A constraint that holds the scheduler inside its first step until released."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def allowed(self):
+        self.entered.set()
+        assert self.release.wait(60), "the test never released the scheduler"
+        return None
+
+    def accept(self, token):
+        pass
+
+    def done(self):
+        return True
+
+
+def test_cancelled_queued_jobs_stop_counting_at_once(stories):
+    """A client that hangs up while its request waits must not hold a queue place until the
+    scheduler's next step (16 clients hanging up after the headers got 503s otherwise)."""
+    toks = prompt_tokens(stories, STORIES_PROMPTS[0])
+    gate = _Gate()
+    with engine_for(stories, n_parallel=1, queue_size=3) as eng:
+        async def main():
+            busy = eng.submit(GenRequest(toks, temp=0, constraint=gate))
+            assert gate.entered.wait(60)          # the scheduler is now stuck in a step
+            gone = [eng.submit(GenRequest(toks, max_tokens=3, temp=0)) for _ in range(3)]
+            with pytest.raises(QueueFull):
+                eng.submit(GenRequest(toks, max_tokens=3, temp=0))
+            for j in gone:
+                j.cancel()
+                j.cancel()                        # twice is harmless
+            assert eng.stats()["queued"] == 0
+            later = [eng.submit(GenRequest(toks, max_tokens=3, temp=0)) for _ in range(3)]
+            assert eng.stats()["queued"] == 3
+            with pytest.raises(QueueFull):
+                eng.submit(GenRequest(toks, max_tokens=3, temp=0))
+            gate.release.set()
+            return await asyncio.gather(*(collect(j) for j in [busy, *gone, *later]))
+        try:
+            res = asyncio.run(main())
+        finally:
+            gate.release.set()
+        assert eng.stats() == {"slots_busy": 0, "queued": 0, "n_parallel": 1, "n_ctx": N_CTX}
+    assert res[0].finish.reason == "stop"
+    assert [r.finish.reason for r in res[1:4]] == ["cancelled"] * 3
+    assert all(r.finish.completion_tokens == 0 and r.text == "" for r in res[1:4])
+    assert [r.finish.reason for r in res[4:]] == ["length"] * 3
+
+
 def test_context_limits(stories):
     toks = prompt_tokens(stories, STORIES_PROMPTS[0])
     with engine_for(stories, n_parallel=1, n_ctx=64) as eng:

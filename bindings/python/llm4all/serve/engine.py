@@ -173,6 +173,7 @@ class Job:
         self._loop = loop
         self._events: "asyncio.Queue[Event]" = asyncio.Queue()
         self._cancelled = False
+        self._queued = False     # in the engine's queue (read and written under its lock)
         self._finished = False   # scheduler side: Finish sent
 
     async def __aiter__(self) -> AsyncIterator[Event]:
@@ -183,9 +184,10 @@ class Job:
                 return
 
     def cancel(self) -> None:
-        """Stops the request (any thread); its slot is freed before the next step."""
-        self._cancelled = True
-        self._engine._wake()
+        """Stops the request (any thread); its slot is freed before the next step. A job
+        still waiting leaves the queue at once, so a client that has gone away never
+        counts against queue_size (its Finish("cancelled") comes from the scheduler)."""
+        self._engine._cancel(self)
 
     @property
     def cancelled(self) -> bool:
@@ -265,6 +267,7 @@ class Engine:
         self._pieces: Dict[int, bytes] = {}
         self._cond = threading.Condition()
         self._queue: Deque[Job] = collections.deque()
+        self._dropped: List[Job] = []   # cancelled while queued: Finish("cancelled") still to send
         self._n_active = 0
         self._closing = False
         self._use_counter = itertools.count(1)
@@ -290,6 +293,7 @@ class Engine:
             if self._n_active + len(self._queue) >= self.n_parallel + self.queue_size:
                 raise QueueFull(f"every slot is busy and {len(self._queue)} requests are waiting; try again later")
             self._queue.append(job)
+            job._queued = True
             self._cond.notify()
         return job
 
@@ -369,14 +373,21 @@ class Engine:
 
     # ---- scheduler thread -----------------------------------------------------------------
 
-    def _wake(self) -> None:
+    def _cancel(self, job: Job) -> None:
         with self._cond:
+            if job._cancelled:
+                return
+            job._cancelled = True
+            if job._queued:
+                job._queued = False
+                self._queue.remove(job)    # O(queue_size), under the lock submit and _admit take
+                self._dropped.append(job)
             self._cond.notify()
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._closing and not self._queue and self._n_active == 0:
+                while not self._closing and not self._queue and not self._dropped and self._n_active == 0:
                     self._cond.wait()
                 if self._closing:
                     break
@@ -389,8 +400,11 @@ class Engine:
             self._flush()
         # Closing: every open job ends "cancelled".
         with self._cond:
-            queued = list(self._queue)
+            queued = self._dropped + list(self._queue)
+            for job in self._queue:
+                job._queued = False
             self._queue.clear()
+            self._dropped = []
         for job in queued:
             job._send(Finish("cancelled", job.prompt_tokens, 0, 0))
         for slot in self._slots:
@@ -419,9 +433,7 @@ class Engine:
 
     def _drop_cancelled(self) -> None:
         with self._cond:
-            dropped = [j for j in self._queue if j._cancelled]
-            if dropped:
-                self._queue = collections.deque(j for j in self._queue if not j._cancelled)
+            dropped, self._dropped = self._dropped, []
         for job in dropped:
             job._send(Finish("cancelled", job.prompt_tokens, 0, 0))
         for slot in self._slots:
@@ -437,6 +449,7 @@ class Engine:
                 if not idle or not self._queue:
                     return
                 job = self._queue.popleft()
+                job._queued = False
                 self._n_active += 1
             prompt = job.request.prompt
             best, best_common = idle[0], -1
