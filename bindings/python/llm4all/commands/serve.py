@@ -78,6 +78,28 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def limit_malloc_arenas(n: int = 2) -> bool:
+    """Caps glibc's malloc arenas (mallopt M_ARENA_MAX) for the threads created from now on.
+
+    A long-running server allocates on several threads (the event loop, the scheduler, the
+    tokenizing pool, the core's compute threads); glibc gives each thread that meets lock
+    contention an arena of its own, up to 8 per core, and free memory stranded in one arena
+    is never reused by another, so the resident size creeps up under a steady load. With two
+    arenas it levels off (the threads that allocate per request are few, so they rarely wait
+    on an arena's lock). Returns
+    whether it applied (False off glibc, or when MALLOC_ARENA_MAX already says otherwise)."""
+    if sys.platform != "linux" or os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_ARENA_MAX = -8    # malloc.h
+    return bool(mallopt(M_ARENA_MAX, n))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     api_key: Optional[str] = args.api_key if args.api_key is not None else os.environ.get("LLM4ALL_API_KEY") or None
     if not is_loopback(args.host) and not api_key and not args.insecure:
@@ -90,6 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         with open(args.chat_template, encoding="utf-8") as f:
             template = f.read()
 
+    limit_malloc_arenas()   # before the server's threads start
     sock = listen_socket(args.host, args.port)
     port = sock.getsockname()[1]     # the one the system chose for --port 0
 

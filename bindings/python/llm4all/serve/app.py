@@ -10,17 +10,17 @@ bytes actually received); CORS is added only for the origins named.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hmac
 import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -294,6 +294,20 @@ class _ChatPlan:
         self.want_logprobs = want_logprobs
 
 
+# Tokenizing, chat templates and prompt logprobs run off the event loop on this pool, not on
+# starlette's run_in_threadpool: that one grows to 40 threads under load and lets idle ones
+# exit after 10 s, so bursts kept creating threads, and every new thread takes a glibc malloc
+# arena and a fresh stack; the server's malloc heap grew in steps with each new peak of
+# threads under a soak. Two workers that live as long as the process keep the allocating
+# threads few and fixed (the work is short; the engine thread does the decoding).
+_CPU_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="llm4all-serve")
+_T = TypeVar("_T")
+
+
+async def _off_loop(fn: Callable[..., _T], *args: Any) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(_CPU_POOL, fn, *args)
+
+
 # ---- the app -----------------------------------------------------------------------------------
 
 def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None,
@@ -438,7 +452,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
     async def chat_completions(request: Request) -> Any:
         req = _parse(ChatCompletionRequest, await request.body())
         check_model(req.model)
-        plan = await run_in_threadpool(plan_chat, req)
+        plan = await _off_loop(plan_chat, req)
         job = submit(plan.gen, "messages")
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         now = int(time.time())
@@ -566,13 +580,13 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
     async def echo_logprobs(req: CompletionRequest, items: List[Tuple[List[int], str]]) -> List[Optional[list]]:
         if not (req.echo and req.logprobs is not None):
             return [None] * len(items)
-        return [await run_in_threadpool(prompt_logprobs, toks, req.logprobs) for toks, _ in items]
+        return [await _off_loop(prompt_logprobs, toks, req.logprobs) for toks, _ in items]
 
     @app.post("/v1/completions", response_model=Completion)
     async def completions(request: Request) -> Any:
         req = _parse(CompletionRequest, await request.body())
         check_model(req.model)
-        items = await run_in_threadpool(plan_completion, req)
+        items = await _off_loop(plan_completion, req)
         jobs: List[Any] = []
         try:
             for tokens, _ in items:
