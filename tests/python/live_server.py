@@ -46,7 +46,9 @@ class LiveServer(str):
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
-        raise RuntimeError("no VmRSS line")
+        code = self.proc.poll()
+        raise RuntimeError(f"the server process has exited (code {code})" if code is not None
+                           else "no VmRSS line in /proc/PID/status")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
