@@ -118,8 +118,12 @@ int32_t rope(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, in
                 const int64_t a = mode == LLM4ALL_ROPE_NEOX ? i : 2 * i;
                 const int64_t b = mode == LLM4ALL_ROPE_NEOX ? i + half : 2 * i + 1;
                 const float x0 = v[a], x1 = v[b];
-                v[a] = x0 * c - x1 * s;
-                v[b] = x0 * s + x1 * c;
+                // Explicit fma with one rounded product: left to -ffp-contract, the AVX-512
+                // build's vectorised copy of this loop and its scalar fallback rounded
+                // differently, and which copy runs depends on where cs and x lie in memory,
+                // so logits changed by an ulp from one session (or run) to the next.
+                v[a] = std::fma(x0, c, -(x1 * s));
+                v[b] = std::fma(x0, s, x1 * c);
             }
         }
     });
