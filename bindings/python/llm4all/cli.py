@@ -344,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import serve as serve_command
     serve_command.add_parser(sub)
 
+    from .commands import docs as docs_command
+    docs_command.add_parser(sub)
+
     p = sub.add_parser("info", help="describe a GGUF model file")
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print the full description as JSON")
