@@ -49,5 +49,11 @@ int32_t scale(llm4all_backend_ctx *ctx, const llm4all_tensor *x, float s, llm4al
 int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                       const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float scale, int32_t n_swa,
                       float softcap, llm4all_tensor *out);
+int32_t layer_norm(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4all_tensor *weight,
+                   const llm4all_tensor *bias, float eps, llm4all_tensor *y);
+int32_t gelu(llm4all_backend_ctx *ctx, const llm4all_tensor *x, llm4all_tensor *y);
+int32_t attention_span(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                       const llm4all_tensor *v, int32_t n_kv, const int32_t *first, const int32_t *last, float scale,
+                       llm4all_tensor *out);
 
 } // namespace llm4all::cpu

@@ -1,6 +1,7 @@
 // ops.cpp — the element-wise and attention ops of the CPU backend: rms_norm,
 // rope, attention (flash-style: online softmax over K/V blocks, plain or with
-// sliding window / soft cap), swiglu, geglu,
+// sliding window / soft cap, or over explicit spans for encoders), layer_norm,
+// gelu, swiglu, geglu,
 // scale, add, store_rows. Their arithmetic follows llama.cpp's
 // CPU code step by step (e.g. rope's angles by repeated multiplication, the
 // norm's sum of squares in double) so our logits track llama.cpp's closely.
@@ -319,10 +320,13 @@ __attribute__((noinline)) void merge_slice(float &M, float &L, float *ACC, float
 // (merge_slice), and K/V always come from the cache, never from the batch's F32
 // rows. A single-token decode with too few (head, tile) units for the threads
 // splits the slices over tasks; the last task of a unit to finish merges them.
-int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
-                      const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float kq_scale, int32_t n_swa,
-                      float softcap, llm4all_tensor *out) {
-    if (!ctx || !is_f32(q) || !is_f32(out) || !k || !v || !k->data || !v->data || !pos)
+// Query t's keys: with span_first/span_last given, [span_first[t], span_last[t]]
+// (encoders, no causal mask); otherwise the causal past at pos[t], cut to the
+// n_swa positions ending there when n_swa > 0.
+static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                      const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, const int32_t *span_first,
+                      const int32_t *span_last, float kq_scale, int32_t n_swa, float softcap, llm4all_tensor *out) {
+    if (!ctx || !is_f32(q) || !is_f32(out) || !k || !v || !k->data || !v->data || (!pos && !(span_first && span_last)))
         return bad("cpu attention: q/out must be F32, k/v/pos given");
     if (n_swa < 0 || !(softcap >= 0.0f) || !std::isfinite(softcap))
         return bad("cpu attention: the window must be >= 0 and the soft cap a finite number >= 0");
@@ -383,9 +387,14 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
         int64_t lo = INT64_MAX, hi = -1;  // union of the rows' ranges [first, last]
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t t = t0 + r / group, h = hk * group + r % group;
-            last[r] = std::min<int64_t>(pos[t], n_kv - 1);
-            // Sliding window: the n_swa positions ending at the query's own.
-            first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
+            if (span_first) {
+                first[r] = std::max<int64_t>(0, span_first[t]);
+                last[r] = std::min<int64_t>(span_last[t], n_kv - 1);
+            } else {
+                last[r] = std::min<int64_t>(pos[t], n_kv - 1);
+                // Sliding window: the n_swa positions ending at the query's own.
+                first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
+            }
             if (first[r] <= last[r]) {
                 lo = std::min(lo, first[r]);
                 hi = std::max(hi, last[r]);
@@ -484,6 +493,108 @@ int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
             for (int64_t i = 0; i < hd; ++i) o[i] = ACC[r * hd + i] * inv;
         }
     });
+    return 0;
+}
+
+int32_t attention_ext(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                      const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float kq_scale, int32_t n_swa,
+                      float softcap, llm4all_tensor *out) {
+    return attend(ctx, q, k, v, n_kv, pos, nullptr, nullptr, kq_scale, n_swa, softcap, out);
+}
+
+int32_t attention_span(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                       const llm4all_tensor *v, int32_t n_kv, const int32_t *first, const int32_t *last, float scale,
+                       llm4all_tensor *out) {
+    if (!first || !last) return bad("cpu attention_span: first and last must be given");
+    return attend(ctx, q, k, v, n_kv, nullptr, first, last, scale, 0, 0.0f, out);
+}
+
+int32_t layer_norm(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4all_tensor *weight,
+                   const llm4all_tensor *bias, float eps, llm4all_tensor *y) {
+    if (!ctx || !is_f32(x) || !is_f32(y) || n_elements(x) != n_elements(y) || y->ne[0] != x->ne[0])
+        return bad("cpu layer_norm: x and y must be F32 of the same shape");
+    const int64_t n = x->ne[0], rows = n_rows(x);
+    std::vector<float> wbuf, bbuf;
+    const float *w = nullptr, *b = nullptr;
+    if (weight && weight->data && (n_elements(weight) != n || !(w = as_f32(weight, n, wbuf))))
+        return bad("cpu layer_norm: weight must be a row of the row length");
+    if (bias && bias->data && (n_elements(bias) != n || !(b = as_f32(bias, n, bbuf))))
+        return bad("cpu layer_norm: bias must be a row of the row length");
+    const float *xf = static_cast<const float *>(x->data);
+    float *yf = static_cast<float *>(y->data);
+    // Each row alone, sums in double in index order: a row's result never depends on the others.
+    ctx->pool.parallel_for(rows, [&](int64_t r) {
+        const float *xr = xf + r * n;
+        float *yr = yf + r * n;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; ++i) sum += xr[i];
+        const float mean = float(sum / double(n));
+        double var = 0.0;
+        for (int64_t i = 0; i < n; ++i) {
+            const double d = double(xr[i] - mean);
+            var += d * d;
+        }
+        const float inv = float(1.0 / std::sqrt(var / double(n) + double(eps)));
+        for (int64_t i = 0; i < n; ++i) {
+            float t = (xr[i] - mean) * inv;
+            if (w) t *= w[i];
+            if (b) t += b[i];
+            yr[i] = t;
+        }
+    });
+    return 0;
+}
+
+namespace {
+// erf(x) by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, below float GELU's
+// rounding at the sizes that matter) on the vector exp: libm's erf per element
+// would cost about as much as BERT's FFN matmuls at short sequence lengths.
+void gelu_row(const float *x, float *y, int64_t n) {
+    const float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f, a4 = -1.453152027f,
+                a5 = 1.061405429f, r2 = 0.70710678118654752f;
+    int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    const __m256 vp = _mm256_set1_ps(p), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f),
+                 vr2 = _mm256_set1_ps(r2), sign = _mm256_set1_ps(-0.0f);
+    const __m256 c1 = _mm256_set1_ps(a1), c2 = _mm256_set1_ps(a2), c3 = _mm256_set1_ps(a3), c4 = _mm256_set1_ps(a4),
+                 c5 = _mm256_set1_ps(a5);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        const __m256 z = _mm256_mul_ps(xv, vr2);
+        const __m256 az = _mm256_andnot_ps(sign, z);
+        const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(vp, az, one));
+        __m256 poly = _mm256_fmadd_ps(c5, t, c4);
+        poly = _mm256_fmadd_ps(poly, t, c3);
+        poly = _mm256_fmadd_ps(poly, t, c2);
+        poly = _mm256_fmadd_ps(poly, t, c1);
+        poly = _mm256_mul_ps(poly, t);
+        const __m256 e = exp_avx2(_mm256_mul_ps(_mm256_xor_ps(az, sign), az));  // exp(-z^2)
+        const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, one);
+        const __m256 erfz = _mm256_or_ps(erf_abs, _mm256_and_ps(sign, z));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(half, xv), _mm256_add_ps(one, erfz)));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float z = x[i] * r2, az = std::fabs(z);
+        const float t = 1.0f / std::fma(p, az, 1.0f);
+        float poly = std::fma(a5, t, a4);
+        poly = std::fma(poly, t, a3);
+        poly = std::fma(poly, t, a2);
+        poly = std::fma(poly, t, a1);
+        poly *= t;
+        const float erf_abs = -std::fma(poly, exp_scalar(-az * az), -1.0f);
+        y[i] = (0.5f * x[i]) * (1.0f + std::copysign(erf_abs, z));
+    }
+}
+} // namespace
+
+int32_t gelu(llm4all_backend_ctx *ctx, const llm4all_tensor *x, llm4all_tensor *y) {
+    if (!ctx || !is_f32(x) || !is_f32(y) || n_elements(x) != n_elements(y))
+        return bad("cpu gelu: x and y must be F32 of the same size");
+    const int64_t n = x->ne[0], rows = n_rows(x);
+    const float *xf = static_cast<const float *>(x->data);
+    float *yf = static_cast<float *>(y->data);
+    ctx->pool.parallel_for(rows, [&](int64_t r) { gelu_row(xf + r * n, yf + r * n, n); });
     return 0;
 }
 

@@ -48,8 +48,11 @@ bool supports(llm4all_op op, int32_t type) {
     case LLM4ALL_OP_SWIGLU:
     case LLM4ALL_OP_GEGLU:
     case LLM4ALL_OP_SCALE:
+    case LLM4ALL_OP_LAYER_NORM:
+    case LLM4ALL_OP_GELU:
     case LLM4ALL_OP_ADD: return type == LLM4ALL_TYPE_F32;
     case LLM4ALL_OP_ATTENTION:
+    case LLM4ALL_OP_ATTENTION_SPAN:
     case LLM4ALL_OP_ATTENTION_EXT: return type == LLM4ALL_TYPE_F32 || type == LLM4ALL_TYPE_F16;
     default: return false;
     }
@@ -124,6 +127,9 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
         scale,
         attention_ext,
         mul_mat_multi,
+        layer_norm,
+        gelu,
+        attention_span,
     };
     g_log = log_fn;
     return &table;

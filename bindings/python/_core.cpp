@@ -247,7 +247,90 @@ public:
 
     const std::string &path() const { return path_; }
 
+    int32_t embedding_dim() const { return llm4all_model_embedding_dim(model_.get()); }
+
+    // Vectors [n, dim] (float32) and the tokens run, for texts (str or bytes) or,
+    // with token lists, for sequences already tokenized (llm4all_embed_tokens).
+    py::tuple embed(py::sequence inputs, int32_t n_threads, bool normalize, int32_t dimensionality,
+                    py::object prefix, int32_t pooling, int32_t long_text, int32_t n_ctx, py::object on_batch) const {
+        llm4all_embed_options opt;
+        llm4all_embed_options_init(&opt);
+        opt.n_threads = n_threads;
+        opt.normalize = normalize;
+        opt.dimensionality = dimensionality;
+        std::string prefix_s;
+        if (!prefix.is_none()) {
+            prefix_s = text_arg(prefix);
+            if (prefix_s.find('\0') != std::string::npos) throw py::value_error("prefix contains a NUL byte");
+            opt.prefix = prefix_s.c_str();
+        }
+        opt.pooling = pooling;
+        opt.long_text = long_text;
+        opt.n_ctx = n_ctx;
+        BatchState st{on_batch, nullptr};
+        if (!on_batch.is_none()) {
+            opt.on_batch = &on_batch_trampoline;
+            opt.user = &st;
+        }
+        const size_t n = py::len(inputs);
+        bool tokens = n > 0;
+        for (size_t i = 0; i < n && tokens; ++i) {
+            py::handle item = inputs[i];
+            tokens = !PyUnicode_Check(item.ptr()) && !PyBytes_Check(item.ptr());
+        }
+        float *vec = nullptr;
+        int32_t dim = 0;
+        uint64_t n_tok = 0;
+        llm4all_status rc;
+        if (tokens) {
+            std::vector<std::vector<int32_t>> seqs(n);
+            std::vector<const int32_t *> ptrs(n);
+            std::vector<size_t> lens(n);
+            for (size_t i = 0; i < n; ++i) {
+                seqs[i] = token_list(inputs[i]);
+                ptrs[i] = seqs[i].data();
+                lens[i] = seqs[i].size();
+                n_tok += lens[i];
+            }
+            py::gil_scoped_release nogil;
+            rc = llm4all_embed_tokens(model_.get(), ptrs.data(), lens.data(), n, &opt, &vec, &dim);
+        } else {
+            std::vector<std::string> texts(n);
+            std::vector<const char *> ptrs(n);
+            std::vector<size_t> lens(n);
+            for (size_t i = 0; i < n; ++i) {
+                texts[i] = text_arg(inputs[i]);
+                ptrs[i] = texts[i].data();
+                lens[i] = texts[i].size();
+            }
+            py::gil_scoped_release nogil;
+            rc = llm4all_embed(model_.get(), ptrs.data(), lens.data(), n, &opt, &vec, &dim, &n_tok);
+        }
+        llm4all_raii::Buffer<float> owned(vec);
+        if (st.error) std::rethrow_exception(st.error);
+        check(rc);
+        py::array_t<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(dim)});
+        if (n && dim) std::memcpy(out.mutable_data(), vec, n * size_t(dim) * sizeof(float));
+        return py::make_tuple(out, n_tok);
+    }
+
 private:
+    // What llm4all_embed's batch callback needs to reach Python.
+    struct BatchState {
+        py::object callback;        // callable(list[int]) -> bool (False cancels)
+        std::exception_ptr error;   // raised by the callback; re-raised after
+    };
+    static bool on_batch_trampoline(const int32_t *n_tokens, size_t n, void *user) {
+        auto *st = static_cast<BatchState *>(user);
+        py::gil_scoped_acquire gil;
+        try {
+            return py::cast<bool>(st->callback(std::vector<int32_t>(n_tokens, n_tokens + n)));
+        } catch (...) {
+            st->error = std::current_exception();
+            return false;
+        }
+    }
+
     llm4all_raii::ModelPtr model_;
     std::string path_;
 };
@@ -759,7 +842,12 @@ PYBIND11_MODULE(_core, m) {
         .def("tokenize", &Model::tokenize, py::arg("text"), py::arg("add_special") = true,
              py::arg("parse_special") = false)
         .def("detokenize", &Model::detokenize, py::arg("tokens"), py::arg("render_special") = false)
-        .def("token_to_piece", &Model::token_to_piece, py::arg("token"), py::arg("render_special") = false);
+        .def("token_to_piece", &Model::token_to_piece, py::arg("token"), py::arg("render_special") = false)
+        .def_property_readonly("embedding_dim", &Model::embedding_dim)
+        .def("embed", &Model::embed, py::arg("inputs"), py::arg("n_threads") = 0, py::arg("normalize") = true,
+             py::arg("dimensionality") = 0, py::arg("prefix") = py::none(), py::arg("pooling") = -1,
+             py::arg("long_text") = 0, py::arg("n_ctx") = 0, py::arg("on_batch") = py::none(),
+             "Embeds texts (str/bytes) or token lists: (float32 array [n, dim], tokens run).");
 
     py::class_<Session>(m, "Session")
         .def(py::init<Model &, int32_t, int32_t, int32_t, const std::string &>(), py::arg("model"),

@@ -160,6 +160,7 @@ std::string Model::info_json() const {
     j += ",\"tokenizer\":\"" + json_escape(v.model_name()) + "\",\"tokenizer_pre\":\"" + json_escape(v.pre_name()) + "\"";
     j += ",\"bos\":" + num(v.bos()) + ",\"eos\":" + num(v.eos());
     j += ",\"add_bos\":" + std::string(v.add_bos() ? "true" : "false");
+    j += ",\"embedding_dim\":" + num(hp_.n_embd_out) + ",\"pooling\":" + num(hp_.pooling);
     j += ",\"chat_template\":" + std::string(f.find("tokenizer.chat_template") ? "true" : "false");
     j += ",\"backend\":\"" + json_escape(std::string(backend_->iface->name) + "-" + backend_->iface->variant) + "\"";
     j += "}";

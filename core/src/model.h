@@ -15,6 +15,8 @@
 namespace llm4all {
 
 class Batch;
+class Encoder;
+struct EncodeBatch;
 struct Arch;
 
 struct Hparams {
@@ -40,6 +42,12 @@ struct Hparams {
     float attn_scale = 0.0f;         // query scale; 0 = 1/sqrt(head_dim)
     float final_softcap = 0.0f;      // logits = c * tanh(logits / c) when > 0
     float attn_softcap = 0.0f;       // scores = c * tanh(scores / c) when > 0 (Gemma 2)
+    // Encoders (embedding models, encode.h): how token vectors pool into one (GGUF's
+    // pooling_type: 1 mean, 2 CLS, 3 last) and the length of the pooled vector after
+    // the dense projections; n_embd_out 0 = not an embedding model.
+    int32_t pooling = 0;
+    int32_t n_embd_out = 0;
+    float norm_eps = 1e-12f;         // LayerNorm epsilon (BERT)
 };
 
 // Per-layer weights of a llama-family decoder; absent tensors are nullptr.
@@ -57,6 +65,10 @@ struct LayerWeights {
     // Gemma 3: per-head RMSNorm of q and k, and norms after attention and FFN.
     const llm4all_tensor *attn_q_norm = nullptr, *attn_k_norm = nullptr;  // [head_dim]
     const llm4all_tensor *attn_post_norm = nullptr, *ffn_post_norm = nullptr;  // [n_embd]
+    // BERT: biases of the output and FFN projections and of the two LayerNorms
+    // (post-norm: attn_norm follows attention, ffn_norm the FFN).
+    const llm4all_tensor *bo = nullptr, *b_up = nullptr, *b_down = nullptr;  // [n_embd], [n_ff], [n_embd]
+    const llm4all_tensor *attn_norm_b = nullptr, *ffn_norm_b = nullptr;       // [n_embd]
 };
 
 struct Weights {
@@ -64,6 +76,12 @@ struct Weights {
     const llm4all_tensor *output_norm = nullptr;  // [n_embd]
     const llm4all_tensor *output = nullptr;       // [n_embd, n_vocab] (tok_embd when tied)
     std::vector<LayerWeights> layers;
+    // BERT embeddings: absolute positions, token type 0, LayerNorm after the sum.
+    const llm4all_tensor *pos_embd = nullptr, *type_embd = nullptr;       // [n_embd, n_ctx_train], [n_embd, n_types]
+    const llm4all_tensor *embd_norm = nullptr, *embd_norm_b = nullptr;    // [n_embd]
+    // sentence-transformers Dense projections applied after pooling, in order
+    // (EmbeddingGemma: [768, 3072] then [3072, 768]); no bias, no activation.
+    std::vector<const llm4all_tensor *> dense;
 };
 
 class Model {
@@ -110,6 +128,11 @@ struct Arch {
     // each segment's cache. Writes logits [n_vocab, batch.n_out()] (host memory):
     // each segment's last n_out positions, segment after segment.
     void (*forward)(Batch &batch, float *logits);
+    // Encoders only (nullptr for decoders, whose forward is then nullptr):
+    // runs the batch's sequences with attention inside each sequence and writes
+    // the final hidden state of every token, [n_embd, batch.n_tokens()], to
+    // host memory (encode.h).
+    void (*encode)(Encoder &encoder, const EncodeBatch &batch, float *hidden) = nullptr;
 };
 
 const Arch *find_arch(const std::string &name);

@@ -13,6 +13,9 @@ namespace llm4all {
 Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, int32_t kv_type)
     : model_(model) {
     const Hparams &hp = model.hparams();
+    if (!model.arch().forward)
+        fail(LLM4ALL_ERR_UNSUPPORTED, model.file().path() + ": '" + hp.arch + "' is an embedding model: it " +
+                                          "embeds text (llm4all_embed) and cannot generate");
     if (n_ctx < 0 || n_batch < 0 || n_threads < 0)
         fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must not be negative");
     if (kv_type != LLM4ALL_TYPE_F16 && kv_type != LLM4ALL_TYPE_F32)

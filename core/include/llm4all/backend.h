@@ -57,6 +57,9 @@ typedef enum llm4all_op {
     LLM4ALL_OP_GEGLU = 7,
     LLM4ALL_OP_SCALE = 8,
     LLM4ALL_OP_ATTENTION_EXT = 9,
+    LLM4ALL_OP_LAYER_NORM = 10,
+    LLM4ALL_OP_GELU = 11,
+    LLM4ALL_OP_ATTENTION_SPAN = 12,
     LLM4ALL_OP_COUNT
 } llm4all_op;
 
@@ -158,6 +161,22 @@ typedef struct llm4all_backend_iface {
      * size > offsetof(llm4all_backend_iface, mul_mat_multi) and fall back to mul_mat. */
     int32_t (*mul_mat_multi)(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
                              const llm4all_tensor *x, llm4all_tensor *const *y);
+
+    /* Appended for encoders (BERT, EmbeddingGemma). Callers check
+     * size > offsetof(llm4all_backend_iface, <op>) before use. */
+
+    /* x, y: [n, rows]; weight, bias: [n] F32 (either may be NULL);
+     * y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias (biased variance). y may equal x. */
+    int32_t (*layer_norm)(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4all_tensor *weight,
+                          const llm4all_tensor *bias, float eps, llm4all_tensor *y);
+    /* y = x * 0.5 * (1 + erf(x / sqrt(2))) (exact GELU, BERT's "gelu"), [n, rows]; y may equal x. */
+    int32_t (*gelu)(llm4all_backend_ctx *ctx, const llm4all_tensor *x, llm4all_tensor *y);
+    /* Attention without a causal mask: query t sees the positions j of k/v with
+     * first[t] <= j <= last[t] (clamped to [0, n_kv)); an empty range gives zeros.
+     * Shapes and grouped-query heads as attention(); k/v F32 or F16. */
+    int32_t (*attention_span)(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                              const llm4all_tensor *v, int32_t n_kv, const int32_t *first, const int32_t *last,
+                              float scale, llm4all_tensor *out);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.

@@ -481,6 +481,73 @@ LLM4ALL_API llm4all_status llm4all_quantize_rows(int32_t type, const float *src,
                                                  int64_t n_per_row, void *dst, size_t dst_size,
                                                  size_t *written);
 
+/* ---- embeddings ---------------------------------------------------------------- */
+
+/* Pooling of token vectors into one vector per text (values = GGUF's <arch>.pooling_type). */
+enum {
+    LLM4ALL_POOLING_FROM_FILE = -1, /* as the model file says */
+    LLM4ALL_POOLING_MEAN = 1,
+    LLM4ALL_POOLING_CLS = 2,
+    LLM4ALL_POOLING_LAST = 3
+};
+
+/* What happens to a text longer than one window of n_ctx tokens. */
+enum {
+    LLM4ALL_LONG_TEXT_MEAN = 0,     /* windows overlapping by 8 tokens, each window's vector
+                                       L2-normalised, then averaged (as gpt4all) */
+    LLM4ALL_LONG_TEXT_TRUNCATE = 1, /* only the first window */
+    LLM4ALL_LONG_TEXT_ERROR = 2     /* LLM4ALL_ERR_CONTEXT_FULL */
+};
+
+/* Length of the vectors llm4all_embed returns at full size (after any dense projection:
+ * 384 for all-MiniLM-L6-v2, 768 for EmbeddingGemma); 0 when the model is not an
+ * embedding model (decoders generate; sessions on embedding models are refused). */
+LLM4ALL_API int32_t llm4all_model_embedding_dim(const llm4all_model *model);
+
+/* Called before each forward pass with the token counts of that pass and of every later
+ * one (n entries: the first call sees the whole plan); return false to cancel, and the
+ * call returns LLM4ALL_ERR_CANCELLED. */
+typedef bool (*llm4all_on_embed_batch)(const int32_t *n_tokens, size_t n, void *user);
+
+typedef struct llm4all_embed_options {
+    uint32_t size;             /* sizeof(llm4all_embed_options); set by _init */
+    int32_t n_threads;         /* 0 = every core */
+    bool normalize;            /* L2-normalise each vector (default true) */
+    int32_t dimensionality;    /* 0 = full (default); 1..dim: the first d values (Matryoshka),
+                                  normalised after the cut when normalize */
+    const char *prefix;        /* literal text put before every text, e.g. a task prompt
+                                  "task: search result | query: " (NULL or "" = none) */
+    int32_t pooling;           /* LLM4ALL_POOLING_FROM_FILE (default) or a pooling value */
+    int32_t long_text;         /* LLM4ALL_LONG_TEXT_MEAN (default), _TRUNCATE or _ERROR */
+    int32_t n_ctx;             /* tokens per window, special tokens included; 0 = the model's
+                                  training context (MiniLM 512, EmbeddingGemma 2048) */
+    llm4all_on_embed_batch on_batch; /* may be NULL */
+    void *user;                /* passed to on_batch */
+} llm4all_embed_options;
+
+LLM4ALL_API void llm4all_embed_options_init(llm4all_embed_options *options);
+
+/* Embeds n_texts UTF-8 texts (texts[i] has text_lens[i] bytes; text_lens NULL = each is
+ * NUL-terminated), many texts per forward pass. A text gets the model's special tokens
+ * ([CLS] ... [SEP], BOS ... EOS); an empty text still gets a vector. On success
+ * *out_vectors (caller frees with llm4all_free) holds n_texts * *out_dim floats, text
+ * after text, and *out_n_tokens (may be NULL) the number of tokens run. Not an embedding
+ * model: LLM4ALL_ERR_UNSUPPORTED; no texts, a NULL text or an option out of range:
+ * LLM4ALL_ERR_INVALID_ARGUMENT; invalid UTF-8: LLM4ALL_ERR_BAD_UTF8. Thread-safe: calls
+ * on one model may run at once (each has its own threads and scratch). */
+LLM4ALL_API llm4all_status llm4all_embed(const llm4all_model *model, const char *const *texts,
+                                         const size_t *text_lens, size_t n_texts,
+                                         const llm4all_embed_options *options, float **out_vectors,
+                                         int32_t *out_dim, uint64_t *out_n_tokens);
+
+/* llm4all_embed over sequences already tokenized, special tokens as given (prefix
+ * ignored); a sequence longer than n_ctx is cut with LLM4ALL_LONG_TEXT_TRUNCATE and
+ * refused (LLM4ALL_ERR_CONTEXT_FULL) otherwise. *out_vectors as llm4all_embed. */
+LLM4ALL_API llm4all_status llm4all_embed_tokens(const llm4all_model *model, const int32_t *const *tokens,
+                                                const size_t *n_tokens, size_t n_seqs,
+                                                const llm4all_embed_options *options, float **out_vectors,
+                                                int32_t *out_dim);
+
 #ifdef __cplusplus
 }
 #endif
