@@ -514,12 +514,6 @@ def test_langchain_style_client(smollm2, ref):
     client.close()
 
 
-def test_embed4all_is_honest():
-    with pytest.raises(llm4all.Error, match="issue 14") as info:
-        g4a_module.Embed4All()
-    assert isinstance(info.value, NotImplementedError)
-
-
 # ---- the real gpt4all as reference ---------------------------------------------------------------
 
 

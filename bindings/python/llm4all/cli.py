@@ -344,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import serve as serve_command
     serve_command.add_parser(sub)
 
+    from .commands import embed as embed_command
+    embed_command.add_parser(sub)
+
     from .commands import docs as docs_command
     docs_command.add_parser(sub)
 

@@ -59,7 +59,7 @@ llm4all tokenizes the whole text (the pieces meet at special tokens or newlines 
 templates); gpt4all shifts a full context during a reply, llm4all ends the reply (stop reason
 "context_full"); a streamed reply that is abandoned stops (gpt4all finishes it in its
 thread); n_batch and ngl are accepted and ignored (llm4all sizes prompt batches itself and
-runs on the CPU). Embed4All arrives with issue 14 and raises a clear error until then.
+runs on the CPU). Embed4All runs llm4all's embedding models (default all-MiniLM-L6-v2).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class CancellationError(Exception):
 
 
 class EmbeddingsUnavailable(_core.Error, NotImplementedError):
-    """llm4all has no embedding models yet (issue 14)."""
+    """Kept for scripts that import it: Embed4All works since issue 14 and no longer raises it."""
 
 
 class MessageTooLong(_core.Error, ValueError):
@@ -292,15 +292,107 @@ class LLModel:
 
 
 class Embed4All:
-    """gpt4all's embedding class. llm4all runs no embedding model yet: constructing one
-    raises EmbeddingsUnavailable (an llm4all.Error and a NotImplementedError)."""
+    """gpt4all's embedding class over llm4all's embedding models (issue 14).
+
+    model_name None = the catalogue's embedding model (all-MiniLM-L6-v2, as gpt4all's
+    default); a catalogue name, a .gguf path, or gpt4all's file name of MiniLM
+    ("all-MiniLM-L6-v2.gguf2.f16.gguf") also work. n_threads None = every core.
+    """
 
     MIN_DIMENSIONALITY = 64
 
     def __init__(self, model_name: Optional[str] = None, *, n_threads: Optional[int] = None,
                  device: Optional[str] = None, **kwargs: Any) -> None:
-        raise EmbeddingsUnavailable("llm4all.gpt4all.Embed4All: llm4all has no embedding models yet; "
-                                    "embeddings arrive with issue 14")
+        from .embeddings import DEFAULT_EMBED_MODEL
+
+        if model_name is None or model_name.lower().startswith("all-minilm-l6-v2"):
+            model_name = DEFAULT_EMBED_MODEL
+        allow_download = bool(kwargs.pop("allow_download", True))
+        self.model: Optional[Model] = Model(model_name, n_threads=n_threads, device=_engine_device(device),
+                                            allow_download=allow_download)
+        if not self.model.is_embedding:
+            name = model_name
+            self.close()
+            raise ValueError(f"{name!r} is not an embedding model")
+
+    def __enter__(self) -> "Embed4All":
+        return self
+
+    def __exit__(self, typ: Optional[type], value: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Frees the model."""
+        self.model = None
+
+    def embed(self, text: Union[str, List[str]], *, prefix: Optional[str] = None, dimensionality: Optional[int] = None,
+              long_text_mode: str = "mean", return_dict: bool = False, atlas: bool = False,
+              cancel_cb: Optional[Callable[[List[int], str], bool]] = None) -> Any:
+        """One embedding (a str) or a list of them (a list of str), as gpt4all 2.8.
+
+        prefix: the task without its trailing colon for models with task prefixes (nomic:
+        "search_query", ...; EmbeddingGemma: "query", "document", ...; default: the
+        document one); models without prefixes accept only None or "". dimensionality:
+        Matryoshka size (None = full). long_text_mode: "mean" or "truncate". return_dict:
+        {"embeddings": ..., "n_prompt_tokens": N}. cancel_cb(batch_sizes, backend) is called
+        before the work with the token count of every forward pass; returning True cancels
+        (CancellationError).
+        """
+        from .embeddings import PROMPTS, embed_vectors
+
+        if self.model is None:
+            raise ValueError("Embed4All: the model was closed")
+        if not text:
+            raise ValueError("text must not be None or empty")
+        if dimensionality is not None:
+            if dimensionality <= 0:
+                raise ValueError(f"Dimensionality must be None or a positive integer, got {dimensionality}")
+            if dimensionality < self.MIN_DIMENSIONALITY:
+                warnings.warn(f"Dimensionality {dimensionality} is less than the suggested minimum of "
+                              f"{self.MIN_DIMENSIONALITY}. Performance may be degraded.")
+        if long_text_mode not in ("mean", "truncate"):
+            raise ValueError(f"Long text mode must be one of 'mean' or 'truncate', got {long_text_mode!r}")
+        m = self.model
+        arch = m._model_arch()
+        prompts = PROMPTS.get(arch, {})
+        if prompts:
+            task = ("search_document" if "search_document" in prompts else "document") if prefix is None else prefix
+            if task not in prompts:
+                raise ValueError(f"{prefix!r} is not a valid task type for model {m.path.name} "
+                                 f"(one of {', '.join(prompts)})")
+            literal: Optional[str] = prompts[task]
+        elif prefix:
+            raise ValueError(f"{prefix!r} is not a valid task type for model {m.path.name}: it takes no prefix")
+        else:
+            literal = None
+        asked: List[bool] = []
+        cancelled: List[bool] = []
+
+        def on_batch(sizes: List[int]) -> bool:
+            # gpt4all asks once, before any work, with the token count of every pass.
+            if asked or cancel_cb is None:
+                return True
+            asked.append(True)
+            if cancel_cb(list(sizes), "cpu"):
+                cancelled.append(True)
+                return False
+            return True
+
+        try:
+            single, vecs, n_tokens = embed_vectors(
+                m._model, arch, text, dimensionality=dimensionality, prefix=literal, long_text_mode=long_text_mode,
+                n_threads=m._n_threads, on_batch=on_batch if cancel_cb is not None else None)
+        except _core.Error as e:
+            if cancelled:
+                raise CancellationError("operation was canceled") from None
+            raise RuntimeError(f"Failed to generate embeddings: {e}") from None
+        embeddings = vecs[0] if single else vecs
+        if not return_dict:
+            return embeddings
+        # gpt4all counts the texts' own tokens: no special tokens, no prefix, no window overlap.
+        limit = m.n_ctx_train - 2 if long_text_mode == "truncate" else None
+        n_text = sum(len(m.tokenize(t, add_special=False)[:limit]) for t in ([text] if single else text))
+        return {"embeddings": embeddings, "n_prompt_tokens": n_text}
 
 
 # ---- GPT4All --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _core
-from .catalog import resolve_model
+from .embeddings import PROMPTS, embed_vectors, resolve_embedding_model
 from .chat import ChatSession
 from .chat_template import TemplateError, render_chat_template
 from .sampling import _int, sampling_args
@@ -49,6 +49,17 @@ class PerplexityResult(float):
         return f"PerplexityResult(ppl={float(self):.4f}, chunks={self.n_chunks}, tokens={self.n_tokens})"
 
 
+class _NoSession:
+    """Stands in for the session of an embedding model: every use says why it cannot work."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise ValueError(f"{self._name} is an embedding model: it embeds text (Model.embed) and cannot "
+                         f"generate, chat or score")
+
+
 class Model:
     """A language model loaded from a GGUF file, with one generation session.
 
@@ -66,13 +77,57 @@ class Model:
         n_ctx = _int("n_ctx", n_ctx, 0)
         n_threads = _int("n_threads", n_threads or 0, 0, 4096)
         n_batch = _int("n_batch", n_batch, 0)
-        path = resolve_model(model, allow_download=allow_download, cache=cache_dir)
+        path = resolve_embedding_model(model, allow_download=allow_download, cache=cache_dir)
         self.path = Path(os.fsdecode(path))
         self._n_threads = n_threads
         self._n_batch = n_batch
         self._kv_type = kv_type
         self._model = _core.Model(path, device)
-        self._session = _core.Session(self._model, int(n_ctx), self._n_batch, self._n_threads, kv_type)
+        if self._model.embedding_dim > 0:
+            # An embedding model has no KV cache and cannot generate.
+            self._session = _NoSession(self.path.name)
+        else:
+            self._session = _core.Session(self._model, int(n_ctx), self._n_batch, self._n_threads, kv_type)
+
+    # ---- embeddings --------------------------------------------------------------------
+
+    @property
+    def is_embedding(self) -> bool:
+        """True for embedding models (BERT, EmbeddingGemma), which embed() and do not generate."""
+        return self._model.embedding_dim > 0
+
+    @property
+    def embedding_dim(self) -> int:
+        """Length of embed()'s vectors at full size; 0 for models that are not embedding models."""
+        return self._model.embedding_dim
+
+    @property
+    def embedding_prompts(self) -> Dict[str, str]:
+        """Task prompts this model knows by name (embed(prefix="query") uses the text)."""
+        return dict(PROMPTS.get(self._model_arch(), {}))
+
+    def _model_arch(self) -> str:
+        arch = getattr(self, "_arch", None)
+        if arch is None:
+            arch = self._arch = self.info()["architecture"]
+        return arch
+
+    def embed(self, texts: Union[str, Sequence[str]], *, normalize: bool = True, dimensionality: Optional[int] = None,
+              prefix: Optional[str] = None, long_text_mode: str = "mean", return_tokens: bool = False) -> Any:
+        """Embedding vectors of texts: list[list[float]] for a list, list[float] for one string.
+
+        normalize: L2-normalise (default). dimensionality: keep the first d values
+        (Matryoshka), normalised after the cut. prefix: a prompt name from
+        embedding_prompts (e.g. "query", "document") or literal text put before each text.
+        long_text_mode: "mean" (windows averaged, as gpt4all), "truncate" or "error".
+        Many texts go through the network together. return_tokens=True returns
+        (vectors, tokens run).
+        """
+        single, vecs, n_tokens = embed_vectors(self._model, self._model_arch(), texts, normalize=normalize,
+                                               dimensionality=dimensionality, prefix=prefix,
+                                               long_text_mode=long_text_mode, n_threads=self._n_threads)
+        out = (vecs[0] if vecs else []) if single else vecs
+        return (out, n_tokens) if return_tokens else out
 
     # ---- facts about the model -------------------------------------------------
 
@@ -86,7 +141,10 @@ class Model:
 
     @property
     def n_ctx(self) -> int:
-        """Size of this model's session context (KV cache) in tokens."""
+        """Size of this model's session context (KV cache) in tokens (an embedding
+        model's window: its training context)."""
+        if isinstance(self._session, _NoSession):
+            return self._model.n_ctx_train
         return self._session.n_ctx
 
     @property

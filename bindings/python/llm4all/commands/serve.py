@@ -119,15 +119,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .. import _core
-    from ..catalog import resolve_model
+    from ..embeddings import resolve_embedding_model
     from ..serve.app import create_app
+    from ..serve.embeddings import EmbeddingEngine
     from ..serve.engine import Engine
 
     try:
-        path = resolve_model(args.model)
+        path = resolve_embedding_model(args.model)
         model = _core.Model(path, args.device)
-        engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
-                        queue_size=args.queue_size)
+        if model.embedding_dim > 0:   # serves /v1/embeddings only
+            engine = EmbeddingEngine(model, n_threads=args.threads or 0)
+        else:
+            engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
+                            queue_size=args.queue_size)
     except BaseException:
         sock.close()
         raise

@@ -1,5 +1,6 @@
 """The FastAPI app of `llm4all serve`: OpenAI's /v1/models, /v1/chat/completions and
-/v1/completions over the Engine, /health, and the browser page at / and /static/*.
+/v1/completions over the Engine, /v1/embeddings (embeddings.py), /health, and the browser
+page at / and /static/*.
 
 Requests are parsed and checked here (schemas.py), turned into token prompts (prompts.py) and
 GenRequests, and the Engine's events become OpenAI responses or SSE chunks. The guard in front
@@ -29,8 +30,10 @@ from starlette.staticfiles import StaticFiles
 from .engine import ContextLengthExceeded, Delta, Engine, Finish, GenRequest, QueueFull, TokenLogprob
 from .errors import (AUTHENTICATION, NOT_FOUND, OVERLOADED, SERVER_ERROR, APIError, api_error_handler, bad_request,
                      error_bytes, http_error_handler, unexpected_error_handler, validation_error)
+from .embeddings import embed_request, not_a_generator
 from .prompts import PromptBuilder, message_for_template
 from .reasoning import ReasoningSplitter, prompt_opens_think
+from .schemas import EmbeddingRequest, EmbeddingResponse
 from .schemas import (AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk,
                       ChatCompletionRequest, ChatDelta, ChoiceLogprobs, Completion, CompletionChoice,
                       CompletionRequest, FunctionCallOut, Health, LegacyLogprobs, ModelCard, ModelList,
@@ -448,10 +451,22 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                                                                      arguments=c["function"]["arguments"]))
                       for c in calls]
 
+    # ---- embeddings (a server started with an embedding model serves only these) -------------
+
+    embedder = engine.model.embedding_dim > 0
+
+    @app.post("/v1/embeddings", response_model=EmbeddingResponse)
+    async def embeddings(request: Request) -> Any:
+        req = _parse(EmbeddingRequest, await request.body())
+        check_model(req.model)
+        return await _off_loop(embed_request, engine.model, getattr(engine, "n_threads", 0), model_name, req)
+
     @app.post("/v1/chat/completions", response_model=ChatCompletion)
     async def chat_completions(request: Request) -> Any:
         req = _parse(ChatCompletionRequest, await request.body())
         check_model(req.model)
+        if embedder:
+            raise not_a_generator()
         plan = await _off_loop(plan_chat, req)
         job = submit(plan.gen, "messages")
         cid = f"chatcmpl-{uuid.uuid4().hex}"
@@ -586,6 +601,8 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
     async def completions(request: Request) -> Any:
         req = _parse(CompletionRequest, await request.body())
         check_model(req.model)
+        if embedder:
+            raise not_a_generator()
         items = await _off_loop(plan_completion, req)
         jobs: List[Any] = []
         try:

@@ -297,3 +297,34 @@ class Health(BaseModel):
     queued: int
     n_parallel: int
     n_ctx: int
+
+
+# ---- embeddings ------------------------------------------------------------------------------
+
+class EmbeddingRequest(BaseModel):
+    """POST /v1/embeddings: `input` is a string, a list of strings, a list of token ids or
+    a list of token-id lists (OpenAI's four forms)."""
+    model_config = _REQUEST
+    input: Union[str, List[str], List[int], List[List[int]]]
+    model: Optional[str] = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Optional[int] = Field(default=None, ge=1)
+    user: Optional[str] = None
+
+
+class EmbeddingData(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: Union[List[float], str]   # base64 of little-endian float32 with encoding_format "base64"
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: List[EmbeddingData]
+    model: str
+    usage: EmbeddingUsage
