@@ -1,0 +1,3 @@
+module llm4all
+
+go 1.19
