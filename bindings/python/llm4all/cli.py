@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, chat, serve, info, perplexity, pull, list, devices, convert, quantize, bench. Every
+Subcommands: run, chat, serve, info, perplexity, pull, list, devices, convert, quantize, bench, eval. Every
 failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
@@ -399,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .bench import add_parser as bench_parser
     bench_parser(sub)
+
+    from .commands import eval as eval_command
+    eval_command.add_parser(sub)
     return parser
 
 
