@@ -128,12 +128,25 @@ def known_sentence(a: Article, index: int) -> str:
     return sentences[(index * 7) % len(sentences)]
 
 
-def build_folder(folder: Path, n: int, kinds=(".md", ".txt", ".pdf", ".docx"),
-                 start: int = 0) -> Dict[Path, Article]:
-    """n articles as files in folder, cycling through the kinds; returns file -> article."""
+def shortened(a: Article, max_paragraphs: int) -> Article:
+    """The article's first sections holding at most max_paragraphs paragraphs (tests stay quick)."""
+    sections, left = [], max_paragraphs
+    for level, heading, paras in a.sections:
+        if left <= 0:
+            break
+        sections.append((level, heading, paras[:left]))
+        left -= len(paras[:left])
+    return Article(a.title, sections)
+
+
+def build_folder(folder: Path, n: int, kinds=(".md", ".txt", ".pdf", ".docx"), start: int = 0,
+                 max_paragraphs: int = 8) -> Dict[Path, Article]:
+    """n articles (their first max_paragraphs paragraphs) as files in folder, cycling through
+    the kinds; returns file -> article."""
     folder.mkdir(parents=True, exist_ok=True)
     out: Dict[Path, Article] = {}
     for i, a in enumerate(articles(start + n)[start:]):
+        a = shortened(a, max_paragraphs)
         ext = kinds[i % len(kinds)]
         path = folder / f"{i:03d}_{slug(a.title)}{ext}"
         WRITERS[ext](a, path)

@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, chat, serve, info, perplexity, pull, list, devices, convert, quantize, bench, eval. Every
+Subcommands: run, chat, serve, embed, docs, info, perplexity, pull, list, devices, convert, quantize, bench, eval. Every
 failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
