@@ -65,6 +65,22 @@ interface LibLlm4all extends Library {
         public double prompt_ms, generate_ms;
     }
 
+    interface OnEmbedBatch extends Callback {
+        boolean invoke(Pointer nTokens, long n, Pointer user);
+    }
+
+    @Structure.FieldOrder({"size", "n_threads", "normalize", "dimensionality", "prefix", "pooling", "long_text",
+            "n_ctx", "on_batch", "user"})
+    class EmbedOptions extends Structure {
+        public int size, n_threads;
+        public byte normalize;
+        public int dimensionality;
+        public Pointer prefix;
+        public int pooling, long_text, n_ctx;
+        public OnEmbedBatch on_batch;
+        public Pointer user;
+    }
+
     @Structure.FieldOrder({"session", "tokens", "n_tokens", "all_logits"})
     class BatchItem extends Structure {
         public Pointer session, tokens;
@@ -157,4 +173,12 @@ interface LibLlm4all extends Library {
     int llm4all_chat_send(Pointer chat, byte[] text, GenerateOptions o, OnToken onToken, Pointer user,
                           PointerByReference outText, PointerByReference reasoning, ChatStats stats);
     int llm4all_chat_reset(Pointer chat);
+
+    // embeddings (size_t arrays as long[])
+    int llm4all_model_embedding_dim(Pointer model);
+    void llm4all_embed_options_init(EmbedOptions o);
+    int llm4all_embed(Pointer model, Pointer texts, long[] textLens, long nTexts, EmbedOptions o,
+                      PointerByReference outVectors, IntByReference outDim, LongByReference outNTokens);
+    int llm4all_embed_tokens(Pointer model, Pointer tokens, long[] nTokens, long nSeqs, EmbedOptions o,
+                             PointerByReference outVectors, IntByReference outDim);
 }

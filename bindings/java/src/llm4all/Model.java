@@ -5,6 +5,8 @@ package llm4all;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
+import com.sun.jna.Native;
+import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
 import java.nio.charset.StandardCharsets;
@@ -125,5 +127,69 @@ public final class Model implements AutoCloseable {
         LongByReference len = new LongByReference();
         Llm4all.check(LibLlm4all.C.llm4all_token_to_piece(p(), token, renderSpecial, out, len));
         return Llm4all.takeBytes(out.getValue(), len.getValue());
+    }
+
+    // ---- embeddings ----------------------------------------------------------------------
+
+    /** Length of the vectors embed returns at full size; 0 when this is not an embedding model. */
+    public int embeddingDim() { return LibLlm4all.C.llm4all_model_embedding_dim(p()); }
+
+    /** One vector per text (many texts per forward pass); opts null = the C defaults.
+     *  Safe to call from several threads at once. */
+    public float[][] embed(String[] texts, EmbedOptions opts) throws Llm4allException {
+        return embed(texts, opts, null);
+    }
+
+    /** As embed; nTokensOut[0], if given, receives the number of tokens run. */
+    public float[][] embed(String[] texts, EmbedOptions opts, long[] nTokensOut) throws Llm4allException {
+        Memory arr = new Memory((long) Native.POINTER_SIZE * Math.max(1, texts.length));
+        Memory[] strs = new Memory[texts.length];
+        long[] lens = new long[Math.max(1, texts.length)];
+        for (int i = 0; i < texts.length; i++) {
+            byte[] z = Llm4all.cstr(texts[i]);
+            strs[i] = new Memory(z.length);
+            strs[i].write(0, z, 0, z.length);
+            arr.setPointer((long) i * Native.POINTER_SIZE, strs[i]);
+            lens[i] = z.length - 1;
+        }
+        Memory[] keep = new Memory[1];
+        LibLlm4all.EmbedOptions o = (opts == null ? new EmbedOptions() : opts).toNative(keep);
+        PointerByReference out = new PointerByReference();
+        IntByReference dim = new IntByReference();
+        LongByReference nTok = new LongByReference();
+        Llm4all.check(LibLlm4all.C.llm4all_embed(p(), arr, lens, texts.length, o, out, dim, nTok));
+        if (nTokensOut != null && nTokensOut.length > 0) nTokensOut[0] = nTok.getValue();
+        java.util.Arrays.fill(strs, null); // reachable until here
+        return vectors(out.getValue(), texts.length, dim.getValue());
+    }
+
+    /** Vectors of sequences already tokenized (special tokens as given). */
+    public float[][] embedTokens(int[][] seqs, EmbedOptions opts) throws Llm4allException {
+        Memory arr = new Memory((long) Native.POINTER_SIZE * Math.max(1, seqs.length));
+        Memory[] bufs = new Memory[seqs.length];
+        long[] lens = new long[Math.max(1, seqs.length)];
+        for (int i = 0; i < seqs.length; i++) {
+            bufs[i] = new Memory(Math.max(4, 4L * seqs[i].length));
+            bufs[i].write(0, seqs[i], 0, seqs[i].length);
+            arr.setPointer((long) i * Native.POINTER_SIZE, bufs[i]);
+            lens[i] = seqs[i].length;
+        }
+        Memory[] keep = new Memory[1];
+        LibLlm4all.EmbedOptions o = (opts == null ? new EmbedOptions() : opts).toNative(keep);
+        PointerByReference out = new PointerByReference();
+        IntByReference dim = new IntByReference();
+        Llm4all.check(LibLlm4all.C.llm4all_embed_tokens(p(), arr, lens, seqs.length, o, out, dim));
+        java.util.Arrays.fill(bufs, null);
+        return vectors(out.getValue(), seqs.length, dim.getValue());
+    }
+
+    private static float[][] vectors(Pointer p, int n, int dim) {
+        try {
+            float[][] v = new float[n][];
+            for (int i = 0; i < n; i++) v[i] = p.getFloatArray((long) i * dim * 4, dim);
+            return v;
+        } finally {
+            LibLlm4all.C.llm4all_free(p);
+        }
     }
 }

@@ -333,6 +333,52 @@ public final class BindingTest {
         }
     }
 
+    /** all-MiniLM-L6-v2 (the catalogue's minilm, converted to <cache>/models/minilm-f16.gguf by the
+     *  Python package on first use) against sentence-transformers 6.2.0 on the same model's Hugging
+     *  Face checkpoint: encode(sentences, normalize_embeddings=True) gives these first components of
+     *  the first sentence and these cosine similarities. */
+    public static void testEmbedMatchesSentenceTransformers() throws Exception {
+        String cache = System.getenv("LLM4ALL_CACHE");
+        if (cache == null) cache = System.getProperty("user.home") + "/.cache/llm4all";
+        File f = new File(cache, "models/minilm-f16.gguf");
+        if (!f.isFile()) throw new Skip(f + " absent (created by llm4all.embeddings.embedding_model_path('minilm'))");
+        String[] sentences = {"The cat sits on the mat.", "A cat is sitting on a mat.", "Stock markets fell sharply."};
+        double[] ref = {0.13418, -0.0329, -0.0248, 0.04144, -0.03635, 0.04181, 0.03122, 0.0372};
+        try (Model m = Model.load(f.getPath())) {
+            check(m.embeddingDim() == 384, "dim");
+            List<int[]> plans = new ArrayList<>();
+            long[] nTok = new long[1];
+            float[][] v = m.embed(sentences, new EmbedOptions().onBatch(c -> plans.add(c)), nTok);
+            check(v.length == 3 && v[0].length == 384 && nTok[0] >= 9 && !plans.isEmpty(), "shape");
+            for (int i = 0; i < ref.length; i++) check(Math.abs(v[0][i] - ref[i]) < 2e-3, "component " + i + ": " + v[0][i]);
+            check(Math.abs(dot(v[0], v[1]) - 0.971758) < 2e-3 && Math.abs(dot(v[0], v[2]) - 0.039533) < 2e-3, "cosines");
+            float[][] w = m.embedTokens(new int[][] {m.tokenize(sentences[0], true, false)}, null);
+            check(Math.abs(dot(w[0], v[0]) - 1) < 1e-5, "tokens give the same vector");
+            check(m.embed(new String[] {sentences[0]}, new EmbedOptions().dimensionality(128))[0].length == 128, "dim 128");
+            try {
+                m.embed(sentences, new EmbedOptions().onBatch(c -> false));
+                throw new AssertionError("cancel ignored");
+            } catch (Llm4allException e) {
+                check(e.status() == Llm4all.ERR_CANCELLED, e.getMessage());
+            }
+        }
+        try (Model m = Model.load(stories())) {
+            check(m.embeddingDim() == 0, "decoder has an embedding dim");
+            try {
+                m.embed(new String[] {"x"}, null);
+                throw new AssertionError("decoder embeds");
+            } catch (Llm4allException e) {
+                check(e.status() == Llm4all.ERR_UNSUPPORTED, e.getMessage());
+            }
+        }
+    }
+
+    static double dot(float[] a, float[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += (double) a[i] * b[i];
+        return s;
+    }
+
     public static void testLogHandler() throws Exception {
         List<String> got = new ArrayList<>();
         Llm4all.setLogHandler((level, msg) -> { synchronized (got) { got.add(msg); } });
