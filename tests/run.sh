@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
-# (plus the malformed-file tests again under AddressSanitizer), then the Python
-# package installed and tested with pytest (the golden tests twice: best and
+# (plus the malformed-file tests again under AddressSanitizer), the language bindings'
+# tests (bindings/*/test.sh), then the Python package installed and tested with pytest (the golden tests twice: best and
 # generic CPU variant). Needs g++, cmake and Python 3.9+.
 # Real-model tests fetch their models into ~/.cache/llm4all (LLM4ALL_CACHE).
 set -euo pipefail
@@ -16,11 +16,20 @@ echo "== C/C++ tests (ctest) =="
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$jobs"
 ctest --test-dir build/release --output-on-failure
+# The language bindings and their examples use this build's library (bindings/core_lib.sh).
+export LLM4ALL_LIB_DIR="$PWD/build/release/lib"
 
 echo "== bad-input, tokenizer and session tests under AddressSanitizer (ctest) =="
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLLM4ALL_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|chat|header|jinja|batch"
+
+echo "== language bindings (bindings/*/test.sh; a missing toolchain skips with its reason) =="
+for t in bindings/*/test.sh; do
+  rc=0
+  bash "$t" || rc=$?
+  if [ "$rc" -eq 77 ]; then echo "skipped: $t (toolchain missing, reason above)"; elif [ "$rc" -ne 0 ]; then exit "$rc"; fi
+done
 
 echo "== Python tests (pytest) =="
 python3 -m pytest -q tests/python "$@"
