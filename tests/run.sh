@@ -24,6 +24,9 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLLM4ALL_SANITIZE=ON >/dev/nu
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|chat|header|jinja|batch"
 
+echo "== ABI drift: every llm4all.h function wrapped or listed in bindings/*/not_wrapped.txt =="
+python3 tools/abi_drift.py
+
 echo "== language bindings (bindings/*/test.sh; a missing toolchain skips with its reason) =="
 for t in bindings/*/test.sh; do
   rc=0
