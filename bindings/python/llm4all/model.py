@@ -249,14 +249,26 @@ class Model:
 
     def chat(self, messages: Sequence[Mapping[str, Any]], *, streaming: bool = False, template: Optional[str] = None,
              callback: Optional[Callable[[int, str], Optional[bool]]] = None,
-             **sampling: Any) -> Union[str, Iterator[str]]:
+             docs: Optional[Sequence[str]] = None, **sampling: Any) -> Union[str, Iterator[str]]:
         """The assistant's reply to messages (list of {"role", "content"} dicts),
         rendered with the model's chat template; sampling keywords as generate().
-        Template variables (e.g. enable_thinking=False) go in ``variables=dict``."""
+        Template variables (e.g. enable_thinking=False) go in ``variables=dict``.
+        docs: LocalDocs collections (llm4all.localdocs) whose best passages for the last
+        user message go into the prompt; the reply then ends with numbered citations, and
+        ``last_sources`` lists them (file, location, score, text)."""
         variables = sampling.pop("variables", None) or {}
         session = ChatSession(self, template=template, **variables)
+        hits: list = []
+        if docs:
+            from .localdocs.answer import prepare, sources
+            messages, hits = prepare(messages, docs)
+            self.last_sources = sources(hits)
         session.history = messages
-        return session.send(None, streaming=streaming, callback=callback, **sampling)
+        reply = session.send(None, streaming=streaming, callback=callback, **sampling)
+        if docs:
+            from .localdocs.answer import append_citations
+            reply = append_citations(reply, hits)
+        return reply
 
     def chat_session(self, system_message: Optional[str] = None, template: Optional[str] = None,
                      **variables: Any) -> ChatSession:

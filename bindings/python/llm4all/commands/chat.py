@@ -4,6 +4,8 @@ In a terminal: type a message, the reply streams back; Ctrl-C stops the reply
 (not the program), Ctrl-D or /exit leaves. Commands: /reset, /system TEXT,
 /save FILE, /load FILE, /exit. When stdin is not a terminal, every line is one
 user message and every reply is printed on its own, so chats can be scripted.
+With --docs NAME (LocalDocs collections), each question is answered from the collection's
+best passages and the reply ends with numbered citations (file and location).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def add_parser(sub: Any, model_args, sampling_args) -> None:
     p.add_argument("model", help="a .gguf file or a catalogue name")
     p.add_argument("--system", default=None, metavar="TEXT", help="system message")
     p.add_argument("--template", default=None, metavar="FILE", help="Jinja chat template file (default: the model's)")
+    p.add_argument("--docs", action="append", default=None, metavar="NAME",
+                   help="answer from this LocalDocs collection, with citations (may be given several times)")
     sampling_args(p)
     model_args(p)
     p.set_defaults(func=cmd_chat)
@@ -79,7 +83,12 @@ def _command(chat, line: str, out) -> bool:
     return True
 
 
-def _reply(chat, text: str, sampling: Dict[str, Any], write) -> None:
+def _reply(chat, text: str, sampling: Dict[str, Any], write, docs=None) -> None:
+    hits: list = []
+    if docs:
+        from ..localdocs.answer import prepare
+        messages, hits = prepare([{"role": "user", "content": text}], docs)
+        text = messages[-1]["content"]
     pieces = chat.send(text, streaming=True, **sampling)
     try:
         for piece in pieces:
@@ -87,6 +96,9 @@ def _reply(chat, text: str, sampling: Dict[str, Any], write) -> None:
     except KeyboardInterrupt:
         pieces.close()   # aborts the engine at its next batch or token
         write(" [stopped]")
+    if hits:
+        from ..localdocs.answer import citations
+        write(citations(hits))
     write("\n")
     st = chat.stats
     if st.get("dropped_messages"):
@@ -99,6 +111,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.template:
         with open(args.template, encoding="utf-8") as f:
             template = f.read()
+    if args.docs:
+        from .. import localdocs
+        with localdocs.Store() as store:
+            for name in args.docs:
+                store.collection(name)   # an unknown name fails here, before the model loads
     model = _load(args)
     chat = model.chat_session(system_message=args.system, template=template)
     sampling = _sampling_from_args(args)
@@ -124,4 +141,4 @@ def cmd_chat(args: argparse.Namespace) -> int:
             except (OSError, ValueError) as e:
                 _write(f"[error: {e}]\n")
             continue
-        _reply(chat, line, sampling, _write)
+        _reply(chat, line, sampling, _write, args.docs)

@@ -31,6 +31,7 @@ from .engine import ContextLengthExceeded, Delta, Engine, Finish, GenRequest, Qu
 from .errors import (AUTHENTICATION, NOT_FOUND, OVERLOADED, SERVER_ERROR, APIError, api_error_handler, bad_request,
                      error_bytes, http_error_handler, unexpected_error_handler, validation_error)
 from .embeddings import embed_request, not_a_generator
+from .localdocs import apply_localdocs, list_collections, sources_first
 from .prompts import PromptBuilder, message_for_template
 from .reasoning import ReasoningSplitter, prompt_opens_think
 from .schemas import EmbeddingRequest, EmbeddingResponse
@@ -376,6 +377,10 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         check_model(model_id)
         return card()
 
+    @app.get("/v1/localdocs", include_in_schema=False)
+    async def localdocs_collections() -> Any:
+        return await _off_loop(list_collections)
+
     @app.get("/health", response_model=Health)
     async def health() -> Any:
         return Health(model=model_name, **engine.stats())
@@ -467,13 +472,15 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         check_model(req.model)
         if embedder:
             raise not_a_generator()
+        sources = await _off_loop(apply_localdocs, req) if req.localdocs else None
         plan = await _off_loop(plan_chat, req)
         job = submit(plan.gen, "messages")
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         now = int(time.time())
         if req.stream:
             usage = bool(req.stream_options and req.stream_options.include_usage)
-            return SSEResponse(chat_stream(plan, job, cid, now, usage), [job])
+            frames = chat_stream(plan, job, cid, now, usage)
+            return SSEResponse(frames if sources is None else sources_first(frames, sources), [job])
         deltas, finish = await collect(request, job)
         if finish.reason not in ("stop", "length"):
             raise _finish_error(finish)
@@ -490,8 +497,11 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         msg = AssistantMessage(content=content if content or not calls else None,
                                reasoning_content=reasoning or None, tool_calls=calls or None)
         reason = "tool_calls" if calls else finish.reason
-        return ChatCompletion(id=cid, created=now, model=model_name, usage=_usage(finish),
-                              choices=[ChatChoice(index=0, message=msg, logprobs=logprobs, finish_reason=reason)])
+        completion = ChatCompletion(id=cid, created=now, model=model_name, usage=_usage(finish),
+                                    choices=[ChatChoice(index=0, message=msg, logprobs=logprobs, finish_reason=reason)])
+        if sources is None:
+            return completion
+        return JSONResponse({**completion.model_dump(mode="json"), "sources": sources})
 
     async def chat_stream(plan: _ChatPlan, job: Any, cid: str, now: int, include_usage: bool) -> AsyncIterator[bytes]:
         def chunk(delta: ChatDelta, lps: Optional[List[TokenLogprob]] = None, reason: Optional[str] = None,

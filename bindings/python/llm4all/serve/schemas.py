@@ -132,6 +132,8 @@ class ChatCompletionRequest(_Sampling):
     parallel_tool_calls: Optional[bool] = None
     # llama.cpp's extra: template variables such as enable_thinking
     chat_template_kwargs: Optional[Dict[str, Any]] = None
+    # llm4all's extra: LocalDocs collections to answer from (serve/localdocs.py)
+    localdocs: Optional[List[str]] = None
 
 
 class CompletionRequest(_Sampling):

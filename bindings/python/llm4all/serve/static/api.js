@@ -58,6 +58,14 @@ export async function listModels(apiKey) {
   return (j.data || []).map((m) => m.id);
 }
 
+/** LocalDocs collection names the server can answer from ([] when it has none). */
+export async function listCollections(apiKey) {
+  const resp = await request("/v1/localdocs", { headers: headers(apiKey, false) }, "the document collections");
+  if (!resp.ok) throw await failure(resp);
+  const j = await resp.json();
+  return (j.data || []).map((c) => c.name);
+}
+
 /**
  * Streams one chat completion: yields each parsed chunk object; returns on [DONE] or end of
  * stream. Aborting `signal` cancels the request (the server stops generating on disconnect).

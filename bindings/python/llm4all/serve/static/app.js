@@ -3,7 +3,7 @@
 // Model text reaches the page only through markdown.js (DOM nodes, never HTML strings).
 
 import { renderMarkdown } from "./markdown.js";
-import { listModels, streamChat } from "./api.js";
+import { listCollections, listModels, streamChat } from "./api.js";
 import * as store from "./store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,7 +12,7 @@ const ui = {
   toggleSidebar: $("toggle-sidebar"), title: $("chat-title"), model: $("model-name"),
   openSettings: $("open-settings"), notice: $("notice"), messages: $("messages"),
   composer: $("composer"), prompt: $("prompt"), send: $("send"), stop: $("stop"),
-  settings: $("settings"), settingsForm: $("settings-form"),
+  settings: $("settings"), settingsForm: $("settings-form"), docs: $("docs-picker"),
 };
 
 const state = {
@@ -218,6 +218,7 @@ function fillMessage(box, msg, streaming = false) {
     err.setAttribute("role", "alert");
     parts.push(err);
   }
+  if (msg.sources && msg.sources.length) parts.push(sourcesList(msg.sources));
   body.replaceChildren(...parts);
 
   box.querySelector(".msg-foot")?.remove();
@@ -235,6 +236,23 @@ function fillMessage(box, msg, streaming = false) {
     }
     box.append(foot);
   }
+}
+
+// LocalDocs: the passages a reply was given, numbered as the model was asked to cite them.
+function sourcesList(sources) {
+  const box = h("div", "sources");
+  box.append(h("div", "sources-title", "Sources"));
+  const list = h("ol", "sources-list");
+  for (const s of sources) {
+    const item = h("li", "source");
+    const name = String(s.file || "").split(/[\\/]/).pop();
+    item.append(h("span", "source-file", name));
+    if (s.location) item.append(h("span", "source-loc", ", " + s.location));
+    item.title = (s.file || "") + "\n\n" + (s.text || "");
+    list.append(item);
+  }
+  box.append(list);
+  return box;
 }
 
 function renderMessages() {
@@ -290,6 +308,7 @@ function requestBody(conv) {
   }
   const body = { messages, stream_options: { include_usage: true } };
   if (state.model) body.model = state.model;
+  if (ui.docs.value) body.localdocs = [ui.docs.value];
   const t = numberSetting("temperature", parseFloat);
   if (t !== undefined) body.temperature = t;
   const p = numberSetting("top_p", parseFloat);
@@ -349,6 +368,7 @@ async function send(text) {
   try {
     for await (const chunk of streamChat(body, { apiKey: state.settings.apiKey, signal: controller.signal })) {
       if (chunk.usage) usage = chunk.usage;
+      if (Array.isArray(chunk.sources)) msg.sources = chunk.sources;
       const choice = chunk.choices && chunk.choices[0];
       if (!choice) continue;
       const d = choice.delta || {};
@@ -421,6 +441,24 @@ async function loadModel() {
   } catch (e) {
     ui.model.textContent = "offline";
     showNotice(e.status === 401 ? "This server needs an API key: set it in Settings." : e.message);
+  }
+}
+
+// The collection picker shows only when the server has LocalDocs collections.
+async function loadCollections() {
+  try {
+    const names = await listCollections(state.settings.apiKey);
+    const keep = ui.docs.value;
+    ui.docs.replaceChildren(ui.docs.options[0]);
+    for (const n of names) {
+      const o = h("option", null, n);
+      o.value = n;
+      ui.docs.append(o);
+    }
+    if (names.includes(keep)) ui.docs.value = keep;
+    ui.docs.hidden = !names.length;
+  } catch {
+    ui.docs.hidden = true;   // an older server, or no access: chat works without it
   }
 }
 
@@ -519,6 +557,7 @@ for (const c of state.conversations) {
 if (!current()) state.currentId = state.conversations[0]?.id || "";
 renderSidebar();
 renderMessages();
+loadCollections();
 loadModel().then(() => { if (!current() || !current().messages.length) renderMessages(); });
 ui.prompt.focus();
 document.body.dataset.ready = "1";
