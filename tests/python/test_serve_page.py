@@ -98,7 +98,7 @@ def content_chunks(pieces, *, model=FAKE_MODEL, usage=None, reasoning=()):
 
 class FakeServer:
     """Answers every request of a page on FAKE_ORIGIN: the package's static files, /v1/models,
-    and /v1/chat/completions with whatever the test sets (status, body); records requests."""
+    /v1/localdocs and /v1/chat/completions with whatever the test sets (status, body); records requests."""
 
     def __init__(self, page):
         self.page = page
@@ -114,6 +114,9 @@ class FakeServer:
         if path == "/v1/models":
             return route.fulfill(status=200, content_type="application/json",
                                  body=json.dumps({"object": "list", "data": [{"id": FAKE_MODEL, "object": "model"}]}))
+        if path == "/v1/localdocs":      # LocalDocs collections: none here (the picker stays hidden)
+            return route.fulfill(status=200, content_type="application/json",
+                                 body=json.dumps({"object": "list", "data": []}))
         if path == "/v1/chat/completions":
             self.requests.append({"headers": req.headers, "body": json.loads(req.post_data or "{}")})
             if self.completion is None:

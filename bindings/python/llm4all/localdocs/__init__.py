@@ -49,6 +49,10 @@ def remove(name: str, data_dir: Optional[str] = None) -> None:
 
 
 def collections(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
+    """Every collection with its folders and counts ([] when there is no database yet)."""
+    from .store import data_dir as _dir
+    if not (_dir(data_dir) / "localdocs.db").exists():
+        return []   # looking (e.g. the server's page) creates nothing
     with Store(data_dir) as store:
         return store.collections()
 
