@@ -5,8 +5,11 @@
 
 export class HandleBox {
   ptr: bigint | null;
+  /** Runs once, just before the handle is freed (e.g. to stop a session's worker thread). */
+  cleanup?: () => void;
   private children = 0;
   private wanted = false;
+  private ownerClosed = false;
 
   constructor(ptr: bigint, private readonly freeFn: (p: bigint) => void, private readonly parent?: HandleBox) {
     this.ptr = ptr;
@@ -24,7 +27,12 @@ export class HandleBox {
 
   /** True once released by its owner (the native object may live on for its children). */
   get closed(): boolean {
-    return this.wanted || this.ptr === null;
+    return this.ownerClosed || this.wanted || this.ptr === null;
+  }
+
+  /** The owner closed it: no more calls through it, though the free may come later. */
+  closed_by_owner(): void {
+    this.ownerClosed = true;
   }
 
   /** Frees now, or once the last child has gone. Idempotent. */
@@ -33,6 +41,9 @@ export class HandleBox {
     if (this.ptr === null || this.children > 0) return;
     const p = this.ptr;
     this.ptr = null;
+    const cleanup = this.cleanup;
+    this.cleanup = undefined;
+    cleanup?.();
     this.freeFn(p);
     this.parent?.child_gone();
   }

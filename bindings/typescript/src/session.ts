@@ -2,24 +2,15 @@
 // generate() blocks the calling thread; generateAsync() and stream() run on the session's own
 // worker thread and stream pieces back. One call at a time per session (calls queue); several
 // sessions of one model may generate at once, each on its own thread.
-import * as path from "node:path";
-import { Worker } from "node:worker_threads";
 import { C, BatchItem, koffi } from "./native";
-import { check, Llm4allError } from "./errors";
+import { check } from "./errors";
 import { HandleBox, track, untrack } from "./handles";
 import { GenerateOptions, GenerateStats } from "./options";
 import { OnPiece, runGenerate } from "./calls";
 import type { WorkRequest } from "./worker";
+import { Pending, Runner } from "./runner";
 import { Chat, ChatOptions } from "./chat";
 import type { Model } from "./model";
-
-interface Pending {
-  req: WorkRequest;
-  cancelled: boolean;
-  onPiece?: (piece: string) => void;
-  resolve: (r: any) => void;
-  reject: (e: unknown) => void;
-}
 
 export class Session implements Disposable {
   /** The model this session reads (kept alive by the session). */
@@ -27,10 +18,7 @@ export class Session implements Disposable {
   /** Why the last call on this session stopped, and its token counts and timings. */
   lastStats?: GenerateStats;
   /** @internal */ readonly box: HandleBox;
-  private worker?: Worker;
-  private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
-  private readonly queue: Pending[] = [];
-  private running?: Pending;
+  private readonly runner: Runner;
 
   private readonly nVocab: number;
 
@@ -39,6 +27,9 @@ export class Session implements Disposable {
     this.model = model;
     this.box = box;
     this.nVocab = nVocab;
+    const runner = new Runner(box);
+    this.runner = runner;
+    box.cleanup = () => runner.terminate(); // must not capture the Session (see runner.ts)
     track(this, box);
   }
 
@@ -138,10 +129,7 @@ export class Session implements Disposable {
 
   /** Asks the running call to stop at the next token (any thread; llm4all_session_abort). */
   abort(): void {
-    if (this.box.closed) return;
-    if (this.running) this.running.cancelled = true;
-    Atomics.store(this.stopFlag, 0, 1);
-    C.session_abort(this.box.ptr);
+    this.runner.stop();
   }
 
   /** A conversation over this session, rendered with the model's chat template (or options.template). */
@@ -152,23 +140,9 @@ export class Session implements Disposable {
   /** Frees the session now (after the running call, if any, has stopped). Idempotent. */
   close(): void {
     if (this.box.closed) return;
-    const finish = () => {
-      untrack(this.box);
-      this.box.release();
-      void this.worker?.terminate();
-      this.worker = undefined;
-    };
-    for (const p of this.queue.splice(0)) p.reject(new Error("llm4all: session closed"));
-    if (this.running) {
-      const r = this.running;
-      this.abort();
-      const done = () => finish();
-      const { resolve, reject } = r;
-      r.resolve = (v) => { resolve(v); done(); };
-      r.reject = (e) => { reject(e); done(); };
-    } else {
-      finish();
-    }
+    untrack(this.box);
+    this.box.closed_by_owner();
+    this.runner.drain(() => this.box.release());
   }
 
   [Symbol.dispose](): void {
@@ -177,21 +151,14 @@ export class Session implements Disposable {
 
   /** @internal */
   assertIdle(): void {
-    if (this.running || this.queue.length > 0) {
+    if (this.runner.busy) {
       throw new Error("llm4all: the session is running an asynchronous call; await it or use another session");
     }
   }
 
   /** @internal runs req on the worker thread, after the calls queued before it. */
-  submit(req: WorkRequest, onPiece?: (piece: string) => void): Promise<any> & { pending?: Pending } {
-    let pending!: Pending;
-    const p: Promise<any> & { pending?: Pending } = new Promise((resolve, reject) => {
-      pending = { req, cancelled: false, onPiece, resolve, reject };
-    });
-    p.pending = pending;
-    this.queue.push(pending);
-    this.pump();
-    return p;
+  submit(req: WorkRequest, onPiece?: (piece: string) => void): Promise<any> & { pending: Pending } {
+    return this.runner.submit(req, onPiece);
   }
 
   /** @internal an async iterator over the pieces of req; leaving it early stops the call. */
@@ -200,7 +167,7 @@ export class Session implements Disposable {
     let finished = false;
     let error: unknown;
     let wake: (() => void) | null = null;
-    let call: (Promise<any> & { pending?: Pending }) | null = null;
+    let call: (Promise<any> & { pending: Pending }) | null = null;
     const notify = () => { const w = wake; wake = null; w?.(); };
     const start = () => {
       call = this.submit(req, (piece) => { pieces.push(piece); notify(); });
@@ -221,9 +188,9 @@ export class Session implements Disposable {
       },
       return: async () => {
         if (call && !finished) {
-          const pending = call.pending!;
+          const pending = call.pending;
           pending.cancelled = true;
-          if (this.running === pending) this.abort();
+          if (this.runner.running === pending) this.runner.stop();
           await call.catch(() => undefined);
         }
         pieces.length = 0;
@@ -232,42 +199,5 @@ export class Session implements Disposable {
       [Symbol.asyncIterator]() { return it; },
     };
     return it;
-  }
-
-  private pump(): void {
-    if (this.running || this.queue.length === 0) return;
-    const p = this.queue.shift()!;
-    if (this.box.ptr === null) { p.reject(new Error("llm4all: session is closed")); return; }
-    this.running = p;
-    const w = this.ensureWorker();
-    Atomics.store(this.stopFlag, 0, p.cancelled ? 1 : 0);
-    w.ref();
-    w.postMessage(p.req);
-  }
-
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(path.join(__dirname, "worker.js"), { workerData: { stop: this.stopFlag.buffer } });
-    w.on("message", (m: any) => {
-      const p = this.running;
-      if (!p) return;
-      if (m.type === "piece") { p.onPiece?.(m.piece); return; }
-      this.running = undefined;
-      w.unref();
-      if (m.type === "done") p.resolve(m.result);
-      else if (m.status !== null) p.reject(new Llm4allError(m.status, m.message));
-      else p.reject(new Error(m.message));
-      this.pump();
-    });
-    w.on("error", (e) => {
-      const p = this.running;
-      this.running = undefined;
-      this.worker = undefined;
-      p?.reject(e);
-      this.pump();
-    });
-    w.unref();
-    this.worker = w;
-    return w;
   }
 }

@@ -158,3 +158,19 @@ test("close, using and the finalizer safety net", { skip }, () => {
   for (let i = 0; i < 20; i++) Model.load(stories, { nCtx: 64 }).createSession().chat({ template: "{{ x }}" });
   (globalThis as any).gc?.();
 });
+
+test("a dropped session that streamed can be collected (its worker does not pin it)", { skip: skip || (typeof (globalThis as any).gc !== "function" && "needs node --expose-gc") }, async () => {
+  using m = Model.load(stories, { nCtx: 64 });
+  const weak = await (async () => {
+    const s = m.createSession();
+    let text = "";
+    for await (const piece of s.stream(golden.prompt, greedy)) text += piece;
+    assert.equal(text, golden.text);
+    return new WeakRef(s);
+  })();
+  for (let i = 0; i < 10 && weak.deref() !== undefined; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    (globalThis as any).gc();
+  }
+  assert.equal(weak.deref(), undefined);
+});
