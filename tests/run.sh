@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
 # (plus the malformed-file tests again under AddressSanitizer), the language bindings'
-# tests (bindings/*/test.sh), then the Python package installed and tested with pytest (the golden tests twice: best and
-# generic CPU variant). Needs g++, cmake and Python 3.9+.
+# tests (bindings/*/test.sh), then the Python package installed and tested with pytest
+# (the golden tests twice: best and generic CPU variant). Needs g++, cmake and Python 3.9+.
 # Real-model tests fetch their models into ~/.cache/llm4all (LLM4ALL_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
