@@ -55,6 +55,18 @@ namespace Llm4all.Tests
         }
 
         [Test]
+        public static void DeviceOptionPicksTheSelectedBackend()
+        {
+            var cpu = ((JsonArray)JsonValue.Parse(Library.DevicesJson()))
+                .First(d => (bool)d["selected"] && (string)d["backend"] == "cpu");
+            using (var m = Model.Load(TestData.Stories, new ModelOptions { Device = "cpu" }))
+                Assert.Equal("cpu-" + (string)cpu["variant"], (string)JsonValue.Parse(m.InfoJson())["backend"]);
+            var e = Assert.Throws<Llm4allException>(() => Model.Load(TestData.Stories, new ModelOptions { Device = "no-such-device" }));
+            Assert.Equal("LLM4ALL_ERR_BACKEND", e.Code);
+            Assert.True(e.Message.Contains("no-such-device"), e.Message);
+        }
+
+        [Test]
         public static void TokenizerMatchesLlamaCpp()
         {
             string dir = TestData.File("vocab", "derived");

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Llm4allError, Model, abiVersion, describeGguf, renderChatTemplate, version } from "../src/index";
+import { Llm4allError, Model, abiVersion, describeGguf, devices, renderChatTemplate, version } from "../src/index";
 import { needs, stories, testdata } from "./testdata";
 
 test("library version and ABI", () => {
@@ -58,6 +58,16 @@ test("tokenizer matches llama.cpp on its test strings", { skip: needs(path.join(
   assert.equal(ids[0], m.bosToken);
   assert.equal(m.detokenize(ids), "Once upon a time");
   assert.equal(m.tokenToPiece(ids[1]).toString("utf8"), " Once");
+});
+
+test("the device option picks the backend devices() marks as selected", { skip: needs(stories) }, () => {
+  const selected = devices().filter((d) => d.selected);
+  assert.ok(selected.length >= 1);
+  using m = Model.load(stories, { device: "cpu" });
+  const cpu = selected.find((d) => d.backend === "cpu");
+  assert.equal(m.info().backend, `cpu-${cpu.variant}`);
+  assert.throws(() => Model.load(stories, { device: "no-such-device" }),
+    (e: unknown) => e instanceof Llm4allError && e.code === "LLM4ALL_ERR_BACKEND" && e.message.includes("no-such-device"));
 });
 
 interface Golden { cases: { prompt: string; text: string; tokens: { id: number }[] }[] }
