@@ -33,6 +33,20 @@ namespace Llm4all.Tests
         }
 
         [Test]
+        public static void AbortFromTheConsumerThreadStopsAStream()
+        {
+            using (var m = Model.Load(TestData.Stories, nCtx: 2048))
+            {
+                Session s = m.Session;
+                int n = 0;
+                foreach (string piece in s.Stream("Once upon a time", new GenerateOptions { MaxTokens = 2000, Temp = 0, StopAtEog = false }))
+                    if (++n == 2) s.Abort(); // generation runs on the stream's thread; the loop then ends by itself
+                Assert.Equal("aborted", s.LastStats.StopReason);
+                Assert.True(s.LastStats.GeneratedTokens < 2000, s.LastStats.GeneratedTokens + " tokens");
+            }
+        }
+
+        [Test]
         public static void CallbackStopsGeneration()
         {
             var c = TestData.Golden()[0];

@@ -29,6 +29,18 @@ test("stream() yields the same text as generate(), and leaving the loop stops it
   assert.equal(await m.generateAsync(golden.prompt, greedy), golden.text);
 });
 
+test("abort() from the event loop stops a call running on the worker", { skip }, async () => {
+  using m = Model.load(stories, { nCtx: 2048 });
+  const s = m.session;
+  let n = 0;
+  for await (const piece of s.stream(golden.prompt, { maxTokens: 2000, temp: 0, stopAtEog: false })) {
+    void piece;
+    if (++n === 2) s.abort(); // the loop then ends by itself
+  }
+  assert.equal(s.lastStats?.stopReason, "aborted");
+  assert.ok(s.lastStats!.generatedTokens < 2000, `${s.lastStats!.generatedTokens} tokens`);
+});
+
 test("the token callback stops generation by returning false", { skip }, () => {
   using m = Model.load(stories, { nCtx: 256 });
   let calls = 0;
