@@ -7,6 +7,7 @@ package llm4all
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -507,12 +508,41 @@ func TestGGUFAndLog(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []string
-	SetLogHandler(func(level int, msg string) { mu.Lock(); got = append(got, msg); mu.Unlock() })
+	SetLogHandler(func(level int, msg string) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%d: %s", level, msg))
+		mu.Unlock()
+	})
 	defer SetLogHandler(func(level int, msg string) {
 		if level >= LogWarn {
 			os.Stderr.WriteString(msg + "\n")
 		}
 	})
-	Load(filepath.Join(t.TempDir(), "missing.gguf"), &ModelOptions{Device: "no-such-device"})
-	_ = got // whether this logs is the core's business; the handler must simply not crash
+	// A prompt that writes BOS itself when the model adds one too: the engine warns.
+	if _, err := m.Tokenize("<s>Hello", true, true); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	warned := false
+	for _, g := range got {
+		warned = warned || (strings.HasPrefix(g, fmt.Sprintf("%d: ", LogWarn)) && strings.Contains(g, "BOS"))
+	}
+	if !warned {
+		t.Fatalf("no BOS warning reached the handler: %q", got)
+	}
+}
+
+func TestDeviceOption(t *testing.T) {
+	p := stories(t)
+	m, err := Load(p, &ModelOptions{Device: "cpu", NoMmap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	_, err = Load(p, &ModelOptions{Device: "no-such-device"})
+	var e *Error
+	if !errors.As(err, &e) || e.Status != ErrBackend || !strings.Contains(e.Message, "no-such-device") {
+		t.Fatalf("unknown device: %v", err)
+	}
 }

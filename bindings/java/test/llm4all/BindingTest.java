@@ -379,15 +379,29 @@ public final class BindingTest {
         return s;
     }
 
+    public static void testDeviceOption() throws Exception {
+        try (Model m = Model.load(stories(), new Model.Options().device("cpu").useMmap(false))) {
+            check(m.nVocab() == 512, "load on cpu without mmap");
+        }
+        try {
+            Model.load(stories(), new Model.Options().device("no-such-device")).close();
+            throw new AssertionError("unknown device accepted");
+        } catch (Llm4allException e) {
+            check(e.status() == Llm4all.ERR_BACKEND && e.getMessage().contains("no-such-device"), e.getMessage());
+        }
+    }
+
     public static void testLogHandler() throws Exception {
         List<String> got = new ArrayList<>();
-        Llm4all.setLogHandler((level, msg) -> { synchronized (got) { got.add(msg); } });
-        try {
-            try (Model m = Model.load(stories(), new Model.Options().device("cpu"))) {
-                check(m.nVocab() == 512, "load with device cpu");
-            }
+        Llm4all.setLogHandler((level, msg) -> { synchronized (got) { got.add(level + ": " + msg); } });
+        try (Model m = Model.load(stories(), new Model.Options().device("cpu"))) {
+            // A prompt that writes BOS itself when the model adds one too: the engine warns.
+            m.tokenize("<s>Hello", true, true);
         } finally {
             Llm4all.setLogHandler((level, msg) -> { if (level >= 2) System.err.println(msg); });
+        }
+        synchronized (got) {
+            check(got.stream().anyMatch(g -> g.startsWith("2: ") && g.contains("BOS")), "no BOS warning: " + got);
         }
     }
 
