@@ -434,11 +434,51 @@ inline __m256i udot32(__m256i u, __m256i s) {
 }
 #endif
 
+// 8x8 transpose of int32 lanes: lane j of v[r] goes to lane r of v[j].
+inline void transpose8_epi32(__m256i v[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+    const __m256i s0 = _mm256_unpacklo_epi64(t0, t2), s1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i s2 = _mm256_unpacklo_epi64(t1, t3), s3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i s4 = _mm256_unpacklo_epi64(t4, t6), s5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i s6 = _mm256_unpacklo_epi64(t5, t7), s7 = _mm256_unpackhi_epi64(t5, t7);
+    v[0] = _mm256_permute2x128_si256(s0, s4, 0x20);
+    v[1] = _mm256_permute2x128_si256(s1, s5, 0x20);
+    v[2] = _mm256_permute2x128_si256(s2, s6, 0x20);
+    v[3] = _mm256_permute2x128_si256(s3, s7, 0x20);
+    v[4] = _mm256_permute2x128_si256(s0, s4, 0x31);
+    v[5] = _mm256_permute2x128_si256(s1, s5, 0x31);
+    v[6] = _mm256_permute2x128_si256(s2, s6, 0x31);
+    v[7] = _mm256_permute2x128_si256(s3, s7, 0x31);
+}
+
+// isum + the 4-product sums of u8 x s8 per int32 lane (exact, as udot32).
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(isum, u, s); }
+#else
+inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_add_epi32(isum, udot32(u, s)); }
+#endif
+
+// The 8 rows' weight blocks are unpacked once and transposed, so that lane r of
+// w[j] holds values 4j..4j+3 of row r; each token then broadcasts its activation
+// dword j against w[j] and the 8 rows' exact block sums build up in the lanes of
+// one register, with no horizontal reduction per token. The integers equal
+// gemv_quant8's (integer sums are exact in any order) and the float chain per
+// lane is its chain, so the results are bit-identical to the single-token path.
 template <class B, int T>
 void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
                  float *out, int64_t out_stride, int n_out) {
     using A = typename ActOf<B>::type;
     constexpr bool sign = gemv_offset<B> == 0 && !has_min<B>;   // signed weights: sign onto the activation
+    static_assert(offsetof(B, d) == 0, "the gather reads each block's scale at its start");
+    int32_t off[8];
+    for (int r = 0; r < 8; ++r) off[r] = int32_t(reinterpret_cast<const uint8_t *>(rows[r]) - reinterpret_cast<const uint8_t *>(rows[0]));
+    const __m256i row_off = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(off));
+    // Per 128-bit lane: the low halves of the 4 dwords, then their high halves.
+    const __m256i split_halves = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                                  0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
     const A *a[T];
     __m256 acc[T];
     for (int t = 0; t < T; ++t) {
@@ -458,24 +498,33 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
                 ws[r] = u.q;
             }
         }
-        const __m256 dw = scales8(rows, i);
+        transpose8_epi32(wu);
+        if constexpr (sign) transpose8_epi32(ws);
+        // Each row's block starts with its fp16 scale (then its min, for Q*_1):
+        // one gather of those dwords, then d and m split into halves.
+        const __m256i dm = _mm256_permute4x64_epi64(
+            _mm256_shuffle_epi8(_mm256_i32gather_epi32(reinterpret_cast<const int *>(rows[0] + i), row_off, 1),
+                                split_halves),
+            0xD8);
+        const __m256 dw = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));
+        const __m256 mw = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
         for (int t = 0; t < T; ++t) {
-            const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
-            auto lanes = [&](int r) { return udot32(wu[r], sign ? _mm256_sign_epi8(aq, ws[r]) : aq); };
-            const __m256i h01 = _mm256_hadd_epi32(lanes(0), lanes(1));
-            const __m256i h23 = _mm256_hadd_epi32(lanes(2), lanes(3));
-            const __m256i h45 = _mm256_hadd_epi32(lanes(4), lanes(5));
-            const __m256i h67 = _mm256_hadd_epi32(lanes(6), lanes(7));
-            __m256i isum = reduce_pairs8(h01, h23, h45, h67);
+            const float *aw = reinterpret_cast<const float *>(a[t][i].qs);   // 4 int8 per dword, broadcast as bits
+            __m256i isum = _mm256_setzero_si256();
+            for (int j = 0; j < 8; ++j) {
+                const __m256i aj = _mm256_castps_si256(_mm256_broadcast_ss(aw + j));
+                isum = udot32_acc(isum, wu[j], sign ? _mm256_sign_epi8(aj, ws[j]) : aj);
+            }
             if constexpr (gemv_offset<B> != 0) {
+                const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
                 const __m256i corr = udot32(_mm256_set1_epi8(gemv_offset<B>), aq);
                 isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(reduce1_epi32(corr)));
             }
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][i].d)), _mm256_cvtepi32_ps(isum), acc[t]);
             if constexpr (has_min<B>)
-                acc[t] = _mm256_fmadd_ps(mins8(rows, i), _mm256_set1_ps(reinterpret_cast<const ActQ8_1 &>(a[t][i]).s),
-                                         acc[t]);
+                acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(reinterpret_cast<const ActQ8_1 &>(a[t][i]).s), acc[t]);
         }
+        (void)mw;
     }
     for (int t = 0; t < T; ++t) {
         float r[8];
@@ -484,59 +533,12 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
     }
 }
 
-// 4 rows per group (Q8_0), as gemv_quant4.
-template <class B, int T>
-void gemv_multi4(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
-                 float *out, int64_t out_stride, int n_out) {
-    using A = typename ActOf<B>::type;
-    static_assert(gemv_offset<B> == 0 && !has_min<B>, "4-row groups only for the signed types");
-    const A *a[T];
-    __m128 acc[T];
-    for (int t = 0; t < T; ++t) {
-        a[t] = reinterpret_cast<const A *>(act + t * act_stride);
-        acc[t] = _mm_setzero_ps();
-    }
-    for (int64_t i = 0; i < nb; ++i) {
-        prefetch_next_rows<4 * int(sizeof(B))>(next, i);
-        __m256i wu[4], ws[4];
-        for (int r = 0; r < 4; ++r) {
-            Unpacked u;
-            unpack(rows[r][i], u);
-            wu[r] = _mm256_sign_epi8(u.q, u.q);
-            ws[r] = u.q;
-        }
-        const __m128 d = _mm_cvtph_ps(_mm_setr_epi16(short(rows[0][i].d), short(rows[1][i].d), short(rows[2][i].d),
-                                                     short(rows[3][i].d), 0, 0, 0, 0));
-        for (int t = 0; t < T; ++t) {
-            const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
-            auto lanes = [&](int r) { return udot32(wu[r], _mm256_sign_epi8(aq, ws[r])); };
-            const __m256i h01 = _mm256_hadd_epi32(lanes(0), lanes(1));
-            const __m256i h23 = _mm256_hadd_epi32(lanes(2), lanes(3));
-            const __m256i ab = _mm256_hadd_epi32(h01, h23);
-            const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1));
-            acc[t] = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(a[t][i].d)), _mm_cvtepi32_ps(isum), acc[t]);
-        }
-    }
-    for (int t = 0; t < T; ++t) {
-        float r[4];
-        _mm_storeu_ps(r, acc[t]);
-        for (int k = 0; k < n_out; ++k) out[t * out_stride + k] = r[k];
-    }
-}
-
-template <class B, int T>
-void gemv_multi(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
-                float *out, int64_t out_stride, int n_out) {
-    if constexpr (gemv_group<B> == 4)
-        gemv_multi4<B, T>(rows, next, act, act_stride, nb, out, out_stride, n_out);
-    else
-        gemv_multi8<B, T>(rows, next, act, act_stride, nb, out, out_stride, n_out);
-}
-
 template <class B>
 void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, size_t act_stride, int n_tok,
                      int64_t nb, float *out, int64_t out_stride) {
-    constexpr int R = gemv_group<B>;
+    // 8 rows per group for every type (Q8_0 too, unlike gemv_type): with several
+    // tokens the kernel is bound by arithmetic, not by streaming the rows.
+    constexpr int R = 8;
     const uint8_t *wb = static_cast<const uint8_t *>(w);
     for (int64_t r = 0; r < n_rows; r += R) {
         const B *rows[R];
@@ -548,10 +550,10 @@ void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *a
             const uint8_t *at = act + t * act_stride;
             float *o = out + t * out_stride + r;
             switch (std::min(4, n_tok - t)) {
-            case 1: gemv_multi<B, 1>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
-            case 2: gemv_multi<B, 2>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
-            case 3: gemv_multi<B, 3>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
-            default: gemv_multi<B, 4>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 1: gemv_multi8<B, 1>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 2: gemv_multi8<B, 2>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 3: gemv_multi8<B, 3>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            default: gemv_multi8<B, 4>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
             }
         }
     }
