@@ -2,7 +2,7 @@
 as Markdown, text, PDF (fpdf2) and DOCX (python-docx) files, indexed with the catalogue's
 embedding model (all-MiniLM-L6-v2 run by llm4all's engine). Checks: retrieval recall of known
 passages in the top 5, the --json outputs' exact fields, incremental re-index counts
-(changing one file re-embeds only it, deleted files lose their chunks), corrupt files
+(changing or touching one file re-embeds only it, deleted files lose their chunks), corrupt files
 reported and skipped, and kill -9 in the middle of indexing: the database opens, answers,
 and a re-run completes a consistent index. The parsers' locations are checked on small
 hand-written files.
@@ -171,12 +171,14 @@ def test_incremental_reindex_counts(wiki):
     hits = search_json(data, "wiki", "zeppelin harbour Quorvath copper")
     assert hits[0]["file"] == str(md) and marker in squash(hits[0]["text"])
 
-    # A touch that leaves the content as it was: hashed, not re-embedded.
-    txt = next(p for p in files if p.suffix == ".txt")
-    st = txt.stat()
-    os.utime(txt, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    # Touching a file (new mtime, same content) re-indexes that file alone.
+    pdf = next(p for p in files if p.suffix == ".pdf")
+    st = pdf.stat()
+    os.utime(pdf, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     out = index_json(data, "wiki")
-    assert out["chunks_embedded"] == 0 and out["files_unchanged"] == N_ARTICLES, out
+    assert out["files_updated"] == 1 and out["files_unchanged"] == N_ARTICLES - 1, out
+    assert out["chunks_embedded"] == stored_chunks(data, pdf) == len(chunk_blocks(parse_file(str(pdf)), pdf.stem))
+    assert index_json(data, "wiki")["files_unchanged"] == N_ARTICLES
 
     # A deleted file loses its chunks; a new file is added.
     gone = next(p for p in files if p.suffix == ".docx")

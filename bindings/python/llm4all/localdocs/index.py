@@ -1,8 +1,10 @@
 """LocalDocs indexing: brings a collection's stored chunks in line with its folders.
 
-Incremental: a file whose size and mtime match what was indexed is not even read; one whose
-size or mtime changed is hashed, and re-embedded only if its sha256 changed (a `touch` costs
-a hash, not an embedding). Files gone from the folders lose their chunks. Each file is one
+Incremental: a file whose size and mtime match what was indexed (and whose last indexing
+used the same embedding model) is not even read, so an unchanged folder re-indexes in the
+time it takes to stat it. A file whose size or mtime changed is read, hashed (sha256, kept
+with its row) and re-embedded; a `touch` therefore re-indexes exactly that file, the usual
+way to ask for it. Files gone from the folders lose their chunks. Each file is one
 transaction (store.py), so a killed run resumes with the file it was on.
 """
 
@@ -143,10 +145,6 @@ def _index_file(store: Store, cid: int, model: str, embedder: Embedder, path: st
         _fail(store, cid, model, path, st, "", row, f"cannot read: {e.strerror or e}", report, on_failure)
         return
     sha = hashlib.sha256(data).hexdigest()
-    if row is not None and row["error"] is None and row["sha256"] == sha and row["embed_model"] == model:
-        store.touch_document(row["id"], st.st_size, st.st_mtime_ns)
-        report.files_unchanged += 1
-        return
     try:
         blocks = parse_bytes(data, os.path.splitext(path)[1])
     except ParseError as e:

@@ -53,8 +53,8 @@ def bm25_ranking(store: Store, cid: int, query: str, limit: int = CANDIDATES) ->
     return [r[0] for r in rows]
 
 
-def vector_ranking(store: Store, cid: int, qvec: np.ndarray, limit: int = CANDIDATES) -> List[int]:
-    ids, mat = store.vectors(cid)
+def vector_ranking(store: Store, cid: int, model: str, qvec: np.ndarray, limit: int = CANDIDATES) -> List[int]:
+    ids, mat = store.vectors(cid, model)
     if not len(ids):
         return []
     if mat.shape[1] != qvec.shape[-1]:
@@ -81,7 +81,7 @@ def search(store: Store, name: str, query: str, embedder: Embedder, k: int = 5) 
     cid = coll["id"]
     rankings = [bm25_ranking(store, cid, query)]
     if query.strip():
-        rankings.append(vector_ranking(store, cid, embedder.embed([query], query=True)[0]))
+        rankings.append(vector_ranking(store, cid, embedder.name, embedder.embed([query], query=True)[0]))
     scores = fuse(rankings)
     best = sorted(scores, key=lambda c: (-scores[c], c))[:max(0, k)]
     rows = store.chunk_rows(best)

@@ -226,11 +226,6 @@ class Store:
                     [(doc_id, i, c.title, c.text, c.location, c.line_start, c.line_end, c.page_start, c.page_end,
                       vecs[i].tobytes()) for i, c in enumerate(chunks)])
 
-    def touch_document(self, doc_id: int, size: int, mtime_ns: int) -> None:
-        """Same content, new size/mtime (e.g. `touch`): remember them so the next run skips reading it."""
-        with self.transaction() as db:
-            db.execute("UPDATE documents SET size=?, mtime_ns=? WHERE id=?", (size, mtime_ns, doc_id))
-
     def remove_document(self, doc_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM chunks WHERE document_id=?", (doc_id,))
@@ -238,10 +233,11 @@ class Store:
 
     # ---- reading chunks ------------------------------------------------------------------
 
-    def vectors(self, cid: int):
-        """(chunk ids, matrix of vectors) of a collection."""
+    def vectors(self, cid: int, embed_model: str):
+        """(chunk ids, matrix of vectors) of a collection's documents embedded with embed_model
+        (after a change of model, an interrupted re-index leaves some with the old one)."""
         rows = self.db.execute("SELECT c.id, c.embedding FROM chunks c JOIN documents d ON d.id=c.document_id "
-                               "WHERE d.collection_id=?", (cid,)).fetchall()
+                               "WHERE d.collection_id=? AND d.embed_model=?", (cid, embed_model)).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
