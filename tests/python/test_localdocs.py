@@ -136,6 +136,41 @@ def test_recall_of_known_passages_top5(wiki):
     assert found >= 0.9 * len(wiki["files"]), misses
 
 
+# Questions written by hand about the 16 articles (in order), with the words of the answer:
+# the chunk that holds the answer must be among the top 5, in the right file.
+QUESTIONS = [
+    ("Which play written by Simon Stephens did Robert Boulter star in?", "Herons"),
+    ("Which rebellion devastated the poet's life and the whole country in 755?", "An Lushan Rebellion"),
+    ("Who produced the One Direction song Kiss You?", "Carl Falk and Rami Yacoub"),
+    ("Whose survivors did the Ise-class battleships carry supplies for in 1923?", "earthquake in 1923"),
+    ("What NFL team did Dick Rifenburg play for in 1950?", "Detroit Lions"),
+    ("What were the peak winds of the 1933 Treasure Coast hurricane?", "140 miles per hour"),
+    ("When was the Second Battle of Naktong Bulge fought?", "September 1 to September 15, 1950"),
+    ("What does Hed PE call its fusion of punk rock and gangsta rap?", "G-punk"),
+    ("What was the first ironclad battleship launched by the French Navy?", "Gloire"),
+    ("Why was the publication of Little Gidding delayed?", "air-raids"),
+    ("Who wrote the novella in which Nazi hunters find Hitler alive in the Amazon jungle?", "George Steiner"),
+    ("During which geological periods did temnospondyls flourish?", "Carboniferous, Permian, and Triassic"),
+    ("What was Osbert de Bayeux accused of after fitzHerbert died suddenly?", "accused of mur"),
+    ("Who developed the technique for estimating tropical cyclone intensity from satellite images?", "Vernon Dvorak"),
+    ("Which route did NY 31B replace when it was assigned?", "New York State Route 293"),
+    ("For which club does the goalkeeper Ben Amos play?", "Bolton Wanderers"),
+]
+
+
+def test_recall_of_questions_top5(wiki):
+    assert len(QUESTIONS) == len(wiki["files"])
+    found, misses = 0, []
+    for (question, answer), (path, article) in zip(QUESTIONS, wiki["files"].items()):
+        hits = search_json(wiki["data"], "wiki", question)
+        if any(h["file"] == str(path) and answer in squash(h["text"]) for h in hits):
+            found += 1
+        else:
+            misses.append((question, [(Path(h["file"]).name, h["location"]) for h in hits]))
+    print(f"questions answered in the top 5: {found}/{len(QUESTIONS)}")
+    assert found >= 0.9 * len(QUESTIONS), misses
+
+
 def test_hit_locations_by_format(wiki):
     seen = {}
     for i, (path, article) in enumerate(wiki["files"].items()):
