@@ -454,6 +454,35 @@ inline void transpose8_epi32(__m256i v[8]) {
     v[7] = _mm256_permute2x128_si256(s3, s7, 0x31);
 }
 
+// Q4_0 and Q4_1 hold their 32 values as plain nibbles: byte k of qs has value k
+// in its low and value k + 16 in its high half. Transposing the 8 rows' qs as
+// dwords first (4 dwords a row) and splitting the nibbles after gives the
+// layout above directly: lane r of w[j] = values 4j..4j+3 of row r, for j < 4
+// from the low nibbles of dword j, for j >= 4 from the high nibbles of dword
+// j - 4, which are values 16 + 4(j - 4).. = 4j... Far cheaper than unpacking
+// each row to 32 bytes and transposing those.
+template <class B> constexpr bool plain_nibbles = false;
+template <> constexpr bool plain_nibbles<BlockQ4_0> = true;
+template <> constexpr bool plain_nibbles<BlockQ4_1> = true;
+
+template <class B>
+inline void nibbles_t8(const B *const *rows, int64_t i, __m256i w[8]) {
+    __m256i x[4];   // row r in the low 128 bits, row r + 4 in the high
+    for (int r = 0; r < 4; ++r)
+        x[r] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i *>(rows[r + 4][i].qs),
+                                   reinterpret_cast<const __m128i *>(rows[r][i].qs));
+    // A 4x4 dword transpose in each 128-bit half: q[m] lane r = dword m of row r.
+    const __m256i t0 = _mm256_unpacklo_epi32(x[0], x[1]), t1 = _mm256_unpackhi_epi32(x[0], x[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(x[2], x[3]), t3 = _mm256_unpackhi_epi32(x[2], x[3]);
+    const __m256i q[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int m = 0; m < 4; ++m) {
+        w[m] = _mm256_and_si256(q[m], low);
+        w[m + 4] = _mm256_and_si256(_mm256_srli_epi16(q[m], 4), low);
+    }
+}
+
 // isum + the 4-product sums of u8 x s8 per int32 lane (exact, as udot32).
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(isum, u, s); }
@@ -488,18 +517,22 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
     for (int64_t i = 0; i < nb; ++i) {
         prefetch_next_rows<8 * int(sizeof(B))>(next, i);
         __m256i wu[8], ws[8];   // unsigned weights for maddubs/dpbusd, and their signs
-        for (int r = 0; r < 8; ++r) {
-            if constexpr (gemv_offset<B> != 0) {
-                wu[r] = offset_q(rows[r][i]);
-            } else {
-                Unpacked u;
-                unpack(rows[r][i], u);
-                wu[r] = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
-                ws[r] = u.q;
+        if constexpr (plain_nibbles<B>) {
+            nibbles_t8(rows, i, wu);
+        } else {
+            for (int r = 0; r < 8; ++r) {
+                if constexpr (gemv_offset<B> != 0) {
+                    wu[r] = offset_q(rows[r][i]);
+                } else {
+                    Unpacked u;
+                    unpack(rows[r][i], u);
+                    wu[r] = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
+                    ws[r] = u.q;
+                }
             }
+            transpose8_epi32(wu);
+            if constexpr (sign) transpose8_epi32(ws);
         }
-        transpose8_epi32(wu);
-        if constexpr (sign) transpose8_epi32(ws);
         // Each row's block starts with its fp16 scale (then its min, for Q*_1):
         // one gather of those dwords, then d and m split into halves.
         const __m256i dm = _mm256_permute4x64_epi64(
