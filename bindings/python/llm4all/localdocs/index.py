@@ -154,7 +154,11 @@ def _index_file(store: Store, cid: int, model: str, embedder: Embedder, path: st
         _fail(store, cid, model, path, st, sha, row, f"{type(e).__name__}: {e}", report, on_failure)
         return
     chunks = chunk_blocks(blocks, _title(path))
-    vectors = embedder.embed([c.embed_text() for c in chunks]) if chunks else None
+    try:
+        vectors = embedder.embed([c.embed_text() for c in chunks]) if chunks else None
+    except (ValueError, RuntimeError, OSError) as e:   # e.g. the engine refusing one odd text
+        _fail(store, cid, model, path, st, sha, row, f"embedding failed: {e}", report, on_failure)
+        return
     store.put_document(cid, path, st.st_size, st.st_mtime_ns, sha, model, chunks, vectors)
     report.chunks_embedded += len(chunks)
     if row is None:
