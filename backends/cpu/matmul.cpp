@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "dot.h"
+#include "gemm_f32.h"
 #include "quants.h"
 
 namespace llm4all::cpu {
@@ -190,15 +191,37 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
                 }
             return;
         }
-        thread_local std::vector<float> wide;
-        if (b.widen && int64_t(wide.size()) < n_in) wide.resize(n_in);
+        if (b.dot_type == LLM4ALL_TYPE_F32) {
+            // Float weights: GEMM_F32_ROWS rows (widened once for the whole token
+            // tile) against 4 tokens per kernel call, so an activation load serves
+            // several rows; every (row, token) sum is dot_f32's.
+            thread_local std::vector<float> wide;
+            if (b.widen && int64_t(wide.size()) < GEMM_F32_ROWS * n_in) wide.resize(size_t(GEMM_F32_ROWS) * n_in);
+            float out[GEMM_F32_ROWS * GEMM_F32_TOK];
+            for (int64_t r = r0; r < r1; r += GEMM_F32_ROWS) {
+                const int nr = int(std::min<int64_t>(GEMM_F32_ROWS, r1 - r));
+                const float *wrows[GEMM_F32_ROWS];
+                for (int k = 0; k < nr; ++k) {
+                    const uint8_t *wrow = b.wd + (r + k) * b.wrb;
+                    if (b.widen) {
+                        dequantize_row(b.wt, wrow, wide.data() + k * n_in, n_in);
+                        wrows[k] = wide.data() + k * n_in;
+                    } else {
+                        wrows[k] = reinterpret_cast<const float *>(wrow);
+                    }
+                }
+                for (int64_t t = t0; t < t1; t += GEMM_F32_TOK) {
+                    const int nt = int(std::min<int64_t>(GEMM_F32_TOK, t1 - t));
+                    gemm_f32_block(wrows, nr, b.act + t * stride, stride, nt, n_in, out, GEMM_F32_TOK);
+                    for (int k = 0; k < nr; ++k)
+                        for (int q = 0; q < nt; ++q) b.y[(t + q) * b.n_out + r + k] = out[k * GEMM_F32_TOK + q];
+                }
+            }
+            return;
+        }
         float out[DOT_MAX_TOK];
         for (int64_t r = r0; r < r1; ++r) {
             const void *wrow = b.wd + r * b.wrb;
-            if (b.widen) {
-                dequantize_row(b.wt, wrow, wide.data(), n_in);
-                wrow = wide.data();
-            }
             for (int64_t t = t0; t < t1; t += DOT_MAX_TOK) {
                 const int nt = int(std::min<int64_t>(DOT_MAX_TOK, t1 - t));
                 dot_rows(b.dot_type, wrow, b.act + t * stride, stride, nt, n_in, out);
