@@ -526,12 +526,16 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
                 } else {
                     Unpacked u;
                     unpack(rows[r][i], u);
-                    wu[r] = has_min<B> ? u.q : _mm256_sign_epi8(u.q, u.q);
-                    ws[r] = u.q;
+                    wu[r] = u.q;
                 }
             }
             transpose8_epi32(wu);
-            if constexpr (sign) transpose8_epi32(ws);
+            if constexpr (sign) {   // |w| and sign(w) byte by byte, after the one transpose
+                for (int j = 0; j < 8; ++j) {
+                    ws[j] = wu[j];
+                    wu[j] = _mm256_sign_epi8(ws[j], ws[j]);
+                }
+            }
         }
         // Each row's block starts with its fp16 scale (then its min, for Q*_1):
         // one gather of those dwords, then d and m split into halves.
