@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bindings/core_lib.sh — prints the directory holding libllm4all.so and its CPU backend
 # plugins, for the Go, Java, C# and TypeScript bindings: $LLM4ALL_LIB_DIR if set, else
-# build/bindings/lib, built on first use (only the core and its plugins: no tests, no Python).
+# build/bindings/lib, brought up to date on every call (only the core and its plugins: no
+# tests, no Python; a no-op when nothing changed, so a core change never meets a stale library).
 # Build output goes to stderr so that callers can write LIB=$(bash bindings/core_lib.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,11 +15,11 @@ if [ -n "${LLM4ALL_LIB_DIR:-}" ]; then
   exit 0
 fi
 build="$root/build/bindings"
-if [ ! -e "$build/lib/libllm4all.so" ]; then
-  echo "core_lib.sh: building the core library into $build (first use only)" >&2
+if [ ! -e "$build/CMakeCache.txt" ]; then
+  echo "core_lib.sh: configuring the core library build in $build" >&2
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLLM4ALL_BUILD_TESTS=OFF \
         -DLLM4ALL_BUILD_PYTHON=OFF >&2
-  # The llm4all target depends on every CPU plugin, so this builds them too.
-  cmake --build "$build" -j "${LLM4ALL_BUILD_JOBS:-2}" --target llm4all >&2
 fi
+# The llm4all target depends on every CPU plugin, so this builds them too.
+cmake --build "$build" -j "${LLM4ALL_BUILD_JOBS:-2}" --target llm4all >&2
 echo "$build/lib"
