@@ -483,6 +483,92 @@ void test_small_ops(Plugin &p) {
     }
 }
 
+// The ops encoders added (BERT, EmbeddingGemma): layer_norm with weight and bias,
+// exact-erf gelu, and attention_span (each query over its own key range, no causal mask).
+void test_encoder_ops(Plugin &p) {
+    const std::string v = p.be->variant;
+    if (p.be->size <= offsetof(llm4all_backend_iface, attention_span) || !p.be->layer_norm || !p.be->gelu ||
+        !p.be->attention_span)
+        return check(false, v + " has layer_norm/gelu/attention_span");
+    {
+        const int64_t n = 384, rows = 5;
+        std::vector<float> x = randn(size_t(n * rows), 2.0f), w = randn(size_t(n)), b = randn(size_t(n)), y(x.size());
+        for (float &e : x) e += 3.0f;   // a mean far from 0: the variance must not lose it
+        llm4all_tensor tx = tensor(x.data(), 0, n, rows), ty = tensor(y.data(), 0, n, rows), tw = tensor(w.data(), 0, n),
+                       tb = tensor(b.data(), 0, n);
+        bool ok = p.be->layer_norm(p.ctx, &tx, &tw, &tb, 1e-12f, &ty) == 0;
+        double worst = 0;
+        for (int64_t r = 0; r < rows && ok; ++r) {
+            double mean = 0, var = 0;
+            for (int64_t i = 0; i < n; ++i) mean += x[r * n + i];
+            mean /= n;
+            for (int64_t i = 0; i < n; ++i) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+            const double inv = 1.0 / std::sqrt(var / n + 1e-12);
+            for (int64_t i = 0; i < n; ++i)
+                worst = std::max(worst, std::fabs(y[r * n + i] - ((x[r * n + i] - mean) * inv * w[i] + b[i])));
+        }
+        check(ok && worst < 2e-5, v + " layer_norm (max error " + std::to_string(worst) + ")");
+        g_results["layer_norm"].push_back({v, y});
+        std::vector<float> g = randn(size_t(n * rows), 3.0f), gy(g.size());
+        llm4all_tensor tg = tensor(g.data(), 0, n, rows), tgy = tensor(gy.data(), 0, n, rows);
+        ok = p.be->gelu(p.ctx, &tg, &tgy) == 0;
+        worst = 0;
+        for (size_t i = 0; i < g.size() && ok; ++i) {
+            const double r = 0.5 * g[i] * (1.0 + std::erf(g[i] / std::sqrt(2.0)));
+            worst = std::max(worst, std::fabs(gy[i] - r) / (1 + std::fabs(r)));
+        }
+        check(ok && worst < 1e-6, v + " gelu (max error " + std::to_string(worst) + ")");
+        g_results["gelu"].push_back({v, gy});
+    }
+    // Ranges of every kind (whole sequence, symmetric window, empty) against a reference;
+    // the causal range [0, pos] is exactly attention_ext's.
+    {
+        const int64_t hd = 32, nh = 4, nkv = 2, n = 45;
+        std::vector<float> q = randn(size_t(hd * nh * n)), k = randn(size_t(hd * nkv * n)), vv = randn(size_t(hd * nkv * n));
+        std::vector<int32_t> first(n), last(n), pos(n);
+        for (int64_t t = 0; t < n; ++t) {
+            first[t] = t % 3 == 0 ? 0 : int32_t(std::max<int64_t>(0, t - 7));
+            last[t] = t % 3 == 0 ? int32_t(n - 1) : int32_t(std::min<int64_t>(n - 1, t + 7));
+            pos[t] = int32_t(t);
+        }
+        first[4] = 10, last[4] = 9;   // empty: zeros
+        std::vector<float> out(q.size(), NAN), causal(q.size(), NAN), ext(q.size(), NAN);
+        llm4all_tensor tq = tensor(q.data(), 0, hd, nh, n), tk = tensor(k.data(), 0, hd, nkv, n),
+                       tv = tensor(vv.data(), 0, hd, nkv, n), to = tensor(out.data(), 0, hd, nh, n),
+                       tc = tensor(causal.data(), 0, hd, nh, n), te = tensor(ext.data(), 0, hd, nh, n);
+        const float scale = 0.3f;
+        bool ok = p.be->attention_span(p.ctx, &tq, &tk, &tv, int32_t(n), first.data(), last.data(), scale, &to) == 0;
+        double worst = 0;
+        for (int64_t t = 0; t < n && ok; ++t)
+            for (int64_t h = 0; h < nh; ++h) {
+                const int64_t hk = h / (nh / nkv);
+                std::vector<double> sc(size_t(n), 0.0);
+                double mx = -1e300, sum = 0;
+                for (int64_t j = first[t]; j <= last[t]; ++j) {
+                    double d = 0;
+                    for (int64_t i = 0; i < hd; ++i) d += double(q[(t * nh + h) * hd + i]) * k[(j * nkv + hk) * hd + i];
+                    sc[j] = d * scale;
+                    mx = std::max(mx, sc[j]);
+                }
+                for (int64_t j = first[t]; j <= last[t]; ++j) { sc[j] = std::exp(sc[j] - mx); sum += sc[j]; }
+                for (int64_t i = 0; i < hd; ++i) {
+                    double r = 0;
+                    for (int64_t j = first[t]; j <= last[t]; ++j) r += sc[j] / sum * vv[(j * nkv + hk) * hd + i];
+                    worst = std::max(worst, std::fabs(out[(t * nh + h) * hd + i] - r));
+                }
+            }
+        check(ok && worst < 1e-5, v + " attention_span (max error " + std::to_string(worst) + ")");
+        g_results["attention_span"].push_back({v, out});
+        std::vector<int32_t> zero(n, 0);
+        ok = p.be->attention_span(p.ctx, &tq, &tk, &tv, int32_t(n), zero.data(), pos.data(), scale, &tc) == 0 &&
+             p.be->attention_ext(p.ctx, &tq, &tk, &tv, int32_t(n), pos.data(), scale, 0, 0.0f, &te) == 0;
+        check(ok && std::memcmp(causal.data(), ext.data(), causal.size() * 4) == 0,
+              v + " attention_span over [0, pos] is causal attention");
+        check(p.be->attention_span(p.ctx, &tq, &tk, &tv, int32_t(n), nullptr, pos.data(), scale, &tc) != 0,
+              v + " attention_span refuses missing ranges");
+    }
+}
+
 // The ops Gemma 3 added: geglu, scale, attention_ext (sliding window, soft cap).
 void test_gemma_ops(Plugin &p) {
     const std::string v = p.be->variant;
@@ -855,6 +941,7 @@ int main(int argc, char **argv) {
         }
         test_small_ops(p);
         test_gemma_ops(p);
+        test_encoder_ops(p);
         test_mul_mat_multi(p);
         test_attention_flash(p);
     }
