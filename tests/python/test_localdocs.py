@@ -278,11 +278,30 @@ def _committed_documents(db_path: Path) -> int:
         return 0
 
 
+def _index_and_kill(data: Path, at_least: int) -> int:
+    """Starts `docs index notes`, SIGKILLs it once at_least documents are committed."""
+    env = dict(os.environ, LLM4ALL_DATA_DIR=str(data))
+    proc = subprocess.Popen([sys.executable, "-m", "llm4all", "docs", "index", "notes", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tempfile.gettempdir())
+    deadline = time.monotonic() + 600
+    try:
+        while (seen := _committed_documents(data / "localdocs.db")) < at_least:
+            assert proc.poll() is None, f"the indexer ended before it could be killed: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the indexer committed too little in 10 minutes"
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    return seen
+
+
 def test_kill_during_index_then_resume(tmp_path, embed_model):
-    """300 small files; the indexer is killed with SIGKILL after some have been committed.
-    The database must pass SQLite's and FTS5's integrity checks, answer a search, and a
-    re-run must add exactly the files that were missing, leaving every document with the
-    chunks its file gives. Then an unchanged re-index of the folder takes seconds."""
+    """300 small files; the indexer is killed with SIGKILL after some have been committed, and
+    again in the middle of the resumed run. Each time the database must pass SQLite's and
+    FTS5's integrity checks and answer a search; the last run must add exactly the files that
+    were missing, embedding nothing twice, leaving every document with the chunks its file
+    gives. Then an unchanged re-index of the folder takes seconds."""
     folder, data = tmp_path / "docs", tmp_path / "data"
     folder.mkdir()
     n = 300
@@ -291,30 +310,23 @@ def test_kill_during_index_then_resume(tmp_path, embed_model):
     for i in range(n):
         (folder / f"note_{i:04d}.md").write_text(f"# Note {i}\n\n{paragraphs[i]}\n", encoding="utf-8")
     docs(data, "add", "notes", str(folder))
-    env = dict(os.environ, LLM4ALL_DATA_DIR=str(data))
-    proc = subprocess.Popen([sys.executable, "-m", "llm4all", "docs", "index", "notes", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tempfile.gettempdir())
-    deadline = time.monotonic() + 600
-    try:
-        while _committed_documents(data / "localdocs.db") < 40:
-            assert proc.poll() is None, f"the indexer ended before it could be killed: {proc.communicate()}"
-            assert time.monotonic() < deadline, "the indexer committed too little in 10 minutes"
-            time.sleep(0.05)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
-    done = _committed_documents(data / "localdocs.db")
-    assert 40 <= done < n, f"{done} of {n} committed: the kill came too late to test anything"
-
     from llm4all.localdocs import Store
-    with Store(str(data)) as store:
-        assert store.check() == []
-    assert search_json(data, "notes", corpus.query_of(paragraphs[3]))   # it answers before the re-run
+
+    # Killed twice: once on a fresh database, once in the middle of the resumed run.
+    done = 0
+    for at_least in (40, 140):
+        killed_at = _index_and_kill(data, at_least)
+        done = _committed_documents(data / "localdocs.db")
+        assert at_least <= done < n, f"{done} of {n} committed: the kill came too late to test anything"
+        print(f"killed at {killed_at} committed documents; {done} committed after the kill")
+        with Store(str(data)) as store:
+            assert store.check() == []
+        assert search_json(data, "notes", corpus.query_of(paragraphs[3]))   # it answers before the re-run
 
     out = index_json(data, "notes")
     assert out["files_added"] == n - done and out["files_unchanged"] == done, (done, out)
     assert out["files_failed"] == out["files_removed"] == out["files_updated"] == 0
+    assert out["chunks_embedded"] == n - done      # one chunk per note: nothing embedded twice
     with Store(str(data)) as store:
         assert store.check() == []
         cid = store.collection("notes")["id"]

@@ -127,44 +127,81 @@ def index_collection(store: Store, name: str, embedder: Embedder, progress: bool
             todo.append((path, st, row))
 
     bar = _Bar(len(todo), f"indexing {name}", progress)
+    job = _Job(store, cid, model, embedder, report, on_failure, bar)
     try:
         for path, st, row in todo:
-            _index_file(store, cid, model, embedder, path, st, row, report, on_failure)
-            bar.step(report.chunks_embedded)
+            job.add(path, st, row)
+        job.flush()
     finally:
         bar.close()
     return report
 
 
-def _index_file(store: Store, cid: int, model: str, embedder: Embedder, path: str, st: os.stat_result,
-                row, report: IndexReport, on_failure) -> None:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        _fail(store, cid, model, path, st, "", row, f"cannot read: {e.strerror or e}", report, on_failure)
-        return
-    sha = hashlib.sha256(data).hexdigest()
-    try:
-        blocks = parse_bytes(data, os.path.splitext(path)[1])
-    except ParseError as e:
-        _fail(store, cid, model, path, st, sha, row, str(e), report, on_failure)
-        return
-    except Exception as e:  # a reader bug on one odd file must not stop the whole index
-        _fail(store, cid, model, path, st, sha, row, f"{type(e).__name__}: {e}", report, on_failure)
-        return
-    chunks = chunk_blocks(blocks, _title(path))
-    try:
-        vectors = embedder.embed([c.embed_text() for c in chunks]) if chunks else None
-    except (ValueError, RuntimeError, OSError) as e:   # e.g. the engine refusing one odd text
-        _fail(store, cid, model, path, st, sha, row, f"embedding failed: {e}", report, on_failure)
-        return
-    store.put_document(cid, path, st.st_size, st.st_mtime_ns, sha, model, chunks, vectors)
-    report.chunks_embedded += len(chunks)
-    if row is None:
-        report.files_added += 1
-    else:
-        report.files_updated += 1
+# Small files are embedded together (the engine runs many texts per forward pass) and then
+# committed one file per transaction, so batching changes the speed, not the crash safety.
+BATCH_CHUNKS = 64
+
+
+class _Job:
+    def __init__(self, store: Store, cid: int, model: str, embedder: Embedder, report: IndexReport,
+                 on_failure, bar: _Bar) -> None:
+        self.store, self.cid, self.model, self.embedder = store, cid, model, embedder
+        self.report, self.on_failure, self.bar = report, on_failure, bar
+        self.pending: List[tuple] = []   # (path, st, row, sha, chunks)
+        self.n_chunks = 0
+
+    def fail(self, path: str, st: os.stat_result, sha: str, row, reason: str) -> None:
+        _fail(self.store, self.cid, self.model, path, st, sha, row, reason, self.report, self.on_failure)
+        self.bar.step(self.report.chunks_embedded)
+
+    def add(self, path: str, st: os.stat_result, row) -> None:
+        """Reads, hashes, parses and chunks one file; queues it for embedding."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            self.fail(path, st, "", row, f"cannot read: {e.strerror or e}")
+            return
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            blocks = parse_bytes(data, os.path.splitext(path)[1])
+        except ParseError as e:
+            self.fail(path, st, sha, row, str(e))
+            return
+        except Exception as e:  # a reader bug on one odd file must not stop the whole index
+            self.fail(path, st, sha, row, f"{type(e).__name__}: {e}")
+            return
+        chunks = chunk_blocks(blocks, _title(path))
+        self.pending.append((path, st, row, sha, chunks))
+        self.n_chunks += len(chunks)
+        if self.n_chunks >= BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending, self.n_chunks = self.pending, [], 0
+        texts = [c.embed_text() for item in pending for c in item[4]]
+        try:
+            vectors = self.embedder.embed(texts) if texts else None
+        except (ValueError, RuntimeError, OSError) as e:   # e.g. the engine refusing one odd text
+            if len(pending) > 1:   # find the file it was: one at a time
+                for item in pending:
+                    self.pending, self.n_chunks = [item], len(item[4])
+                    self.flush()
+                return
+            path, st, row, sha, _ = pending[0]
+            self.fail(path, st, sha, row, f"embedding failed: {e}")
+            return
+        at = 0
+        for path, st, row, sha, chunks in pending:
+            vecs = vectors[at:at + len(chunks)] if chunks else None
+            at += len(chunks)
+            self.store.put_document(self.cid, path, st.st_size, st.st_mtime_ns, sha, self.model, chunks, vecs)
+            self.report.chunks_embedded += len(chunks)
+            if row is None:
+                self.report.files_added += 1
+            else:
+                self.report.files_updated += 1
+            self.bar.step(self.report.chunks_embedded)
 
 
 def _fail(store: Store, cid: int, model: str, path: str, st: os.stat_result, sha: str, row, reason: str,
