@@ -382,3 +382,27 @@ def test_chunks_overlap_and_keep_line_ranges():
             assert a.text.split(".")[-2].split("\n")[-1].strip() + "." in b.text
     assert chunks[0].title == "doc > Doc" and chunks[0].location == "line 3"
     assert chunks[-1].location == "line 5"
+
+
+def test_store_vectors_follow_every_change(tmp_path):
+    """The in-process vector cache never serves replaced vectors: a document re-indexed with
+    the same number of chunks (the case where reused ids would hide the change) included."""
+    import numpy as np
+    from llm4all.localdocs import Store
+    from llm4all.localdocs.chunk import Chunk
+    rng = np.random.default_rng(0)
+    chunks = [Chunk("alpha text", "t", 1, 1), Chunk("beta text", "t", 2, 2)]
+    with Store(str(tmp_path)) as store:
+        cid = store.add_collection("c", [str(tmp_path)], "m")["id"]
+        for name in ("a.md", "b.md"):
+            store.put_document(cid, name, 1, 1, "h", "m", chunks, rng.standard_normal((2, 8), dtype=np.float32))
+        _, first = store.vectors(cid, "m")
+        new = rng.standard_normal((2, 8), dtype=np.float32)
+        store.put_document(cid, "b.md", 2, 2, "h2", "m", chunks, new)      # the last document, same size
+        ids, mat = store.vectors(cid, "m")
+        assert len(ids) == 4 and np.array_equal(mat[2:], new) and np.array_equal(mat[:2], first[:2])
+        store.remove_document(store.documents(cid)["a.md"]["id"])
+        ids, mat = store.vectors(cid, "m")
+        assert len(ids) == 2 and np.array_equal(mat, new)
+        assert store.vectors(cid, "other")[0].size == 0
+        assert store.check() == []

@@ -21,6 +21,10 @@ from typing import Any
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("docs", help="LocalDocs: index folders of documents and search them",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Also accepted before the action (`llm4all docs --json list`); own dests, since a
+    # subparser's defaults would overwrite the parent's values of the same name.
+    p.add_argument("--embed-model", dest="docs_embed_model", default=None, metavar="MODEL", help=argparse.SUPPRESS)
+    p.add_argument("--json", dest="docs_json", action="store_true", help=argparse.SUPPRESS)
     dsub = p.add_subparsers(dest="docs_command", metavar="ACTION")
     dsub.required = True
 
@@ -60,6 +64,12 @@ def add_parser(sub: Any) -> None:
     q.set_defaults(func=cmd_search)
 
 
+def _merge(args: argparse.Namespace) -> None:
+    args.json = getattr(args, "json", False) or args.docs_json
+    if hasattr(args, "embed_model"):
+        args.embed_model = args.embed_model or args.docs_embed_model
+
+
 def _out(text: str) -> None:
     from ..cli import _write
     _write(text)
@@ -67,6 +77,7 @@ def _out(text: str) -> None:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from .. import localdocs
+    _merge(args)
     c = localdocs.add(args.name, args.folders, embed_model=args.embed_model)
     if args.json:
         _out(json.dumps(c, ensure_ascii=False) + "\n")
@@ -78,6 +89,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .. import localdocs
+    _merge(args)
     cs = localdocs.collections()
     if args.json:
         _out(json.dumps(cs, ensure_ascii=False) + "\n")
@@ -94,6 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from .. import localdocs
+    _merge(args)
     localdocs.remove(args.name)
     if args.json:
         _out(json.dumps({"removed": args.name}) + "\n")
@@ -104,6 +117,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .. import localdocs
+    _merge(args)
 
     def on_failure(path: str, reason: str) -> None:
         sys.stderr.write(f"\n{path}: skipped: {reason}\n" if not args.quiet and sys.stderr.isatty()
@@ -128,6 +142,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .. import localdocs
+    _merge(args)
     hits = localdocs.search(args.name, args.query, k=args.k, embed_model=args.embed_model)
     if args.json:
         _out(json.dumps([h.as_dict() for h in hits], ensure_ascii=False) + "\n")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,10 @@ import numpy as np
 __all__ = ["Store", "data_dir", "StoreError"]
 
 SCHEMA_VERSION = 1
+
+# (database, collection id, model) -> (id signature, ids, matrix): see Store.vectors.
+_VECTORS: Dict[tuple, tuple] = {}
+_VECTORS_LOCK = threading.Lock()
 
 
 class StoreError(ValueError):
@@ -74,7 +79,7 @@ CREATE TABLE IF NOT EXISTS documents(
     UNIQUE (collection_id, path)
 );
 CREATE TABLE IF NOT EXISTS chunks(
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- ids never reused: the vector cache relies on it
     document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
     title TEXT NOT NULL,
@@ -116,10 +121,11 @@ class Store:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer llm4all (schema {version})")
-        with self.transaction():
-            for statement in _statements(_SCHEMA):
-                self.db.execute(statement)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:   # a new database (readers never take the write lock)
+            with self.transaction():
+                for statement in _statements(_SCHEMA):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -235,13 +241,25 @@ class Store:
 
     def vectors(self, cid: int, embed_model: str):
         """(chunk ids, matrix of vectors) of a collection's documents embedded with embed_model
-        (after a change of model, an interrupted re-index leaves some with the old one)."""
-        rows = self.db.execute("SELECT c.id, c.embedding FROM chunks c JOIN documents d ON d.id=c.document_id "
-                               "WHERE d.collection_id=? AND d.embed_model=?", (cid, embed_model)).fetchall()
+        (after a change of model, an interrupted re-index leaves some with the old one).
+
+        Kept in memory per process (a server answers many questions) while the set of chunk
+        ids is the same: ids are never reused, so any insert or delete changes the count,
+        sum or maximum of the ids."""
+        where = "FROM chunks c JOIN documents d ON d.id=c.document_id WHERE d.collection_id=? AND d.embed_model=?"
+        sig = tuple(self.db.execute(f"SELECT count(*), coalesce(sum(c.id), 0), coalesce(max(c.id), 0) {where}",
+                                    (cid, embed_model)).fetchone())
+        key = (str(self.path.resolve()), cid, embed_model)
+        cached = _VECTORS.get(key)
+        if cached is not None and cached[0] == sig:
+            return cached[1], cached[2]
+        rows = self.db.execute(f"SELECT c.id, c.embedding {where}", (cid, embed_model)).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        with _VECTORS_LOCK:
+            _VECTORS[key] = (sig, ids, mat)
         return ids, mat
 
     def chunk_rows(self, ids: Sequence[int]) -> Dict[int, sqlite3.Row]:
