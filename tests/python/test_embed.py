@@ -90,6 +90,10 @@ def test_embgemma_matches_sentence_transformers(embgemma, tmp_path):
     ref = st.encode(SENTENCES, convert_to_numpy=True)
     ref_q = st.encode(SENTENCES[:6], prompt_name="query", convert_to_numpy=True)
     ref_128 = st.encode(SENTENCES[:6], prompt_name="document", truncate_dim=128, convert_to_numpy=True)
+    # Texts of ~600 and ~1,100 tokens: the sliding layers see |i - j| <= 256 only, as transformers'
+    # bidirectional window does.
+    long_texts = [" ".join(SENTENCES[:15]) * 4, " ".join(SENTENCES[:15]) * 7]
+    ref_long = st.encode(long_texts, convert_to_numpy=True)
     del st
     for outtype, threshold in (("f16", 0.9999), ("q8_0", 0.99)):
         path = convert(embgemma, tmp_path / f"embgemma-{outtype}.gguf", outtype, progress=False)
@@ -106,6 +110,11 @@ def test_embgemma_matches_sentence_transformers(embgemma, tmp_path):
         small = np.array(m.embed(SENTENCES[:6], prefix="document", dimensionality=128))
         assert small.shape == (6, 128)
         assert cosines(small, ref_128).min() >= threshold
+        if outtype == "f16":
+            assert 512 < len(m.tokenize(long_texts[0])) < len(m.tokenize(long_texts[1])) < 2048
+            cos = cosines(m.embed(long_texts), ref_long)
+            print(f"embgemma {outtype} long texts: cosines {cos}")
+            assert cos.min() >= threshold
         del m
         path.unlink()
 
@@ -317,6 +326,10 @@ def test_embed4all(minilm_files, minilm_model):
             e.embed(SENTENCES, cancel_cb=lambda sizes, backend: calls.append((sizes, backend)) or True)
         assert len(calls) == 1 and calls[0][1] == "cpu" and sum(calls[0][0]) > 0
         assert len(e.embed(SENTENCES[:2], cancel_cb=lambda s, b: False)) == 2
+    # gpt4all's folder + file name form.
+    f32 = minilm_files["f32"]
+    with Embed4All(f32.name, model_path=str(f32.parent), n_threads=2) as e:
+        assert e.embed(SENTENCES[0]) == minilm_model.embed(SENTENCES[0])
 
 
 def test_cli_embed_json(minilm_files, minilm_model):

@@ -305,7 +305,10 @@ class Embed4All:
                  device: Optional[str] = None, **kwargs: Any) -> None:
         from .embeddings import DEFAULT_EMBED_MODEL
 
-        if model_name is None or model_name.lower().startswith("all-minilm-l6-v2"):
+        model_path = kwargs.pop("model_path", None)
+        if model_name is not None and model_path is not None and os.path.exists(os.path.join(model_path, model_name)):
+            model_name = os.path.join(model_path, model_name)   # gpt4all's folder + file name
+        elif model_name is None or model_name.lower().startswith("all-minilm-l6-v2"):
             model_name = DEFAULT_EMBED_MODEL
         allow_download = bool(kwargs.pop("allow_download", True))
         self.model: Optional[Model] = Model(model_name, n_threads=n_threads, device=_engine_device(device),
