@@ -244,6 +244,9 @@ def test_corrupt_files_are_reported_and_skipped(tmp_path, embed_model):
     (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nthis is not a pdf")
     (folder / "broken.docx").write_bytes(b"PK\x03\x04" + os.urandom(300))
     (folder / "binary.txt").write_bytes(b"text\x00\x01\x02\x00 and NULs")
+    for skipped in ("node_modules/lib.js", ".git/notes.md", ".hidden.md", "picture.png"):   # never read
+        (folder / skipped).parent.mkdir(exist_ok=True)
+        (folder / skipped).write_text("var x = 1;\n", encoding="utf-8")
     docs(data, "add", "c", str(folder))
     r = docs(data, "index", "c", "--json")
     out = json.loads(r.stdout)

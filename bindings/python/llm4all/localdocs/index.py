@@ -42,9 +42,13 @@ class IndexReport:
         return d
 
 
+# Folders of tools, not of documents: dependency trees and caches can hold many thousands of files.
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "target"})
+
+
 def scan_folders(folders: List[str]) -> Iterator[Tuple[str, os.stat_result]]:
-    """Supported files under the folders (hidden files and folders skipped), each once,
-    as (absolute path, stat)."""
+    """Supported files under the folders (hidden files and folders, and SKIPPED_FOLDERS,
+    left out), each once, as (absolute path, stat)."""
     seen = set()
     for top in folders:
         if os.path.isfile(top):
@@ -52,7 +56,7 @@ def scan_folders(folders: List[str]) -> Iterator[Tuple[str, os.stat_result]]:
         else:
             entries = os.walk(top, onerror=None, followlinks=False)
         for root, dirs, files in entries:
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
             for name in sorted(files):
                 if name.startswith(".") or not is_supported(name):
                     continue
