@@ -370,7 +370,7 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
     float *part = partial.data();
     std::atomic<int32_t> *done_p = done.data();
 
-    ctx->pool.parallel_for(n_units * n_split, [&](int64_t task) {
+    auto body = [&](int64_t task) {
         // Later tiles see longer pasts: hand them out first.
         const int64_t unit = n_units - 1 - task / n_split, split = task % n_split;
         const int64_t hk = unit % n_head_kv, tile = unit / n_head_kv;
@@ -492,7 +492,16 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
             float *o = of + (t * n_head + h) * hd;
             for (int64_t i = 0; i < hd; ++i) o[i] = ACC[r * hd + i] * inv;
         }
-    });
+    };
+    // An encoder attends sequence by sequence, most of them short: waking the pool for
+    // a fraction of a millisecond of work costs more than the work (the caller waits for
+    // the slowest worker to wake), so small spans run on the calling thread. Every task
+    // computes the same bits on any thread.
+    if (span_first && double(n_tok) * double(n_kv) * double(n_head) * double(hd) < 4e6) {
+        for (int64_t task = 0; task < n_units * n_split; ++task) body(task);
+        return 0;
+    }
+    ctx->pool.parallel_for(n_units * n_split, body);
     return 0;
 }
 
