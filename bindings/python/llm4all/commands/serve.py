@@ -140,7 +140,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(engine, model_name=name, api_key=api_key, cors_origins=args.cors_origin,
                          max_body_bytes=args.max_body, chat_template=template)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        sys.stderr.write(f"llm4all serve: {name} ({engine.n_parallel} x {engine.n_ctx} tokens) on "
+        shape = (f"embeddings, {engine.n_ctx}-token window" if isinstance(engine, EmbeddingEngine)
+                 else f"{engine.n_parallel} x {engine.n_ctx} tokens")
+        sys.stderr.write(f"llm4all serve: {name} ({shape}) on "
                          f"http://{host}:{port}/ (API: http://{host}:{port}/v1"
                          f"{', key required' if api_key else ''})\n")
         sys.stderr.flush()
