@@ -2,7 +2,8 @@
 (SmolLM2) put the collection's best passages in the prompt and end the reply with numbered
 citations; `llm4all serve` takes "localdocs": [NAME] in a chat request and returns the passages
 as "sources" (also in the first chunk of a stream); the chat page (headless Chromium through
-Playwright) offers the collections in a picker and lists the sources under the reply.
+Playwright) offers the collections in a picker and lists the sources under the reply (kept
+after a reload, like the picker's choice).
 The collection: four WikiText articles as Markdown files, indexed with the catalogue's
 embedding model.
 """
@@ -181,6 +182,12 @@ def test_page_picker_and_sources(live, collection, tmp_path):
             reply.locator(".sources .source").first.wait_for()
             items = reply.locator(".sources .source").all_inner_texts()
             page.screenshot(path=str(tmp_path / "localdocs.png"), full_page=True)
+            # after a reload: the stored reply still lists its sources, the picker keeps its choice
+            page.reload()
+            page.wait_for_selector("body[data-ready='1']")
+            page.wait_for_selector("#docs-picker:not([hidden]) option[value='wiki']", state="attached")
+            page.wait_for_function("document.getElementById('docs-picker').value === 'wiki'")
+            again = page.locator("#messages article.msg.assistant").last.locator(".sources .source").all_inner_texts()
         finally:
             browser.close()
     sent = json.loads(bodies[-1])
@@ -188,4 +195,5 @@ def test_page_picker_and_sources(live, collection, tmp_path):
     top = collection["top"]
     assert len(items) == len(top)
     assert items[0] == f"{Path(top[0]['file']).name}, {top[0]['location']}"
+    assert again == items
     assert errors == []

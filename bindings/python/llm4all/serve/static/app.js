@@ -444,11 +444,16 @@ async function loadModel() {
   }
 }
 
-// The collection picker shows only when the server has LocalDocs collections.
+// The collection picker shows only when the server has LocalDocs collections; the choice is
+// remembered across reloads.
+const DOCS_KEY = "llm4all.localdocs";
+
 async function loadCollections() {
   try {
     const names = await listCollections(state.settings.apiKey);
-    const keep = ui.docs.value;
+    let saved = "";
+    try { saved = localStorage.getItem(DOCS_KEY) || ""; } catch { /* no storage: nothing kept */ }
+    const keep = ui.docs.value || saved;
     ui.docs.replaceChildren(ui.docs.options[0]);
     for (const n of names) {
       const o = h("option", null, n);
@@ -557,6 +562,9 @@ for (const c of state.conversations) {
 if (!current()) state.currentId = state.conversations[0]?.id || "";
 renderSidebar();
 renderMessages();
+ui.docs.addEventListener("change", () => {
+  try { localStorage.setItem(DOCS_KEY, ui.docs.value); } catch { /* storage full or off: not kept */ }
+});
 loadCollections();
 loadModel().then(() => { if (!current() || !current().messages.length) renderMessages(); });
 ui.prompt.focus();

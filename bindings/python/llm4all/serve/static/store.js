@@ -46,6 +46,13 @@ function cleanMessage(m) {
   if (m.note) out.note = str(m.note);
   if (m.model) out.model = str(m.model);
   if (m.stats && typeof m.stats === "object") out.stats = m.stats;
+  // LocalDocs passages a reply was given (shown as its sources).
+  if (Array.isArray(m.sources)) {
+    out.sources = m.sources.filter((x) => x && typeof x === "object").map((x) => ({
+      file: str(x.file), location: str(x.location), text: str(x.text),
+      score: typeof x.score === "number" ? x.score : 0,
+    }));
+  }
   return out;
 }
 
