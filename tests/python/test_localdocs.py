@@ -263,6 +263,26 @@ def test_corrupt_files_are_reported_and_skipped(tmp_path, embed_model):
     assert out["files_failed"] == 2 and out["files_updated"] == 1 and out["files_unchanged"] == len(good)
 
 
+def test_embed_model_switch_and_remove(tmp_path, embed_model):
+    """--embed-model naming another model (here the same network as a .gguf path) re-embeds
+    every document; `docs remove` forgets the collection, files untouched."""
+    from llm4all.embeddings import embedding_model_path
+    gguf = str(embedding_model_path(embed_model))
+    folder, data = tmp_path / "docs", tmp_path / "data"
+    good = corpus.build_folder(folder, 2, kinds=(".md", ".docx"), max_paragraphs=3)
+    docs(data, "add", "c", str(folder))
+    assert index_json(data, "c")["files_added"] == 2
+    out = index_json(data, "c", "--embed-model", gguf)
+    assert out["files_updated"] == 2 and out["chunks_embedded"] > 0
+    assert json.loads(docs(data, "list", "--json").stdout)[0]["embed_model"] == gguf
+    title = next(iter(good.values())).title
+    assert search_json(data, "c", title)[0]["file"] in {str(p) for p in good}
+    assert index_json(data, "c")["files_unchanged"] == 2     # the collection keeps the model it was given
+    docs(data, "remove", "c")
+    assert json.loads(docs(data, "list", "--json").stdout) == []
+    assert all(p.exists() for p in good)
+
+
 def test_corrupt_inputs_raise_parse_error():
     with pytest.raises(ParseError):
         parse_bytes(b"%PDF-1.4 garbage", ".pdf")
