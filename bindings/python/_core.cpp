@@ -151,7 +151,8 @@ struct GenerateArgs {
     std::vector<const char *> stop_ptrs;
 
     GenerateArgs(int32_t max_tokens, float temp, int32_t top_k, float top_p, float min_p, float repeat_penalty,
-                 int32_t repeat_last_n, uint64_t seed, py::object stop) {
+                 int32_t repeat_last_n, float presence_penalty, float frequency_penalty, uint64_t seed,
+                 py::object stop) {
         llm4all_generate_options_init(&opt);
         opt.max_tokens = max_tokens;
         opt.sampling.temp = temp;
@@ -160,6 +161,8 @@ struct GenerateArgs {
         opt.sampling.min_p = min_p;
         opt.sampling.repeat_penalty = repeat_penalty;
         opt.sampling.repeat_last_n = repeat_last_n;
+        opt.sampling.presence_penalty = presence_penalty;
+        opt.sampling.frequency_penalty = frequency_penalty;
         opt.sampling.seed = seed;
         if (!stop.is_none()) {
             if (PyUnicode_Check(stop.ptr())) stop_store.push_back(text_arg(stop));
@@ -478,11 +481,12 @@ public:
     }
 
     py::tuple generate(py::handle prompt, int32_t max_tokens, float temp, int32_t top_k, float top_p,
-                       float min_p, float repeat_penalty, int32_t repeat_last_n, uint64_t seed,
-                       bool add_special, bool parse_special, bool stop_at_eog, py::object stop,
+                       float min_p, float repeat_penalty, int32_t repeat_last_n, float presence_penalty,
+                       float frequency_penalty, uint64_t seed, bool add_special, bool parse_special, bool stop_at_eog, py::object stop,
                        py::object callback) {
         std::string p = text_arg(prompt);
-        GenerateArgs args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop);
+        GenerateArgs args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, presence_penalty,
+                          frequency_penalty, seed, stop);
         args.opt.add_special = add_special;
         args.opt.parse_special = parse_special;
         args.opt.stop_at_eog = stop_at_eog;
@@ -696,10 +700,11 @@ public:
 
     // text None: respond to the conversation as it is; else send it as a user message.
     py::tuple respond(py::object text, int32_t max_tokens, float temp, int32_t top_k, float top_p, float min_p,
-                      float repeat_penalty, int32_t repeat_last_n, uint64_t seed, py::object stop,
-                      py::object callback) {
+                      float repeat_penalty, int32_t repeat_last_n, float presence_penalty, float frequency_penalty,
+                      uint64_t seed, py::object stop, py::object callback) {
         std::string t = text.is_none() ? std::string() : text_arg(text);
-        GenerateArgs args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop);
+        GenerateArgs args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, presence_penalty,
+                          frequency_penalty, seed, stop);
         StreamState st{callback, nullptr};
         llm4all_chat_stats stats{};
         stats.size = sizeof(stats);
@@ -865,7 +870,9 @@ PYBIND11_MODULE(_core, m) {
              py::arg("temp") = gd.sampling.temp, py::arg("top_k") = gd.sampling.top_k,
              py::arg("top_p") = gd.sampling.top_p, py::arg("min_p") = gd.sampling.min_p,
              py::arg("repeat_penalty") = gd.sampling.repeat_penalty,
-             py::arg("repeat_last_n") = gd.sampling.repeat_last_n, py::arg("seed") = LLM4ALL_SEED_RANDOM,
+             py::arg("repeat_last_n") = gd.sampling.repeat_last_n,
+             py::arg("presence_penalty") = gd.sampling.presence_penalty,
+             py::arg("frequency_penalty") = gd.sampling.frequency_penalty, py::arg("seed") = LLM4ALL_SEED_RANDOM,
              py::arg("add_special") = true, py::arg("parse_special") = true, py::arg("stop_at_eog") = true,
              py::arg("stop") = py::none(), py::arg("callback") = py::none());
 
@@ -901,6 +908,8 @@ PYBIND11_MODULE(_core, m) {
              py::arg("temp") = gd.sampling.temp, py::arg("top_k") = gd.sampling.top_k,
              py::arg("top_p") = gd.sampling.top_p, py::arg("min_p") = gd.sampling.min_p,
              py::arg("repeat_penalty") = gd.sampling.repeat_penalty,
-             py::arg("repeat_last_n") = gd.sampling.repeat_last_n, py::arg("seed") = LLM4ALL_SEED_RANDOM,
+             py::arg("repeat_last_n") = gd.sampling.repeat_last_n,
+             py::arg("presence_penalty") = gd.sampling.presence_penalty,
+             py::arg("frequency_penalty") = gd.sampling.frequency_penalty, py::arg("seed") = LLM4ALL_SEED_RANDOM,
              py::arg("stop") = py::none(), py::arg("callback") = py::none());
 }

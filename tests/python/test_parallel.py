@@ -208,12 +208,19 @@ def test_sampler_arguments():
     assert d["presence_penalty"] == 0.0 and d["frequency_penalty"] == 0.0
 
 
-def test_sampler_reproduces_generate(smollm2):
+@pytest.mark.parametrize("penalties", [dict(), dict(presence_penalty=0.6, frequency_penalty=0.9)],
+                         ids=["repeat", "presence+frequency"])
+def test_sampler_reproduces_generate(smollm2, penalties):
     """Sampler + decode_batch give Model.generate's text at the same seed: generate
-    accepts every prompt token, then each token it samples, and stops at an EOG token."""
+    accepts every prompt token, then each token it samples, and stops at an EOG token.
+    Model.generate takes the OpenAI penalties too, as the server's sampler does."""
     prompt = "Once upon a time, in a small village by the sea,"
-    opts = dict(temp=0.8, top_k=30, top_p=0.95, min_p=0.02, repeat_penalty=1.1, repeat_last_n=32)
+    opts = dict(temp=0.8, top_k=30, top_p=0.95, min_p=0.02, repeat_penalty=1.1, repeat_last_n=32, **penalties)
     model = llm4all.Model(smollm2, n_ctx=256, n_threads=2)
+    if penalties:   # they reach the sampler: greedy text changes under strong penalties
+        plain = model.generate(prompt, max_tokens=40, temp=0, repeat_penalty=1.0)
+        assert model.generate(prompt, max_tokens=40, temp=0, repeat_penalty=1.0, presence_penalty=2.0,
+                              frequency_penalty=2.0) != plain
     for seed in (1, 12345):
         want = model.generate(prompt, max_tokens=24, seed=seed, **opts)
 

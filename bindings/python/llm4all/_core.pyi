@@ -74,6 +74,8 @@ class Session:
         min_p: float = 0.0,
         repeat_penalty: float = 1.1,
         repeat_last_n: int = 64,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
         seed: int = 0,
         add_special: bool = True,
         parse_special: bool = True,

@@ -193,19 +193,23 @@ class Model:
                  repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
                  seed: Optional[int] = None, streaming: bool = False,
                  callback: Optional[Callable[[int, str], Optional[bool]]] = None,
-                 stop: Union[str, Sequence[str], None] = None) -> Union[str, Iterator[str]]:
+                 stop: Union[str, Sequence[str], None] = None, presence_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None) -> Union[str, Iterator[str]]:
         """Continues prompt (raw text; no chat template is applied).
 
         Unset sampling arguments take the engine's defaults (llm4all.sampling.DEFAULTS,
         from the C ABI); temp=0 with repeat_penalty=1 is exact greedy decoding.
         seed=None or -1 draws a fresh random seed; an int makes sampling reproducible.
         stop: strings that end generation (never part of the returned text).
+        presence_penalty / frequency_penalty: OpenAI's penalties over the last
+        repeat_last_n tokens (logit -= count * frequency + (count > 0) * presence).
         streaming=True returns a generator of text pieces (closing it stops
         generation). callback(token_id, piece), GPT4All's signature, may return False
         to stop. last_stats["stop_reason"] says why generation ended: "eog",
         "stop_string", "max_tokens", "context_full" or "aborted".
         """
-        kwargs = sampling_args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop)
+        kwargs = sampling_args(max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop,
+                               presence_penalty, frequency_penalty)
         self.last_stats: Dict[str, Any] = {}
         if streaming:
             return stream(lambda on_piece: self._session.generate(prompt, callback=on_piece, **kwargs),

@@ -48,7 +48,8 @@ def seed_arg(seed: Optional[int]) -> int:
 def sampling_args(max_tokens: Optional[int] = None, temp: Optional[float] = None, top_k: Optional[int] = None,
                   top_p: Optional[float] = None, min_p: Optional[float] = None,
                   repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
-                  seed: Optional[int] = None, stop: Union[str, Sequence[str], None] = None) -> Dict[str, Any]:
+                  seed: Optional[int] = None, stop: Union[str, Sequence[str], None] = None,
+                  presence_penalty: Optional[float] = None, frequency_penalty: Optional[float] = None) -> Dict[str, Any]:
     """Keyword arguments for the _core calls, defaults filled from the C ABI."""
     d = DEFAULTS
     out: Dict[str, Any] = {
@@ -59,6 +60,10 @@ def sampling_args(max_tokens: Optional[int] = None, temp: Optional[float] = None
         "min_p": _float("min_p", d["min_p"] if min_p is None else min_p),
         "repeat_penalty": _float("repeat_penalty", d["repeat_penalty"] if repeat_penalty is None else repeat_penalty),
         "repeat_last_n": _int("repeat_last_n", d["repeat_last_n"] if repeat_last_n is None else repeat_last_n, 0),
+        "presence_penalty": _float("presence_penalty",
+                                   d["presence_penalty"] if presence_penalty is None else presence_penalty),
+        "frequency_penalty": _float("frequency_penalty",
+                                    d["frequency_penalty"] if frequency_penalty is None else frequency_penalty),
         "seed": seed_arg(seed),
     }
     if out["repeat_penalty"] <= 0:
