@@ -102,12 +102,12 @@ def box_plot(path: os.PathLike, report: Dict) -> None:
     """Self-Instruct ground-truth perplexity per model (clipped values), one box each."""
     plt = _pyplot()
     models = [m for m in report["models"] if m.get("selfinstruct")]
-    fig, ax = plt.subplots(figsize=(1.5 * len(models) + 2, 4))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 * len(models) + 2), 4))
     ax.boxplot([m["selfinstruct"]["ppl"] for m in models])
     ax.set_xticks(range(1, len(models) + 1))
     ax.set_xticklabels([m["name"] for m in models])
-    ax.set_ylabel("perplexity of the reference output (clipped at 100)")
-    ax.set_title("Self-Instruct ground-truth perplexity")
+    ax.set_ylabel("perplexity (clipped at 100)")
+    ax.set_title("Self-Instruct ground-truth perplexity", fontsize="medium")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
