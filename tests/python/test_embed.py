@@ -314,7 +314,10 @@ def test_embed4all(minilm_files, minilm_model):
         assert many["embeddings"] == minilm_model.embed(SENTENCES[:3])
         # gpt4all counts the texts' own tokens, without [CLS]/[SEP].
         assert many["n_prompt_tokens"] == sum(len(minilm_model.tokenize(s, add_special=False)) for s in SENTENCES[:3])
-        assert len(e.embed("x", dimensionality=128)) == 128
+        # As gpt4all: MiniLM is not Matryoshka-trained, so only its full size is accepted.
+        assert len(e.embed("x", dimensionality=384)) == 384
+        with pytest.raises(RuntimeError, match="unsupported dimensionality"):
+            e.embed("x", dimensionality=128)
         with pytest.raises(ValueError, match="not a valid task type"):
             e.embed("x", prefix="search_query")
         with pytest.raises(ValueError, match="Long text mode"):

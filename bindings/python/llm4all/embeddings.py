@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _core
 
-__all__ = ["DEFAULT_EMBED_MODEL", "PROMPTS", "embedding_model_path", "resolve_embedding_model", "embed_vectors",
+__all__ = ["DEFAULT_EMBED_MODEL", "PROMPTS", "MATRYOSHKA", "embedding_model_path", "resolve_embedding_model", "embed_vectors",
            "LONG_TEXT_MODES"]
 
 # The catalogue's embedding model (what gpt4all's Embed4All defaults to as well).
@@ -44,6 +44,10 @@ PROMPTS: Dict[str, Dict[str, str]] = {
     },
     "nomic-bert": {t: f"{t}: " for t in ("search_query", "search_document", "clustering", "classification")},
 }
+
+# Architectures trained for Matryoshka truncation (gpt4all's Embed4All refuses a smaller
+# dimensionality for the others; Model.embed truncates whatever the model).
+MATRYOSHKA = {"gemma-embedding", "nomic-bert"}
 
 _convert_lock = threading.Lock()
 

@@ -336,12 +336,12 @@ class Embed4All:
         prefix: the task without its trailing colon for models with task prefixes (nomic:
         "search_query", ...; EmbeddingGemma: "query", "document", ...; default: the
         document one); models without prefixes accept only None or "". dimensionality:
-        Matryoshka size (None = full). long_text_mode: "mean" or "truncate". return_dict:
+        Matryoshka size (None = full; only for models trained for it, e.g. EmbeddingGemma). long_text_mode: "mean" or "truncate". return_dict:
         {"embeddings": ..., "n_prompt_tokens": N}. cancel_cb(batch_sizes, backend) is called
         before the work with the token count of every forward pass; returning True cancels
         (CancellationError).
         """
-        from .embeddings import PROMPTS, embed_vectors
+        from .embeddings import MATRYOSHKA, PROMPTS, embed_vectors
 
         if self.model is None:
             raise ValueError("Embed4All: the model was closed")
@@ -357,6 +357,10 @@ class Embed4All:
             raise ValueError(f"Long text mode must be one of 'mean' or 'truncate', got {long_text_mode!r}")
         m = self.model
         arch = m._model_arch()
+        if dimensionality is not None and dimensionality != m.embedding_dim and arch not in MATRYOSHKA:
+            # As gpt4all: only Matryoshka-trained models may be cut.
+            raise RuntimeError(f"Failed to generate embeddings: unsupported dimensionality {dimensionality} for "
+                               f"model {m.path.name} (supported: {m.embedding_dim})")
         prompts = PROMPTS.get(arch, {})
         if prompts:
             task = ("search_document" if "search_document" in prompts else "document") if prefix is None else prefix
