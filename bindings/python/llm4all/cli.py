@@ -199,9 +199,24 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 
 # ---- pull / list / devices -------------------------------------------------------------------
 
+def _pull_target(name: str) -> str:
+    """A catalogue name or an http(s) link; anything else is a usage error (exit 2)."""
+    if name in CATALOG or name.startswith(("http://", "https://")):
+        return name
+    raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(sorted(CATALOG))}, "
+                                     "or an http(s) link to a .gguf file)")
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
+    from .catalog import pull_url
+    if args.sha256 and not all(n.startswith(("http://", "https://")) for n in args.name):
+        raise ValueError("--sha256 goes with a direct link (catalogue models carry their own)")
     for name in args.name:
-        path = pull(name, cache_dir=args.cache_dir, progress=not args.quiet, force=args.force)
+        if name.startswith(("http://", "https://")):
+            path = pull_url(name, sha256=args.sha256, cache_dir=args.cache_dir, progress=not args.quiet,
+                            force=args.force)
+        else:
+            path = pull(name, cache_dir=args.cache_dir, progress=not args.quiet, force=args.force)
         _write(f"{path}\n")
     return 0
 
@@ -326,6 +341,8 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Run open large language models from GGUF files.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--offline", action="store_true",
+                        help="never touch the network (as LLM4ALL_OFFLINE=1): use cached models only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -362,8 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p, ctx_size=512)
     p.set_defaults(func=cmd_perplexity)
 
-    p = sub.add_parser("pull", help="fetch catalogue models into the cache")
-    p.add_argument("name", nargs="+", choices=sorted(CATALOG))
+    p = sub.add_parser("pull", help="fetch catalogue models (or a direct .gguf link) into the cache")
+    p.add_argument("name", nargs="+", type=_pull_target, help=f"a catalogue name ({', '.join(sorted(CATALOG))}) or an http(s) "
+                   "link to a .gguf file")
+    p.add_argument("--sha256", default=None, metavar="HEX", help="with a link: the file's sha256, checked "
+                   "before it is saved")
     p.add_argument("--force", action="store_true", help="fetch again even if cached")
     p.add_argument("--cache-dir", default=None, help="default: $LLM4ALL_CACHE or ~/.cache/llm4all/models")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -414,6 +434,8 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.offline:
+        os.environ["LLM4ALL_OFFLINE"] = "1"  # read by llm4all.download and llm4all.catalog
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
