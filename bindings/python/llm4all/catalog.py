@@ -32,7 +32,8 @@ from .download import OfflineError, Progress as _Progress, PullError, check_disk
 from .download import hash_file as _hash_file, locked as _locked
 
 __all__ = ["CatalogEntry", "CATALOG", "PullError", "OfflineError", "cache_dir", "cached_path", "is_cached", "pull",
-           "pull_url", "resolve_model", "load_catalog"]
+           "pull_url", "resolve_model", "load_catalog", "list_models", "installed", "remove", "search",
+           "ram_needed", "available_memory"]
 
 
 @dataclass(frozen=True)
@@ -406,6 +407,92 @@ def resolve_model(model: Union[str, os.PathLike], allow_download: bool = True,
 def list_models(cache: Union[str, os.PathLike, None] = None) -> List[Tuple[CatalogEntry, bool, Path]]:
     """The catalogue with, for each entry, whether it is cached and where."""
     return [(e, is_cached(e.name, cache), cached_path(e.name, cache)) for e in CATALOG.values()]
+
+
+def ram_needed(entry: CatalogEntry) -> Tuple[int, bool]:
+    """(bytes, exact): the catalogue's RAM need at the default context when it states one,
+    else the file's size (the weights alone: a lower bound) with exact False."""
+    ram = entry.info.get("ram")
+    return (int(ram), True) if ram else (entry.size, False)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new process (Linux MemAvailable), None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def installed(cache: Union[str, os.PathLike, None] = None) -> List[Tuple[str, Path, int]]:
+    """What the cache holds: (name, path, bytes) for each verified catalogue model, then
+    each other .gguf file there (direct links, conversions) under its file name."""
+    folder = _cache_dir(cache)
+    out: List[Tuple[str, Path, int]] = []
+    known = set()
+    for e in CATALOG.values():
+        path = folder / e.filename
+        known.add(path.name)
+        if is_cached(e.name, cache):
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if e.is_folder else e.size
+            out.append((e.name, path, size))
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.gguf")):
+            if path.name not in known and path.is_file():
+                out.append((path.name, path, path.stat().st_size))
+    return out
+
+
+def remove(name: str, cache: Union[str, os.PathLike, None] = None) -> List[Path]:
+    """Deletes a model from the cache (a catalogue name, or the file name of another .gguf
+    there) with its sha256 stamp, any unfinished download and the GGUF made from a catalogue
+    checkpoint folder; returns the paths removed. Raises PullError when nothing is there."""
+    folder = _cache_dir(cache)
+    if name in CATALOG:
+        base = folder / CATALOG[name].filename
+        extra = [folder / f"{name}-f16.gguf"] if CATALOG[name].is_folder else []
+    elif "/" not in name and os.sep not in name and name not in ("", ".", ".."):
+        base, extra = folder / name, []
+    else:
+        raise PullError(f"{name!r} is neither a catalogue name nor a file name in {folder}")
+    removed: List[Path] = []
+    with _locked(folder / (base.name + ".lock")):  # not while a pull of it is running
+        for p in [base, *extra]:
+            for q in [p] + [p.with_name(p.name + s) for s in (".sha256", ".part", ".partial", ".zip.partial")]:
+                if q.is_dir():
+                    shutil.rmtree(q)
+                elif q.exists():
+                    q.unlink()
+                else:
+                    continue
+                removed.append(q)
+    if not removed:
+        raise PullError(f"{name!r} is not in the cache ({folder})")
+    # The lock file stays: deleting it could let a waiting and a new pull lock different files.
+    return removed
+
+
+def search(words: Union[str, List[str]]) -> List[CatalogEntry]:
+    """Catalogue entries whose id, names, description, architecture, quant, license or uses
+    contain every word (case-insensitive), best first: matches in the id or display name
+    before matches elsewhere."""
+    terms = [w.lower() for w in (words.split() if isinstance(words, str) else words) if w.strip()]
+    hits = []
+    for e in CATALOG.values():
+        head = f"{e.name} {e.info.get('name', '')}".lower()
+        text = " ".join([head, e.description, e.filename, str(e.info.get("architecture", "")),
+                         str(e.info.get("quant", "")), str(e.info.get("license", "")),
+                         " ".join(e.info.get("use", []))]).lower()
+        if all(t in text for t in terms):
+            hits.append((-sum(t in head for t in terms), e.name, e))
+    return [e for _, _, e in sorted(hits, key=lambda h: (h[0], h[1]))]
 
 
 def _remove_cached(name: str, cache: Union[str, os.PathLike, None] = None) -> None:

@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, chat, serve, embed, docs, info, perplexity, pull, list, devices, convert, quantize, bench, eval. Every
+Subcommands: run, chat, serve, embed, docs, info, perplexity, pull, list, rm, search, devices, convert, quantize, bench, eval. Every
 failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
-from .catalog import CATALOG, list_models, pull, resolve_model
+from .catalog import CATALOG, pull, resolve_model
 
 PROG = "llm4all"
 
@@ -221,14 +221,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    lines = [f"{'name':<10}{'size':>10}  {'cached':<7}description"]
-    for entry, cached, path in list_models(args.cache_dir):
-        lines.append(f"{entry.name:<10}{entry.size / 1e6:>8.0f}MB  {'yes' if cached else 'no':<7}{entry.description}")
-    _write("\n".join(lines) + "\n")
-    return 0
-
-
 def _forced_cpu_variant() -> str:
     v = os.environ.get("LLM4ALL_CPU_VARIANT", "")
     return v[4:] if v.startswith("cpu-") else v
@@ -389,9 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pull)
 
-    p = sub.add_parser("list", help="list the catalogue and what is cached")
-    p.add_argument("--cache-dir", default=None)
-    p.set_defaults(func=cmd_list)
+    from .commands import models as models_command  # list, rm, search
+    models_command.add_parser(sub)
 
     p = sub.add_parser("devices", help="list backend plugins and devices, and which one runs")
     p.add_argument("--json", action="store_true", help="print the engine's JSON description")
