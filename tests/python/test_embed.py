@@ -156,6 +156,17 @@ def test_dimensionality_prefix_and_single(minilm_model, minilm_st):
         minilm_model.embed("x", long_text_mode="split")
 
 
+def test_embedding_model_does_not_generate(minilm_model, stories260k):
+    for call in (lambda: minilm_model.generate("hi", max_tokens=2), lambda: minilm_model.chat_session(),
+                 lambda: minilm_model.chat([{"role": "user", "content": "hi"}]), lambda: minilm_model.score([1, 2])):
+        with pytest.raises(ValueError, match="embedding model"):
+            call()
+    decoder = llm4all.Model(stories260k, n_ctx=64, n_threads=1)
+    assert not decoder.is_embedding and decoder.embedding_dim == 0
+    with pytest.raises(ValueError, match="not an embedding model"):
+        decoder.embed("hello")
+
+
 def test_batch_invariance(minilm_model):
     """A text's vector is the same bits alone or among others, in any order."""
     alone = [minilm_model.embed(s) for s in SENTENCES]

@@ -34,6 +34,8 @@ class ChatSession:
                  on_overflow: str = "drop_oldest", **variables: Any) -> None:
         if on_overflow not in ("drop_oldest", "error"):
             raise ValueError(f'on_overflow must be "drop_oldest" or "error", not {on_overflow!r}')
+        if model.is_embedding:
+            raise ValueError(f"{model.path.name} is an embedding model: it embeds text (Model.embed) and cannot chat")
         self._model = model
         self._chat = _core.Chat(model._session, template, system_message,
                                 json.dumps(variables, ensure_ascii=False) if variables else None,
