@@ -143,7 +143,7 @@ def main() -> int:
 
     ref = results.get("sentence-transformers", {}).get("vectors")
     print(f"{len(texts)} sentences (mean {sum(map(len, texts)) / len(texts):.0f} chars), model {args.model} "
-          f"({'HF float32' if True else ''} for sentence-transformers, {Path(gguf).name} for the others), "
+          f"(Hugging Face float32 for sentence-transformers, {Path(gguf).name} for the others), "
           f"{args.threads} threads")
     summary: Dict[str, Any] = {"model": args.model, "n_texts": len(texts), "threads": args.threads,
                                "gguf": Path(gguf).name, "engines": {}}
