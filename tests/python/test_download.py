@@ -337,3 +337,20 @@ def test_progress_bar_shows_speed_and_eta(capsys):
     bar._draw("\r")
     err = capsys.readouterr().err
     assert "40.0%" in err and "MB/s" in err and "ETA" in err
+
+
+def test_proxy_from_environment_is_used_unless_no_proxy(server, tmp_path, monkeypatch):
+    """HTTP(S)_PROXY / NO_PROXY are honoured: with a proxy set, the request goes to it (in
+    the absolute form a proxy gets); with the host in NO_PROXY, straight to the server."""
+    with LoopbackServer(lifetime=60) as proxy:
+        target = server.url("/m.gguf")
+        proxy.files[target] = PAYLOAD
+        for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url(""))
+        dl.download([target], tmp_path / "a.gguf", sha256=SHA, size=SIZE, **FAST)
+        assert [p for p, _, _ in proxy.requests] == [target] and server.requests == []
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        dl.download([target], tmp_path / "b.gguf", sha256=SHA, size=SIZE, **FAST)
+        assert len(proxy.requests) == 1 and [p for p, _, _ in server.requests] == ["/m.gguf"]
+    assert (tmp_path / "a.gguf").read_bytes() == (tmp_path / "b.gguf").read_bytes() == PAYLOAD
