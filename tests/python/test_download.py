@@ -91,9 +91,9 @@ def test_drops_resume_with_only_missing_bytes(server, tmp_path):
 
 
 def test_resume_across_runs(server, tmp_path):
-    server.plan["/m.gguf"] = [{"drop_after": 400_000}, {"drop_after": 100}, {}]
+    server.plan["/m.gguf"] = [{"drop_after": 400_000}, {"drop_after": 100}, {"status": 500}, {"status": 502}, {}]
     final = tmp_path / "m.gguf"
-    with pytest.raises(dl.PullError, match="gave up after 1 retries"):
+    with pytest.raises(dl.PullError, match="HTTP 502.*gave up after 1 retries"):
         dl.download([server.url("/m.gguf")], final, sha256=SHA, size=SIZE, retries=1, **FAST)
     part = tmp_path / "m.gguf.part"
     assert part.stat().st_size == 400_100 and not final.exists()
@@ -101,6 +101,15 @@ def test_resume_across_runs(server, tmp_path):
     assert final.read_bytes() == PAYLOAD and not part.exists()
     assert server.requests[-1][1] == "bytes=400100-"
     assert server.sent["/m.gguf"] < 1.2 * SIZE
+
+
+def test_many_drops_with_progress_do_not_exhaust_retries(server, tmp_path):
+    """Only failures in a row without progress count: 15 drops, 2 retries allowed, still complete."""
+    server.plan["/m.gguf"] = [{"drop_after": 70_000}] * 15 + [{}]
+    final = tmp_path / "m.gguf"
+    dl.download([server.url("/m.gguf")], final, sha256=SHA, size=SIZE, retries=2, **FAST)
+    assert final.read_bytes() == PAYLOAD
+    assert len(server.requests) == 16 and server.sent["/m.gguf"] == SIZE
 
 
 def test_ctrl_c_leaves_resumable_part(server, tmp_path):

@@ -199,7 +199,10 @@ def _attempt(client, url: str, part: Path, size: Optional[int], bar: Progress, w
         have = 0
     if size is not None and have == size:
         return size  # complete from an earlier run: only the hash is left
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    # identity: byte ranges must count bytes of the file itself, not of a compressed transfer.
+    headers = {"Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
     try:
         with client.stream("GET", url, headers=headers) as r:
             if r.status_code == 416 and have:
@@ -258,8 +261,9 @@ def download(urls: Sequence[str], final: Union[str, os.PathLike], *, sha256: Opt
     """Fetches one file from the first of urls that gives it, into final, and returns final.
 
     Resumes final + ".part" when it exists; a transient failure (dropped connection, HTTP 429/5xx,
-    no data for `timeout` seconds) is retried up to `retries` times per source, waiting
-    backoff * 2**n seconds (or the server's Retry-After, capped at 60 s); a hard failure (404,
+    no data for `timeout` seconds) is retried up to `retries` times in a row per source, waiting
+    backoff * 2**n seconds (or the server's Retry-After, capped at 60 s); a connection that
+    dropped after delivering bytes is resumed at once and does not count; a hard failure (404,
     wrong size, wrong sha256) moves on to the next source. With sha256 the file is renamed
     into place only when it matches; without it, the hash is computed and stamped. progress:
     True for a bar on stderr, False for none, or a callable(done, total). Ctrl-C leaves the
@@ -309,11 +313,21 @@ def _from_source(*, client_factory, url: str, part: Path, final: Path, sha256: O
     fresh_retry_done = False
     failures = 0
     resumed = part.exists() and part.stat().st_size > 0  # a .part left by an earlier run
+    def length() -> int:
+        return part.stat().st_size if part.exists() else 0
+
     with client_factory() as client:
         while True:
+            before = length()
             try:
                 total = _attempt(client, url, part, size, bar, what)
             except _Retry as e:
+                if length() > before and e.wait is None:
+                    # The connection dropped after delivering bytes: resume at once, and only
+                    # failures in a row without progress count against the retries.
+                    failures = 0
+                    bar.note(f"{e}; resuming at byte {length()}")
+                    continue
                 failures += 1
                 if failures > retries:
                     raise _SourceFailed(f"{e} (gave up after {retries} retries)") from None
@@ -321,10 +335,13 @@ def _from_source(*, client_factory, url: str, part: Path, final: Path, sha256: O
                 bar.note(f"{e}; retrying in {wait:.1f} s ({failures}/{retries})")
                 time.sleep(wait)
                 continue
-            have = part.stat().st_size if part.exists() else 0
+            have = length()
             expected = size if size is not None else (total or None)
             if expected is not None and have < expected:
                 # The body ended early without an error the client saw: resume.
+                if have > before:
+                    failures = 0
+                    continue
                 failures += 1
                 if failures > retries:
                     raise _SourceFailed(f"{url} stopped at {have} of {expected} bytes (gave up after "
