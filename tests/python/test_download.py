@@ -363,3 +363,25 @@ def test_proxy_from_environment_is_used_unless_no_proxy(server, tmp_path, monkey
         dl.download([target], tmp_path / "b.gguf", sha256=SHA, size=SIZE, **FAST)
         assert len(proxy.requests) == 1 and [p for p, _, _ in server.requests] == ["/m.gguf"]
     assert (tmp_path / "a.gguf").read_bytes() == (tmp_path / "b.gguf").read_bytes() == PAYLOAD
+
+
+def test_cli_ctrl_c_leaves_resumable_part(server, tmp_path):
+    import signal
+    server.plan["/m.gguf"] = [{"chunk_delay": 0.03}, {}]
+    env = dict(os.environ, LLM4ALL_CACHE=str(tmp_path), NO_PROXY="127.0.0.1,localhost")
+    env.pop("LLM4ALL_OFFLINE", None)
+    cmd = [sys.executable, "-m", "llm4all", "pull", server.url("/m.gguf"), "--sha256", SHA, "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = tmp_path / "m.gguf.part"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not part.exists() or part.stat().st_size < 100_000):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    kept = part.stat().st_size
+    assert 100_000 <= kept < SIZE and not (tmp_path / "m.gguf").exists()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "m.gguf").read_bytes() == PAYLOAD
+    assert server.requests[-1][1] == f"bytes={kept}-" and server.sent["/m.gguf"] < 1.2 * SIZE
