@@ -141,3 +141,23 @@ def test_cli_pulls_a_user_catalogue_model(tmp_path):
         assert out.returncode == 0, out.stderr
         assert Path(out.stdout.strip()).read_bytes() == PAYLOAD
         assert [p for p, _, _ in server.requests] == ["/tiny.gguf"]
+
+
+def test_catalogue_chat_template_override(tmp_path, monkeypatch, stories260k):
+    """An entry's chat_template replaces its file's template for Model(name) and its chats;
+    a path to the same file keeps the file's own."""
+    import shutil
+    import llm4all
+    shutil.copy(stories260k, tmp_path / "tpl.gguf")
+    data = (tmp_path / "tpl.gguf").read_bytes()
+    tpl = "{% for m in messages %}<<{{ m.content }}>>{% endfor %}{% if add_generation_prompt %}=>{% endif %}"
+    entry = catalog.CatalogEntry("tplmodel", "test", "tpl.gguf", (("x", "1", "x"),), len(data),
+                                 hashlib.sha256(data).hexdigest(), info={"chat_template": tpl})
+    monkeypatch.setitem(catalog.CATALOG, "tplmodel", entry)
+    model = llm4all.Model("tplmodel", cache_dir=tmp_path, n_ctx=256)
+    assert model.chat_template == tpl
+    chat = model.chat_session()
+    chat.add_message({"role": "user", "content": "hi"})
+    assert chat.render() == "<<hi>>=>"
+    plain = llm4all.Model(str(tmp_path / "tpl.gguf"), n_ctx=256)
+    assert plain.chat_template != tpl

@@ -447,6 +447,15 @@ def resolve_model(model: Union[str, os.PathLike], allow_download: bool = True,
     return model
 
 
+def catalog_chat_template(model: Any) -> Optional[str]:
+    """The chat template the catalogue gives model (a catalogue name that is not a file path)
+    to use instead of its file's own, or None."""
+    if isinstance(model, str) and model in CATALOG and not os.path.exists(model):
+        t = CATALOG[model].info.get("chat_template")
+        return t if isinstance(t, str) and t else None
+    return None
+
+
 def list_models(cache: Union[str, os.PathLike, None] = None) -> List[Tuple[CatalogEntry, bool, Path]]:
     """The catalogue with, for each entry, whether it is cached and where."""
     return [(e, is_cached(e.name, cache), cached_path(e.name, cache)) for e in CATALOG.values()]

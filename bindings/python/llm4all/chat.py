@@ -37,6 +37,8 @@ class ChatSession:
         if model.is_embedding:
             raise ValueError(f"{model.path.name} is an embedding model: it embeds text (Model.embed) and cannot chat")
         self._model = model
+        if template is None:  # the catalogue's override of the file's template, if any
+            template = getattr(model, "_template_override", None)
         self._chat = _core.Chat(model._session, template, system_message,
                                 json.dumps(variables, ensure_ascii=False) if variables else None,
                                 on_overflow == "drop_oldest")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _core
+from .catalog import catalog_chat_template
 from .embeddings import PROMPTS, embed_vectors, resolve_embedding_model
 from .chat import ChatSession
 from .chat_template import TemplateError, render_chat_template
@@ -79,6 +80,10 @@ class Model:
         n_batch = _int("n_batch", n_batch, 0)
         path = resolve_embedding_model(model, allow_download=allow_download, cache=cache_dir)
         self.path = Path(os.fsdecode(path))
+        # A catalogue entry may replace the chat template its file is known to get wrong.
+        self._template_override = catalog_chat_template(model)
+        if self._template_override is not None:
+            self._chat_template: Optional[str] = self._template_override
         self._n_threads = n_threads
         self._n_batch = n_batch
         self._kv_type = kv_type
@@ -225,7 +230,8 @@ class Model:
 
     @property
     def chat_template(self) -> Optional[str]:
-        """The model file's Jinja chat template (tokenizer.chat_template), or None."""
+        """The model's Jinja chat template: the catalogue's override for it if it has one,
+        else the file's (tokenizer.chat_template), or None."""
         if not hasattr(self, "_chat_template"):
             desc = json.loads(_core.gguf_describe(self.path, 0))
             t = desc["metadata"].get("tokenizer.chat_template")
