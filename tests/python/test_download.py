@@ -385,3 +385,14 @@ def test_cli_ctrl_c_leaves_resumable_part(server, tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "m.gguf").read_bytes() == PAYLOAD
     assert server.requests[-1][1] == f"bytes={kept}-" and server.sent["/m.gguf"] < 1.2 * SIZE
+
+
+def test_corrupt_file_under_final_name_is_removed_before_downloading(server, tmp_path):
+    final = tmp_path / "m.gguf"
+    final.write_bytes(b"not the model")
+    (tmp_path / "m.gguf.sha256").write_text(SHA + "\n")  # a stale stamp does not make it count
+    during = []
+    dl.download([server.url("/m.gguf")], final, sha256=SHA, size=SIZE, backoff=0.01,
+                progress=lambda done, total: during.append(final.exists()))
+    assert final.read_bytes() == PAYLOAD
+    assert during and not any(during)  # gone while the right bytes were coming

@@ -219,6 +219,9 @@ def pull(name: str, cache_dir: Union[str, os.PathLike, None] = None, progress: P
             raise OfflineError(f"model {name!r} is not in the cache ({final}) and offline mode is on "
                                f"(LLM4ALL_OFFLINE=1 or --offline); it would be downloaded ({entry.size / 1e6:.0f} MB) "
                                f"from {where}")
+        if final.is_file():  # did not verify: not left under the final name meanwhile
+            final.unlink()
+        _stamp(final).unlink(missing_ok=True)
         errors = []
         for kind, what in entry.sources:
             try:

@@ -170,6 +170,14 @@ def _already_there(final: Path, sha256: Optional[str], size: Optional[int]) -> b
     return False
 
 
+def _drop_unverified(final: Path) -> None:
+    """Removes a file under the final name that did not verify (left by something else, or
+    corrupted since), so that name never holds wrong bytes while the right ones come."""
+    if final.is_file():
+        final.unlink()
+    _stamp(final).unlink(missing_ok=True)
+
+
 class _SourceFailed(Exception):
     """This source cannot give the file (404, wrong bytes, out of retries): try the next one."""
 
@@ -285,6 +293,7 @@ def download(urls: Sequence[str], final: Union[str, os.PathLike], *, sha256: Opt
         # Another process may have finished it while we waited for the lock.
         if not force and _already_there(final, sha256, size):
             return final
+        _drop_unverified(final)
         if size is not None:
             have = part.stat().st_size if part.exists() else 0
             check_disk_space(final.parent, max(0, size - have), what)
