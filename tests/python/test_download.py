@@ -396,3 +396,20 @@ def test_corrupt_file_under_final_name_is_removed_before_downloading(server, tmp
                 progress=lambda done, total: during.append(final.exists()))
     assert final.read_bytes() == PAYLOAD
     assert during and not any(during)  # gone while the right bytes were coming
+
+
+def test_cli_timeout_and_retries_options(server, tmp_path):
+    server.plan["/m.gguf"] = [{"stall_after": 300_000, "stall": 2.0}, {"status": 503}, {"status": 503}, {}]
+    env = dict(os.environ, LLM4ALL_CACHE=str(tmp_path), NO_PROXY="127.0.0.1,localhost")
+    env.pop("LLM4ALL_OFFLINE", None)
+    cmd = [sys.executable, "-m", "llm4all", "pull", server.url("/m.gguf"), "--sha256", SHA, "-q",
+           "--timeout", "0.3", "--retries", "1"]
+    t0 = time.monotonic()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - t0 < 20
+    # The stall was cut after 0.3 s (progress made: resumed at once), then 503 twice: over 1 retry.
+    assert out.returncode == 1 and "HTTP 503" in out.stderr and "gave up after 1 retries" in out.stderr
+    assert (tmp_path / "m.gguf.part").stat().st_size == 300_000
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "m.gguf").read_bytes() == PAYLOAD and server.requests[-1][1] == "bytes=300000-"

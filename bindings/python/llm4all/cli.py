@@ -211,6 +211,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from .catalog import pull_url
     if args.sha256 and not all(n.startswith(("http://", "https://")) for n in args.name):
         raise ValueError("--sha256 goes with a direct link (catalogue models carry their own)")
+    # Through the environment, so catalogue links and direct ones both see them.
+    if args.timeout is not None:
+        os.environ["LLM4ALL_DOWNLOAD_TIMEOUT"] = str(args.timeout)
+    if args.retries is not None:
+        os.environ["LLM4ALL_DOWNLOAD_RETRIES"] = str(args.retries)
     for name in args.name:
         if name.startswith(("http://", "https://")):
             path = pull_url(name, sha256=args.sha256, cache_dir=args.cache_dir, progress=not args.quiet,
@@ -376,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "link to a .gguf file")
     p.add_argument("--sha256", default=None, metavar="HEX", help="with a link: the file's sha256, checked "
                    "before it is saved")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="give up on a silent connection "
+                   "after S seconds and resume (default $LLM4ALL_DOWNLOAD_TIMEOUT or 30)")
+    p.add_argument("--retries", type=int, default=None, metavar="N", help="failures in a row per source before "
+                   "the next one (default $LLM4ALL_DOWNLOAD_RETRIES or 5)")
     p.add_argument("--force", action="store_true", help="fetch again even if cached")
     p.add_argument("--cache-dir", default=None, help="default: $LLM4ALL_CACHE or ~/.cache/llm4all/models")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

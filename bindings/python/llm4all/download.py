@@ -170,6 +170,13 @@ def _already_there(final: Path, sha256: Optional[str], size: Optional[int]) -> b
     return False
 
 
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ[name])
+    except (KeyError, ValueError):
+        return default
+
+
 def _drop_unverified(final: Path) -> None:
     """Removes a file under the final name that did not verify (left by something else, or
     corrupted since), so that name never holds wrong bytes while the right ones come."""
@@ -264,8 +271,8 @@ def _attempt(client, url: str, part: Path, size: Optional[int], bar: Progress, w
 
 def download(urls: Sequence[str], final: Union[str, os.PathLike], *, sha256: Optional[str] = None,
              size: Optional[int] = None, progress: Union[bool, ProgressFn] = True, label: Optional[str] = None,
-             retries: int = 5, backoff: float = 1.0, timeout: float = 30.0, force: bool = False,
-             lock: bool = True) -> Path:
+             retries: Optional[int] = None, backoff: float = 1.0, timeout: Optional[float] = None,
+             force: bool = False, lock: bool = True) -> Path:
     """Fetches one file from the first of urls that gives it, into final, and returns final.
 
     Resumes final + ".part" when it exists; a transient failure (dropped connection, HTTP 429/5xx,
@@ -274,12 +281,15 @@ def download(urls: Sequence[str], final: Union[str, os.PathLike], *, sha256: Opt
     dropped after delivering bytes is resumed at once and does not count; a hard failure (404,
     wrong size, wrong sha256) moves on to the next source. With sha256 the file is renamed
     into place only when it matches; without it, the hash is computed and stamped. progress:
-    True for a bar on stderr, False for none, or a callable(done, total). Ctrl-C leaves the
+    True for a bar on stderr, False for none, or a callable(done, total). retries and timeout
+    default to $LLM4ALL_DOWNLOAD_RETRIES (5) and $LLM4ALL_DOWNLOAD_TIMEOUT (30 s). Ctrl-C leaves the
     .part file for the next run to resume. lock=False: the caller already holds final's lock.
     """
     import httpx
     final = Path(final)
     what = label or final.name
+    timeout = timeout if timeout is not None else _env_number("LLM4ALL_DOWNLOAD_TIMEOUT", 30.0)
+    retries = retries if retries is not None else int(_env_number("LLM4ALL_DOWNLOAD_RETRIES", 5))
     sha256 = sha256.lower() if sha256 else None
     if not force and _already_there(final, sha256, size):
         return final
