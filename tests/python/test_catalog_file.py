@@ -120,6 +120,19 @@ def test_user_catalogue_merged_from_path_and_url(tmp_path):
             assert set(catalog.CATALOG) < set(merged)
 
 
+def test_user_catalogue_url_copy_used_offline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLM4ALL_CACHE", str(tmp_path))
+    monkeypatch.delenv("LLM4ALL_OFFLINE", raising=False)
+    with LoopbackServer(lifetime=60) as server:
+        url = server.url("/cat.json")
+        server.files["/cat.json"] = json.dumps(_user_catalogue(server.url("/tiny.gguf"))).encode()
+        assert "tiny" in catalog.load_catalog(url)
+        monkeypatch.setenv("LLM4ALL_OFFLINE", "1")
+        assert "tiny" in catalog.load_catalog(url)  # from the saved copy, no request
+        assert len(server.requests) == 1
+    assert "using the copy saved" in capsys.readouterr().err
+
+
 def test_unreadable_user_catalogue_is_reported_and_ignored(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -97,16 +97,30 @@ CATALOG_SCHEMA = Path(__file__).with_name("models.schema.json")
 
 
 def _read_catalog(where: str) -> Dict[str, Any]:
-    """A catalogue document from a path or an http(s) URL."""
-    if where.startswith(("http://", "https://")):
+    """A catalogue document from a path or an http(s) URL. A URL's last good copy is kept in
+    the model cache and used (with a note on stderr) when offline or unreachable."""
+    if not where.startswith(("http://", "https://")):
+        with open(where, encoding="utf-8") as f:
+            return json.load(f)
+    copy = cache_dir() / ("catalog-" + hashlib.sha256(where.encode()).hexdigest()[:16] + ".json")
+    try:
         if is_offline():
-            raise PullError(f"LLM4ALL_CATALOG={where}: offline mode is on, the catalogue URL is not read")
+            raise PullError("offline mode is on")
         import httpx
-        r = httpx.get(where, timeout=20, follow_redirects=True)
+        r = httpx.get(where, timeout=10, follow_redirects=True)
         r.raise_for_status()
-        return r.json()
-    with open(where, encoding="utf-8") as f:
-        return json.load(f)
+        doc = r.json()
+        with contextlib.suppress(OSError):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            tmp = copy.with_name(copy.name + ".tmp")
+            tmp.write_text(json.dumps(doc))
+            os.replace(tmp, copy)
+        return doc
+    except Exception as e:
+        if copy.is_file():
+            print(f"llm4all: LLM4ALL_CATALOG={where}: {e}; using the copy saved {copy}", file=sys.stderr)
+            return json.loads(copy.read_text())
+        raise
 
 
 def load_catalog(user: Optional[str] = None) -> Dict[str, CatalogEntry]:
@@ -126,7 +140,6 @@ def load_catalog(user: Optional[str] = None) -> Dict[str, CatalogEntry]:
     return entries
 
 
-CATALOG: Dict[str, CatalogEntry] = load_catalog()
 
 
 def cache_dir(override: Union[str, os.PathLike, None] = None) -> Path:
@@ -140,6 +153,9 @@ def cache_dir(override: Union[str, os.PathLike, None] = None) -> Path:
 
 
 _cache_dir = cache_dir  # pull() takes a parameter of the same name
+
+
+CATALOG: Dict[str, CatalogEntry] = load_catalog()
 
 
 def _entry(name: str) -> CatalogEntry:
