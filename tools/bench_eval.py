@@ -131,6 +131,11 @@ def main():
     n_items = sum(len(v) for v in items.values())
     print(f"{n_items} items ({args.tasks}, --limit {args.limit}), {args.threads} threads, model {gguf.name}")
     engine = {}
+    # Warm-up: the first run would otherwise also pay for paging the model file in.
+    first_task = next(iter(items))
+    warm = llm4all.Model(str(gguf), n_ctx=2048, n_threads=args.threads, kv_type=args.kv_type)
+    evaluate(warm, {first_task: items[first_task][:2]}, ScoreCache(None), progress=False)
+    del warm
     for k in [int(x) for x in args.parallel.split(",")]:
         model = llm4all.Model(str(gguf), n_ctx=2048, n_threads=args.threads, kv_type=args.kv_type)
         cache = ScoreCache(None)
