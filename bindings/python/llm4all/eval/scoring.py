@@ -1,13 +1,7 @@
 """Log-likelihood scoring of multiple-choice items through the engine, and the metrics.
-
-Each item's context is decoded once; every choice continues from it (KV prefix reuse: only
-the last context token is decoded again, because its logits score the first continuation
-token). With n_seq > 1, n_seq items are scored at once in shared forward passes
-(llm4all_decode_batch over one session per item). acc / acc_norm follow
-lm-evaluation-harness: argmax of the summed log-likelihood, and of log-likelihood divided
-by the choice's length in characters; standard errors are the sample standard deviation
-over sqrt(n), as lm-eval reports them.
-"""
+Each context is decoded once and every choice continues from it (KV prefix reuse); with
+n_seq > 1, n_seq items share forward passes (llm4all_decode_batch). acc / acc_norm and their
+standard errors as lm-evaluation-harness computes them."""
 
 from __future__ import annotations
 
@@ -140,6 +134,7 @@ def record(item: Item, logliks: Sequence[float]) -> Dict:
         "index": item.index,
         "logliks": logliks,
         "pred": argmax(logliks),
+        # lm-eval's acc_norm: log-likelihood per character of the choice (without its " ").
         "pred_norm": argmax([ll / max(1, n) for ll, n in zip(logliks, item.norm_lengths)]),
         "gold": item.gold,
     }
