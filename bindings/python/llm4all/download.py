@@ -78,9 +78,9 @@ class Progress:
 
     def note(self, text: str) -> None:
         if self.enabled and not self.tty:
-            print(f"{self.label}: {text}", file=sys.stderr, flush=True)
+            print(f"{self.name}: {text}", file=sys.stderr, flush=True)
         elif self.tty:
-            sys.stderr.write(f"\r\x1b[K{self.label}: {text}\n")
+            sys.stderr.write(f"\r\x1b[K{self.name}: {text}\n")
             sys.stderr.flush()
 
     def _draw(self, lead: str, newline: bool = False) -> None:
