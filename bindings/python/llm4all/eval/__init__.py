@@ -2,9 +2,19 @@
 seven tasks (tasks), engine scoring with prefix reuse (scoring), a resumable score cache
 (cache), the table/JSON/charts (report) and the Self-Instruct perplexity (selfinstruct)."""
 
-from .harness import evaluate, select_items
-from .scoring import Scorer, record, task_metrics
-from .tasks import TASKS, Item, lmeval_split, load_task, subset
+import importlib
+from typing import Any
 
-__all__ = ["TASKS", "Item", "Scorer", "evaluate", "lmeval_split", "load_task", "record", "select_items", "subset",
-           "task_metrics"]
+# Loaded on first use: `llm4all --help` builds the eval command's parser from
+# llm4all.eval.command, and must not import numpy (scoring) to do it.
+_WHERE = {"evaluate": "harness", "select_items": "harness", "Scorer": "scoring", "record": "scoring",
+          "task_metrics": "scoring", "TASKS": "tasks", "Item": "tasks", "lmeval_split": "tasks",
+          "load_task": "tasks", "subset": "tasks"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
