@@ -130,7 +130,6 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
         layer_norm,
         gelu,
         attention_span,
-        attention_batch,
     };
     g_log = log_fn;
     return &table;

@@ -46,17 +46,6 @@ typedef struct llm4all_tensor {
     int64_t ne[4];    /* unused dims are 1 */
 } llm4all_tensor;
 
-/* One attention_ext call of an attention_batch (the arguments of attention_ext). */
-typedef struct llm4all_attention_item {
-    const llm4all_tensor *q, *k, *v;
-    int32_t n_kv;
-    const int32_t *pos;
-    float scale;
-    int32_t n_swa;
-    float softcap;
-    llm4all_tensor *out;
-} llm4all_attention_item;
-
 typedef enum llm4all_op {
     LLM4ALL_OP_MUL_MAT = 0,  /* y[t,o] = w[o,:] . x[t,:]          w: any type, x/y: F32 */
     LLM4ALL_OP_GET_ROWS = 1, /* y[i,:] = dequant(w[ids[i],:])                          */
@@ -188,10 +177,6 @@ typedef struct llm4all_backend_iface {
     int32_t (*attention_span)(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                               const llm4all_tensor *v, int32_t n_kv, const int32_t *first, const int32_t *last,
                               float scale, llm4all_tensor *out);
-    /* n attention_ext calls in one parallel phase (a decode batch's sequences, each over
-     * its own cache): each item's out is bit-identical to its own attention_ext call.
-     * Optional: callers check size > offsetof(llm4all_backend_iface, attention_batch). */
-    int32_t (*attention_batch)(llm4all_backend_ctx *ctx, int32_t n, const llm4all_attention_item *items);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.
