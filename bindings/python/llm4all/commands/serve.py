@@ -12,6 +12,7 @@ import ipaddress
 import os
 import socket
 import sys
+import time
 from typing import Any, Optional
 
 DEFAULT_PORT = 4891
@@ -100,6 +101,30 @@ def limit_malloc_arenas(n: int = 2) -> bool:
     return bool(mallopt(M_ARENA_MAX, n))
 
 
+def trim_malloc_periodically(every_s: float = 10.0) -> bool:
+    """Hands glibc's free heap pages back to the OS every every_s seconds (malloc_trim(0),
+    which also releases free pages inside the heap, not only at its top), from a daemon
+    thread. A server that streams for days frees many small blocks between live ones;
+    without this, those pages stay resident and the RSS creeps up with the number of
+    requests served. Returns whether it started (False off glibc)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        import ctypes
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    import threading
+
+    def loop() -> None:
+        while True:
+            time.sleep(every_s)
+            trim(0)
+
+    threading.Thread(target=loop, name="llm4all-malloc-trim", daemon=True).start()
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     api_key: Optional[str] = args.api_key if args.api_key is not None else os.environ.get("LLM4ALL_API_KEY") or None
     if not is_loopback(args.host) and not api_key and not args.insecure:
@@ -113,6 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             template = f.read()
 
     limit_malloc_arenas()   # before the server's threads start
+    trim_malloc_periodically()
     sock = listen_socket(args.host, args.port)
     port = sock.getsockname()[1]     # the one the system chose for --port 0
 
