@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model.h"
+#include "scratch.h"
 
 namespace llm4all {
 
@@ -33,7 +34,7 @@ public:
 private:
     const Model &model_;
     llm4all_backend_ctx *ctx_ = nullptr;
-    std::vector<std::pair<void *, size_t>> scratch_;
+    ScratchSlots scratch_;
 };
 
 // Whole sequences, one after another; positions restart at 0 in each.

@@ -42,31 +42,13 @@ void Session::release() {
     const llm4all_backend_iface &b = be();
     batch_.reset();
     kv_.reset();
-    for (auto &s : scratch_) if (s.first) b.buffer_free(ctx_, s.first);
-    scratch_.clear();
+    scratch_.release(b, ctx_);
     b.ctx_free(ctx_);
     ctx_ = nullptr;
 }
 
 llm4all_tensor Session::scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2) {
-    if (slot >= static_cast<int32_t>(scratch_.size())) scratch_.resize(slot + 1, {nullptr, 0});
-    const size_t bytes = size_t(ne0) * size_t(ne1) * size_t(ne2) * sizeof(float);
-    auto &s = scratch_[slot];
-    if (s.second < bytes) {
-        if (s.first) be().buffer_free(ctx_, s.first);
-        s.first = be().buffer_alloc(ctx_, bytes);
-        s.second = s.first ? bytes : 0;
-        if (!s.first) fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes of scratch");
-    }
-    llm4all_tensor t{};
-    t.data = s.first;
-    t.type = LLM4ALL_TYPE_F32;
-    t.n_dims = ne2 > 1 ? 3 : 2;
-    t.ne[0] = ne0;
-    t.ne[1] = ne1;
-    t.ne[2] = ne2;
-    t.ne[3] = 1;
-    return t;
+    return scratch_.get(be(), ctx_, slot, ne0, ne1, ne2);
 }
 
 void Session::check_tokens(const int32_t *tokens, size_t n) const {

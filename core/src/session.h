@@ -14,6 +14,7 @@
 #include "error.h"
 #include "kv_cache.h"
 #include "model.h"
+#include "scratch.h"
 
 namespace llm4all {
 
@@ -100,7 +101,7 @@ private:
     int32_t n_batch_ = 0;
     llm4all_backend_ctx *ctx_ = nullptr;
     std::unique_ptr<KvCache> kv_;
-    std::vector<std::pair<void *, size_t>> scratch_;
+    ScratchSlots scratch_;
     std::vector<int32_t> tokens_;
     std::vector<float> logits_;
     std::unique_ptr<Batch> batch_;
