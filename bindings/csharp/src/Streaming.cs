@@ -43,7 +43,9 @@ namespace Llm4all
 
         internal static IEnumerable<string> Run(Action<Func<string, int, bool>> call, Action abort)
         {
-            var queue = new BlockingCollection<string>();
+            // Bounded, so generation runs at most a couple of pieces ahead of the reader: a
+            // consumer that stops reading (break) stops it within a few tokens, not a queue's worth.
+            var queue = new BlockingCollection<string>(2);
             var st = new State();
             var worker = new Thread(() =>
             {
@@ -51,8 +53,9 @@ namespace Llm4all
                 {
                     call((piece, token) =>
                     {
-                        if (st.Stop) return false;
-                        if (piece.Length > 0) queue.Add(piece);
+                        if (piece.Length > 0)
+                            while (!queue.TryAdd(piece, 20)) // full: wait for the reader, unless it left
+                                if (st.Stop) return false;
                         return !st.Stop;
                     });
                 }
