@@ -13,19 +13,21 @@ const skip = needs(stories) || needs(goldenPath);
 const greedy = { maxTokens: 16, temp: 0 };
 
 test("stream() yields the same text as generate(), and leaving the loop stops it", { skip }, async () => {
-  using m = Model.load(stories, { nCtx: 256 });
+  using m = Model.load(stories, { nCtx: 2048 });
   let text = "";
   for await (const piece of m.stream(golden.prompt, greedy)) text += piece;
   assert.equal(text, golden.text);
   let first = "";
   let n = 0;
-  for await (const piece of m.stream(golden.prompt, { maxTokens: 100, temp: 0 })) {
+  // Pieces arrive from the worker thread unthrottled, so how far generation got before the
+  // break reached it depends on the machine's load; what must hold is that it stopped.
+  for await (const piece of m.stream(golden.prompt, { maxTokens: 2000, temp: 0, stopAtEog: false })) {
     first += piece;
     if (++n === 3) break;
   }
   assert.ok(golden.text.startsWith(first) && first.length > 0, first);
   assert.equal(m.session.lastStats?.stopReason, "aborted");
-  assert.ok(m.session.lastStats!.generatedTokens < 10);
+  assert.ok(m.session.lastStats!.generatedTokens < 2000);
   assert.equal(await m.generateAsync(golden.prompt, greedy), golden.text);
 });
 
