@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-WIKI = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "ppl" / "wiki.test.raw"
-if not WIKI.exists():
-    WIKI = Path(os.environ.get("LLM4ALL_SHARED", "/work/shared")) / "testdata" / "ppl" / "wiki.test.raw"
+# Test data as conftest.py finds it: $LLM4ALL_TESTDATA or ../shared/testdata beside the repository.
+_TESTDATA = os.environ.get("LLM4ALL_TESTDATA")
+WIKI = ((Path(_TESTDATA) if _TESTDATA else Path(__file__).resolve().parents[3] / "shared" / "testdata")
+        / "ppl" / "wiki.test.raw")
 
 
 @dataclass
