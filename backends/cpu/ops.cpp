@@ -203,48 +203,67 @@ void exp_row(const float *x, float *y, int64_t n) {
     for (; i < n; ++i) y[i] = exp_scalar(x[i]);
 }
 
-// Dot products of one query row with n key rows (stride ks floats apart).
-void dot_rows_f32(const float *qv, const float *kb, int64_t ks, int64_t n, int64_t hd, float *s) {
+// Cache rows are read as F32 or straight from F16 (the conversion is exact, so both
+// give the same bits as converting a block first); load8/load1 are the two forms.
+inline float load1(const float *p) { return *p; }
+inline float load1(const uint16_t *p) { return fp16_to_f32(*p); }
+#if defined(__AVX2__) && defined(__FMA__)
+inline __m256 load8(const float *p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t *p) {
+#ifdef __F16C__
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+#else
+    alignas(32) float t[8];
+    for (int l = 0; l < 8; ++l) t[l] = fp16_to_f32(p[l]);
+    return _mm256_load_ps(t);
+#endif
+}
+#endif
+
+// Dot products of one query row with n key rows (stride ks elements apart).
+template <class T>
+void dot_rows(const float *qv, const T *kb, int64_t ks, int64_t n, int64_t hd, float *s) {
     int64_t j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
     if (hd % 8 == 0) {
         for (; j + 4 <= n; j += 4) {
-            const float *k0 = kb + j * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
+            const T *k0 = kb + j * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int64_t i = 0; i < hd; i += 8) {
                 const __m256 x = _mm256_loadu_ps(qv + i);
-                a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + i), a0);
-                a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + i), a1);
-                a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + i), a2);
-                a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + i), a3);
+                a0 = _mm256_fmadd_ps(x, load8(k0 + i), a0);
+                a1 = _mm256_fmadd_ps(x, load8(k1 + i), a1);
+                a2 = _mm256_fmadd_ps(x, load8(k2 + i), a2);
+                a3 = _mm256_fmadd_ps(x, load8(k3 + i), a3);
             }
             // Four horizontal sums at once.
             const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
             _mm_storeu_ps(s + j, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
         }
         for (; j < n; ++j) {
-            const float *kr = kb + j * ks;
+            const T *kr = kb + j * ks;
             __m256 a = _mm256_setzero_ps();
-            for (int64_t i = 0; i < hd; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(qv + i), _mm256_loadu_ps(kr + i), a);
+            for (int64_t i = 0; i < hd; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(qv + i), load8(kr + i), a);
             s[j] = hsum(a);
         }
     }
 #endif
     for (; j < n; ++j) {
-        const float *kr = kb + j * ks;
+        const T *kr = kb + j * ks;
         float d[8] = {};
         int64_t i = 0;
         for (; i + 8 <= hd; i += 8)
-            for (int l = 0; l < 8; ++l) d[l] += qv[i + l] * kr[i + l];
+            for (int l = 0; l < 8; ++l) d[l] += qv[i + l] * load1(kr + i + l);
         float acc = 0.0f;
         for (int l = 0; l < 8; ++l) acc += d[l];
-        for (; i < hd; ++i) acc += qv[i] * kr[i];
+        for (; i < hd; ++i) acc += qv[i] * load1(kr + i);
         s[j] = acc;
     }
 }
 
-// acc[i] = acc[i] * corr + sum_j p[j] * v_j[i] over n value rows (stride vs floats apart).
-void accumulate_rows(float *acc, float corr, const float *p, const float *vb, int64_t vs, int64_t n, int64_t hd) {
+// acc[i] = acc[i] * corr + sum_j p[j] * v_j[i] over n value rows (stride vs elements apart).
+template <class T>
+void accumulate_rows(float *acc, float corr, const float *p, const T *vb, int64_t vs, int64_t n, int64_t hd) {
     int64_t i = 0;
 #if defined(__AVX2__) && defined(__FMA__)
     const __m256 c = _mm256_set1_ps(corr);
@@ -253,11 +272,11 @@ void accumulate_rows(float *acc, float corr, const float *p, const float *vb, in
         __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 16), c), a3 = _mm256_mul_ps(_mm256_loadu_ps(acc + i + 24), c);
         for (int64_t j = 0; j < n; ++j) {
             const __m256 pj = _mm256_set1_ps(p[j]);
-            const float *vr = vb + j * vs + i;
-            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
-            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8), a1);
-            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
-            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
+            const T *vr = vb + j * vs + i;
+            a0 = _mm256_fmadd_ps(pj, load8(vr), a0);
+            a1 = _mm256_fmadd_ps(pj, load8(vr + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, load8(vr + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, load8(vr + 24), a3);
         }
         _mm256_storeu_ps(acc + i, a0);
         _mm256_storeu_ps(acc + i + 8, a1);
@@ -266,13 +285,13 @@ void accumulate_rows(float *acc, float corr, const float *p, const float *vb, in
     }
     for (; i + 8 <= hd; i += 8) {
         __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + i), c);
-        for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vb + j * vs + i), a);
+        for (int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load8(vb + j * vs + i), a);
         _mm256_storeu_ps(acc + i, a);
     }
 #endif
     for (; i < hd; ++i) {
         float a = acc[i] * corr;
-        for (int64_t j = 0; j < n; ++j) a += p[j] * vb[j * vs + i];
+        for (int64_t j = 0; j < n; ++j) a += p[j] * load1(vb + j * vs + i);
         acc[i] = a;
     }
 }
@@ -280,6 +299,8 @@ void accumulate_rows(float *acc, float corr, const float *p, const float *vb, in
 // Key/value positions per block: a block of K and V rows (converted from F16 once
 // for every query row of the tile) stays in L1/L2 while the rows use it.
 constexpr int64_t k_block = 32;
+// Tiles of at most this many query rows read an F16 cache in place (see attend).
+constexpr int64_t k_direct_rows = 8;
 // Positions per softmax slice (a multiple of k_block): every query row runs its online
 // softmax afresh in each slice of the cache's grid and merges the slices' partials
 // in order, so a single-token decode may hand slices to different threads and
@@ -381,6 +402,7 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
         float *qt = buf.data(), *acc = qt + rows * hd, *ACC = acc + rows * hd;
         float *m = ACC + rows * hd, *l = m + rows, *M = l + rows, *L = M + rows;
         float *kb = L + rows, *vb = kb + k_block * hd, *s = vb + k_block * hd;
+        const bool direct = rows <= k_direct_rows;
         thread_local std::vector<int64_t> range;  // per row: first, then last cache position seen
         if (range.size() < size_t(2 * rows)) range.resize(size_t(2 * rows));
         int64_t *first = range.data(), *last = first + rows;
@@ -430,14 +452,30 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
                 const int64_t nb = std::min(k_block, a1 + 1 - j0);
                 const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
                 const float *vr = reinterpret_cast<const float *>(vd + size_t((j0 * n_head_kv + hk) * hd) * ves);
+                // A decode tile has a few rows: they read F16 rows in place rather than
+                // converting the block first (the same bits, half the memory traffic).
+                const uint16_t *kh = k16 && direct ? reinterpret_cast<const uint16_t *>(kr) : nullptr;
+                const uint16_t *vh = v16 && direct ? reinterpret_cast<const uint16_t *>(vr) : nullptr;
                 int64_t ks = row_stride, vs = row_stride;
-                if (k16) {
+#if defined(__GNUC__)
+                // The next block's rows, fetched while this one is worked on: decoding is
+                // bound by the latency of reading the cache from memory.
+                if (kh)
+                    for (int64_t j = j0 + k_block, e = std::min(j0 + 2 * k_block - 1, hi); j <= e; ++j) {
+                        const size_t off = size_t((j - j0) * row_stride);
+                        for (int64_t b = 0; b < hd * 2; b += 64) {
+                            __builtin_prefetch(reinterpret_cast<const char *>(kh + off) + b);
+                            if (vh) __builtin_prefetch(reinterpret_cast<const char *>(vh + off) + b);
+                        }
+                    }
+#endif
+                if (k16 && !kh) {
                     const uint16_t *src = reinterpret_cast<const uint16_t *>(kd) + (j0 * n_head_kv + hk) * hd;
                     for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, kb + j * hd, hd);
                     kr = kb;
                     ks = hd;
                 }
-                if (v16) {
+                if (v16 && !vh) {
                     const uint16_t *src = reinterpret_cast<const uint16_t *>(vd) + (j0 * n_head_kv + hk) * hd;
                     for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, vb + j * hd, hd);
                     vr = vb;
@@ -447,7 +485,10 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
                     const int64_t a = std::max(j0, first[r]), b = std::min(j0 + nb - 1, last[r]);
                     if (a > b) continue;
                     const int64_t n = b - a + 1;
-                    dot_rows_f32(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
+                    if (kh)
+                        dot_rows(qt + r * hd, kh + (a - j0) * ks, ks, n, hd, s);
+                    else
+                        dot_rows(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
                     float mx = m[r];
                     for (int64_t j = 0; j < n; ++j) {
                         float x = s[j] * kq_scale;
@@ -462,7 +503,10 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
                     const float corr = mx > m[r] ? exp_scalar(m[r] - mx) : 1.0f;
                     l[r] = l[r] * corr + sum;
                     m[r] = mx;
-                    accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
+                    if (vh)
+                        accumulate_rows(acc + r * hd, corr, s, vh + (a - j0) * vs, vs, n, hd);
+                    else
+                        accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
                 }
             }
             for (int64_t r = 0; r < rows; ++r) {
