@@ -1,7 +1,8 @@
 // registry.cpp — finds backend plugins (libllm4all-*.so) at run time, asks each
 // whether it can run on this machine, and picks the best one for a device string.
 // Plugins come from LLM4ALL_BACKEND_PATH first, then from the core library's own
-// directory, so a user can override a bundled plugin without reinstalling.
+// directory, so a user can override a bundled plugin without reinstalling, then from
+// llm4all_* folders beside it (plugin wheels such as llm4all-cuda).
 // LLM4ALL_CPU_VARIANT=name forces one CPU variant (to test the fallbacks, or to
 // work around a bad one); the others are listed but never initialised.
 #include "registry.h"
@@ -47,6 +48,24 @@ std::vector<std::string> search_dirs() {
     }
     std::string own = core_library_dir();
     if (!own.empty()) dirs.push_back(own);
+    // Installed from a wheel (core in .../site-packages/llm4all/), plugins that ship as
+    // their own wheel (llm4all-cuda installs .../site-packages/llm4all_cuda/) sit in a
+    // sibling folder named llm4all_<something>: a known path, so C callers find them too.
+    const size_t slash = own.rfind('/');
+    if (slash != std::string::npos && own.compare(slash + 1, std::string::npos, "llm4all") == 0) {
+        const std::string parent = own.substr(0, slash);
+        std::vector<std::string> extra;
+        if (DIR *d = opendir(parent.c_str())) {
+            while (dirent *e = readdir(d)) {
+                const std::string name = e->d_name;
+                if (name.rfind("llm4all_", 0) == 0 && name.find('.') == std::string::npos)
+                    extra.push_back(parent + "/" + name);
+            }
+            closedir(d);
+        }
+        std::sort(extra.begin(), extra.end());
+        dirs.insert(dirs.end(), extra.begin(), extra.end());
+    }
     return dirs;
 }
 
@@ -132,8 +151,10 @@ BackendPlugin load_plugin(const std::string &path, const std::string &forced) {
     if (!iface) {
         p.problem = "its init function failed";
     } else if (iface->api_version != LLM4ALL_BACKEND_API_VERSION) {
-        p.problem = "plugin speaks backend API v" + std::to_string(iface->api_version) +
-                    ", core expects v" + std::to_string(LLM4ALL_BACKEND_API_VERSION);
+        // A plugin wheel (llm4all-cuda) installed for another llm4all release lands here.
+        p.problem = "plugin speaks backend API v" + std::to_string(iface->api_version) + ", but llm4all " +
+                    LLM4ALL_VERSION_STRING + " expects v" + std::to_string(LLM4ALL_BACKEND_API_VERSION) +
+                    ": install the plugin built for this llm4all version";
     } else if (iface->size < sizeof(llm4all_backend_iface)) {
         p.problem = "plugin's function table is too small (" + std::to_string(iface->size) +
                     " bytes, core needs " + std::to_string(sizeof(llm4all_backend_iface)) + ")";
