@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
 # (plus the malformed-file tests again under AddressSanitizer), the language bindings'
-# tests (bindings/*/test.sh), then the Python package installed and tested with pytest
+# tests (bindings/*/test.sh), then the Python package, built once as the wheel users get
+# (tools/build_wheel.sh checks it in a compiler-less venv), installed and tested with pytest
 # (the golden tests twice: best and generic CPU variant). Needs g++, cmake and Python 3.9+.
 # Real-model tests fetch their models into ~/.cache/llm4all (LLM4ALL_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
-echo "== install the package and fetch the catalogue models the tests compare against =="
-python3 -m pip install -q ".[test]"
+# The core is compiled for Python once: as the wheel users get, checked in a fresh venv with no
+# compiler (tools/build_wheel.sh), and that same wheel is what the Python tests below test.
+echo "== the wheel: build, auditwheel, twine, smoke test without a compiler (tools/build_wheel.sh) =="
+bash tools/build_wheel.sh build/wheelhouse
+wheel=$(ls build/wheelhouse/llm4all-*.whl)
+
+echo "== install the wheel with its test extra and fetch the catalogue models the tests compare against =="
+python3 -m pip install -q --force-reinstall --no-deps "$wheel"   # same version as before: replace it anyway
+python3 -m pip install -q "$wheel[test]"
 python3 -m llm4all pull smollm2 gemma3 qwen05 qwen15 minilm embgemma
 
 echo "== C/C++ tests (ctest) =="
