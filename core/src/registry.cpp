@@ -153,7 +153,7 @@ BackendPlugin load_plugin(const std::string &path, const std::string &forced) {
     } else if (iface->api_version != LLM4ALL_BACKEND_API_VERSION) {
         // A plugin wheel (llm4all-cuda) installed for another llm4all release lands here.
         p.problem = "plugin speaks backend API v" + std::to_string(iface->api_version) + ", but llm4all " +
-                    LLM4ALL_VERSION_STRING + " expects v" + std::to_string(LLM4ALL_BACKEND_API_VERSION) +
+                    llm4all_version() + " expects v" + std::to_string(LLM4ALL_BACKEND_API_VERSION) +
                     ": install the plugin built for this llm4all version";
     } else if (iface->size < sizeof(llm4all_backend_iface)) {
         p.problem = "plugin's function table is too small (" + std::to_string(iface->size) +
