@@ -192,12 +192,19 @@ py::dict generate_defaults() {
 
 class Model {
 public:
-    Model(py::handle path, const std::string &device, bool use_mmap) {
+    // lora: (path, scale) pairs, applied in order (llm4all_model_options.lora).
+    Model(py::handle path, const std::string &device, bool use_mmap, const std::vector<std::pair<py::handle, float>> &lora) {
         std::string p = fs_path(path);
         llm4all_model_options opt;
         llm4all_model_options_init(&opt);
         opt.device = device.c_str();
         opt.use_mmap = use_mmap;
+        std::vector<std::string> lora_paths;
+        std::vector<llm4all_lora_adapter> adapters;
+        for (const auto &a : lora) lora_paths.push_back(fs_path(a.first));
+        for (size_t i = 0; i < lora.size(); ++i) adapters.push_back({lora_paths[i].c_str(), lora[i].second});
+        opt.lora = adapters.empty() ? nullptr : adapters.data();
+        opt.n_lora = static_cast<int32_t>(adapters.size());
         llm4all_model *m = nullptr;
         {
             py::gil_scoped_release nogil;
@@ -835,8 +842,9 @@ PYBIND11_MODULE(_core, m) {
           "returning False cancels).");
 
     py::class_<Model>(m, "Model")
-        .def(py::init<py::handle, const std::string &, bool>(), py::arg("path"), py::arg("device") = "auto",
-             py::arg("use_mmap") = true)
+        .def(py::init<py::handle, const std::string &, bool, const std::vector<std::pair<py::handle, float>> &>(),
+             py::arg("path"), py::arg("device") = "auto", py::arg("use_mmap") = true,
+             py::arg("lora") = std::vector<std::pair<py::handle, float>>())
         .def("info_json", &Model::info_json)
         .def_property_readonly("path", &Model::path)
         .def_property_readonly("n_vocab", &Model::n_vocab)

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <thread>
 
+#include "arch/common.h"
 #include "error.h"
 
 namespace llm4all {
@@ -117,7 +118,7 @@ void pool_and_project(Encoder &enc, const EncodeBatch &b, const float *hidden, i
     int32_t slot = 31;
     for (const llm4all_tensor *w : dense) {
         llm4all_tensor y = enc.scratch(slot, w->ne[1], n_seqs);
-        enc.check(be.mul_mat(enc.ctx(), w, &x, &y), "mul_mat(dense)");
+        arch::matmul(enc, w, &x, &y, "mul_mat(dense)");
         x = y;
         slot = slot == 31 ? 30 : 31;
     }

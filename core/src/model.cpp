@@ -112,6 +112,7 @@ const llm4all_tensor *Model::tensor(const std::string &name, std::vector<int64_t
     t.n_dims = static_cast<int32_t>(info->n_dims);
     for (int i = 0; i < 4; ++i) t.ne[i] = info->ne[i];
     views_.push_back(t);
+    named_[name] = &views_.back();
     return &views_.back();
 }
 
@@ -124,6 +125,7 @@ const llm4all_tensor *Model::rows(const llm4all_tensor *t, int64_t first, int64_
     v.data = static_cast<char *>(t->data) + row_bytes(*ti, t->ne[0]) * static_cast<size_t>(first);
     v.ne[1] = count;
     views_.push_back(v);
+    row_views_.push_back({t, &views_.back(), first, count});
     return &views_.back();
 }
 

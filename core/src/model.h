@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "gguf.h"
@@ -71,6 +72,14 @@ struct LayerWeights {
     const llm4all_tensor *attn_norm_b = nullptr, *ffn_norm_b = nullptr;       // [n_embd]
 };
 
+// One LoRA adapter's low-rank update of one weight matrix w [n_in, n_out]:
+// w x + scale * b (a x), with scale = the user's scale * alpha / r (lora.cpp).
+struct LoraPair {
+    const llm4all_tensor *a = nullptr;   // [n_in, r]
+    const llm4all_tensor *b = nullptr;   // [r, n_out]
+    float scale = 1.0f;
+};
+
 struct Weights {
     const llm4all_tensor *tok_embd = nullptr;     // [n_embd, n_vocab]
     const llm4all_tensor *output_norm = nullptr;  // [n_embd]
@@ -107,6 +116,18 @@ public:
     Weights &mutable_weights() { return w_; }
     Hparams &mutable_hparams() { return hp_; }
 
+    // LoRA (lora.cpp): loads a llama.cpp-format adapter file and applies it to
+    // every product with the weights it names, at user scale `scale`. Throws
+    // Error naming the file and the reason when it does not fit this model.
+    // Called while loading, before any session exists.
+    void add_lora(const std::string &path, float scale);
+    // The adapters on weight w, or nullptr (no adapter: the forwards' fast path).
+    const std::vector<LoraPair> *lora(const llm4all_tensor *w) const {
+        if (lora_.empty()) return nullptr;
+        auto it = lora_.find(w);
+        return it == lora_.end() ? nullptr : &it->second;
+    }
+
 private:
     std::unique_ptr<GgufFile> file_;
     std::unique_ptr<Vocab> vocab_;
@@ -115,6 +136,16 @@ private:
     const Arch *arch_ = nullptr;
     const BackendPlugin *backend_ = nullptr;
     std::deque<llm4all_tensor> views_;   // stable addresses for the weight views
+    // What an adapter needs to find its weights: the tensors bound by name, and
+    // the row views cut from each (phi3's fused attn_qkv / ffn_up).
+    struct RowView {
+        const llm4all_tensor *parent, *view;
+        int64_t first, count;
+    };
+    std::unordered_map<std::string, const llm4all_tensor *> named_;
+    std::vector<RowView> row_views_;
+    std::vector<std::unique_ptr<GgufFile>> lora_files_;   // mapped adapter files
+    std::unordered_map<const llm4all_tensor *, std::vector<LoraPair>> lora_;
 };
 
 // An architecture = hyper-parameters + tensor list + forward pass. Each one

@@ -140,7 +140,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace):
     from .model import Model
     return Model(args.model, n_ctx=args.ctx_size, n_threads=args.threads, device=args.device,
-                 n_batch=args.batch_size)
+                 n_batch=args.batch_size, lora=getattr(args, "lora", None) or None)
 
 
 def _sampling_from_args(args: argparse.Namespace) -> Dict[str, Any]:
@@ -319,6 +319,14 @@ def _model_args(p: argparse.ArgumentParser, ctx_size: int = 2048) -> None:
     p.add_argument("-c", "--ctx-size", type=int, default=ctx_size, help=f"context size in tokens (default {ctx_size})")
     p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per decode step")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+    lora_arg(p)
+
+
+def lora_arg(p: argparse.ArgumentParser) -> None:
+    """--lora FILE[:SCALE], repeatable: LoRA adapters (llama.cpp GGUF) applied at load."""
+    from .lora import parse_lora_flag
+    p.add_argument("--lora", type=parse_lora_flag, action="append", default=[], metavar="FILE[:SCALE]",
+                   help="LoRA adapter GGUF applied to the model, scale 1 unless given (may be repeated)")
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:

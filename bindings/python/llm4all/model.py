@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from . import _core
 from .catalog import catalog_chat_template
 from .embeddings import PROMPTS, embed_vectors, resolve_embedding_model
+from .lora import lora_pairs
 from .chat import ChatSession
 from .chat_template import TemplateError, render_chat_template
 from .sampling import _int, sampling_args
@@ -69,12 +70,15 @@ class Model:
     ``allow_download`` is false. One Model serves one conversation at a time:
     calls are serialised on its session. ``kv_type`` is the KV cache's element type:
     "f16" (default, like llama.cpp) or "f32" (exact float attention, for comparisons
-    with float references).
+    with float references). ``lora``: LoRA adapters in llama.cpp's GGUF format, as a
+    path, a (path, scale) pair or a list of either; each adds scale * (alpha / r) B A
+    to the weights it names, and one made for another model is refused.
     """
 
     def __init__(self, model: Union[str, os.PathLike], n_ctx: int = 2048, n_threads: Optional[int] = None,
                  device: str = "auto", n_batch: int = 512, allow_download: bool = True,
-                 cache_dir: Union[str, os.PathLike, None] = None, kv_type: str = "f16") -> None:
+                 cache_dir: Union[str, os.PathLike, None] = None, kv_type: str = "f16",
+                 lora: Any = None) -> None:
         n_ctx = _int("n_ctx", n_ctx, 0)
         n_threads = _int("n_threads", n_threads or 0, 0, 4096)
         n_batch = _int("n_batch", n_batch, 0)
@@ -87,7 +91,9 @@ class Model:
         self._n_threads = n_threads
         self._n_batch = n_batch
         self._kv_type = kv_type
-        self._model = _core.Model(path, device)
+        # lora: adapter GGUF files applied to the weights (a path, (path, scale), or a list).
+        self.lora = lora_pairs(lora)
+        self._model = _core.Model(path, device, lora=self.lora)
         if self._model.embedding_dim > 0:
             # An embedding model has no KV cache and cannot generate.
             self._session = _NoSession(self.path.name)

@@ -110,11 +110,25 @@ LLM4ALL_API llm4all_status llm4all_gguf_read_tensor_f32(const char *path, const 
 
 typedef struct llm4all_model llm4all_model;
 
+/* One LoRA adapter for llm4all_model_options.lora. */
+typedef struct llm4all_lora_adapter {
+    const char *path;     /* adapter GGUF file */
+    float scale;          /* 1 = as trained; 0 = off; may be negative */
+} llm4all_lora_adapter;
+
 typedef struct llm4all_model_options {
     uint32_t size;        /* sizeof(llm4all_model_options); set by _init */
     const char *device;   /* "auto", "cpu", ... (NULL = "auto") */
     int32_t n_gpu_layers; /* -1 = all that fit; ignored on CPU */
     bool use_mmap;        /* map weights instead of reading them (default true) */
+    /* Appended (LoRA): n_lora adapters applied to the model's weights at load, each a
+     * llama.cpp-format adapter GGUF (general.type "adapter", adapter.type "lora");
+     * every product with an adapted weight w becomes w x + scale * (alpha / r) B (A x).
+     * An adapter for another architecture or other shapes fails the load with
+     * LLM4ALL_ERR_INVALID_ARGUMENT naming the file and the reason. The array and
+     * paths need only live during llm4all_model_load. Default NULL / 0. */
+    const llm4all_lora_adapter *lora;
+    int32_t n_lora;
 } llm4all_model_options;
 
 LLM4ALL_API void llm4all_model_options_init(llm4all_model_options *options);

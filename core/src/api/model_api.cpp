@@ -1,5 +1,6 @@
 // model_api.cpp — C entry points for models and the tokenizer.
 #include <cstring>
+#include <memory>
 
 #include "api/handles.h"
 #include "api/shim.h"
@@ -34,7 +35,16 @@ llm4all_status llm4all_model_load(const char *path, const llm4all_model_options 
                             "llm4all_model_options.size is wrong: call llm4all_model_options_init()");
             std::memcpy(&o, options, options->size);
         }
-        *out_model = new llm4all_model(path, o.device ? o.device : "auto", o.use_mmap);
+        std::unique_ptr<llm4all_model> m(new llm4all_model(path, o.device ? o.device : "auto", o.use_mmap));
+        // Older callers' structs end before the LoRA fields: no adapters then.
+        if (options && options->size >= offsetof(llm4all_model_options, n_lora) + sizeof(int32_t) && o.n_lora != 0) {
+            LLM4ALL_REQUIRE(o.n_lora > 0 && o.lora, "llm4all_model_options.lora is NULL or n_lora is negative");
+            for (int32_t i = 0; i < o.n_lora; ++i) {
+                LLM4ALL_REQUIRE(o.lora[i].path, "llm4all_model_options.lora[i].path is NULL");
+                m->impl.add_lora(o.lora[i].path, o.lora[i].scale);
+            }
+        }
+        *out_model = m.release();
     });
 }
 

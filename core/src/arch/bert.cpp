@@ -11,7 +11,8 @@
 namespace llm4all {
 
 using arch::attend_sequences;
-using arch::mul_mat_shared;
+using arch::matmul;
+using arch::matmul_shared;
 
 namespace {
 
@@ -94,21 +95,21 @@ void encode_bert(Encoder &e, const EncodeBatch &b, float *hidden) {
         {
             const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
             llm4all_tensor *qkv[3] = {&q, &k, &v};
-            mul_mat_shared(e, 3, wqkv, &x, qkv, "mul_mat(q, k, v)");
+            matmul_shared(e, 3, wqkv, &x, qkv, "mul_mat(q, k, v)");
         }
         e.check(be.add(ctx, &q, L.bq, &q), "add(bq)");
         e.check(be.add(ctx, &k, L.bk, &k), "add(bk)");
         e.check(be.add(ctx, &v, L.bv, &v), "add(bv)");
         attend_sequences(e, b, q3, k, v, hp.n_head_kv, 0, scale, att3, span);
-        e.check(be.mul_mat(ctx, L.wo, &att, &t), "mul_mat(o)");
+        matmul(e, L.wo, &att, &t, "mul_mat(o)");
         e.check(be.add(ctx, &t, L.bo, &t), "add(bo)");
         e.check(be.add(ctx, &x, &t, &x), "add(residual)");
         e.check(be.layer_norm(ctx, &x, L.attn_norm, L.attn_norm_b, hp.norm_eps, &x), "layer_norm(attention)");
 
-        e.check(be.mul_mat(ctx, L.ffn_up, &x, &u), "mul_mat(up)");
+        matmul(e, L.ffn_up, &x, &u, "mul_mat(up)");
         e.check(be.add(ctx, &u, L.b_up, &u), "add(b_up)");
         e.check(be.gelu(ctx, &u, &u), "gelu");
-        e.check(be.mul_mat(ctx, L.ffn_down, &u, &t), "mul_mat(down)");
+        matmul(e, L.ffn_down, &u, &t, "mul_mat(down)");
         e.check(be.add(ctx, &t, L.b_down, &t), "add(b_down)");
         e.check(be.add(ctx, &x, &t, &x), "add(residual)");
         e.check(be.layer_norm(ctx, &x, L.ffn_norm, L.ffn_norm_b, hp.norm_eps, &x), "layer_norm(ffn)");

@@ -1,12 +1,14 @@
 // common.h — small helpers shared by the architecture files: backend error
 // checking, reshaped views of contiguous tensors, the decoder's activation
-// buffers, several matrix products over one shared input, one layer's cache
-// store + attention per sequence of a batch, and the output head.
+// buffers, the one entry point for products with a weight matrix (LoRA adapters
+// hook in there), one layer's cache store + attention per sequence of a batch,
+// and the output head.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "batch.h"
 #include "error.h"
@@ -14,7 +16,8 @@
 
 namespace llm4all::arch {
 
-inline void check(int32_t rc, const char *op, const Session &s) {
+// Pass is the compute state of a forward: a Session (decoders) or an Encoder.
+template <class Pass> inline void check(int32_t rc, const char *op, const Pass &s) {
     if (rc != 0)
         fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + s.be().name + "-" + s.be().variant + " failed in " + op);
 }
@@ -32,17 +35,50 @@ inline llm4all_tensor view(const llm4all_tensor &t, int64_t ne0, int64_t ne1, in
     return v;
 }
 
-// y[j] = w[j] x for j < n through the backend's mul_mat_multi (one activation
-// preparation, one parallel phase), or n mul_mat calls where the plugin's table
-// predates it. Throws like the forward passes' other backend calls.
-inline void mul_mat_shared(Session &s, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
-                           llm4all_tensor *const *y, const char *what) {
-    const llm4all_backend_iface &be = s.be();
-    if (be.size > offsetof(llm4all_backend_iface, mul_mat_multi) && be.mul_mat_multi) {
-        check(be.mul_mat_multi(s.ctx(), n, w, x, y), what, s);
-        return;
+// Scratch slots of the adapter products, past every forward's own (decoders 0-9,
+// encoders 0-8, the embedding pipeline's dense layers 30-31).
+constexpr int32_t k_lora_slot_ax = 20, k_lora_slot_bax = 21;
+
+// y += sum over the model's adapters on w of scale * B (A x) (lora.cpp). Every
+// token's row goes through the same ops whatever else is in the batch, so an
+// adapter keeps the batch invariance of the plain products.
+template <class Pass>
+inline void add_lora(Pass &p, const llm4all_tensor *w, const llm4all_tensor *x, llm4all_tensor *y, const char *what) {
+    const std::vector<LoraPair> *pairs = p.model().lora(w);
+    if (!pairs) return;
+    const llm4all_backend_iface &be = p.be();
+    const int64_t n = y->ne[1];
+    for (const LoraPair &lp : *pairs) {
+        llm4all_tensor ax = p.scratch(k_lora_slot_ax, lp.a->ne[1], n);    // [r, n]
+        llm4all_tensor bax = p.scratch(k_lora_slot_bax, lp.b->ne[1], n);  // [n_out, n]
+        check(be.mul_mat(p.ctx(), lp.a, x, &ax), what, p);
+        check(be.scale(p.ctx(), &ax, lp.scale, &ax), what, p);
+        check(be.mul_mat(p.ctx(), lp.b, &ax, &bax), what, p);
+        check(be.add(p.ctx(), y, &bax, y), what, p);
     }
-    for (int32_t j = 0; j < n; ++j) check(be.mul_mat(s.ctx(), w[j], x, y[j]), what, s);
+}
+
+// THE product with a weight matrix: y = w x (w [n_in, n_out], x [n_in, n], y
+// [n_out, n]) plus the adapters on w. Every forward multiplies by its weights
+// only through this and matmul_shared.
+template <class Pass>
+inline void matmul(Pass &p, const llm4all_tensor *w, const llm4all_tensor *x, llm4all_tensor *y, const char *what) {
+    check(p.be().mul_mat(p.ctx(), w, x, y), what, p);
+    add_lora(p, w, x, y, what);
+}
+
+// y[j] = w[j] x for j < n (plus adapters) through the backend's mul_mat_multi
+// (one activation preparation, one parallel phase), or n mul_mat calls where
+// the plugin's table predates it. Throws like the forward passes' other calls.
+template <class Pass>
+inline void matmul_shared(Pass &p, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
+                          llm4all_tensor *const *y, const char *what) {
+    const llm4all_backend_iface &be = p.be();
+    if (be.size > offsetof(llm4all_backend_iface, mul_mat_multi) && be.mul_mat_multi)
+        check(be.mul_mat_multi(p.ctx(), n, w, x, y), what, p);
+    else
+        for (int32_t j = 0; j < n; ++j) check(be.mul_mat(p.ctx(), w[j], x, y[j]), what, p);
+    for (int32_t j = 0; j < n; ++j) add_lora(p, w[j], x, y[j], what);
 }
 
 // Stores each segment's rows of k and v ([hd * n_head_kv, n], RoPE applied) in
@@ -120,7 +156,7 @@ inline void output_head(Batch &b, Activations &a, float softcap, float *logits) 
     }
     llm4all_tensor h_out = view(a.h, E, n_out);
     llm4all_tensor out = s.scratch(9, hp.n_vocab, n_out);   // [n_vocab, n_out]
-    check(be.mul_mat(s.ctx(), w.output, &h_out, &out), "mul_mat(output)", s);
+    matmul(s, w.output, &h_out, &out, "mul_mat(output)");
     const size_t n_logits = size_t(hp.n_vocab) * n_out;
     be.download(s.ctx(), logits, out.data, n_logits * sizeof(float));
     // Soft-capping is cheap enough on the host that it needs no backend op.

@@ -1,7 +1,6 @@
 // encoder.h — helpers shared by the encoder architectures (bert, gemma-embedding):
-// the backend ops they need, several matrix products over one input, and
-// attention of every sequence of a batch over its own tokens (no causal mask,
-// optionally a symmetric window).
+// the backend ops they need, and attention of every sequence of a batch over
+// its own tokens (no causal mask, optionally a symmetric window).
 #pragma once
 
 #include <cstddef>
@@ -19,17 +18,6 @@ inline void require_encoder_ops(const Model &model) {
     if (be.size <= offsetof(llm4all_backend_iface, attention_span) || !be.layer_norm || !be.gelu || !be.attention_span)
         fail(LLM4ALL_ERR_UNSUPPORTED, model.file().path() + ": backend " + be.name + "-" + be.variant +
                                           " lacks the layer_norm/gelu/attention_span ops that encoders need");
-}
-
-// y[j] = w[j] x for j < n, sharing the input's preparation where the backend can.
-inline void mul_mat_shared(Encoder &e, int32_t n, const llm4all_tensor *const *w, const llm4all_tensor *x,
-                           llm4all_tensor *const *y, const char *what) {
-    const llm4all_backend_iface &be = e.be();
-    if (be.size > offsetof(llm4all_backend_iface, mul_mat_multi) && be.mul_mat_multi) {
-        e.check(be.mul_mat_multi(e.ctx(), n, w, x, y), what);
-        return;
-    }
-    for (int32_t j = 0; j < n; ++j) e.check(be.mul_mat(e.ctx(), w[j], x, y[j]), what);
 }
 
 // Each sequence's rows of q3 ([hd, n_head, n]) attend over its own rows of k and v

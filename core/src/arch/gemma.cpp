@@ -13,7 +13,8 @@ namespace llm4all {
 
 using arch::Activations;
 using arch::check;
-using arch::mul_mat_shared;
+using arch::matmul;
+using arch::matmul_shared;
 using arch::output_head;
 using arch::store_and_attend;
 using arch::view;
@@ -108,7 +109,7 @@ void forward_gemma_family(Batch &b, float *logits) {
         {
             const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
             llm4all_tensor *qkv[3] = {&q, &k, &v};
-            mul_mat_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
+            matmul_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
         }
         if (L.attn_q_norm) {
             check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
@@ -118,7 +119,7 @@ void forward_gemma_family(Batch &b, float *logits) {
         check(be.rope(ctx, &k3, pos, hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)", s);
 
         store_and_attend(b, l, k, v, q3, scale, hp.attn_softcap, att3);
-        check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
+        matmul(s, L.wo, &att, &o, "mul_mat(o)");
         if (L.attn_post_norm)
             check(be.rms_norm(ctx, &o, L.attn_post_norm, hp.rms_eps, &o), "rms_norm(post attention)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
@@ -127,10 +128,10 @@ void forward_gemma_family(Batch &b, float *logits) {
         {
             const llm4all_tensor *wgu[2] = {L.ffn_gate, L.ffn_up};
             llm4all_tensor *gu[2] = {&g, &u};
-            mul_mat_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
+            matmul_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
         }
         check(be.geglu(ctx, &g, &u, &g), "geglu", s);
-        check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
+        matmul(s, L.ffn_down, &g, &o, "mul_mat(down)");
         if (L.ffn_post_norm) check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)", s);
         check(be.add(ctx, &x, &o, &x), "add", s);
     }

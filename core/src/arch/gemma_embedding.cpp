@@ -14,7 +14,8 @@
 namespace llm4all {
 
 using arch::attend_sequences;
-using arch::mul_mat_shared;
+using arch::matmul;
+using arch::matmul_shared;
 
 namespace {
 
@@ -86,14 +87,14 @@ void encode_gemma_embedding(Encoder &e, const EncodeBatch &b, float *hidden) {
         {
             const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
             llm4all_tensor *qkv[3] = {&q, &k, &v};
-            mul_mat_shared(e, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
+            matmul_shared(e, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
         }
         e.check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)");
         e.check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)");
         e.check(be.rope(ctx, &q3, b.pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(q)");
         e.check(be.rope(ctx, &k3, b.pos.data(), hp.n_rot, rope_base, rope_scale, hp.rope_mode), "rope(k)");
         attend_sequences(e, b, q3, k, v, hp.n_head_kv, window / 2, hp.attn_scale, att3, span);
-        e.check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)");
+        matmul(e, L.wo, &att, &o, "mul_mat(o)");
         e.check(be.rms_norm(ctx, &o, L.attn_post_norm, hp.rms_eps, &o), "rms_norm(post attention)");
         e.check(be.add(ctx, &x, &o, &x), "add");
 
@@ -101,10 +102,10 @@ void encode_gemma_embedding(Encoder &e, const EncodeBatch &b, float *hidden) {
         {
             const llm4all_tensor *wgu[2] = {L.ffn_gate, L.ffn_up};
             llm4all_tensor *gu[2] = {&g, &u};
-            mul_mat_shared(e, 2, wgu, &h, gu, "mul_mat(gate, up)");
+            matmul_shared(e, 2, wgu, &h, gu, "mul_mat(gate, up)");
         }
         e.check(be.geglu(ctx, &g, &u, &g), "geglu");
-        e.check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)");
+        matmul(e, L.ffn_down, &g, &o, "mul_mat(down)");
         e.check(be.rms_norm(ctx, &o, L.ffn_post_norm, hp.rms_eps, &o), "rms_norm(post ffn)");
         e.check(be.add(ctx, &x, &o, &x), "add");
     }

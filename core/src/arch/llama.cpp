@@ -13,7 +13,8 @@ namespace llm4all {
 
 using arch::Activations;
 using arch::check;
-using arch::mul_mat_shared;
+using arch::matmul;
+using arch::matmul_shared;
 using arch::output_head;
 using arch::store_and_attend;
 using arch::view;
@@ -84,7 +85,7 @@ void forward_llama_family(Batch &b, float *logits) {
         {
             const llm4all_tensor *wqkv[3] = {L.wq, L.wk, L.wv};
             llm4all_tensor *qkv[3] = {&q, &k, &v};
-            mul_mat_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
+            matmul_shared(s, 3, wqkv, &h, qkv, "mul_mat(q, k, v)");
         }
         if (L.bq) {
             check(be.add(ctx, &q, L.bq, &q), "add(bq)", s);
@@ -96,17 +97,17 @@ void forward_llama_family(Batch &b, float *logits) {
 
         // A sliding window (phi3) covers every layer; the others see the whole causal past.
         store_and_attend(b, l, k, v, q3, scale, 0.0f, att3);
-        check(be.mul_mat(ctx, L.wo, &att, &o), "mul_mat(o)", s);
+        matmul(s, L.wo, &att, &o, "mul_mat(o)");
         check(be.add(ctx, &x, &o, &x), "add", s);
 
         check(be.rms_norm(ctx, &x, L.ffn_norm, hp.rms_eps, &h), "rms_norm", s);
         {
             const llm4all_tensor *wgu[2] = {L.ffn_gate, L.ffn_up};
             llm4all_tensor *gu[2] = {&g, &u};
-            mul_mat_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
+            matmul_shared(s, 2, wgu, &h, gu, "mul_mat(gate, up)");
         }
         check(be.swiglu(ctx, &g, &u, &g), "swiglu", s);
-        check(be.mul_mat(ctx, L.ffn_down, &g, &o), "mul_mat(down)", s);
+        matmul(s, L.ffn_down, &g, &o, "mul_mat(down)");
         check(be.add(ctx, &x, &o, &x), "add", s);
     }
     output_head(b, a, 0.0f, logits);

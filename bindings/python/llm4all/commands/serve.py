@@ -41,6 +41,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                    help="largest request body accepted (default 1 MiB)")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+    from ..cli import lora_arg
+    lora_arg(p)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
 
@@ -152,7 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         path = resolve_embedding_model(args.model)
-        model = _core.Model(path, args.device)
+        model = _core.Model(path, args.device, lora=args.lora)
         if model.embedding_dim > 0:   # serves /v1/embeddings only
             engine = EmbeddingEngine(model, n_threads=args.threads or 0)
         else:
