@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Tuple
 
 CATALOG = Path(__file__).resolve().parents[1] / "bindings" / "python" / "llm4all" / "models.json"
 
@@ -24,10 +24,13 @@ N_CTX = 2048       # llm4all.Model's default context: the catalogue states RAM a
 N_BATCH = 512      # prompt tokens per forward pass (the session default)
 KV_BYTES = 2       # F16 K and V elements (the default kv_type)
 KV_ALIGN = 32      # kv_cache.h k_kv_align: a windowed layer keeps window + n_batch + 2*align - 1 rows
-RUNTIME_BYTES = 12 << 20   # core and backend libraries, C++ runtime, thread stacks
-TOKEN_BYTES = 160  # per vocabulary token: text, score, type, lookup index, detokenizer piece
-MERGE_BYTES = 96   # per BPE merge (a BPE vocabulary has about as many merges as tokens)
-EMBD_ROWS_TOUCHED = 64 * 64 * 1024   # an untied embedding table: only the rows of the tokens run are read
+RUNTIME_BYTES = 8 << 20    # core and backend libraries, C++ runtime, thread stacks
+# The parsed header arrays and the vocabulary's tables, per token: 380 bytes for a vocabulary
+# without merges (SentencePiece, WordPiece), 560 for a BPE one (about one merge per token).
+# Fitted to the core's estimate for the installed 49k-, 152k- and 262k-token vocabularies
+# (within 1%); Llama 3's 128k tokens with 280k merges would be underestimated.
+TOKEN_BYTES, BPE_TOKEN_BYTES = 380, 560
+EMBD_ROWS_TOUCHED = 256 * 64 * 1024  # an untied embedding table: only the rows of the tokens run are read
 # Bits per weight of the embedding table in a file of each quant type (llama.cpp's choice:
 # Q4_K_M stores an untied token_embd as Q4_K; the tied one is the output head and is kept
 # in Q6_K/Q8_0, which only matters for the file size, already known).
@@ -136,7 +139,7 @@ def weight_bytes(s: Dict[str, Any], file_size: int, quant: str) -> int:
 
 def runtime_bytes(s: Dict[str, Any]) -> int:
     """Libraries and runtime plus the parsed vocabulary (BPE vocabularies carry merges)."""
-    return RUNTIME_BYTES + s["n_vocab"] * (TOKEN_BYTES + (MERGE_BYTES if s.get("bpe", True) else 0))
+    return RUNTIME_BYTES + s["n_vocab"] * (BPE_TOKEN_BYTES if s.get("bpe", True) else TOKEN_BYTES)
 
 
 def ram_bytes(s: Dict[str, Any], file_size: int, quant: str, n_ctx: int = N_CTX) -> int:
@@ -146,35 +149,47 @@ def ram_bytes(s: Dict[str, Any], file_size: int, quant: str, n_ctx: int = N_CTX)
             + compute_bytes(s) + runtime_bytes(s))
 
 
+def shapes_from_header(meta: Dict[str, Any], tensors: List[Tuple[str, List[int], int]]) -> Dict[str, Any]:
+    """Shapes from a GGUF header: meta maps keys to scalars (an array key to its length),
+    tensors lists (name, shape, bytes)."""
+    arch = meta["general.architecture"]
+    n_head, n_embd = meta[f"{arch}.attention.head_count"], meta[f"{arch}.embedding_length"]
+    by_name = {name: (shape, size) for name, shape, size in tensors}
+    s = dict(arch=arch, n_layer=meta[f"{arch}.block_count"], n_embd=n_embd, n_ff=meta[f"{arch}.feed_forward_length"],
+             n_head=n_head, n_head_kv=meta.get(f"{arch}.attention.head_count_kv", n_head),
+             head_dim=meta.get(f"{arch}.attention.key_length", n_embd // n_head),
+             n_vocab=meta["tokenizer.ggml.tokens"], tied="output.weight" not in by_name,
+             bpe=meta.get("tokenizer.ggml.merges", 0) > 0)
+    s["embd_bpw"] = by_name["token_embd.weight"][1] * 8 / (s["n_vocab"] * n_embd)
+    if arch == "gemma3":
+        s.update(window=meta.get("gemma3.attention.sliding_window", 0), window_every=6)
+    if arch == "bert":
+        s.update(n_ctx_train=meta["bert.context_length"],
+                 n_token_types=by_name["token_types.weight"][0][1] if "token_types.weight" in by_name else 0)
+    return s
+
+
+def shapes_from_info(desc: Dict[str, Any]) -> Dict[str, Any]:
+    """Shapes from `llm4all info FILE --json` (the core's own header parse)."""
+    meta = {k: (v["length"] if isinstance(v, dict) and "length" in v else v) for k, v in desc["metadata"].items()}
+    return shapes_from_header(meta, [(t["name"], t["shape"], t["size"]) for t in desc["tensors"]])
+
+
 def read_shapes(path: str) -> Dict[str, Any]:
-    """The shapes of a local GGUF file, from its header (llama.cpp's gguf package)."""
+    """Shapes of a local GGUF file read with llama.cpp's gguf package (slow on large
+    vocabularies: it parses every token)."""
     import gguf  # test/tool dependency only
 
     r = gguf.GGUFReader(path)
-
-    def get(key: str, default: Optional[Any] = None) -> Any:
-        f = r.fields.get(key)
-        if f is None:
-            return default
-        return bytes(f.parts[-1]).decode() if key == "general.architecture" else f.parts[-1].tolist()[0]
-
-    arch = get("general.architecture")
-    n_head = get(f"{arch}.attention.head_count")
-    n_embd = get(f"{arch}.embedding_length")
-    names = {t.name for t in r.tensors}
-    s = dict(arch=arch, n_layer=get(f"{arch}.block_count"), n_embd=n_embd, n_ff=get(f"{arch}.feed_forward_length"),
-             n_head=n_head, n_head_kv=get(f"{arch}.attention.head_count_kv", n_head),
-             head_dim=get(f"{arch}.attention.key_length", n_embd // n_head),
-             n_vocab=len(r.fields["tokenizer.ggml.tokens"].data), tied="output.weight" not in names,
-             bpe="tokenizer.ggml.merges" in r.fields)
-    embd = next(t for t in r.tensors if t.name == "token_embd.weight")
-    s["embd_bpw"] = int(embd.n_bytes) * 8 / (s["n_vocab"] * n_embd)
-    if arch == "gemma3":
-        s.update(window=get("gemma3.attention.sliding_window", 0), window_every=6)
-    if arch == "bert":
-        s.update(n_ctx_train=get("bert.context_length"),
-                 n_token_types=next((int(t.shape[1]) for t in r.tensors if t.name == "token_types.weight"), 0))
-    return s
+    meta: Dict[str, Any] = {}
+    for key, f in r.fields.items():
+        if f.types and f.types[0] == gguf.GGUFValueType.ARRAY:
+            meta[key] = len(f.data)
+        elif f.types and f.types[0] == gguf.GGUFValueType.STRING:
+            meta[key] = bytes(f.parts[-1]).decode()
+        elif f.types:
+            meta[key] = f.parts[-1].tolist()[0]
+    return shapes_from_header(meta, [(t.name, [int(x) for x in t.shape], int(t.n_bytes)) for t in r.tensors])
 
 
 def main() -> int:

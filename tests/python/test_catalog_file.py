@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +176,89 @@ def test_catalogue_chat_template_override(tmp_path, monkeypatch, stories260k):
     assert chat.render() == "<<hi>>=>"
     plain = llm4all.Model(str(tmp_path / "tpl.gguf"), n_ctx=256)
     assert plain.chat_template != tpl
+
+
+# ---- the https entries (docs/models.md) --------------------------------------------------
+
+_HF = re.compile(r"^https://huggingface\.co/[\w.-]+/[\w.-]+/resolve/(?:[0-9a-f]{40}|main)/(?P<file>[^/?]+)$")
+
+
+def _core_architectures() -> set:
+    """The architectures the core registers (each arch/*.cpp registers `const Arch k_x{"name", ...}`)."""
+    src = Path(__file__).resolve().parents[2] / "core" / "src" / "arch"
+    return {m for f in src.glob("*.cpp") for m in re.findall(r'const Arch \w+\{"([\w-]+)"', f.read_text())}
+
+
+def test_https_entries_are_pinned_and_runnable():
+    archs = _core_architectures()
+    assert {"llama", "qwen2", "gemma3", "bert"} <= archs
+    https = [m for m in _doc()["models"] if any(s["type"] == "url" for s in m["sources"])]
+    assert len(https) >= 10
+    for m in https:
+        urls = [s["url"] for s in m["sources"] if s["type"] == "url"]
+        first = _HF.match(urls[0])
+        assert first and first["file"] == m["filename"], (m["id"], urls[0])   # Hugging Face first
+        assert all(u.rsplit("/", 1)[1] == m["filename"] for u in urls), m["id"]
+        assert m["format"] == "gguf" and m["architecture"] in archs, m["id"]
+        assert m["ram"] > m["size"] and m["parameters"] > 1e7, m["id"]
+
+
+def _new_entry_env(tmp_path, url: str, **extra) -> dict:
+    """A private cache and a user catalogue holding a built-in https entry (gemma3-1b) whose
+    source is `url` instead of Hugging Face."""
+    entry = dict(next(m for m in _doc()["models"] if m["id"] == "gemma3-1b"), sources=[{"type": "url", "url": url}])
+    (tmp_path / "user.json").write_text(json.dumps({"version": 1, "models": [entry]}))
+    env = dict(os.environ, LLM4ALL_CATALOG=str(tmp_path / "user.json"), LLM4ALL_CACHE=str(tmp_path / "cache"),
+               NO_PROXY="127.0.0.1,localhost", **extra)
+    if "LLM4ALL_OFFLINE" not in extra:
+        env.pop("LLM4ALL_OFFLINE", None)
+    return env
+
+
+def _cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "llm4all", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_pull_new_entry_offline_names_what_is_missing(tmp_path):
+    with LoopbackServer(lifetime=60) as server:
+        url = server.url("/gemma-3-1b-it-Q4_K_M.gguf")
+        for env, args in ((_new_entry_env(tmp_path, url, LLM4ALL_OFFLINE="1"), ("pull", "gemma3-1b")),
+                          (_new_entry_env(tmp_path, url), ("--offline", "pull", "gemma3-1b"))):
+            out = _cli(env, *args)
+            assert out.returncode == 1
+            assert "offline mode is on" in out.stderr and url in out.stderr and "806 MB" in out.stderr, out.stderr
+        assert server.requests == []
+    assert not (tmp_path / "cache" / "gemma-3-1b-it-Q4_K_M.gguf").exists()
+
+
+def test_pull_new_entry_unreachable_fails_clearly(tmp_path):
+    """No network: every source refuses (here a loopback port nothing listens on, and a
+    server answering 404); the error names the model's sources, nothing is installed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/gemma-3-1b-it-Q4_K_M.gguf"
+    env = _new_entry_env(tmp_path, closed, LLM4ALL_DOWNLOAD_RETRIES="1")
+    out = _cli(env, "pull", "gemma3-1b", "-q")
+    assert out.returncode == 1 and "gemma" in out.stderr and closed in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    with LoopbackServer(lifetime=60) as server:
+        out = _cli(_new_entry_env(tmp_path, server.url("/x/gemma-3-1b-it-Q4_K_M.gguf")), "pull", "gemma3-1b", "-q")
+        assert out.returncode == 1 and "HTTP 404" in out.stderr, out.stderr
+    assert not (tmp_path / "cache" / "gemma-3-1b-it-Q4_K_M.gguf").exists()
+
+
+def test_list_and_search_show_new_entries(tmp_path):
+    env = dict(os.environ, LLM4ALL_CACHE=str(tmp_path), LLM4ALL_CATALOG="")
+    rows = {r["name"]: r for r in json.loads(_cli(env, "list", "--json").stdout)}
+    q7 = rows["qwen2.5-7b"]
+    assert q7["installed"] is False and q7["size"] == 4_683_074_240 and q7["ram_exact"] is True
+    assert q7["ram"] == catalog.CATALOG["qwen2.5-7b"].info["ram"] and q7["fits"] in (True, False, None)
+    table = _cli(env, "list").stdout.splitlines()
+    width = table[0].index("size") + 4        # columns line up under the header, long ids included
+    line = next(x for x in table if x.startswith("deepseek-r1-qwen-1.5b "))
+    assert line[:width].split()[1] == "1.1GB" and " - " in line
+    hits = [r["name"] for r in json.loads(_cli(env, "search", "deepseek", "--json").stdout)]
+    assert hits == ["deepseek-r1-qwen-1.5b", "deepseek-r1-qwen-7b"]
+    hits = [r["name"] for r in json.loads(_cli(env, "search", "embedding", "--json").stdout)]
+    assert "bge-small" in hits

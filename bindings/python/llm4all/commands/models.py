@@ -46,11 +46,12 @@ def _record(entry: catalog.CatalogEntry, cache: Optional[str], avail: Optional[i
 
 
 def _table(records: list, avail: Optional[int]) -> str:
-    lines = [f"{'name':<12}{'size':>8}  {'RAM':>9}  {'fits':<5}{'installed':<10}description"]
+    w = max([12] + [len(r["name"]) + 2 for r in records])   # catalogue ids run to 20+ characters
+    lines = [f"{'name':<{w}}{'size':>8}  {'RAM':>9}  {'fits':<5}{'installed':<10}description"]
     for r in records:
         ram = ("" if r["ram_exact"] else ">=") + _mb(r["ram"])
         fits = "?" if r["fits"] is None else ("yes" if r["fits"] else "NO")
-        lines.append(f"{r['name']:<12}{_mb(r['size']):>8}  {ram:>9}  {fits:<5}{'yes' if r['installed'] else '-':<10}"
+        lines.append(f"{r['name']:<{w}}{_mb(r['size']):>8}  {ram:>9}  {fits:<5}{'yes' if r['installed'] else '-':<10}"
                      f"{r['description']}")
     lines.append(f"fits: RAM need against the {_mb(avail)} available now" if avail is not None
                  else "fits: available memory unknown")
