@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,8 +41,7 @@ def test_shapes_are_the_headers(name, request):
     read = catalog_ram.shapes_from_info(desc)
     held = catalog_ram.SHAPES[name]
     assert {k: read[k] for k in held} == held
-    assert catalog_ram.parameters(read) == sum(t["shape"][0] * (t["shape"][1] if len(t["shape"]) > 1 else 1)
-                                               for t in desc["tensors"])
+    assert catalog_ram.parameters(read) == sum(math.prod(t["shape"]) for t in desc["tensors"])
     # The bits per weight assumed for an untied embedding table are the file's.
     if not held.get("tied", True):
         assert read["embd_bpw"] == pytest.approx(held.get("embd_bpw", catalog_ram.EMBD_BPW[_catalogue()[name]["quant"]]))
