@@ -76,10 +76,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def live_server(model: Union[str, os.PathLike], *args: str, host: str = "127.0.0.1", timeout: float = 180.0,
+def live_server(model: Union[str, os.PathLike, None], *args: str, host: str = "127.0.0.1", timeout: float = 180.0,
                 env: Optional[Dict[str, str]] = None, python: str = sys.executable,
                 tries: int = 3) -> Iterator[LiveServer]:
-    """Starts `llm4all serve model *args` on a free port and yields its LiveServer; the server
+    """Starts `llm4all serve model *args` (no MODEL when model is None: every installed model
+    on demand) on a free port and yields its LiveServer; the server
     is stopped (SIGTERM, then SIGKILL) on exit. Raises RuntimeError with the server's output
     when it exits or does not become healthy within timeout seconds."""
     full_env = dict(os.environ)
@@ -88,8 +89,8 @@ def live_server(model: Union[str, os.PathLike], *args: str, host: str = "127.0.0
     for attempt in range(tries):
         port = free_port(host)
         log = tempfile.NamedTemporaryFile(prefix="llm4all-serve-", suffix=".log", delete=False)
-        cmd = [python, "-m", "llm4all", "serve", os.fspath(model), "--host", host, "--port", str(port),
-               "--log-level", "warning", *args]
+        cmd = [python, "-m", "llm4all", "serve", *([] if model is None else [os.fspath(model)]), "--host", host,
+               "--port", str(port), "--log-level", "warning", *args]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=tempfile.gettempdir())
         url = f"http://{host}:{port}"
         srv = LiveServer(url)

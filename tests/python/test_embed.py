@@ -366,9 +366,10 @@ def test_server_embeddings(minilm_files, minilm_model, stories260k):
 
     from llm4all.serve.app import create_app
     from llm4all.serve.embeddings import EmbeddingEngine
+    from llm4all.serve.pool import ModelPool, Served
 
     core = _core.Model(str(minilm_files["f32"]), "auto")
-    client = TestClient(create_app(EmbeddingEngine(core, n_threads=2), model_name="minilm"))
+    client = TestClient(create_app(ModelPool.single(Served("minilm", EmbeddingEngine(core, n_threads=2)))))
     r = client.post("/v1/embeddings", json={"input": SENTENCES[:3], "model": "minilm"})
     assert r.status_code == 200, r.text
     doc = r.json()
@@ -392,7 +393,8 @@ def test_server_embeddings(minilm_files, minilm_model, stories260k):
     from llm4all.serve.engine import Engine
     engine = Engine(_core.Model(str(stories260k), "auto"), n_parallel=1, n_ctx=64, n_threads=1)
     try:
-        r = TestClient(create_app(engine, model_name="stories")).post("/v1/embeddings", json={"input": "x"})
+        served = Served("stories", engine)
+        r = TestClient(create_app(ModelPool.single(served))).post("/v1/embeddings", json={"input": "x"})
         assert r.status_code == 400 and "not an embedding model" in r.json()["error"]["message"]
     finally:
         engine.close()

@@ -104,6 +104,7 @@ class FakeServer:
         self.page = page
         self.requests = []
         self.completion = (200, "text/event-stream", sse(content_chunks(["Hello", " there."])))
+        self.models = [FAKE_MODEL]
         page.route(f"{FAKE_ORIGIN}/**", self._handle)
 
     def _handle(self, route):
@@ -113,7 +114,8 @@ class FakeServer:
             path = "/static/index.html"
         if path == "/v1/models":
             return route.fulfill(status=200, content_type="application/json",
-                                 body=json.dumps({"object": "list", "data": [{"id": FAKE_MODEL, "object": "model"}]}))
+                                 body=json.dumps({"object": "list",
+                                                  "data": [{"id": m, "object": "model"} for m in self.models]}))
         if path == "/v1/localdocs":      # LocalDocs collections: none here (the picker stays hidden)
             return route.fulfill(status=200, content_type="application/json",
                                  body=json.dumps({"object": "list", "data": []}))
@@ -540,6 +542,36 @@ def test_conversations_new_rename_delete_keyboard(fake):
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#conversations li").count() == 0
+
+
+def test_model_picker_per_conversation(fake):
+    """A server with several models: the picker replaces the name, the chosen model goes into
+    the request, and each conversation keeps its own model across new chats and a reload."""
+    page, server = fake
+    assert page.locator("#model-picker").is_hidden() and page.locator("#model-name").inner_text() == FAKE_MODEL
+    server.models = ["alpha", "beta"]
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#model-picker:not([hidden])")
+    assert page.locator("#model-name").is_hidden()
+    assert page.locator("#model-picker option").all_inner_texts() == ["alpha", "beta"]
+    assert page.input_value("#model-picker") == "alpha"
+    page.select_option("#model-picker", "beta")
+    send(page, "first")
+    wait_idle(page)
+    assert server.requests[-1]["body"]["model"] == "beta"
+    page.click("#new-chat")
+    assert page.input_value("#model-picker") == "beta"     # a new chat starts with the model in use
+    page.select_option("#model-picker", "alpha")
+    send(page, "second")
+    wait_idle(page)
+    assert server.requests[-1]["body"]["model"] == "alpha"
+    page.reload()
+    page.wait_for_selector("#model-picker:not([hidden])")
+    convs = {c["title"]: c for c in stored(page)}
+    assert convs["first"]["model"] == "beta" and convs["second"]["model"] == "alpha"
+    page.click("#conversations .conv-open:has-text('first')")
+    assert page.input_value("#model-picker") == "beta"
 
 
 def test_copy_buttons(fake, context):

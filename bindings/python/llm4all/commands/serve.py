@@ -1,4 +1,8 @@
-"""`llm4all serve MODEL`: an OpenAI-compatible HTTP server with a browser chat page.
+"""`llm4all serve [MODEL]`: an OpenAI-compatible HTTP server with a browser chat page.
+
+With MODEL it serves that model (and, with --on-demand, every other installed model too);
+without, every installed model answers by its name, loaded on first use and unloaded when
+idle or when --max-loaded models are loaded (see llm4all.serve.pool).
 
 Binds 127.0.0.1:4891 by default. Binding any other address needs --api-key (clients send
 "Authorization: Bearer KEY") unless --insecure says the network is trusted. Point any OpenAI
@@ -21,7 +25,13 @@ DEFAULT_PORT = 4891
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API and a chat page",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a .gguf file or a catalogue name")
+    p.add_argument("model", nargs="?", default=None, help="a .gguf file or a catalogue name (default: serve "
+                   "every installed model, each loaded on first use)")
+    p.add_argument("--on-demand", action="store_true", help="with MODEL, also serve every other installed model")
+    p.add_argument("--max-loaded", type=int, default=2, metavar="N", help="models loaded at once; the least "
+                   "recently used idle one is unloaded first (default 2)")
+    p.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS", help="unload a model idle this "
+                   "long (default 300; 0 = never); the command line's MODEL stays loaded")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--parallel", type=int, default=4, help="sequences generated at once (default 4)")
@@ -151,26 +161,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve.app import create_app
     from ..serve.embeddings import EmbeddingEngine
     from ..serve.engine import Engine
+    from ..serve.pool import ModelPool, Served
+    from ..serve.prompts import PromptBuilder
 
+    if args.model is None and (args.lora or args.chat_template or args.name):
+        raise ValueError("--lora, --chat-template and --name apply to a MODEL named on the command line")
+
+    def load(name: str, path: Any, lora: Any = None, chat_template: Optional[str] = None) -> Served:
+        model = _core.Model(str(resolve_embedding_model(name) if os.path.isdir(path) else path), args.device,
+                            lora=lora or [])
+        if model.embedding_dim > 0:   # answers /v1/embeddings only
+            return Served(name, EmbeddingEngine(model, n_threads=args.threads or 0))
+        engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
+                        queue_size=args.queue_size)
+        return Served(name, engine, PromptBuilder(model, chat_template))
+
+    pool = ModelPool(load, on_demand=args.model is None or args.on_demand, max_loaded=args.max_loaded,
+                     idle_timeout_s=args.idle_timeout)
     try:
-        path = resolve_embedding_model(args.model)
-        model = _core.Model(path, args.device, lora=args.lora)
-        if model.embedding_dim > 0:   # serves /v1/embeddings only
-            engine = EmbeddingEngine(model, n_threads=args.threads or 0)
-        else:
-            engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
-                            queue_size=args.queue_size)
+        if args.model is not None:
+            name = args.name or model_id(args.model)
+            path = resolve_embedding_model(args.model)
+            pool.add(load(name, path, args.lora, template), path)
     except BaseException:
         sock.close()
         raise
     try:
-        name = args.name or model_id(args.model)
-        app = create_app(engine, model_name=name, api_key=api_key, cors_origins=args.cors_origin,
-                         max_body_bytes=args.max_body, chat_template=template)
+        app = create_app(pool, api_key=api_key, cors_origins=args.cors_origin, max_body_bytes=args.max_body)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        shape = (f"embeddings, {engine.n_ctx}-token window" if isinstance(engine, EmbeddingEngine)
-                 else f"{engine.n_parallel} x {engine.n_ctx} tokens")
-        sys.stderr.write(f"llm4all serve: {name} ({shape}) on "
+        if pool.default is not None:
+            engine = pool.loaded[pool.default].engine
+            shape = (f"embeddings, {engine.n_ctx}-token window" if isinstance(engine, EmbeddingEngine)
+                     else f"{engine.n_parallel} x {engine.n_ctx} tokens")
+            what = f"{pool.default} ({shape}){', other installed models on demand' if pool.on_demand else ''}"
+        else:
+            what = f"the installed models on demand (up to {pool.max_loaded} loaded at once)"
+        sys.stderr.write(f"llm4all serve: {what} on "
                          f"http://{host}:{port}/ (API: http://{host}:{port}/v1"
                          f"{', key required' if api_key else ''})\n")
         sys.stderr.flush()
@@ -179,5 +205,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-        engine.close()
+        pool.close()
     return 0

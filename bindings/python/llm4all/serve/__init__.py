@@ -1,7 +1,8 @@
 """llm4all serve: the OpenAI-compatible server (engine, HTTP app, browser page).
 
-`create_app(engine, model_name=...)` builds the FastAPI app over an `Engine`; the
-`llm4all serve` command (llm4all.commands.serve) wires them to uvicorn. Both are
+`create_app(pool)` builds the FastAPI app over a `ModelPool` (pool.py: the models it answers
+for, each with its `Engine`, loaded on demand); the `llm4all serve` command
+(llm4all.commands.serve) wires them to uvicorn. Both are
 imported on first use, so importing the engine alone does not load FastAPI.
 """
 

@@ -1,6 +1,6 @@
 """The FastAPI app of `llm4all serve`: OpenAI's /v1/models, /v1/chat/completions and
-/v1/completions over the Engine, /v1/embeddings (embeddings.py), /health, and the browser
-page at / and /static/*.
+/v1/completions over the Engine of the model a request names (pool.py loads it on demand),
+/v1/embeddings (embeddings.py), /health, and the browser page at / and /static/*.
 
 Requests are parsed and checked here (schemas.py), turned into token prompts (prompts.py) and
 GenRequests, and the Engine's events become OpenAI responses or SSE chunks. The guard in front
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hmac
 import json
 import time
@@ -27,11 +28,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from .engine import ContextLengthExceeded, Delta, Engine, Finish, GenRequest, QueueFull, TokenLogprob
+from .engine import ContextLengthExceeded, Delta, Finish, GenRequest, QueueFull, TokenLogprob
 from .errors import (AUTHENTICATION, NOT_FOUND, OVERLOADED, SERVER_ERROR, APIError, api_error_handler, bad_request,
                      error_bytes, http_error_handler, unexpected_error_handler, validation_error)
 from .embeddings import embed_request, not_a_generator
 from .localdocs import apply_localdocs, list_collections, sources_first
+from .pool import ModelPool, Served
 from .prompts import PromptBuilder, message_for_template
 from .reasoning import ReasoningSplitter, prompt_opens_think
 from .schemas import EmbeddingRequest, EmbeddingResponse
@@ -314,15 +316,21 @@ async def _off_loop(fn: Callable[..., _T], *args: Any) -> _T:
 
 # ---- the app -----------------------------------------------------------------------------------
 
-def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None,
-               cors_origins: Sequence[str] = (), max_body_bytes: int = 1 << 20,
-               chat_template: Optional[str] = None) -> FastAPI:
-    """The HTTP app serving `engine`'s model as `model_name` (see the module docstring)."""
-    prompts = PromptBuilder(engine.model, chat_template)
+def create_app(pool: ModelPool, *, api_key: Optional[str] = None, cors_origins: Sequence[str] = (),
+               max_body_bytes: int = 1 << 20) -> FastAPI:
+    """The HTTP app answering for the pool's models (see the module docstring and pool.py)."""
     created = int(time.time())
-    app = FastAPI(title="llm4all", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.engine = engine
-    app.state.prompts = prompts
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reaper = asyncio.ensure_future(pool.reap())   # unloads models left idle
+        try:
+            yield
+        finally:
+            reaper.cancel()
+
+    app = FastAPI(title="llm4all", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.pool = pool
 
     app.add_exception_handler(APIError, api_error_handler)   # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error_handler)   # type: ignore[arg-type]
@@ -330,14 +338,9 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                               lambda r, e: validation_error(e.errors()).response())   # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_error_handler)
 
-    def check_model(name: Optional[str]) -> None:
-        if name is not None and name != model_name:
-            raise APIError(404, f"the model {name!r} does not exist: this server serves {model_name!r}",
-                           NOT_FOUND, param="model", code="model_not_found")
-
-    def submit(gen: GenRequest, param: str) -> Any:
+    def submit(served: Served, gen: GenRequest, param: str) -> Any:
         try:
-            return engine.submit(gen)
+            return served.engine.submit(gen)
         except ContextLengthExceeded as e:
             raise bad_request(str(e), param=param, code="context_length_exceeded")
         except QueueFull as e:
@@ -365,17 +368,23 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
 
     # ---- models, health, page ---------------------------------------------------------------
 
-    def card() -> ModelCard:
-        return ModelCard(id=model_name, created=created, context_length=engine.n_ctx)
+    def card(name: str) -> ModelCard:
+        served = pool.loaded.get(name)
+        if served is not None:
+            return ModelCard(id=name, created=served.created, context_length=served.engine.n_ctx)
+        return ModelCard(id=name, created=created)
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models() -> Any:
-        return ModelList(data=[card()])
+        names = await _off_loop(pool.names)
+        return ModelList(data=[card(n) for n in sorted(names, key=lambda n: (n != pool.default, n))])
 
     @app.get("/v1/models/{model_id:path}", response_model=ModelCard)
     async def get_model(model_id: str) -> Any:
-        check_model(model_id)
-        return card()
+        if model_id not in pool.loaded and model_id not in await _off_loop(pool.names):
+            raise APIError(404, f"the model {model_id!r} is not installed", NOT_FOUND, param="model",
+                           code="model_not_found")
+        return card(model_id)
 
     @app.get("/v1/localdocs", include_in_schema=False)
     async def localdocs_collections() -> Any:
@@ -383,20 +392,23 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
 
     @app.get("/health", response_model=Health)
     async def health() -> Any:
-        return Health(model=model_name, **engine.stats())
+        served = pool.loaded.get(pool.default or "")
+        stats = served.engine.stats() if served else {"slots_busy": 0, "queued": 0, "n_parallel": 0, "n_ctx": 0}
+        return Health(model=pool.default, loaded=sorted(pool.loaded), **stats)
 
     @app.get("/", include_in_schema=False)
     async def index() -> Any:
         page = STATIC_DIR / "index.html"
         if not page.is_file():
-            return JSONResponse({"message": f"llm4all serve: {model_name}; the API is under /v1"})
+            return JSONResponse({"message": "llm4all serve: the API is under /v1"})
         return FileResponse(page, media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     # ---- chat ---------------------------------------------------------------------------------
 
-    def plan_chat(req: ChatCompletionRequest) -> _ChatPlan:
+    def plan_chat(served: Served, req: ChatCompletionRequest) -> _ChatPlan:
+        prompts = served.prompts
         messages = [message_for_template(m, i) for i, m in enumerate(req.messages)]
         tools = None
         forced = req.tool_choice not in (None, "none", "auto")
@@ -428,7 +440,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
             from .constrain import tool_call_constraint
             choice = req.tool_choice if isinstance(req.tool_choice, str) else req.tool_choice.model_dump()
             try:
-                gen.constraint = tool_call_constraint(engine.model, tools, choice, template=prompts.template)
+                gen.constraint = tool_call_constraint(served.model, tools, choice, template=prompts.template)
             except ValueError as e:
                 raise bad_request(f"tools: {e}", param="tools")
         elif rf is not None and rf.type != "text":
@@ -440,7 +452,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                 schema = rf.json_schema.schema_
             from .constrain import json_constraint
             try:
-                gen.constraint = json_constraint(engine.model, schema)
+                gen.constraint = json_constraint(served.model, schema)
             except ValueError as e:
                 raise bad_request(f"response_format: {e}", param="response_format")
         # Constrained output (JSON, a forced call) is the answer itself, even after a prompt that opened <think>.
@@ -456,30 +468,40 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                                                                      arguments=c["function"]["arguments"]))
                       for c in calls]
 
-    # ---- embeddings (a server started with an embedding model serves only these) -------------
-
-    embedder = engine.model.embedding_dim > 0
+    # ---- embeddings (an embedding model answers only these) -----------------------------------
 
     @app.post("/v1/embeddings", response_model=EmbeddingResponse)
     async def embeddings(request: Request) -> Any:
         req = _parse(EmbeddingRequest, await request.body())
-        check_model(req.model)
-        return await _off_loop(embed_request, engine.model, getattr(engine, "n_threads", 0), model_name, req)
+        served = await pool.acquire(req.model)
+        try:
+            engine = served.engine
+            return await _off_loop(embed_request, engine.model, getattr(engine, "n_threads", 0), served.name, req)
+        finally:
+            pool.release(served)
+
+    async def generator(name: Optional[str]) -> Served:
+        served = await pool.acquire(name)
+        if served.embedder:
+            pool.release(served)
+            raise not_a_generator()
+        return served
 
     @app.post("/v1/chat/completions", response_model=ChatCompletion)
     async def chat_completions(request: Request) -> Any:
         req = _parse(ChatCompletionRequest, await request.body())
-        check_model(req.model)
-        if embedder:
-            raise not_a_generator()
-        sources = await _off_loop(apply_localdocs, req) if req.localdocs else None
-        plan = await _off_loop(plan_chat, req)
-        job = submit(plan.gen, "messages")
+        served = await generator(req.model)
+        try:
+            sources = await _off_loop(apply_localdocs, req) if req.localdocs else None
+            plan = await _off_loop(plan_chat, served, req)
+            job = submit(served, plan.gen, "messages")   # the job keeps the model loaded from here on
+        finally:
+            pool.release(served)
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         now = int(time.time())
         if req.stream:
             usage = bool(req.stream_options and req.stream_options.include_usage)
-            frames = chat_stream(plan, job, cid, now, usage)
+            frames = chat_stream(plan, job, served.name, cid, now, usage)
             return SSEResponse(frames if sources is None else sources_first(frames, sources), [job])
         deltas, finish = await collect(request, job)
         if finish.reason not in ("stop", "length"):
@@ -497,13 +519,14 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         msg = AssistantMessage(content=content if content or not calls else None,
                                reasoning_content=reasoning or None, tool_calls=calls or None)
         reason = "tool_calls" if calls else finish.reason
-        completion = ChatCompletion(id=cid, created=now, model=model_name, usage=_usage(finish),
+        completion = ChatCompletion(id=cid, created=now, model=served.name, usage=_usage(finish),
                                     choices=[ChatChoice(index=0, message=msg, logprobs=logprobs, finish_reason=reason)])
         if sources is None:
             return completion
         return JSONResponse({**completion.model_dump(mode="json"), "sources": sources})
 
-    async def chat_stream(plan: _ChatPlan, job: Any, cid: str, now: int, include_usage: bool) -> AsyncIterator[bytes]:
+    async def chat_stream(plan: _ChatPlan, job: Any, model_name: str, cid: str, now: int,
+                          include_usage: bool) -> AsyncIterator[bytes]:
         def chunk(delta: ChatDelta, lps: Optional[List[TokenLogprob]] = None, reason: Optional[str] = None,
                   choices: bool = True, usage: Optional[Usage] = None) -> bytes:
             lp = ChoiceLogprobs(content=_chat_logprobs(lps)) if plan.want_logprobs and lps is not None else None
@@ -561,7 +584,8 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
 
     # ---- completions -----------------------------------------------------------------------
 
-    def plan_completion(req: CompletionRequest) -> List[Tuple[List[int], str]]:
+    def plan_completion(served: Served, req: CompletionRequest) -> List[Tuple[List[int], str]]:
+        prompts, model = served.prompts, served.model
         if req.suffix:
             raise bad_request("suffix is not supported", param="suffix")
         p = req.prompt
@@ -575,19 +599,17 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
                 out.append((prompts.completion_tokens(x), x))
                 continue
             toks = list(x)   # token ids, used as given
-            if not toks or not all(0 <= t < engine.model.n_vocab for t in toks):
-                raise bad_request(f"prompt[{i}]: token ids must be in 0..{engine.model.n_vocab - 1} and not empty",
+            if not toks or not all(0 <= t < model.n_vocab for t in toks):
+                raise bad_request(f"prompt[{i}]: token ids must be in 0..{model.n_vocab - 1} and not empty",
                                   param="prompt")
-            out.append((toks, _text(engine.model.detokenize(toks, False))))
+            out.append((toks, _text(model.detokenize(toks, False))))
         return out
 
-    scorer: List[Any] = []
-
-    def prompt_logprobs(tokens: List[int], k: int) -> List[Tuple[bytes, Optional[float], Optional[list]]]:
-        if not scorer:
+    def prompt_logprobs(served: Served, tokens: List[int], k: int) -> List[Tuple[bytes, Optional[float], Optional[list]]]:
+        if served.scorer is None:
             from .scoring import PromptScorer
-            scorer.append(PromptScorer(engine.model, engine.n_ctx))
-        return [(p, lp, top) for _, p, lp, top in scorer[0].score(tokens, k)]
+            served.scorer = PromptScorer(served.model, served.engine.n_ctx)
+        return [(p, lp, top) for _, p, lp, top in served.scorer.score(tokens, k)]
 
     def legacy_logprobs(lps: Sequence[Any], offset: int, out_bytes: bytearray) -> LegacyLogprobs:
         """OpenAI's legacy logprobs of TokenLogprobs or (piece, logprob, top) tuples; text_offset
@@ -602,39 +624,36 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
             out_bytes += piece
         return res
 
-    async def echo_logprobs(req: CompletionRequest, items: List[Tuple[List[int], str]]) -> List[Optional[list]]:
+    async def echo_logprobs(served: Served, req: CompletionRequest,
+                            items: List[Tuple[List[int], str]]) -> List[Optional[list]]:
         if not (req.echo and req.logprobs is not None):
             return [None] * len(items)
-        return [await _off_loop(prompt_logprobs, toks, req.logprobs) for toks, _ in items]
+        return [await _off_loop(prompt_logprobs, served, toks, req.logprobs) for toks, _ in items]
 
     @app.post("/v1/completions", response_model=Completion)
     async def completions(request: Request) -> Any:
         req = _parse(CompletionRequest, await request.body())
-        check_model(req.model)
-        if embedder:
-            raise not_a_generator()
-        items = await _off_loop(plan_completion, req)
+        served = await generator(req.model)
         jobs: List[Any] = []
         try:
+            items = await _off_loop(plan_completion, served, req)
             for tokens, _ in items:
-                jobs.append(submit(GenRequest(prompt=tokens, **_sampling(req, req.max_tokens, req.logprobs)),
+                jobs.append(submit(served, GenRequest(prompt=tokens, **_sampling(req, req.max_tokens, req.logprobs)),
                                    "prompt"))
+            cid = f"cmpl-{uuid.uuid4().hex}"
+            now = int(time.time())
+            echoes = [s if req.echo else "" for _, s in items]
+            prompt_lps = await echo_logprobs(served, req, items)
         except BaseException:
             for j in jobs:
                 j.cancel()
             raise
-        cid = f"cmpl-{uuid.uuid4().hex}"
-        now = int(time.time())
-        echoes = [s if req.echo else "" for _, s in items]
-        try:
-            prompt_lps = await echo_logprobs(req, items)
-        except BaseException:
-            for j in jobs:
-                j.cancel()
-            raise
+        finally:
+            pool.release(served)
+        model_name = served.name
         if req.stream:
             usage = bool(req.stream_options and req.stream_options.include_usage)
-            return SSEResponse(completion_stream(req, jobs, echoes, prompt_lps, cid, now, usage), jobs)
+            return SSEResponse(completion_stream(req, jobs, echoes, prompt_lps, model_name, cid, now, usage), jobs)
         try:
             results = await asyncio.gather(*(collect(request, j) for j in jobs))
         except BaseException:
@@ -662,7 +681,7 @@ def create_app(engine: Engine, *, model_name: str, api_key: Optional[str] = None
         return Completion(id=cid, created=now, model=model_name, choices=choices, usage=total)
 
     async def completion_stream(req: CompletionRequest, jobs: List[Any], echoes: List[str],
-                                prompt_lps: List[Optional[list]], cid: str, now: int,
+                                prompt_lps: List[Optional[list]], model_name: str, cid: str, now: int,
                                 include_usage: bool) -> AsyncIterator[bytes]:
         def chunk(i: int, text: str, lps: Optional[LegacyLogprobs] = None, reason: Optional[str] = None) -> bytes:
             return _frame(Completion(id=cid, created=now, model=model_name,

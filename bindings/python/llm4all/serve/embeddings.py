@@ -16,7 +16,7 @@ MAX_INPUTS = 2048
 
 
 class EmbeddingEngine:
-    """What create_app needs from an engine, for an embedding model: the model, its window,
+    """What the server needs from an engine, for an embedding model: the model, its window,
     and stats; submit() refuses generation."""
 
     n_parallel = 0
@@ -37,13 +37,13 @@ class EmbeddingEngine:
 
 
 def not_a_generator() -> APIError:
-    return bad_request("this server serves an embedding model: it answers /v1/embeddings, not chat or "
-                       "completions", param="model", code="model_not_supported")
+    return bad_request("this model is an embedding model: it answers /v1/embeddings, not chat or completions "
+                       "(name a chat model)", param="model", code="model_not_supported")
 
 
 def not_an_embedder() -> APIError:
-    return bad_request("this server's model is not an embedding model: /v1/embeddings needs a server started "
-                       "with one (e.g. `llm4all serve minilm`)", param="model", code="model_not_supported")
+    return bad_request("this model is not an embedding model: /v1/embeddings needs one (e.g. `minilm`, "
+                       "fetched with `llm4all pull minilm`)", param="model", code="model_not_supported")
 
 
 def _inputs(req: EmbeddingRequest) -> List[Union[str, List[int]]]:

@@ -294,7 +294,8 @@ class ModelList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
-    model: str
+    model: Optional[str] = None     # the default model (the command line's), whose slots are counted
+    loaded: List[str] = []          # the models loaded now
     slots_busy: int
     queued: int
     n_parallel: int

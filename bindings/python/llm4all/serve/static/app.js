@@ -13,6 +13,7 @@ const ui = {
   openSettings: $("open-settings"), notice: $("notice"), messages: $("messages"),
   composer: $("composer"), prompt: $("prompt"), send: $("send"), stop: $("stop"),
   settings: $("settings"), settingsForm: $("settings-form"), docs: $("docs-picker"),
+  modelPicker: $("model-picker"),
 };
 
 const state = {
@@ -20,6 +21,7 @@ const state = {
   currentId: store.loadCurrentId(),
   settings: store.loadSettings(),
   model: "",
+  models: [],   // what the server answers for; a conversation keeps the one it was started with
   // The reply being streamed: {conv, msg, controller, node}; null when idle.
   active: null,
 };
@@ -81,7 +83,7 @@ function titleFrom(text) {
 // ------------------------------------------------------------------ conversations
 
 function newConversation() {
-  const c = { id: store.newId(), title: "New chat", updated: Date.now(), messages: [] };
+  const c = { id: store.newId(), title: "New chat", updated: Date.now(), messages: [], model: state.model };
   state.conversations.unshift(c);
   state.currentId = c.id;
   persist();
@@ -91,6 +93,7 @@ function newConversation() {
 function selectConversation(id) {
   state.currentId = id;
   store.saveCurrentId(id);
+  showModel();
   renderSidebar();
   renderMessages();
   closeSidebarOnNarrow();
@@ -331,6 +334,7 @@ async function send(text) {
   if (state.active) return;
   let conv = current();
   if (!conv) conv = newConversation();
+  if (state.model) conv.model = state.model;
   if (!conv.messages.length) conv.title = titleFrom(text);
   conv.messages.push({ role: "user", content: text });
   const body = requestBody(conv);
@@ -431,22 +435,35 @@ function readSettings() {
   store.saveSettings(state.settings);
 }
 
+// The current conversation's model when the server still has it, else the server's first.
+function showModel() {
+  const want = current()?.model;
+  state.model = state.models.includes(want) ? want : state.models[0] || "";
+  ui.model.textContent = state.model || "no model";
+  ui.model.title = "Model served: " + (state.model || "none");
+  ui.modelPicker.value = state.model;
+}
+
 async function loadModel() {
   try {
-    const models = await listModels(state.settings.apiKey);
-    state.model = models[0] || "";
-    ui.model.textContent = state.model || "no model";
-    ui.model.title = "Model served: " + (state.model || "none");
+    state.models = await listModels(state.settings.apiKey);
+    ui.modelPicker.replaceChildren(...state.models.map((m) => {
+      const o = h("option", null, m);
+      o.value = m;
+      return o;
+    }));
+    // One model: its name is enough; several: the picker replaces the name.
+    ui.modelPicker.hidden = state.models.length < 2;
+    ui.model.hidden = state.models.length >= 2;
+    showModel();
     showNotice("");
   } catch (e) {
+    ui.model.hidden = false;
+    ui.modelPicker.hidden = true;
     ui.model.textContent = "offline";
     showNotice(e.status === 401 ? "This server needs an API key: set it in Settings." : e.message);
   }
 }
-
-// The collection picker shows only when the server has LocalDocs collections; the choice is
-// remembered across reloads.
-const DOCS_KEY = "llm4all.localdocs";
 
 async function loadCollections() {
   try {
@@ -562,6 +579,15 @@ for (const c of state.conversations) {
 if (!current()) state.currentId = state.conversations[0]?.id || "";
 renderSidebar();
 renderMessages();
+ui.modelPicker.addEventListener("change", () => {
+  state.model = ui.modelPicker.value;
+  ui.model.textContent = state.model;
+  const c = current();
+  if (c) {
+    c.model = state.model;
+    persist();
+  }
+});
 ui.docs.addEventListener("change", () => {
   try { localStorage.setItem(DOCS_KEY, ui.docs.value); } catch { /* storage full or off: not kept */ }
 });

@@ -70,6 +70,7 @@ export function loadConversations() {
       title: str(c.title) || "New chat",
       updated: Number(c.updated) || 0,
       messages: Array.isArray(c.messages) ? c.messages.map(cleanMessage).filter(Boolean) : [],
+      model: str(c.model),   // the model it talks to ("" = the server's first)
     }));
 }
 
