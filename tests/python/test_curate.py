@@ -5,6 +5,7 @@ HTML page that loads nothing from elsewhere. Mojibake is made by Python's own co
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -247,6 +248,39 @@ def test_map_png_and_self_contained_html(dirty_run):
     assert any("As an AI language model" in h for h in data["hover"])
     report = json.loads((d / "report.json").read_text(encoding="utf-8"))
     assert report["map"]["projection"] == "tsne" and report["map"]["embedding"] == "tfidf"
+
+
+def test_map_page_in_a_browser(dirty_run):
+    """The page runs in Chromium with no script error and no request, and hovering a point
+    shows that pair's id and text."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
+    chromium = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.skip(f"no Chromium at {chromium} (apt install chromium, or set LLM4ALL_CHROMIUM)")
+    d, _, _ = dirty_run
+    errors, requests, tip = [], [], ""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith("file:") else None)
+        page.goto((d / "map.html").as_uri())
+        page.select_option("#by", "status")
+        legend = page.locator("#legend").inner_text()
+        box = page.locator("#map").bounding_box()
+        for y in range(8, int(box["height"]), 10):
+            for x in range(8, int(box["width"]), 10):
+                page.mouse.move(box["x"] + x, box["y"] + y)
+                if page.locator("#tip").is_visible():
+                    tip = page.locator("#tip").inner_text()
+                    break
+            if tip:
+                break
+        browser.close()
+    assert not errors and not requests
+    assert "kept (" in legend and "refusal (5)" in legend
+    assert "PROMPT: " in tip and "RESPONSE: " in tip and "#" in tip.splitlines()[0]
 
 
 def test_real_training_files_report_adds_up(testdata, tmp_path):
