@@ -52,6 +52,10 @@ void load_llama_family(Model &model, const LlamaVariant &variant) {
             L.bk = model.tensor(p + "attn_k.bias", {KV});
             L.bv = model.tensor(p + "attn_v.bias", {KV});
         }
+        if (variant.qk_norm) {
+            L.attn_q_norm = model.tensor(p + "attn_q_norm.weight", {int64_t(hp.head_dim)});
+            L.attn_k_norm = model.tensor(p + "attn_k_norm.weight", {int64_t(hp.head_dim)});
+        }
         L.ffn_norm = model.tensor(p + "ffn_norm.weight", {E});
         L.ffn_gate = model.tensor(p + "ffn_gate.weight", {E, F});
         L.ffn_up = model.tensor(p + "ffn_up.weight", {E, F});
@@ -76,6 +80,8 @@ void forward_llama_family(Batch &b, float *logits) {
 
     check(be.get_rows(ctx, w.tok_embd, b.tokens(), n, &x), "get_rows", s);
     llm4all_tensor &q3 = a.q3, &k3 = a.k3, &att3 = a.att3;
+    // Per-head norms (qwen3): one row per (head, token), the [head_dim] weight shared by all.
+    llm4all_tensor q_rows = view(q, hd, int64_t(hp.n_head) * n), k_rows = view(k, hd, int64_t(hp.n_head_kv) * n);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
@@ -91,6 +97,10 @@ void forward_llama_family(Batch &b, float *logits) {
             check(be.add(ctx, &q, L.bq, &q), "add(bq)", s);
             check(be.add(ctx, &k, L.bk, &k), "add(bk)", s);
             check(be.add(ctx, &v, L.bv, &v), "add(bv)", s);
+        }
+        if (L.attn_q_norm) {
+            check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
+            check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)", s);
         }
         check(be.rope(ctx, &q3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(q)", s);
         check(be.rope(ctx, &k3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
