@@ -324,7 +324,7 @@ def test_mojibake_made_by_python_codecs(text):
         assert mojibake(broken), (codec, broken)
 
 
-def test_record_shapes():
+def test_record_shapes(tmp_path):
     want = [{"role": "user", "content": "Add 2 and 3.\n\nin words"}, {"role": "assistant", "content": "five"}]
     templated = ("Below is an instruction that describes a task, paired with an input that provides further "
                  "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
@@ -338,6 +338,16 @@ def test_record_shapes():
         assert (msgs, problem) == (want, ""), fmt
     assert parse_record({"prompt": "x"})[0] == "unreadable"
     assert parse_record([1, 2])[0] == "unreadable"
+    from llm4all.curate.formats import read_pairs
+
+    # JSONL split on "\n" only (U+2028 is legal inside a JSON string); a one-record JSON file;
+    # a {"data": [...]} wrapper.
+    (tmp_path / "a.jsonl").write_text('{"prompt": "a\u2028b", "response": "c"}\n', encoding="utf-8")
+    (tmp_path / "b.json").write_text(json.dumps({"prompt": "p", "response": "r", "tags": [{"t": 1}]}), encoding="utf-8")
+    (tmp_path / "c.json").write_text(json.dumps({"data": [{"instruction": "i", "output": "o"}] * 2}), encoding="utf-8")
+    pairs, info = read_pairs([tmp_path / "a.jsonl", tmp_path / "b.json", tmp_path / "c.json"])
+    assert [p.prompt for p in pairs] == ["a\u2028b", "p", "i", "i"]
+    assert [i["records"] for i in info] == [1, 1, 2]
 
 
 def test_engine_embeddings_map(tmp_path):
@@ -358,6 +368,18 @@ def test_engine_embeddings_map(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert report["map"]["embedding"] == str(model) and (tmp_path / "picture.png").stat().st_size > 20000
     _no_external_urls((tmp_path / "m.html").read_text(encoding="utf-8"))
+
+
+def test_map_sample_is_seeded_and_uniform(tmp_path):
+    from llm4all.curate.formats import read_pairs
+    from llm4all.curate.mapdata import build_map
+
+    _write_inputs(tmp_path)
+    pairs, _ = read_pairs([tmp_path / "pairs.jsonl", tmp_path / "alpaca.json", tmp_path / "chat.jsonl"])
+    a = build_map(pairs, None, "tsne", max_points=12, seed=3)
+    b = build_map(pairs, None, "tsne", max_points=12, seed=3)
+    assert len(a.ids) == 12 and a.ids == b.ids and len(set(a.ids)) == 12
+    assert len(build_map(pairs, None, "tsne", max_points=0).ids) == len(pairs) - 2   # all but the unreadable
 
 
 def test_unknown_rule_is_an_error(tmp_path):

@@ -48,7 +48,9 @@ def build_parser(prog: str = "curate") -> argparse.ArgumentParser:
     m.add_argument("--projection", choices=["auto", "umap", "tsne"], default="auto",
                    help="2-D projection (auto: UMAP when umap-learn is installed, else t-SNE)")
     m.add_argument("--clusters", type=int, default=0, help="k-means clusters (default: about sqrt(n)/4, 2 to 12)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--map-points", type=int, default=20000, help="map at most this many pairs, a seeded "
+                   "random sample (default 20000; 0: all)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the sample, projection and clusters")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     return p
 
@@ -64,7 +66,7 @@ def main(argv: Optional[List[str]] = None, prog: str = "curate") -> int:
                           min_words_long_form=args.min_words_long_form, max_chars=args.max_chars),
         skip=args.skip, near_threshold=args.near_threshold, num_perm=args.num_perm, examples=args.examples,
         map_html=args.map, map_png=map_png, embed_model=None if args.tfidf else args.embed_model,
-        projection=args.projection, clusters=args.clusters, seed=args.seed, progress=not args.quiet)
+        projection=args.projection, clusters=args.clusters, map_points=args.map_points, seed=args.seed, progress=not args.quiet)
     try:
         curate(args.inputs, args.output, args.report, args.removed, opts)
     except (OSError, ValueError, RuntimeError) as e:

@@ -132,6 +132,9 @@ def parse_record(rec: Any) -> Tuple[str, List[Dict[str, str]], str]:
     return "unreadable", [], "no prompt/instruction with a response/output, messages or conversations"
 
 
+_RECORD_KEYS = ("prompt", "instruction", "response", "output", "completion", "messages", "conversations")
+
+
 def _records(path: Path) -> Iterator[Tuple[Any, str]]:
     """(decoded record, problem) for each record of a JSON array or JSONL file."""
     with open(path, "rb") as f:
@@ -150,12 +153,13 @@ def _records(path: Path) -> Iterator[Tuple[Any, str]]:
         if isinstance(doc, dict):
             # {"data": [...]}-style wrappers (Hugging Face's JSON datasets) or one record.
             lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-            if len(lists) == 1 and not any(k in doc for k in ("messages", "conversations")):
+            if len(lists) == 1 and not any(k in doc for k in _RECORD_KEYS):
                 yield from ((r, "") for r in lists[0])
             else:
                 yield doc, ""
             return
-    for line in data.splitlines():
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 or U+0085 unescaped.
+    for line in data.split("\n"):
         if not line.strip():
             continue
         try:

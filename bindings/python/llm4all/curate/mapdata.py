@@ -57,10 +57,16 @@ def hover_text(pair: Pair) -> str:
 
 
 def build_map(pairs: Sequence[Pair], embed_model: Optional[str], projection: str = "auto", clusters: int = 0,
-              seed: int = 0, progress: Optional[Callable[[str, int], Callable[[int], None]]] = None) -> MapData:
+              seed: int = 0, progress: Optional[Callable[[str, int], Callable[[int], None]]] = None,
+              max_points: int = 0) -> MapData:
     """Vectors (engine model embed_model, or TF-IDF when None), 2-D projection and clusters of
-    the readable pairs. progress(label, total) returns an update(n) callable."""
+    the readable pairs, or of a seeded random sample of max_points of them (0: all).
+    progress(label, total) returns an update(n) callable."""
     pairs = [p for p in pairs if p.format != "unreadable"]
+    if 0 < max_points < len(pairs):
+        # A page of a million points would not open; a uniform sample keeps the proportions.
+        keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_points, replace=False))
+        pairs = [pairs[i] for i in keep]
     texts = [pair_text(p) for p in pairs]
     tfidf, vectorizer = tfidf_matrix(texts) if texts else (None, None)
     if embed_model:

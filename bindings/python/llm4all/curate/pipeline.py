@@ -38,6 +38,7 @@ class CurateOptions:
     embed_model: Optional[str] = "minilm"                # None: TF-IDF vectors for the map
     projection: str = "auto"                             # umap (when installed) | tsne
     clusters: int = 0                                    # 0: about sqrt(n)/4
+    map_points: int = 20000                              # sample this many pairs for the map (0: all)
     seed: int = 0
     progress: bool = True
 
@@ -112,7 +113,8 @@ def draw_map(pairs: Sequence[Pair], opts: CurateOptions, bar: Callable[[str, int
         bars.append(bar(label, total))
         return bars[-1].update
 
-    data = build_map(pairs, opts.embed_model, opts.projection, opts.clusters, opts.seed, progress)
+    data = build_map(pairs, opts.embed_model, opts.projection, opts.clusters, opts.seed, progress,
+                     max_points=opts.map_points)
     for b in bars:
         b.close()
     if opts.map_html:
@@ -120,7 +122,7 @@ def draw_map(pairs: Sequence[Pair], opts: CurateOptions, bar: Callable[[str, int
     if opts.map_png:
         write_png(data, opts.map_png)
     return {"html": opts.map_html, "png": opts.map_png, "embedding": data.embedding, "projection": data.projection,
-            "points": len(data.ids),
+            "points": len(data.ids), "readable": sum(p.format != "unreadable" for p in pairs),
             "clusters": [{"name": n, "pairs": c} for n, c in zip(data.groups["cluster"], data.counts("cluster"))]}
 
 
