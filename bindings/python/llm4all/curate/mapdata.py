@@ -77,6 +77,8 @@ def build_map(pairs: Sequence[Pair], embed_model: Optional[str], projection: str
     else:
         vectors = np.zeros((0, 2), np.float32)
     if len(texts):
+        if progress:   # UMAP and t-SNE report no progress of their own: say what is running
+            progress(f"projecting {len(texts)} points ({projection}), clustering", 0)
         xy, method = project(vectors, projection, seed)
         labels = cluster(vectors, clusters or auto_clusters(len(texts)), seed)
         names = cluster_names(tfidf, vectorizer, labels)

@@ -65,7 +65,9 @@ def curate(inputs: Sequence[os.PathLike], output: os.PathLike, report_path: Opti
 
     t = time.perf_counter()
     rules = [r for r in build_rules(opts.rules) if r.name not in opts.skip]
-    matched = apply_rules(pairs, rules)
+    progress = bar("rules", len(pairs))
+    matched = apply_rules(pairs, rules, progress)
+    progress.close()
     timing["rules"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -92,7 +94,7 @@ def curate(inputs: Sequence[os.PathLike], output: os.PathLike, report_path: Opti
 
     if opts.map_html or opts.map_png:
         t = time.perf_counter()
-        report["map"] = draw_map(pairs, opts, bar)
+        report["map"] = draw_map(pairs, opts, bar, log)
         timing["map"] = time.perf_counter() - t
     report["seconds"] = {k: round(v, 2) for k, v in timing.items()}
     if report_path:
@@ -102,7 +104,8 @@ def curate(inputs: Sequence[os.PathLike], output: os.PathLike, report_path: Opti
     return report
 
 
-def draw_map(pairs: Sequence[Pair], opts: CurateOptions, bar: Callable[[str, int], Progress]) -> Dict[str, Any]:
+def draw_map(pairs: Sequence[Pair], opts: CurateOptions, bar: Callable[[str, int], Progress],
+             log=sys.stderr) -> Dict[str, Any]:
     from .mapdata import build_map
     from .page import write_html
     from .plot import write_png
@@ -110,6 +113,10 @@ def draw_map(pairs: Sequence[Pair], opts: CurateOptions, bar: Callable[[str, int
     bars: List[Progress] = []
 
     def progress(label: str, total: int) -> Callable[[int], None]:
+        if total == 0:          # a step without a count: one line saying it runs
+            if opts.progress:
+                log.write(f"{label}...\n")
+            return lambda n: None
         bars.append(bar(label, total))
         return bars[-1].update
 

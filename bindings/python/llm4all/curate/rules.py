@@ -217,10 +217,12 @@ def build_rules(opts: RuleOptions) -> List[Rule]:
     ]
 
 
-def apply_rules(pairs: Sequence[Pair], rules: Sequence[Rule]) -> List[Tuple[str, ...]]:
+def apply_rules(pairs: Sequence[Pair], rules: Sequence[Rule], progress=None) -> List[Tuple[str, ...]]:
     """Mark each pair with the first rule it breaks; return, per pair, every rule it breaks."""
     matched = []
     for pair in pairs:
+        if progress:
+            progress.update()
         hits = []
         for rule in rules:
             if pair.format == "unreadable" and rule.name != "unreadable":
