@@ -798,6 +798,13 @@ PYBIND11_MODULE(_core, m) {
         }
         return to_str(llm4all_raii::take_string(out));
     }, py::arg("path"), py::arg("max_array") = 64, "Validate a GGUF file and describe it as JSON.");
+    m.def("gguf_check_model", [](py::handle path) {
+        std::string p = fs_path(path);
+        py::gil_scoped_release nogil;
+        check(llm4all_gguf_check_model(p.c_str()));
+    }, py::arg("path"),
+          "Check from the header alone that a GGUF file is a loadable model (architecture supported, "
+          "hyper-parameters sane and agreeing with the tensors); raises llm4all.Error naming the bad key.");
     m.def("quantize_rows", [](int32_t type, py::array_t<float, py::array::c_style> values) {
         if (values.ndim() != 2) throw py::value_error("values must be a 2-D float32 array (rows, n_per_row)");
         const int64_t rows = values.shape(0), n = values.shape(1);

@@ -11,6 +11,7 @@
 
 #include "arch/common.h"
 #include "error.h"
+#include "limits.h"
 
 namespace llm4all {
 
@@ -23,8 +24,7 @@ constexpr int32_t k_pass_tokens = 4096;
 } // namespace
 
 Encoder::Encoder(const Model &model, int32_t n_threads) : model_(model) {
-    if (n_threads < 0) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_threads must not be negative");
-    if (n_threads == 0) n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    n_threads = resolve_threads(n_threads, "n_threads");
     ctx_ = be().ctx_new(0, n_threads);
     if (!ctx_) fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + be().name + " could not create a context");
 }

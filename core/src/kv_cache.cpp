@@ -17,6 +17,22 @@ int32_t layer_window(const Hparams &hp, int32_t layer) {
     return layer % hp.swa_pattern < hp.swa_pattern - 1 ? hp.n_swa : 0;
 }
 
+namespace {
+// Rows a layer keeps: a window of w positions plus a batch of n needs w - 1 + n rows;
+// one more row than that leaves room for the slack that slide() keeps for rewinds,
+// and 2 * k_kv_align - 1 more let every slide start the kept rows on the grid.
+int64_t layer_rows(int32_t window, int32_t n_ctx, int32_t n_batch) {
+    return window > 0 ? std::min<int64_t>(n_ctx, int64_t(window) + n_batch + 2 * k_kv_align - 1) : n_ctx;
+}
+} // namespace
+
+uint64_t KvCache::bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
+    const uint64_t row_bytes = uint64_t(hp.head_dim) * uint64_t(hp.n_head_kv) * (kv_type == LLM4ALL_TYPE_F16 ? 2 : 4);
+    uint64_t total = 0;
+    for (int32_t l = 0; l < hp.n_layer; ++l) total += 2 * row_bytes * uint64_t(layer_rows(layer_window(hp, l), n_ctx, n_batch));
+    return total;
+}
+
 KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, const Hparams &hp, int32_t n_ctx,
                  int32_t n_batch, int32_t kv_type)
     : be_(be), ctx_(ctx), n_ctx_(n_ctx) {
@@ -25,11 +41,7 @@ KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, cons
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         Layer &L = layers_[l];
         L.window = layer_window(hp, l);
-        // A window of w positions plus a batch of n needs w - 1 + n rows; one more row
-        // than that leaves room for the slack that slide() keeps for rewinds, and
-        // 2 * k_kv_align - 1 more let every slide start the kept rows on the grid.
-        const int64_t rows = L.window > 0 ? std::min<int64_t>(n_ctx, int64_t(L.window) + n_batch + 2 * k_kv_align - 1)
-                                          : n_ctx;
+        const int64_t rows = layer_rows(L.window, n_ctx, n_batch);
         for (llm4all_tensor *t : {&L.k, &L.v}) {
             const size_t bytes = row_bytes * size_t(rows);
             t->data = bytes ? be_.buffer_alloc(ctx_, bytes) : nullptr;

@@ -38,6 +38,9 @@ struct KvLayerView {
 
 class KvCache {
 public:
+    // Bytes the cache of these sizes takes (K and V, every layer), for refusing a size
+    // before allocating it.
+    static uint64_t bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type);
     // Throws Error(OUT_OF_MEMORY) when the backend cannot allocate it.
     KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, const Hparams &hp, int32_t n_ctx,
             int32_t n_batch, int32_t kv_type);

@@ -23,12 +23,6 @@ std::string shape_str(const int64_t *ne, int n) {
     return s + "]";
 }
 
-int32_t positive_int(const GgufFile &f, const std::string &key, int64_t fallback, bool required) {
-    int64_t v = required ? f.get_int(key) : f.get_int(key, fallback);
-    if (v <= 0 || v > (int64_t(1) << 30))
-        fail(LLM4ALL_ERR_BAD_GGUF, f.path() + ": key '" + key + "' has an impossible value " + std::to_string(v));
-    return static_cast<int32_t>(v);
-}
 } // namespace
 
 ArchRegistrar::ArchRegistrar(const Arch *arch) { arch_table()[arch->name] = arch; }
@@ -41,43 +35,20 @@ const Arch *find_arch(const std::string &name) {
 Model::Model(const std::string &path, const std::string &device, bool use_mmap) {
     file_ = GgufFile::open(path, use_mmap);
     const GgufFile &f = *file_;
-    hp_.arch = f.get_string("general.architecture");
-    arch_ = find_arch(hp_.arch);
+    const std::string arch_name = f.get_string("general.architecture");
+    arch_ = find_arch(arch_name);
     if (!arch_) {
         std::string known;
         for (auto &kv : arch_table()) known += (known.empty() ? "" : ", ") + kv.first;
-        fail(LLM4ALL_ERR_UNSUPPORTED, path + ": architecture '" + hp_.arch + "' is not supported (supported: " + known + ")");
+        fail(LLM4ALL_ERR_UNSUPPORTED, path + ": architecture '" + arch_name + "' is not supported (supported: " + known + ")");
     }
+    // Hyper-parameters shared by the architectures, checked against the header's
+    // tensors before anything is sized from them (hparams.cpp); arch loaders add the rest.
+    hp_ = read_hparams(f);
     vocab_ = std::make_unique<Vocab>(f);
-
-    // Hyper-parameters shared by the decoder architectures; arch loaders add the rest.
-    const std::string a = hp_.arch + ".";
-    hp_.n_embd = positive_int(f, a + "embedding_length", 0, true);
-    hp_.n_layer = positive_int(f, a + "block_count", 0, true);
-    hp_.n_head = positive_int(f, a + "attention.head_count", 0, true);
-    hp_.n_head_kv = positive_int(f, a + "attention.head_count_kv", hp_.n_head, false);
-    hp_.n_ff = positive_int(f, a + "feed_forward_length", 0, true);
-    hp_.n_ctx_train = positive_int(f, a + "context_length", 2048, false);
-    if (hp_.n_embd % hp_.n_head != 0 && !f.find(a + "attention.key_length"))
-        fail(LLM4ALL_ERR_BAD_GGUF, path + ": embedding_length " + std::to_string(hp_.n_embd) +
-                                       " is not a multiple of head_count " + std::to_string(hp_.n_head));
-    hp_.head_dim = positive_int(f, a + "attention.key_length", hp_.n_embd / hp_.n_head, false);
-    if (hp_.n_head % hp_.n_head_kv != 0)
-        fail(LLM4ALL_ERR_BAD_GGUF, path + ": head_count " + std::to_string(hp_.n_head) +
-                                       " is not a multiple of head_count_kv " + std::to_string(hp_.n_head_kv));
-    hp_.n_rot = positive_int(f, a + "rope.dimension_count", hp_.head_dim, false);
-    if (hp_.n_rot > hp_.head_dim || hp_.n_rot % 2)
-        fail(LLM4ALL_ERR_BAD_GGUF, path + ": rope.dimension_count " + std::to_string(hp_.n_rot) + " does not fit head size " +
-                                       std::to_string(hp_.head_dim));
-    hp_.rms_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
-    hp_.rope_base = static_cast<float>(f.get_float(a + "rope.freq_base", 10000.0));
-    // Linear RoPE scaling stretches positions by 1/factor.
-    const std::string scaling = f.get_string(a + "rope.scaling.type", "none");
-    double factor = f.get_float(a + "rope.scaling.factor", 0.0);
-    if (scaling == "linear" && factor > 0) hp_.rope_scale = static_cast<float>(1.0 / factor);
-    if (!(hp_.rms_eps > 0) || !(hp_.rope_base > 0) || !std::isfinite(hp_.rope_base))
-        fail(LLM4ALL_ERR_BAD_GGUF, path + ": rms epsilon or rope.freq_base is not a positive number");
-    hp_.n_vocab = vocab_->n_tokens();
+    if (vocab_->n_tokens() != hp_.n_vocab)
+        fail(LLM4ALL_ERR_INTERNAL, path + ": the vocabulary has " + std::to_string(vocab_->n_tokens()) +
+                                       " tokens, tokenizer.ggml.tokens " + std::to_string(hp_.n_vocab));
 
     backend_ = &pick_backend(device.empty() ? "auto" : device);
     arch_->load(*this);

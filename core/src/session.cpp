@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "error.h"
+#include "limits.h"
 #include "sampler.h"
 
 namespace llm4all {
@@ -16,14 +17,23 @@ Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_t
     if (!model.arch().forward)
         fail(LLM4ALL_ERR_UNSUPPORTED, model.file().path() + ": '" + hp.arch + "' is an embedding model: it " +
                                           "embeds text (llm4all_embed) and cannot generate");
-    if (n_ctx < 0 || n_batch < 0 || n_threads < 0)
-        fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx, n_batch and n_threads must not be negative");
+    // Every size is checked before anything is allocated: a caller's typo (or a hostile
+    // request) must give an error naming the option, not a crash or a machine out of memory.
+    if (n_ctx < 0 || n_ctx > k_max_session_ctx)
+        fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx = " + std::to_string(n_ctx) + " is out of range (0.." +
+                                               std::to_string(k_max_session_ctx) + "; 0 = the model's, at most 4096)");
+    if (n_batch < 0)
+        fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_batch = " + std::to_string(n_batch) + " is negative (0 = 512)");
     if (kv_type != LLM4ALL_TYPE_F16 && kv_type != LLM4ALL_TYPE_F32)
         fail(LLM4ALL_ERR_INVALID_ARGUMENT, "the KV cache must be F16 or F32");
+    n_threads = resolve_threads(n_threads, "n_threads");
     n_ctx_ = n_ctx > 0 ? n_ctx : std::min(hp.n_ctx_train, 4096);
-    if (n_ctx_ > (1 << 24)) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "n_ctx " + std::to_string(n_ctx_) + " is too large");
-    n_batch_ = n_batch > 0 ? n_batch : 512;
-    if (n_threads == 0) n_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    // No decode step can take more tokens than the context holds, so a larger batch
+    // means the whole context (as in llama.cpp); it sizes per-step buffers, so it is
+    // never kept above n_ctx.
+    n_batch_ = std::min(n_batch > 0 ? n_batch : 512, n_ctx_);
+    check_fits_memory(KvCache::bytes_needed(hp, n_ctx_, n_batch_, kv_type),
+                      ("a KV cache of n_ctx " + std::to_string(n_ctx_)).c_str());
     const llm4all_backend_iface &b = be();
     ctx_ = b.ctx_new(0, n_threads);
     if (!ctx_) fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + b.name + " could not create a context");

@@ -111,6 +111,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     path = os.fspath(resolve_model(args.model, allow_download=False))
     desc = json.loads(_core.gguf_describe(path, 64))
     info = summarize(desc, os.fsdecode(path))
+    # A model file must make sense as a model, not only parse: nonsense hyper-parameters
+    # (zero or huge counts, heads that do not divide, keys that disagree with the tensors)
+    # raise llm4all.Error naming the key. Vocabulary-only files and adapters are not models;
+    # an architecture this version cannot run is still described, with the reason.
+    md = desc.get("metadata", {}) or {}
+    if desc.get("tensors") and _value(md.get("general.type")) != "adapter":
+        try:
+            _core.gguf_check_model(path)
+        except _core.Error as e:
+            if getattr(e, "status_name", "") != "LLM4ALL_ERR_UNSUPPORTED":
+                raise
+            info["loadable"] = f"no: {_one_line(e)}"
     if args.json:
         desc["summary"] = info
         _write(json.dumps(desc, indent=1, ensure_ascii=False) + "\n")
@@ -130,6 +142,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("vocab size", info["vocab_size"]),
         ("tokenizer", info["tokenizer"]),
         ("chat template", "yes" if info["chat_template"] else "no"),
+        ("loadable", info.get("loadable")),
     ]
     _write("".join(f"{k + ':':<18}{v}\n" for k, v in rows if v is not None))
     return 0

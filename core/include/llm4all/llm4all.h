@@ -100,6 +100,14 @@ LLM4ALL_API llm4all_status llm4all_devices_json(char **out_json);
 LLM4ALL_API llm4all_status llm4all_gguf_describe(const char *path, uint64_t max_array,
                                                  char **out_json);
 
+/* Checks that a GGUF file describes a model this library can load, from its header
+ * alone (no weights read, no backend): the architecture is supported, every shared
+ * hyper-parameter is present and in range, heads divide, and the keys agree with
+ * the tensors' shapes and layer count. LLM4ALL_ERR_UNSUPPORTED for an unknown
+ * architecture, LLM4ALL_ERR_BAD_GGUF (message naming the key and value) for a
+ * nonsense one. llm4all_model_load runs the same checks. */
+LLM4ALL_API llm4all_status llm4all_gguf_check_model(const char *path);
+
 /* Reads one tensor of a GGUF file, dequantized to float32 in file order
  * (ne[0] fastest). *out_values (caller frees with llm4all_free) has
  * *out_count elements. */
@@ -198,7 +206,11 @@ enum { LLM4ALL_KV_F16 = 0, LLM4ALL_KV_F32 = 1 };
 LLM4ALL_API void llm4all_session_options_init(llm4all_session_options *options);
 
 /* Creates a session (KV cache + sampler state) over model. The model must
- * outlive the session. *out_session is owned by the caller (llm4all_session_free). */
+ * outlive the session. *out_session is owned by the caller (llm4all_session_free).
+ * Sizes are checked before anything is allocated: n_ctx outside 0..16777216, a
+ * negative n_batch, or n_threads outside 0..1024 is LLM4ALL_ERR_INVALID_ARGUMENT; a
+ * KV cache larger than the machine's physical memory is LLM4ALL_ERR_OUT_OF_MEMORY.
+ * n_batch above n_ctx means n_ctx (no step can take more). */
 LLM4ALL_API llm4all_status llm4all_session_new(llm4all_model *model, const llm4all_session_options *options,
                                                llm4all_session **out_session);
 LLM4ALL_API void llm4all_session_free(llm4all_session *session);
@@ -351,7 +363,11 @@ typedef struct llm4all_generate_result {
 
 /* Tokenizes prompt, evaluates it with prefix reuse, then samples up to
  * max_tokens tokens, calling on_token (may be NULL) for each. If out_text is
- * not NULL it receives the whole generated text (caller frees). result may be NULL. */
+ * not NULL it receives the whole generated text (caller frees). result may be NULL.
+ * A prompt longer than n_ctx is LLM4ALL_ERR_CONTEXT_FULL with the session untouched
+ * (to keep only its end, tokenize and llm4all_session_decode the tail; chats choose
+ * with llm4all_chat_options.overflow, embeddings with llm4all_embed_options.long_text);
+ * generation that fills the context stops with LLM4ALL_STOP_CONTEXT_FULL. */
 LLM4ALL_API llm4all_status llm4all_session_generate(llm4all_session *session, const char *prompt,
                                                     const llm4all_generate_options *options,
                                                     llm4all_on_token on_token, void *user,

@@ -1,6 +1,7 @@
 // gguf_api.cpp — C entry points that inspect a GGUF file without loading a
-// model: the JSON description and reading one tensor as float32 (dequantized
-// by the CPU backend plugin, the reference implementation of every type).
+// model: the JSON description, the header's model check (hparams.h), and reading
+// one tensor as float32 (dequantized by the CPU backend plugin, the reference
+// implementation of every type).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +10,9 @@
 
 #include "api/shim.h"
 #include "gguf.h"
+#include "hparams.h"
+#include "model.h"
+#include "vocab.h"
 #include "float_rows.h"
 #include "types.h"
 
@@ -23,6 +27,18 @@ llm4all_status llm4all_gguf_describe(const char *path, uint64_t max_array, char 
         *out_json = nullptr;
         std::unique_ptr<GgufFile> f = GgufFile::open(path, true);
         *out_json = dup_string(f->to_json(max_array));
+    });
+}
+
+llm4all_status llm4all_gguf_check_model(const char *path) {
+    return guarded([&] {
+        LLM4ALL_REQUIRE(path, "path is NULL");
+        std::unique_ptr<GgufFile> f = GgufFile::open(path, true);
+        const std::string arch = f->get_string("general.architecture");
+        if (!find_arch(arch))
+            fail(LLM4ALL_ERR_UNSUPPORTED, std::string(path) + ": architecture '" + arch + "' is not supported");
+        read_hparams(*f);
+        Vocab vocab(*f);   // the tokenizer's keys are header too
     });
 }
 
