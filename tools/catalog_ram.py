@@ -81,6 +81,15 @@ SHAPES: Dict[str, Dict[str, Any]] = {
     "deepseek-r1-qwen-7b": _QWEN_7B,
     "deepseek-r1-llama-8b": dict(arch="llama", n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8,
                                  head_dim=128, n_vocab=128256, tied=False),
+    # Qwen3 (dense): head_dim 128 whatever the width; the 8B unties its head.
+    "qwen3-0.6b": dict(arch="qwen3", n_layer=28, n_embd=1024, n_ff=3072, n_head=16, n_head_kv=8, head_dim=128,
+                       n_vocab=151936, tied=True),
+    "qwen3-1.7b": dict(arch="qwen3", n_layer=28, n_embd=2048, n_ff=6144, n_head=16, n_head_kv=8, head_dim=128,
+                       n_vocab=151936, tied=True),
+    "qwen3-4b": dict(arch="qwen3", n_layer=36, n_embd=2560, n_ff=9728, n_head=32, n_head_kv=8, head_dim=128,
+                     n_vocab=151936, tied=True),
+    "qwen3-8b": dict(arch="qwen3", n_layer=36, n_embd=4096, n_ff=12288, n_head=32, n_head_kv=8, head_dim=128,
+                     n_vocab=151936, tied=False),
     "bge-small": dict(arch="bert", n_layer=12, n_embd=384, n_ff=1536, n_head=12, n_head_kv=12, head_dim=32,
                       n_vocab=30522, n_ctx_train=512, n_token_types=2, bpe=False),
 }
@@ -98,6 +107,8 @@ def parameters(s: Dict[str, Any]) -> int:
         per_layer += Q + 2 * KV                       # q/k/v biases
     if s["arch"] == "gemma3":
         per_layer += 2 * E + 2 * s["head_dim"]        # post-attention/post-ffn norms, q/k norms
+    if s["arch"] == "qwen3":
+        per_layer += 2 * s["head_dim"]                # q/k norms
     return V * E + L * per_layer + E + (0 if s.get("tied") else V * E)
 
 
