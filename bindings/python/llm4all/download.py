@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -324,7 +325,12 @@ def download(urls: Sequence[str], final: Union[str, os.PathLike], *, sha256: Opt
                     bar.note(f"{e}; trying the next source" if url != urls[-1] else str(e))
         finally:
             bar.close()
-    raise PullError(f"{what}: every source failed: " + "; ".join(errors))
+    hint = ""
+    if errors and all(re.search(r"\b(ConnectError|ConnectTimeout) from ", e) for e in errors):
+        # Nothing answered at all: most likely no network (or a proxy it needs), not a bad source.
+        hint = (" (no source could be reached: check the network connection or HTTPS_PROXY; with "
+                "LLM4ALL_OFFLINE=1 only models already in the cache are used)")
+    raise PullError(f"{what}: every source failed: " + "; ".join(errors) + hint)
 
 
 def _from_source(*, client_factory, url: str, part: Path, final: Path, sha256: Optional[str],
