@@ -190,10 +190,55 @@ py::dict generate_defaults() {
     return d;
 }
 
+py::dict estimate_memory(py::handle path, int32_t n_ctx, int32_t n_batch, const std::string &kv_type,
+                         const std::string &device) {
+    std::string p = fs_path(path);
+    llm4all_model_options mo;
+    llm4all_model_options_init(&mo);
+    mo.device = device.c_str();
+    llm4all_session_options so;
+    llm4all_session_options_init(&so);
+    so.n_ctx = n_ctx;
+    so.n_batch = n_batch;
+    if (kv_type != "f16" && kv_type != "f32") throw py::value_error("kv_type must be \"f16\" or \"f32\", not \"" + kv_type + "\"");
+    so.kv_type = kv_type == "f32" ? LLM4ALL_KV_F32 : LLM4ALL_KV_F16;
+    llm4all_memory_estimate e;
+    llm4all_memory_estimate_init(&e);
+    {
+        py::gil_scoped_release nogil;
+        check(llm4all_gguf_estimate_memory(p.c_str(), &mo, &so, &e));
+    }
+    py::dict d;
+    d["weights"] = e.weights;
+    d["kv_cache"] = e.kv_cache;
+    d["compute"] = e.compute;
+    d["runtime"] = e.runtime;
+    d["total"] = e.total;
+    d["n_ctx"] = e.n_ctx;
+    d["n_batch"] = e.n_batch;
+    d["available"] = e.available;
+    d["available_source"] = std::string(e.available_source);
+    py::list devices;
+    for (int32_t i = 0; i < e.n_devices; ++i) {
+        const llm4all_memory_device &v = e.devices[i];
+        py::dict x;
+        x["name"] = std::string(v.name);
+        x["weights"] = v.weights;
+        x["kv_cache"] = v.kv_cache;
+        x["compute"] = v.compute;
+        x["runtime"] = v.runtime;
+        x["total"] = v.total;
+        devices.append(x);
+    }
+    d["devices"] = devices;
+    return d;
+}
+
 class Model {
 public:
     // lora: (path, scale) pairs, applied in order (llm4all_model_options.lora).
-    Model(py::handle path, const std::string &device, bool use_mmap, const std::vector<std::pair<py::handle, float>> &lora) {
+    Model(py::handle path, const std::string &device, bool use_mmap, const std::vector<std::pair<py::handle, float>> &lora,
+          bool skip_memory_check) {
         std::string p = fs_path(path);
         llm4all_model_options opt;
         llm4all_model_options_init(&opt);
@@ -205,6 +250,7 @@ public:
         for (size_t i = 0; i < lora.size(); ++i) adapters.push_back({lora_paths[i].c_str(), lora[i].second});
         opt.lora = adapters.empty() ? nullptr : adapters.data();
         opt.n_lora = static_cast<int32_t>(adapters.size());
+        opt.skip_memory_check = skip_memory_check;
         llm4all_model *m = nullptr;
         {
             py::gil_scoped_release nogil;
@@ -798,6 +844,10 @@ PYBIND11_MODULE(_core, m) {
         }
         return to_str(llm4all_raii::take_string(out));
     }, py::arg("path"), py::arg("max_array") = 64, "Validate a GGUF file and describe it as JSON.");
+    m.def("estimate_memory", &estimate_memory, py::arg("path"), py::arg("n_ctx") = 0, py::arg("n_batch") = 0,
+          py::arg("kv_type") = "f16", py::arg("device") = "auto",
+          "Memory estimate of loading path and a session at n_ctx (llm4all_gguf_estimate_memory) as a dict: "
+          "weights, kv_cache, compute, runtime, total (bytes), n_ctx, n_batch, available, available_source, devices.");
     m.def("gguf_check_model", [](py::handle path) {
         std::string p = fs_path(path);
         py::gil_scoped_release nogil;
@@ -849,9 +899,9 @@ PYBIND11_MODULE(_core, m) {
           "returning False cancels).");
 
     py::class_<Model>(m, "Model")
-        .def(py::init<py::handle, const std::string &, bool, const std::vector<std::pair<py::handle, float>> &>(),
+        .def(py::init<py::handle, const std::string &, bool, const std::vector<std::pair<py::handle, float>> &, bool>(),
              py::arg("path"), py::arg("device") = "auto", py::arg("use_mmap") = true,
-             py::arg("lora") = std::vector<std::pair<py::handle, float>>())
+             py::arg("lora") = std::vector<std::pair<py::handle, float>>(), py::arg("skip_memory_check") = false)
         .def("info_json", &Model::info_json)
         .def_property_readonly("path", &Model::path)
         .def_property_readonly("n_vocab", &Model::n_vocab)

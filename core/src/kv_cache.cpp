@@ -52,6 +52,10 @@ KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, cons
                                                     std::to_string(n_ctx) + ")");
             }
             bytes_ += bytes;
+            // Cleared now, as llama.cpp does: the cache's memory is committed when the session
+            // is created (and counted by the memory check, memory.h), not discovered by the
+            // first long prompt, and no row ever holds stale bytes.
+            zero(t->data, bytes);
             t->type = kv_type;
             t->n_dims = 3;
             t->ne[0] = hp.head_dim;
@@ -64,6 +68,15 @@ KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, cons
 }
 
 KvCache::~KvCache() { free_buffers(); }
+
+void KvCache::zero(void *data, size_t bytes) {
+    // Through upload in chunks: the buffer may live on a device.
+    const size_t chunk = std::min<size_t>(bytes, size_t(1) << 20);
+    if (staging_.size() < chunk) staging_.assign(chunk, 0);
+    std::fill(staging_.begin(), staging_.begin() + chunk, uint8_t(0));
+    for (size_t off = 0; off < bytes; off += chunk)
+        be_.upload(ctx_, static_cast<char *>(data) + off, staging_.data(), std::min(chunk, bytes - off));
+}
 
 void KvCache::free_buffers() {
     for (Layer &L : layers_)

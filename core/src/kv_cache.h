@@ -68,6 +68,7 @@ private:
     };
     void slide(Layer &L, int32_t n_past, int32_t keep);
     void free_buffers();
+    void zero(void *data, size_t bytes);
 
     const llm4all_backend_iface &be_;
     llm4all_backend_ctx *ctx_;

@@ -9,6 +9,7 @@ from ._core import Error, version as _core_version
 from .catalog import CATALOG, PullError, pull
 from .chat_template import TemplateError, render_chat_template
 from .chat import ChatSession
+from .memory import estimate_memory
 from .model import Model, PerplexityResult
 from .quant import quantize
 
@@ -16,4 +17,4 @@ from .quant import quantize
 # so the package, the CLI and the C ABI cannot disagree.
 __version__ = _core_version()
 
-__all__ = ["Model", "ChatSession", "Error", "PullError", "PerplexityResult", "pull", "quantize", "render_chat_template", "TemplateError", "CATALOG", "__version__"]
+__all__ = ["Model", "ChatSession", "Error", "PullError", "PerplexityResult", "pull", "quantize", "render_chat_template", "TemplateError", "CATALOG", "estimate_memory", "__version__"]

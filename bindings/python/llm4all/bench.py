@@ -94,7 +94,7 @@ def _random_tokens(rng: random.Random, n: int, n_vocab: int, first: Optional[int
 
 def run_bench(path: str, n_threads: int, runs: int = 5, n_prompt: int = 512, n_gen: int = 128,
               n_batch: int = 512, seed: int = 42, device: str = "auto", warmup: bool = True,
-              n_ctx: Optional[int] = None, on_sample=None) -> Dict[str, Any]:
+              n_ctx: Optional[int] = None, on_sample=None, skip_memory_check: bool = False) -> Dict[str, Any]:
     """Loads the model, then times `runs` pp and tg tests; returns the report dict."""
     from . import _core
     if runs < 1:
@@ -109,7 +109,7 @@ def run_bench(path: str, n_threads: int, runs: int = 5, n_prompt: int = 512, n_g
     if n_ctx < need:
         raise ValueError(f"n_ctx {n_ctx} is smaller than the {need} tokens the tests need")
     t0 = time.perf_counter()
-    model = _core.Model(path, device)
+    model = _core.Model(path, device, skip_memory_check=skip_memory_check)
     session = _core.Session(model, n_ctx, n_batch, n_threads)
     load_s = time.perf_counter() - t0
     rng = random.Random(seed)
@@ -217,6 +217,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
     p.add_argument("--no-warmup", action="store_true", help="time the first run too")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    from .cli import skip_memory_check_arg
+    skip_memory_check_arg(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -231,7 +233,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     rep = run_bench(path, threads, runs=args.runs, n_prompt=args.n_prompt, n_gen=args.n_gen,
                     n_batch=args.batch_size, seed=args.seed, device=args.device,
-                    warmup=not args.no_warmup, n_ctx=args.ctx_size, on_sample=progress)
+                    warmup=not args.no_warmup, n_ctx=args.ctx_size, on_sample=progress,
+                    skip_memory_check=args.skip_memory_check)
     out = json.dumps(rep, indent=1) + "\n" if args.json else format_table(rep)
     sys.stdout.buffer.write(out.encode("utf-8"))
     sys.stdout.buffer.flush()

@@ -108,6 +108,8 @@ def summarize(desc: Dict[str, Any], path: str) -> Dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from . import _core
+    from .memory import process_rss
+    rss_before = process_rss()   # this program before it reads the file: what `run` holds too
     path = os.fspath(resolve_model(args.model, allow_download=False))
     desc = json.loads(_core.gguf_describe(path, 64))
     info = summarize(desc, os.fsdecode(path))
@@ -123,8 +125,11 @@ def cmd_info(args: argparse.Namespace) -> int:
             if getattr(e, "status_name", "") != "LLM4ALL_ERR_UNSUPPORTED":
                 raise
             info["loadable"] = f"no: {_one_line(e)}"
+    memory = _memory_estimate(path, args, info, rss_before)
     if args.json:
         desc["summary"] = info
+        if memory is not None:
+            desc["memory"] = memory.as_dict()
         _write(json.dumps(desc, indent=1, ensure_ascii=False) + "\n")
         return 0
     rows = [
@@ -144,8 +149,31 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("chat template", "yes" if info["chat_template"] else "no"),
         ("loadable", info.get("loadable")),
     ]
+    if memory is not None:
+        rows += _memory_rows(memory)
     _write("".join(f"{k + ':':<18}{v}\n" for k, v in rows if v is not None))
     return 0
+
+
+def _memory_estimate(path: str, args: argparse.Namespace, info: Dict[str, Any], process: int) -> Any:
+    """The engine's memory estimate at --n-ctx for a model file (None for a file that is
+    not a loadable model: a vocabulary, an adapter, an architecture this version lacks)."""
+    from .memory import estimate_memory
+    if info.get("loadable") or not info.get("architecture") or not info.get("block_count"):
+        return None
+    return estimate_memory(path, n_ctx=args.n_ctx, n_batch=args.batch_size, kv_type=args.kv_type, process=process)
+
+
+def _memory_rows(m: Any) -> List[Any]:
+    mib = lambda b: f"{b / 2**20:,.0f} MiB"  # noqa: E731
+    kv = f"KV cache {mib(m.kv_cache)} ({m.kv_type}, n_ctx {m.n_ctx})" if m.kv_cache else f"window {m.n_ctx} tokens"
+    rows = [("memory", f"{mib(m.total)}: weights {mib(m.weights)}, {kv}, compute {mib(m.compute)}, "
+                       f"runtime {mib(m.runtime)} (this program {mib(m.process)})")]
+    if m.available:
+        verdict = "fits" if m.fits else "does NOT fit: use a smaller --n-ctx or quantization"
+        rows.append(("available", f"{mib(m.available)} ({m.available_source}); the engine needs "
+                                  f"{mib(m.engine)}: {verdict}"))
+    return rows
 
 
 # ---- run ----------------------------------------------------------------------------------
@@ -153,7 +181,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace):
     from .model import Model
     return Model(args.model, n_ctx=args.ctx_size, n_threads=args.threads, device=args.device,
-                 n_batch=args.batch_size, lora=getattr(args, "lora", None) or None)
+                 n_batch=args.batch_size, lora=getattr(args, "lora", None) or None,
+                 skip_memory_check=getattr(args, "skip_memory_check", False))
 
 
 def _sampling_from_args(args: argparse.Namespace) -> Dict[str, Any]:
@@ -329,10 +358,17 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 def _model_args(p: argparse.ArgumentParser, ctx_size: int = 2048) -> None:
     p.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: physical cores)")
-    p.add_argument("-c", "--ctx-size", type=int, default=ctx_size, help=f"context size in tokens (default {ctx_size})")
+    p.add_argument("-c", "--ctx-size", "--n-ctx", type=int, default=ctx_size,
+                   help=f"context size in tokens (default {ctx_size})")
     p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per decode step")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+    skip_memory_check_arg(p)
     lora_arg(p)
+
+
+def skip_memory_check_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-memory-check", action="store_true",
+                   help="load even when the memory estimate (llm4all info MODEL) exceeds the memory available")
 
 
 def lora_arg(p: argparse.ArgumentParser) -> None:
@@ -385,9 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import docs as docs_command
     docs_command.add_parser(sub)
 
-    p = sub.add_parser("info", help="describe a GGUF model file")
+    p = sub.add_parser("info", help="describe a GGUF model file and estimate its memory")
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print the full description as JSON")
+    p.add_argument("-c", "--n-ctx", "--ctx-size", dest="n_ctx", type=int, default=2048,
+                   help="context of the memory estimate, in tokens (default 2048, as run and Model)")
+    p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per decode step (default 512)")
+    p.add_argument("--kv-type", default="f16", choices=("f16", "f32"), help="KV cache element type (default f16)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("perplexity", help="perplexity of a text file (llama-perplexity method)")

@@ -73,12 +73,15 @@ class Model:
     with float references). ``lora``: LoRA adapters in llama.cpp's GGUF format, as a
     path, a (path, scale) pair or a list of either; each adds scale * (alpha / r) B A
     to the weights it names, and one made for another model is refused.
+    A model whose memory estimate (``llm4all.estimate_memory``) exceeds the memory
+    available now fails to load with a message naming the numbers; ``skip_memory_check``
+    loads it anyway.
     """
 
     def __init__(self, model: Union[str, os.PathLike], n_ctx: int = 2048, n_threads: Optional[int] = None,
                  device: str = "auto", n_batch: int = 512, allow_download: bool = True,
                  cache_dir: Union[str, os.PathLike, None] = None, kv_type: str = "f16",
-                 lora: Any = None) -> None:
+                 lora: Any = None, skip_memory_check: bool = False) -> None:
         n_ctx = _int("n_ctx", n_ctx, 0)
         n_threads = _int("n_threads", n_threads or 0, 0, 4096)
         n_batch = _int("n_batch", n_batch, 0)
@@ -93,7 +96,9 @@ class Model:
         self._kv_type = kv_type
         # lora: adapter GGUF files applied to the weights (a path, (path, scale), or a list).
         self.lora = lora_pairs(lora)
-        self._model = _core.Model(path, device, lora=self.lora)
+        # Loading and the session below fail with llm4all.Error (LLM4ALL_ERR_OUT_OF_MEMORY) when the
+        # engine's memory estimate exceeds the memory available, unless skip_memory_check.
+        self._model = _core.Model(path, device, lora=self.lora, skip_memory_check=skip_memory_check)
         if self._model.embedding_dim > 0:
             # An embedding model has no KV cache and cannot generate.
             self._session = _NoSession(self.path.name)

@@ -137,6 +137,11 @@ typedef struct llm4all_model_options {
      * paths need only live during llm4all_model_load. Default NULL / 0. */
     const llm4all_lora_adapter *lora;
     int32_t n_lora;
+    /* Appended (memory check): false (default) = llm4all_model_load and
+     * llm4all_session_new fail with LLM4ALL_ERR_OUT_OF_MEMORY, naming the numbers,
+     * when the estimate (llm4all_gguf_estimate_memory) exceeds the memory available
+     * (MemAvailable, a lower cgroup limit, or $LLM4ALL_MEMORY_LIMIT); true = load anyway. */
+    bool skip_memory_check;
 } llm4all_model_options;
 
 LLM4ALL_API void llm4all_model_options_init(llm4all_model_options *options);
@@ -254,6 +259,46 @@ LLM4ALL_API llm4all_status llm4all_session_score(llm4all_session *session, const
  * LLM4ALL_ERR_CANCELLED. The cache keeps every batch that completed. The
  * request is cleared when the next call on the session starts. */
 LLM4ALL_API void llm4all_session_abort(llm4all_session *session);
+
+/* ---- memory estimate ----------------------------------------------------------- */
+
+/* Bytes one device holds for a model and a session on it. */
+typedef struct llm4all_memory_device {
+    char name[32];       /* "cpu" (a GPU backend adds its own entries) */
+    uint64_t weights;    /* weight pages a run touches (mapped file pages, once touched) */
+    uint64_t kv_cache;   /* K and V of every layer at n_ctx (sliding-window layers keep fewer rows) */
+    uint64_t compute;    /* activations of a full prompt batch, logits, sampler, backend buffers */
+    uint64_t runtime;    /* parsed vocabulary and tables, libraries, threads */
+    uint64_t total;      /* the sum of the four */
+} llm4all_memory_device;
+
+#define LLM4ALL_MEMORY_MAX_DEVICES 8
+
+typedef struct llm4all_memory_estimate {
+    uint32_t size;        /* sizeof(llm4all_memory_estimate); set by _init */
+    int32_t n_ctx;        /* the context the estimate is for (0 in the options resolved) */
+    int32_t n_batch;      /* the prompt batch it assumes */
+    uint64_t weights, kv_cache, compute, runtime, total;  /* every device together */
+    uint64_t available;   /* bytes this process may still use now; 0 = unknown */
+    char available_source[48];  /* where that figure comes from: "MemAvailable",
+                                   "cgroup memory limit", "LLM4ALL_MEMORY_LIMIT", ... */
+    int32_t n_devices;
+    llm4all_memory_device devices[LLM4ALL_MEMORY_MAX_DEVICES];
+} llm4all_memory_estimate;
+
+LLM4ALL_API void llm4all_memory_estimate_init(llm4all_memory_estimate *estimate);
+
+/* Estimates the memory that loading path with model_options and creating a session with
+ * session_options (NULL = defaults) will take, from the GGUF header alone (no weight is
+ * read; the vocabulary is parsed). For an embedding model there is no KV cache and
+ * compute is one pass over a window of n_ctx tokens (0 = its training context). The
+ * figure is what a run keeps resident: the peak RSS of a process that runs a full prompt
+ * batch is the estimate plus what the host program itself uses (e.g. a Python
+ * interpreter). The same estimate is what llm4all_model_load / llm4all_session_new check
+ * against available memory unless llm4all_model_options.skip_memory_check. */
+LLM4ALL_API llm4all_status llm4all_gguf_estimate_memory(const char *path, const llm4all_model_options *model_options,
+                                                        const llm4all_session_options *session_options,
+                                                        llm4all_memory_estimate *out);
 
 /* ---- several sequences at once --------------------------------------------------- */
 

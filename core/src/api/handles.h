@@ -7,6 +7,7 @@
 struct llm4all_model {
     llm4all::Model impl;
     llm4all_model(const std::string &path, const std::string &device, bool mmap) : impl(path, device, mmap) {}
+    bool skip_memory_check = false;   // llm4all_model_options.skip_memory_check: sessions do not check either
 };
 
 struct llm4all_session {

@@ -4,6 +4,7 @@
 
 #include "api/handles.h"
 #include "api/shim.h"
+#include "memory.h"
 
 using namespace llm4all;
 
@@ -20,6 +21,7 @@ void llm4all_model_options_init(llm4all_model_options *o) {
     o->device = "auto";
     o->n_gpu_layers = -1;
     o->use_mmap = true;
+    o->skip_memory_check = false;
 }
 
 llm4all_status llm4all_model_load(const char *path, const llm4all_model_options *options, llm4all_model **out_model) {
@@ -44,6 +46,9 @@ llm4all_status llm4all_model_load(const char *path, const llm4all_model_options 
                 m->impl.add_lora(o.lora[i].path, o.lora[i].scale);
             }
         }
+        // Nothing large is allocated or touched yet: the weights are unread mapped pages.
+        m->skip_memory_check = o.skip_memory_check;
+        if (!o.skip_memory_check) check_model_memory(m->impl);
         *out_model = m.release();
     });
 }

@@ -7,6 +7,8 @@
 #include "api/shim.h"
 #include "batch.h"
 #include "generate.h"
+#include "limits.h"
+#include "memory.h"
 
 using namespace llm4all;
 
@@ -73,6 +75,11 @@ llm4all_status llm4all_session_new(llm4all_model *model, const llm4all_session_o
         llm4all_session_options o = read_options(options, llm4all_session_options_init, "llm4all_session_options");
         LLM4ALL_REQUIRE(o.kv_type == LLM4ALL_KV_F16 || o.kv_type == LLM4ALL_KV_F32,
                         "kv_type must be LLM4ALL_KV_F16 (0) or LLM4ALL_KV_F32 (1)");
+        // Before the KV cache is allocated and cleared. Sizes out of range are left to the
+        // session's own checks, which name the option.
+        if (!model->skip_memory_check && o.n_ctx >= 0 && o.n_ctx <= k_max_session_ctx && o.n_batch >= 0)
+            check_session_memory(model->impl, o.n_ctx, o.n_batch,
+                                 o.kv_type == LLM4ALL_KV_F32 ? LLM4ALL_TYPE_F32 : LLM4ALL_TYPE_F16);
         *out_session = new llm4all_session(model->impl, o.n_ctx, o.n_batch, o.n_threads,
                                            o.kv_type == LLM4ALL_KV_F32 ? LLM4ALL_TYPE_F32 : LLM4ALL_TYPE_F16);
     });

@@ -27,6 +27,8 @@ def add_parser(sub: Any) -> None:
                    help="texts longer than the model's window: average windows (default), cut, or fail")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: every core)")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+    from ..cli import skip_memory_check_arg
+    skip_memory_check_arg(p)
     p.set_defaults(func=cmd_embed)
 
 
@@ -36,7 +38,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     texts = args.texts
     if texts == ["-"]:
         texts = [line.rstrip("\n") for line in sys.stdin]
-    model = Model(args.model, n_threads=args.threads or None, device=args.device)
+    model = Model(args.model, n_threads=args.threads or None, device=args.device,
+                  skip_memory_check=args.skip_memory_check)
     if not model.is_embedding:
         raise ValueError(f"{args.model} is not an embedding model (try `llm4all embed minilm TEXT`)")
     vecs, n_tokens = model.embed(list(texts), normalize=not args.no_normalize, dimensionality=args.dimensionality,

@@ -51,8 +51,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                    help="largest request body accepted (default 1 MiB)")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
-    from ..cli import lora_arg
+    from ..cli import lora_arg, skip_memory_check_arg
     lora_arg(p)
+    skip_memory_check_arg(p)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
 
@@ -169,7 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def load(name: str, path: Any, lora: Any = None, chat_template: Optional[str] = None) -> Served:
         model = _core.Model(str(resolve_embedding_model(name) if os.path.isdir(path) else path), args.device,
-                            lora=lora or [])
+                            lora=lora or [], skip_memory_check=args.skip_memory_check)
         if model.embedding_dim > 0:   # answers /v1/embeddings only
             return Served(name, EmbeddingEngine(model, n_threads=args.threads or 0))
         engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,

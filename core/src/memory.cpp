@@ -1,0 +1,306 @@
+// memory.cpp — the memory estimate of a model and session from its header and sizes,
+// the memory available to this process, and the check before a load (memory.h).
+// The figures follow what the loader and a session really allocate and touch, so that
+// the estimate matches a run's peak resident memory (tests/python/test_memory_estimate.py).
+#include "memory.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#if defined(__APPLE__)
+#include <mach/mach.h>
+#include <sys/sysctl.h>
+#elif defined(_WIN32)
+#include <windows.h>
+#else
+#include <unistd.h>
+#endif
+
+#include "error.h"
+#include "kv_cache.h"
+
+namespace llm4all {
+
+namespace {
+
+constexpr uint64_t k_page = 4096;
+// Pages the kernel maps around a faulting page of a mapped file when they are already
+// cached (fault-around, 64 KiB by default): what reading one embedding row can cost.
+constexpr uint64_t k_fault_around = 64 * 1024;
+// The core and backend libraries' code and data, the C++ runtime, the thread pool's
+// stacks as far as they are touched, and allocator slack (measured as the growth of a
+// process's RSS over a model load, less the tables counted below).
+constexpr uint64_t k_runtime_fixed = 8ull << 20;
+// The parsed vocabulary beyond the header's own arrays: per token its text, score, type,
+// lookup slot and detokenizer piece; per BPE merge its key and hash node (fitted to the
+// RssAnon growth of loading 49k-, 152k- and 262k-token vocabularies).
+constexpr uint64_t k_per_token = 68;
+constexpr uint64_t k_per_merge = 176;
+// Embedding rows a run reads from a table that no matmul reads whole, each costing up to
+// k_fault_around: a decoder's conversation holds few distinct tokens (1 per 32 positions of
+// its context here), an encoder's full window about one in three (measured on wiki text).
+constexpr uint64_t k_decoder_positions_per_row = 32;
+constexpr uint64_t k_encoder_tokens_per_row = 3;
+
+uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
+
+// Bytes of a parsed header value: the GgufFile keeps every metadata array (the
+// vocabulary's tokens, scores, types and merges) as values of its own.
+uint64_t value_bytes(const GgufValue &v) {
+    uint64_t b = v.str.size() > 15 ? v.str.size() + 17 : 0;   // beyond the small-string buffer, + malloc header
+    for (const GgufValue &x : v.items) b += sizeof(GgufValue) + value_bytes(x);
+    return b;
+}
+
+// The header's parsed metadata and the vocabulary's own tables.
+uint64_t vocab_bytes(const Model &model) {
+    const GgufFile &f = model.file();
+    uint64_t bytes = 0;
+    for (const auto &kv : f.metadata()) bytes += value_bytes(kv.second);
+    uint64_t n_merges = 0;
+    if (const GgufValue *m = f.find("tokenizer.ggml.merges")) n_merges = m->items.size();
+    return bytes + uint64_t(model.hparams().n_vocab) * k_per_token + n_merges * k_per_merge;
+}
+
+uint64_t tensor_bytes(const Model &model, const llm4all_tensor *t) {
+    if (!t) return 0;
+    for (const GgufTensorInfo &info : model.file().tensors())
+        if (model.file().tensor_data(info) == t->data) return info.size;
+    return 0;
+}
+
+// The file's pages a run touches: the whole file (header, every tensor) except an
+// embedding table that no matmul reads (untied output head, encoders), of which only the
+// rows of the tokens run are read. n_tokens: the context (decoders) or window (encoders).
+uint64_t weight_bytes(const Model &model, int64_t n_tokens) {
+    const Weights &w = model.weights();
+    const bool encoder = !model.arch().forward;
+    uint64_t bytes = model.file().file_size();
+    if (w.tok_embd && (encoder || w.output != w.tok_embd)) {
+        const uint64_t embd = tensor_bytes(model, w.tok_embd);
+        const uint64_t rows = uint64_t(std::max<int64_t>(n_tokens, 1)) /
+                              (encoder ? k_encoder_tokens_per_row : k_decoder_positions_per_row) + 1;
+        bytes -= embd;
+        bytes += std::min(embd, rows * k_fault_around);
+    }
+    return bytes;
+}
+
+// Activations of one forward pass over n tokens (the scratch slots of arch/common.h's
+// Activations, or BERT's), the backend's prepared (quantized) activations, the output
+// head for one row and the logits copies the session, batch and sampler keep.
+uint64_t compute_bytes(const Hparams &hp, int64_t n, bool encoder) {
+    const uint64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
+    const uint64_t Q = uint64_t(hp.n_head) * hd, KV = uint64_t(hp.n_head_kv) * hd;
+    const uint64_t per_token = hp.arch == "bert" ? 6 * E + F : 3 * E + 2 * Q + 2 * KV + 2 * F;
+    uint64_t bytes = f32_bytes(per_token * uint64_t(n));
+    // mul_mat's Q8 activations (about a byte per value) plus their tile-packed copy.
+    bytes += 2 * uint64_t(n) * std::max(E, F) * 9 / 8;
+    if (encoder) {
+        bytes += f32_bytes(E * uint64_t(n));   // the final hidden states, downloaded to the host
+    } else {
+        // Head output [n_vocab, 1], the batch's and the session's logits, the sampler's
+        // candidates (id + logit) and probabilities.
+        bytes += f32_bytes(uint64_t(hp.n_vocab) * 6);
+    }
+    return bytes;
+}
+
+// Bytes from a decimal number with an optional K/M/G/T suffix (powers of 1024); 0 if bad.
+uint64_t parse_bytes(const char *s) {
+    char *end = nullptr;
+    const double v = std::strtod(s, &end);
+    if (end == s || !(v > 0)) return 0;
+    while (*end == ' ') ++end;
+    double scale = 1;
+    switch (*end) {
+    case 'k': case 'K': scale = 1024.0; break;
+    case 'm': case 'M': scale = 1024.0 * 1024; break;
+    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; break;
+    case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; break;
+    case '\0': break;
+    default: return 0;
+    }
+    return static_cast<uint64_t>(v * scale);
+}
+
+#if !defined(__APPLE__) && !defined(_WIN32)
+// A "key value" line's value from a /proc- or cgroup-style file; -1 when absent.
+int64_t file_value(const std::string &path, const std::string &key) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (key.empty()) return std::strtoll(line.c_str(), nullptr, 10);
+        if (line.compare(0, key.size(), key) == 0 && line.size() > key.size() &&
+            (line[key.size()] == ' ' || line[key.size()] == ':'))
+            return std::strtoll(line.c_str() + key.size() + 1, nullptr, 10);
+    }
+    return -1;
+}
+
+int64_t file_number(const std::string &path) {
+    std::ifstream in(path);
+    std::string word;
+    if (!(in >> word) || word == "max") return -1;
+    return std::strtoll(word.c_str(), nullptr, 10);
+}
+
+// The room left under this process's cgroup memory limit (v2 or v1), counting the
+// cgroup's file cache as reclaimable; -1 when there is no limit.
+int64_t cgroup_room() {
+    std::vector<std::string> dirs;
+    std::ifstream in("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+        const size_t a = line.find(':'), b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+        if (controllers.empty()) dirs.push_back("/sys/fs/cgroup" + path);
+        else if (controllers.find("memory") != std::string::npos) dirs.push_back("/sys/fs/cgroup/memory" + path);
+    }
+    dirs.push_back("/sys/fs/cgroup");          // inside a container's namespace
+    dirs.push_back("/sys/fs/cgroup/memory");
+    int64_t best = -1;
+    for (const std::string &d : dirs) {
+        int64_t limit = file_number(d + "/memory.max"), used = file_number(d + "/memory.current");
+        int64_t cache = file_value(d + "/memory.stat", "file");
+        if (limit < 0) {   // cgroup v1
+            limit = file_number(d + "/memory.limit_in_bytes");
+            used = file_number(d + "/memory.usage_in_bytes");
+            const int64_t a = file_value(d + "/memory.stat", "total_active_file"),
+                          i = file_value(d + "/memory.stat", "total_inactive_file");
+            cache = a >= 0 && i >= 0 ? a + i : -1;
+        }
+        if (limit <= 0 || limit >= (int64_t(1) << 60) || used < 0) continue;   // no limit there
+        const int64_t room = std::max<int64_t>(0, limit - used + std::max<int64_t>(cache, 0));
+        if (best < 0 || room < best) best = room;
+    }
+    return best;
+}
+#endif
+
+} // namespace
+
+SessionShape resolve_session_shape(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
+    SessionShape s;
+    s.n_ctx = n_ctx > 0 ? n_ctx : std::min(hp.n_ctx_train, 4096);
+    s.n_batch = std::min(n_batch > 0 ? n_batch : 512, s.n_ctx);
+    s.kv_type = kv_type;
+    return s;
+}
+
+std::vector<MemoryUse> estimate_memory(const Model &model, const SessionShape &shape) {
+    const Hparams &hp = model.hparams();
+    const bool encoder = !model.arch().forward;
+    // An encoder runs windows of n_ctx tokens (at most its training context) in one pass.
+    const int32_t n_window = shape.n_ctx > 0 ? std::min(shape.n_ctx, hp.n_ctx_train) : hp.n_ctx_train;
+    MemoryUse cpu;
+    cpu.device = model.backend().iface->name;
+    cpu.weights = weight_bytes(model, encoder ? n_window : shape.n_ctx);
+    cpu.runtime = k_runtime_fixed + vocab_bytes(model);
+    if (shape.session) {
+        if (encoder) {
+            cpu.compute = compute_bytes(hp, n_window, true);
+        } else {
+            cpu.kv_cache = KvCache::bytes_needed(hp, shape.n_ctx, shape.n_batch, shape.kv_type);
+            cpu.compute = compute_bytes(hp, shape.n_batch, false);
+        }
+    }
+    return {cpu};
+}
+
+uint64_t available_memory(std::string *source) {
+    std::string dummy;
+    std::string &src = source ? *source : dummy;
+    if (const char *env = std::getenv("LLM4ALL_MEMORY_LIMIT")) {
+        if (*env) {
+            const uint64_t v = parse_bytes(env);
+            if (!v)
+                fail(LLM4ALL_ERR_INVALID_ARGUMENT, std::string("LLM4ALL_MEMORY_LIMIT=") + env +
+                                                       " is not a size (bytes, or a number with K, M, G or T)");
+            src = "LLM4ALL_MEMORY_LIMIT";
+            return v;
+        }
+    }
+#if defined(__APPLE__)
+    // Free, inactive and purgeable pages: what the system gives a new allocation
+    // without swapping out what others use.
+    vm_statistics64_data_t vm{};
+    mach_msg_type_number_t count = HOST_VM_INFO64_COUNT;
+    vm_size_t page = 0;
+    if (host_page_size(mach_host_self(), &page) != KERN_SUCCESS ||
+        host_statistics64(mach_host_self(), HOST_VM_INFO64, reinterpret_cast<host_info64_t>(&vm), &count) != KERN_SUCCESS)
+        return 0;
+    src = "free + inactive + purgeable pages";
+    return (uint64_t(vm.free_count) + vm.inactive_count + vm.purgeable_count) * uint64_t(page);
+#elif defined(_WIN32)
+    MEMORYSTATUSEX st{};
+    st.dwLength = sizeof st;
+    if (!GlobalMemoryStatusEx(&st)) return 0;
+    src = "available physical memory";
+    return st.ullAvailPhys;
+#else
+    int64_t avail = file_value("/proc/meminfo", "MemAvailable");
+    if (avail >= 0) {
+        avail *= 1024;
+        src = "MemAvailable";
+    } else {
+        const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages <= 0 || page <= 0) return 0;
+        avail = int64_t(pages) * page;
+        src = "free memory";
+    }
+    const int64_t room = cgroup_room();
+    if (room >= 0 && room < avail) {
+        src = "cgroup memory limit";
+        return uint64_t(room);
+    }
+    return uint64_t(avail);
+#endif
+}
+
+namespace {
+void check_memory(const Model &model, const MemoryUse &need, const SessionShape &shape) {
+    std::string source;
+    const uint64_t avail = available_memory(&source);
+    if (!avail) {
+        log_message(LLM4ALL_LOG_DEBUG, "memory check skipped: this system does not say how much memory is available");
+        return;
+    }
+    if (need.total() <= avail) return;
+    auto mib = [](uint64_t b) { return std::to_string((b + (1 << 19)) >> 20) + " MiB"; };
+    std::string parts = "weights " + mib(need.weights);
+    if (shape.session && need.kv_cache) parts += ", KV cache " + mib(need.kv_cache) + " at n_ctx " + std::to_string(shape.n_ctx);
+    if (shape.session) parts += ", compute " + mib(need.compute);
+    if (need.runtime) parts += ", runtime " + mib(need.runtime);
+    std::string fix = shape.session && need.kv_cache ? "use a smaller context (n_ctx, --n-ctx), " : "";
+    fix += "a smaller quantization of the model (e.g. Q4_K_M instead of Q8_0), or fewer GPU layers (n_gpu_layers) "
+           "where a GPU holds part of it";
+    fail(LLM4ALL_ERR_OUT_OF_MEMORY,
+         model.file().path() + " needs about " + mib(need.total()) + " of memory (" + parts + ") but only " + mib(avail) +
+             " is available (" + source + "). To fit, " + fix +
+             "; to load it anyway, skip this check (skip_memory_check, --skip-memory-check).");
+}
+
+} // namespace
+
+void check_model_memory(const Model &model) {
+    SessionShape shape;
+    shape.session = false;
+    MemoryUse need = estimate_memory(model, shape).front();
+    check_memory(model, need, shape);
+}
+
+void check_session_memory(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
+    const SessionShape shape = resolve_session_shape(model.hparams(), n_ctx, n_batch, kv_type);
+    MemoryUse need = estimate_memory(model, shape).front();
+    need.runtime = 0;   // resident since the model loaded
+    check_memory(model, need, shape);
+}
+
+} // namespace llm4all
