@@ -40,10 +40,11 @@ EMBD_BPW = {"Q4_K_M": 4.5, "Q8_0": 8.5, "Q4_1": 5.0, "F16": 16.0, "F32": 32.0}
 # num_attention_heads, num_key_value_heads, head_dim, vocab_size, tie_word_embeddings,
 # sliding_window). "window_every": of each group of this many layers all but the last use
 # the window (gemma3's 5 local : 1 global).
+# Llama 3.x: not in the catalogue until the llama loader applies rope_freqs (docs/models.md).
+# Its 128k-token vocabulary carries 280k merges: about 900 header/table bytes a token.
 _LLAMA_1B = dict(arch="llama", n_layer=16, n_embd=2048, n_ff=8192, n_head=32, n_head_kv=8, head_dim=64,
-                 n_vocab=128256, tied=True)
-_LLAMA_3B = dict(arch="llama", n_layer=28, n_embd=3072, n_ff=8192, n_head=24, n_head_kv=8, head_dim=128,
-                 n_vocab=128256, tied=True)
+                 n_vocab=128256, tied=True, vocab_bytes=900)
+_LLAMA_3B = dict(_LLAMA_1B, n_layer=28, n_embd=3072, n_head=24, head_dim=128)
 _QWEN_05B = dict(arch="qwen2", n_layer=24, n_embd=896, n_ff=4864, n_head=14, n_head_kv=2, head_dim=64,
                  n_vocab=151936, tied=True)
 _QWEN_15B = dict(arch="qwen2", n_layer=28, n_embd=1536, n_ff=8960, n_head=12, n_head_kv=2, head_dim=128,
@@ -80,7 +81,7 @@ SHAPES: Dict[str, Dict[str, Any]] = {
     "deepseek-r1-qwen-1.5b": dict(_QWEN_15B, tied=False),
     "deepseek-r1-qwen-7b": _QWEN_7B,
     "deepseek-r1-llama-8b": dict(arch="llama", n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8,
-                                 head_dim=128, n_vocab=128256, tied=False),
+                                 head_dim=128, n_vocab=128256, tied=False, vocab_bytes=900),
     # Qwen3 (dense): head_dim 128 whatever the width; the 8B unties its head.
     "qwen3-0.6b": dict(arch="qwen3", n_layer=28, n_embd=1024, n_ff=3072, n_head=16, n_head_kv=8, head_dim=128,
                        n_vocab=151936, tied=True),
@@ -150,7 +151,8 @@ def weight_bytes(s: Dict[str, Any], file_size: int, quant: str) -> int:
 
 def runtime_bytes(s: Dict[str, Any]) -> int:
     """Libraries and runtime plus the parsed vocabulary (BPE vocabularies carry merges)."""
-    return RUNTIME_BYTES + s["n_vocab"] * (BPE_TOKEN_BYTES if s.get("bpe", True) else TOKEN_BYTES)
+    per_token = s.get("vocab_bytes") or (BPE_TOKEN_BYTES if s.get("bpe", True) else TOKEN_BYTES)
+    return RUNTIME_BYTES + s["n_vocab"] * per_token
 
 
 def ram_bytes(s: Dict[str, Any], file_size: int, quant: str, n_ctx: int = N_CTX) -> int:
