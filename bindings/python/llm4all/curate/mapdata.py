@@ -12,7 +12,7 @@ import numpy as np
 
 from .embed import engine_vectors, pair_text, tfidf_matrix, tfidf_vectors
 from .formats import Pair
-from .layout import auto_clusters, cluster, cluster_names, project
+from .layout import auto_clusters, cluster, cluster_names, have_umap, project
 
 # Colour-blind-friendly categorical colours (the "tab" families), shared by PNG and HTML.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -77,6 +77,8 @@ def build_map(pairs: Sequence[Pair], embed_model: Optional[str], projection: str
     else:
         vectors = np.zeros((0, 2), np.float32)
     if len(texts):
+        if projection == "auto":
+            projection = "umap" if have_umap() else "tsne"
         if progress:   # UMAP and t-SNE report no progress of their own: say what is running
             progress(f"projecting {len(texts)} points ({projection}), clustering", 0)
         xy, method = project(vectors, projection, seed)
