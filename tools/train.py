@@ -37,6 +37,7 @@ class TrainConfig:
     data: List[str] = field(default_factory=list)   # .json / .jsonl files of pairs
     output: str = "lora-out"
     prompt_format: str = "auto"       # auto | prompt_response | alpaca | messages
+    wrap_plain_prompts: bool = True   # a bare prompt (no "### Response:") goes into the Alpaca template
     max_examples: int = 0             # 0 = all
     eval_fraction: float = 0.05       # held-out share for the evaluation loss
     max_length: int = 512             # tokens per example (prompt + response), longer ones are cut
@@ -93,7 +94,7 @@ def read_records(paths: Sequence[str]) -> List[Dict[str, Any]]:
     return out
 
 
-def to_pair(rec: Dict[str, Any], fmt: str, tok: Any) -> Optional[Tuple[str, str]]:
+def to_pair(rec: Dict[str, Any], fmt: str, tok: Any, wrap: bool = True) -> Optional[Tuple[str, str]]:
     """(prompt text, response text) of one record; None for one that has neither form."""
     if fmt in ("auto", "messages") and isinstance(rec.get("messages"), list):
         msgs = rec["messages"]
@@ -112,7 +113,11 @@ def to_pair(rec: Dict[str, Any], fmt: str, tok: Any) -> Optional[Tuple[str, str]
         resp = rec.get("response", rec.get("output"))
         return (prompt, str(resp)) if resp is not None else None
     if fmt in ("auto", "prompt_response") and "prompt" in rec and "response" in rec:
-        return str(rec["prompt"]), str(rec["response"])
+        prompt = str(rec["prompt"])
+        # GPT4All's files hold the template already; curated ones (tools/curate.py) the bare question.
+        if wrap and "### Response:" not in prompt:
+            prompt = ALPACA.format(ctx="", instruction=prompt, input="")
+        return prompt, str(rec["response"])
     return None
 
 
@@ -308,7 +313,7 @@ def train(cfg: TrainConfig) -> Path:
     model, tok = load_base(cfg.base, torch.float32)
     # Data: read, format, encode, split off the held-out part (fixed by the seed).
     records = read_records(cfg.data)
-    pairs = [p for p in (to_pair(r, cfg.prompt_format, tok) for r in records) if p is not None]
+    pairs = [p for p in (to_pair(r, cfg.prompt_format, tok, cfg.wrap_plain_prompts) for r in records) if p is not None]
     random.Random(cfg.seed).shuffle(pairs)
     if cfg.max_examples > 0:
         pairs = pairs[:cfg.max_examples]
@@ -363,6 +368,8 @@ def train(cfg: TrainConfig) -> Path:
                 k += 1
             epoch += 1
 
+    # The held-out loss before any training, the baseline the run is judged against.
+    eval_before = evaluate(model, eval_ex, cfg, tok.pad_token_id, accel) if step == 0 else None
     model.train()
     it = micro_batches(step * micro_per_step)
     bar = tqdm(total=total, initial=step, disable=not main, desc="train", unit="step")
@@ -399,8 +406,20 @@ def train(cfg: TrainConfig) -> Path:
         accel.unwrap_model(model).save_pretrained(out)
         tok.save_pretrained(out)
         plot_losses(out)
-        print(f"adapter written to {out} ({step} steps, {tokens / max(1e-9, time.time() - t0):.0f} tokens/s)",
-              file=sys.stderr)
+        wall = time.time() - t0
+        summary_path = out / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() and step > 0 else {}
+        if eval_before is not None:
+            summary["eval_loss_before"] = round(eval_before, 6)
+        recs = [json.loads(ln) for ln in (out / "log.jsonl").read_text().splitlines() if ln.strip()]
+        evals = [r["eval_loss"] for r in recs if "eval_loss" in r]
+        summary.update(steps=step, examples_train=len(train_ex), examples_eval=len(eval_ex),
+                       first_loss=recs[0]["loss"] if recs else None, last_loss=recs[-1]["loss"] if recs else None,
+                       eval_loss_after=evals[-1] if evals else None,
+                       wall_s=round(summary.get("wall_s", 0) + wall, 1), tokens=summary.get("tokens", 0) + tokens)
+        summary["tokens_per_s"] = round(summary["tokens"] / max(1e-9, summary["wall_s"]), 1)
+        summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"adapter written to {out} ({step} steps, {tokens / max(1e-9, wall):.0f} tokens/s)", file=sys.stderr)
     return out
 
 
