@@ -372,14 +372,15 @@ def test_engine_embeddings_map(tmp_path):
 
 def test_map_sample_is_seeded_and_uniform(tmp_path):
     from llm4all.curate.formats import read_pairs
-    from llm4all.curate.mapdata import build_map
+    from llm4all.curate.mapdata import sample_pairs
 
     _write_inputs(tmp_path)
     pairs, _ = read_pairs([tmp_path / "pairs.jsonl", tmp_path / "alpaca.json", tmp_path / "chat.jsonl"])
-    a = build_map(pairs, None, "tsne", max_points=12, seed=3)
-    b = build_map(pairs, None, "tsne", max_points=12, seed=3)
-    assert len(a.ids) == 12 and a.ids == b.ids and len(set(a.ids)) == 12
-    assert len(build_map(pairs, None, "tsne", max_points=0).ids) == len(pairs) - 2   # all but the unreadable
+    a, b = sample_pairs(pairs, 12, seed=3), sample_pairs(pairs, 12, seed=3)
+    assert len(a) == 12 and [p.id for p in a] == [p.id for p in b] and len({p.id for p in a}) == 12
+    assert [p.id for p in a] == [p.id for p in pairs if p in a]           # input order kept
+    assert [p.id for p in sample_pairs(pairs, 12, seed=4)] != [p.id for p in a]
+    assert sample_pairs(pairs, 0) == pairs and sample_pairs(pairs, len(pairs) + 5) == pairs
 
 
 def test_unknown_rule_is_an_error(tmp_path):

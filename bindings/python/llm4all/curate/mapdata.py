@@ -56,17 +56,22 @@ def hover_text(pair: Pair) -> str:
     return f"{pair.id}\n{fate}\nPROMPT: {_short(pair.prompt, HOVER_CHARS)}\nRESPONSE: {_short(pair.response, HOVER_CHARS)}"
 
 
+def sample_pairs(pairs: Sequence[Pair], max_points: int, seed: int = 0) -> List[Pair]:
+    """All pairs, or a seeded uniform sample of max_points of them in input order (a page of a
+    million points would not open; a uniform sample keeps the proportions)."""
+    if not 0 < max_points < len(pairs):
+        return list(pairs)
+    keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_points, replace=False))
+    return [pairs[i] for i in keep]
+
+
 def build_map(pairs: Sequence[Pair], embed_model: Optional[str], projection: str = "auto", clusters: int = 0,
               seed: int = 0, progress: Optional[Callable[[str, int], Callable[[int], None]]] = None,
               max_points: int = 0) -> MapData:
     """Vectors (engine model embed_model, or TF-IDF when None), 2-D projection and clusters of
     the readable pairs, or of a seeded random sample of max_points of them (0: all).
     progress(label, total) returns an update(n) callable."""
-    pairs = [p for p in pairs if p.format != "unreadable"]
-    if 0 < max_points < len(pairs):
-        # A page of a million points would not open; a uniform sample keeps the proportions.
-        keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_points, replace=False))
-        pairs = [pairs[i] for i in keep]
+    pairs = sample_pairs([p for p in pairs if p.format != "unreadable"], max_points, seed)
     texts = [pair_text(p) for p in pairs]
     tfidf, vectorizer = tfidf_matrix(texts) if texts else (None, None)
     if embed_model:
@@ -99,4 +104,4 @@ def build_map(pairs: Sequence[Pair], embed_model: Optional[str], projection: str
         removed=np.array([p.removed_by is not None for p in pairs], bool))
 
 
-__all__ = ["MapData", "build_map", "hover_text", "colour", "PALETTE", "KEPT_COLOUR"]
+__all__ = ["MapData", "build_map", "sample_pairs", "hover_text", "colour", "PALETTE", "KEPT_COLOUR"]
