@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "tools" / "train.py"
 IDS = [1, 403, 261, 32, 285, 259, 307, 290, 295, 261, 349, 265, 280, 45, 260, 313]
 
-for mod in ("torch", "transformers", "peft", "accelerate", "yaml"):
+for mod in ("torch", "transformers", "peft", "accelerate", "yaml", "gguf"):
     pytest.importorskip(mod, reason=f"LoRA training needs {mod} (pip install 'llm4all[train]')")
 
 
@@ -230,3 +230,25 @@ def test_cli_lora_flag_matches_library(work):
     assert want.strip() and want.strip() in r.stdout
     plain = llm4all.Model(work / "base.gguf", n_threads=1).generate(prompt, max_tokens=12, temp=0)
     print(f"base: {plain!r}\nwith adapter: {want!r}")
+
+
+@pytest.mark.parametrize("outtype,tol_f32", [("f16", 5e-2), ("q8_0", 0.25)])
+def test_f16_and_q8_0_adapters(work, outtype, tol_f32):
+    """Smaller adapter files: close to the F32 adapter, and to llama.cpp reading the same
+    file (each engine rounds the activations for F16/Q8_0 products its own way)."""
+    f = work / f"adapter-{outtype}.gguf"
+    run_train("export", work / "adapter", "-o", f, "--outtype", outtype)
+    import gguf
+    types = {t.tensor_type.name for t in gguf.GGUFReader(str(f)).tensors}
+    assert outtype.upper() in types, types
+    ours = logits(work / "base.gguf", [(f, 1.0)])
+    ref32 = logits(work / "base.gguf", [(work / "adapter.gguf", 1.0)])
+    print(f"{outtype}: vs the F32 adapter {np.abs(ours - ref32).max():.2e}")
+    assert np.abs(ours - ref32).max() < tol_f32
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is the reference for adapters")
+    ll = llama_cpp.Llama(model_path=str(work / "base.gguf"), lora_path=str(f), n_ctx=64, logits_all=True,
+                         n_threads=1, type_k=0, type_v=0, verbose=False)
+    ll.eval(IDS)
+    ref = np.array(ll.scores[:len(IDS)], dtype=np.float32)
+    print(f"{outtype}: vs llama.cpp with the same file {np.abs(ref - ours).max():.2e}")
+    assert np.abs(ref - ours).max() < 3e-2
