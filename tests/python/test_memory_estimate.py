@@ -247,22 +247,25 @@ def test_embedding_run_peak_rss(name, testdata):
 # ---- the catalogue's RAM figures -------------------------------------------------------------
 
 def test_catalogue_ram_is_the_estimate():
-    """models.json states RAM at llm4all.Model's default context; for every catalogue model
-    on this machine it must be the engine's estimate (without the caller's own process)."""
+    """The RAM need `llm4all list` shows (catalog.ram_needed) at llm4all.Model's default context
+    is, for every catalogue model on this machine, the engine's estimate from its file (what
+    loading checks, without the caller's own process): computed at run time, not stored. The
+    figure stored in models.json, used for models not downloaded (tools/catalog_ram.py, from
+    published shapes), must stay close to it."""
     assert inspect.signature(llm4all.Model.__init__).parameters["n_ctx"].default == DEFAULT_N_CTX
+    from llm4all.embeddings import embedding_model_path
     checked = []
     for name, entry in catalog.CATALOG.items():
-        if not catalog.is_cached(name) or "ram" not in entry.info:
+        if not catalog.is_cached(name):
             continue
-        path = catalog.cached_path(name)
-        if entry.is_folder:
-            from llm4all.embeddings import embedding_model_path
-            path = Path(embedding_model_path(name, None, False))
-            if not path.is_file():
-                continue
+        path = Path(embedding_model_path(name, None, False)) if entry.is_folder else catalog.cached_path(name)
+        if not path.is_file():
+            continue
         est = estimate_memory(path, n_ctx=DEFAULT_N_CTX, include_process=False)
-        assert entry.info["ram"] == est.total, f"{name}: models.json ram {entry.info['ram']} != estimate {est.total}"
+        assert catalog.ram_needed(entry) == (est.total, True), name
+        if "ram" in entry.info:
+            assert abs(entry.info["ram"] - est.total) <= 0.05 * est.total, (name, entry.info["ram"], est.total)
         checked.append(name)
     if not checked:
-        pytest.skip("no catalogue model with a RAM figure is cached here")
+        pytest.skip("no catalogue model is cached here")
     print("catalogue RAM checked for", ", ".join(checked))

@@ -480,9 +480,22 @@ def list_models(cache: Union[str, os.PathLike, None] = None) -> List[Tuple[Catal
     return [(e, is_cached(e.name, cache), cached_path(e.name, cache)) for e in CATALOG.values()]
 
 
-def ram_needed(entry: CatalogEntry) -> Tuple[int, bool]:
-    """(bytes, exact): the catalogue's RAM need at the default context when it states one,
-    else the file's size (the weights alone: a lower bound) with exact False."""
+def ram_needed(entry: CatalogEntry, cache: Union[str, os.PathLike, None] = None) -> Tuple[int, bool]:
+    """(bytes, exact): the RAM a model needs at llm4all.Model's default context. For a model
+    in the cache, the engine's own estimate from its file (what loading checks); otherwise the
+    catalogue's figure when it states one, else the file's size (the weights alone: a lower
+    bound) with exact False."""
+    if is_cached(entry.name, cache):
+        from .embeddings import embedding_model_path
+        from .memory import estimate_memory
+        path = cached_path(entry.name, cache)
+        try:
+            if entry.is_folder:
+                path = Path(embedding_model_path(entry.name, cache, False))
+            if path.is_file():
+                return estimate_memory(path, include_process=False).total, True
+        except Exception:  # noqa: BLE001 - a file the engine cannot read still lists
+            pass
     ram = entry.info.get("ram")
     return (int(ram), True) if ram else (entry.size, False)
 

@@ -38,7 +38,7 @@ def _mb(n: int) -> str:
 
 
 def _record(entry: catalog.CatalogEntry, cache: Optional[str], avail: Optional[int]) -> dict:
-    ram, exact = catalog.ram_needed(entry)
+    ram, exact = catalog.ram_needed(entry, cache)
     return {"name": entry.name, "display_name": entry.info.get("name", entry.name),
             "description": entry.description, "size": entry.size, "ram": ram, "ram_exact": exact,
             "fits": None if avail is None else ram <= avail, "use": entry.info.get("use", []),
