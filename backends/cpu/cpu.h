@@ -39,6 +39,8 @@ int32_t rms_norm(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4al
                  llm4all_tensor *y);
 int32_t rope(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot, float freq_base,
              float freq_scale, int32_t mode);
+int32_t rope_ext(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot, float freq_base,
+                 float freq_scale, int32_t mode, const float *freq_factors, float mscale);
 int32_t attention(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                   const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, float scale, llm4all_tensor *out);
 int32_t swiglu(llm4all_backend_ctx *ctx, const llm4all_tensor *gate, const llm4all_tensor *up, llm4all_tensor *y);

@@ -92,7 +92,13 @@ int32_t rms_norm(llm4all_backend_ctx *ctx, const llm4all_tensor *x, const llm4al
 
 int32_t rope(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot, float freq_base,
              float freq_scale, int32_t mode) {
+    return rope_ext(ctx, x, pos, n_rot, freq_base, freq_scale, mode, nullptr, 1.0f);
+}
+
+int32_t rope_ext(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot, float freq_base,
+                 float freq_scale, int32_t mode, const float *freq_factors, float mscale) {
     if (!ctx || !is_f32(x) || !pos) return bad("cpu rope: x must be F32 and pos given");
+    if (!(mscale > 0.0f) || !std::isfinite(mscale)) return bad("cpu rope: mscale must be a finite number > 0");
     const int64_t hd = x->ne[0], n_head = x->ne[1], n_tok = n_rows(x) / std::max<int64_t>(n_head, 1);
     if (n_rot <= 0 || n_rot > hd || n_rot % 2) return bad("cpu rope: n_rot must be even and <= head_dim");
     if (mode != LLM4ALL_ROPE_NORMAL && mode != LLM4ALL_ROPE_NEOX) return bad("cpu rope: unknown mode");
@@ -107,9 +113,10 @@ int32_t rope(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, in
         if (cs.size() < size_t(n_rot)) cs.resize(size_t(n_rot));
         float theta = float(pos[t]);
         for (int64_t i = 0; i < half; ++i) {
-            const float th = freq_scale * theta;
-            cs[2 * i] = std::cos(th);
-            cs[2 * i + 1] = std::sin(th);
+            // x / 1 and x * 1 are exact: without factors the angles are plain rope()'s.
+            const float th = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
+            cs[2 * i] = std::cos(th) * mscale;
+            cs[2 * i + 1] = std::sin(th) * mscale;
             theta *= theta_scale;
         }
         for (int64_t h = 0; h < n_head; ++h) {

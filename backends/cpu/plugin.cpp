@@ -130,6 +130,7 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
         layer_norm,
         gelu,
         attention_span,
+        rope_ext,
     };
     g_log = log_fn;
     return &table;

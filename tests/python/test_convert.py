@@ -230,7 +230,16 @@ def make_tiny(kind, folder, stories_hf):
     folder.mkdir()
     common = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=256)
-    if kind == "mistral":
+    if kind == "llama3":
+        # Llama 3.1-style RoPE scaling over a short original context: most dimensions get a
+        # frequency factor (rope_freqs.weight), so positions past 16 show whether it is applied.
+        copy_spm_tokenizer(stories_hf, folder)
+        cfg = tf.LlamaConfig(vocab_size=512, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
+                             rope_theta=10000.0, rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                                                               "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                               "original_max_position_embeddings": 16}, **common)
+        model = tf.LlamaForCausalLM(cfg)
+    elif kind == "mistral":
         copy_spm_tokenizer(stories_hf, folder)
         cfg = tf.MistralConfig(vocab_size=512, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
                                rope_theta=100000.0, sliding_window=None, **common)
@@ -264,6 +273,9 @@ EXPECTED_KEYS = {
     "mistral": ("llama", ["context_length", "embedding_length", "block_count", "feed_forward_length",
                           "attention.head_count", "attention.head_count_kv", "rope.freq_base",
                           "attention.layer_norm_rms_epsilon", "rope.dimension_count", "vocab_size"]),
+    "llama3": ("llama", ["context_length", "embedding_length", "block_count", "feed_forward_length",
+                         "attention.head_count", "attention.head_count_kv", "rope.freq_base",
+                         "attention.layer_norm_rms_epsilon", "rope.dimension_count", "vocab_size"]),
     "qwen2": ("qwen2", ["context_length", "embedding_length", "block_count", "feed_forward_length",
                         "attention.head_count", "attention.head_count_kv", "rope.freq_base",
                         "attention.layer_norm_rms_epsilon"]),
@@ -308,8 +320,10 @@ def test_tiny_model_converts_like_llamacpp(kind, tmp_path, testdata):
     for hf, g in hf_to_gguf_names(arch, cfg.num_hidden_layers, sd_names).items():
         if g is not None and not hf.startswith(("pooler", "lm_head")) and "position_ids" not in hf:
             expected[g] = hf
-    if kind == "mistral":
+    if kind in ("mistral", "llama3"):
         expected["output.weight"] = "lm_head.weight"
+    if kind == "llama3":
+        expected["rope_freqs.weight"] = "(computed from rope_scaling)"
     got = {t.name for t in r.tensors}
     assert got == set(expected), (sorted(got ^ set(expected)))
 
@@ -339,7 +353,7 @@ def test_tiny_model_converts_like_llamacpp(kind, tmp_path, testdata):
         if kind == "gemma3" and "gemma3" in str(e).lower():
             pytest.skip(f"the engine does not run gemma3 yet: {e}")
         raise
-    ids = list(np.random.default_rng(0).integers(3, cfg.vocab_size, size=24))
+    ids = list(np.random.default_rng(0).integers(3, cfg.vocab_size, size=48 if kind == "llama3" else 24))
     s = _core.Session(ours_model, n_ctx=64, n_batch=16, n_threads=2)
     s.decode([int(i) for i in ids], all_logits=True)
     ours = s.logits()
@@ -460,3 +474,21 @@ def test_command_line_lists_every_output_type_without_loading_gguf():
     # Building the CLI must not import gguf/numpy (numpy starts BLAS threads in every command).
     code = "import sys, llm4all.cli as c; c.build_parser(); print('gguf' in sys.modules or 'numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_llama3_rope_freqs_logits_like_llamacpp(tmp_path, testdata):
+    """rope_freqs.weight (Llama 3.1+ rope scaling) as llama.cpp applies it: on a tiny random
+    llama3-scaled model, llama.cpp's logits (llama-cpp-python) at every position, past the
+    original context too, equal llm4all's."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    make_tiny("llama3", tmp_path / "llama3", testdata / "models" / "stories260K-hf")
+    path = convert(tmp_path / "llama3", tmp_path / "llama3.gguf", "f32")
+    ids = [1] + [int(i) for i in np.random.default_rng(1).integers(3, 512, size=40)]
+    s = _core.Session(_core.Model(str(path)), n_ctx=64, n_batch=16, n_threads=2)
+    s.decode(ids, all_logits=True)
+    ours = s.logits()
+    ref = llama_cpp.Llama(model_path=str(path), n_ctx=64, logits_all=True, verbose=False, n_threads=2)
+    ref.eval(ids)
+    theirs = np.array(ref.scores[:len(ids)])
+    err = float(np.abs(ours - theirs).max())
+    assert err <= 1e-3 * max(1.0, float(np.abs(theirs).max())), err

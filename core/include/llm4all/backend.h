@@ -177,6 +177,15 @@ typedef struct llm4all_backend_iface {
     int32_t (*attention_span)(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                               const llm4all_tensor *v, int32_t n_kv, const int32_t *first, const int32_t *last,
                               float scale, llm4all_tensor *out);
+
+    /* Appended for scaled RoPE (Llama 3.1+ rope_freqs, Phi-3.5/4 LongRoPE). Callers check
+     * size > offsetof(llm4all_backend_iface, rope_ext) before use. */
+
+    /* rope() where pair i turns by freq_scale * pos * base^(-2i/n_rot) / freq_factors[i]
+     * (freq_factors: n_rot/2 floats, or NULL for all 1) and cos and sin are multiplied by
+     * mscale (LongRoPE's attention factor; 1 = none), as llama.cpp's rope with freq factors. */
+    int32_t (*rope_ext)(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot,
+                        float freq_base, float freq_scale, int32_t mode, const float *freq_factors, float mscale);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.

@@ -16,6 +16,7 @@ using arch::check;
 using arch::matmul;
 using arch::matmul_shared;
 using arch::output_head;
+using arch::rope;
 using arch::store_and_attend;
 using arch::view;
 
@@ -38,6 +39,9 @@ void load_llama_family(Model &model, const LlamaVariant &variant) {
     w.output_norm = model.tensor("output_norm.weight", {E});
     w.output = model.tensor("output.weight", {E, V}, false);
     if (!w.output) w.output = w.tok_embd;  // tied embeddings
+    w.rope_freqs = model.tensor("rope_freqs.weight", {int64_t(hp.n_rot / 2)}, false);
+    if (w.rope_freqs && w.rope_freqs->type != LLM4ALL_TYPE_F32)
+        fail(LLM4ALL_ERR_BAD_GGUF, "rope_freqs.weight must be F32");
     w.layers.resize(hp.n_layer);
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
@@ -102,8 +106,8 @@ void forward_llama_family(Batch &b, float *logits) {
             check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
             check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)", s);
         }
-        check(be.rope(ctx, &q3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(q)", s);
-        check(be.rope(ctx, &k3, pos, hp.n_rot, hp.rope_base, hp.rope_scale, hp.rope_mode), "rope(k)", s);
+        rope(s, q3, pos, hp.rope_base, hp.rope_scale, w.rope_freqs, "rope(q)");
+        rope(s, k3, pos, hp.rope_base, hp.rope_scale, w.rope_freqs, "rope(k)");
 
         // A sliding window (phi3) covers every layer; the others see the whole causal past.
         store_and_attend(b, l, k, v, q3, scale, 0.0f, att3);
