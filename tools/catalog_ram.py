@@ -40,7 +40,7 @@ EMBD_BPW = {"Q4_K_M": 4.5, "Q8_0": 8.5, "Q4_1": 5.0, "F16": 16.0, "F32": 32.0}
 # num_attention_heads, num_key_value_heads, head_dim, vocab_size, tie_word_embeddings,
 # sliding_window). "window_every": of each group of this many layers all but the last use
 # the window (gemma3's 5 local : 1 global).
-# Llama 3.x: not in the catalogue until the llama loader applies rope_freqs (docs/models.md).
+# Llama 3.x (rope scaling in rope_freqs.weight, which the llama loader applies).
 # Its 128k-token vocabulary carries 280k merges: about 900 header/table bytes a token.
 _LLAMA_1B = dict(arch="llama", n_layer=16, n_embd=2048, n_ff=8192, n_head=32, n_head_kv=8, head_dim=64,
                  n_vocab=128256, tied=True, vocab_bytes=900)
