@@ -16,6 +16,9 @@
 #include <mach/mach.h>
 #include <sys/sysctl.h>
 #elif defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX   // keep std::min/std::max usable
+#endif
 #include <windows.h>
 #else
 #include <unistd.h>
@@ -279,8 +282,8 @@ void check_memory(const Model &model, const MemoryUse &need, const SessionShape 
     if (shape.session) parts += ", compute " + mib(need.compute);
     if (need.runtime) parts += ", runtime " + mib(need.runtime);
     std::string fix = shape.session && need.kv_cache ? "use a smaller context (n_ctx, --n-ctx), " : "";
-    fix += "a smaller quantization of the model (e.g. Q4_K_M instead of Q8_0), or fewer GPU layers (n_gpu_layers) "
-           "where a GPU holds part of it";
+    fix += "a smaller quantization of the model (fewer bits per weight, e.g. Q4_K_M or Q3_K_M), or fewer GPU "
+           "layers (n_gpu_layers) where a GPU holds part of it";
     fail(LLM4ALL_ERR_OUT_OF_MEMORY,
          model.file().path() + " needs about " + mib(need.total()) + " of memory (" + parts + ") but only " + mib(avail) +
              " is available (" + source + "). To fit, " + fix +
