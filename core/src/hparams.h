@@ -27,6 +27,10 @@ struct Hparams {
     float rms_eps = 1e-5f;
     float rope_base = 10000.0f;
     float rope_scale = 1.0f;   // positions are multiplied by this
+    // LongRoPE (phi3): sessions with n_ctx above n_ctx_orig turn by the long factors, the
+    // others by the short ones; cos and sin are scaled by rope_attn_factor.
+    int32_t n_ctx_orig = 0;
+    float rope_attn_factor = 1.0f;
     int32_t rope_mode = LLM4ALL_ROPE_NORMAL;
     // Sliding-window attention (Gemma 3): window length, 0 = none; every
     // swa_pattern-th layer (il % swa_pattern == swa_pattern - 1) stays global.

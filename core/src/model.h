@@ -55,8 +55,10 @@ struct Weights {
     const llm4all_tensor *output_norm = nullptr;  // [n_embd]
     const llm4all_tensor *output = nullptr;       // [n_embd, n_vocab] (tok_embd when tied)
     std::vector<LayerWeights> layers;
-    // [n_rot/2] F32 divisors of the RoPE frequencies (Llama 3.1+ rope scaling), or none.
+    // [n_rot/2] F32 divisors of the RoPE frequencies (Llama 3.1+ rope scaling), or none;
+    // LongRoPE's pair, chosen by the session's context (Hparams::n_ctx_orig).
     const llm4all_tensor *rope_freqs = nullptr;
+    const llm4all_tensor *rope_long = nullptr, *rope_short = nullptr;
     // BERT embeddings: absolute positions, token type 0, LayerNorm after the sum.
     const llm4all_tensor *pos_embd = nullptr, *type_embd = nullptr;       // [n_embd, n_ctx_train], [n_embd, n_types]
     const llm4all_tensor *embd_norm = nullptr, *embd_norm_b = nullptr;    // [n_embd]

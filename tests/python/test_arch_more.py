@@ -146,7 +146,13 @@ def test_phi3_q8_0_close(tmp_path, stories_hf, prompt_ids):
     assert err <= 0.05 * float(np.abs(theirs).max())
 
 
-def test_phi3_longrope_refused(tmp_path, stories_hf):
+def test_phi3_longrope_matches_transformers(tmp_path, stories_hf, prompt_ids):
+    """LongRoPE (the 128k-context Phi-3.5/Phi-4 files): a session whose context exceeds the
+    original one turns by the long factors, a shorter one by the short factors, cos and sin
+    scaled by the attention factor. Logits equal transformers' in both cases (transformers
+    picks the factors by the sequence's length, llm4all and llama.cpp by the session's n_ctx:
+    the cases are chosen so that both pick the same; llama.cpp cannot read this tiny model's
+    vocabulary, so it is not compared here)."""
     model = build("phi3")
     folder = tmp_path / "phi3"
     folder.mkdir()
@@ -154,11 +160,24 @@ def test_phi3_longrope_refused(tmp_path, stories_hf):
     model.save_pretrained(str(folder))
     cfg = json.loads((folder / "config.json").read_text())
     cfg.pop("rope_parameters", None)
-    cfg.update(rope_theta=10000.0, original_max_position_embeddings=64,
-               rope_scaling={"type": "longrope", "long_factor": [1.5] * 4, "short_factor": [1.0] * 4})
+    rng = np.random.default_rng(5)
+    n_pairs = 4   # partial_rotary_factor 0.5 of head_dim 16: 8 rotary dims
+    cfg.update(rope_theta=10000.0, original_max_position_embeddings=16,
+               rope_scaling={"type": "longrope", "long_factor": list(rng.uniform(1.0, 6.0, n_pairs)),
+                             "short_factor": list(rng.uniform(1.0, 1.6, n_pairs))})
     (folder / "config.json").write_text(json.dumps(cfg))
     path = convert(folder, tmp_path / "longrope.gguf", "f32")
     names = {t.name for t in gguf.GGUFReader(str(path)).tensors}
     assert {"rope_factors_long.weight", "rope_factors_short.weight"} <= names
-    with pytest.raises(Exception, match="LongRoPE"):
-        _core.Model(str(path))
+    ref = transformers.Phi3ForCausalLM.from_pretrained(str(folder), attn_implementation="eager").eval()
+    for n_ctx, ids in ((64, prompt_ids), (16, prompt_ids[:14])):   # long factors, then short ones
+        m = _core.Model(str(path))
+        s = _core.Session(m, n_ctx=n_ctx, n_batch=16, n_threads=2, kv_type="f32")
+        s.decode(ids, all_logits=True)
+        ours = s.logits()
+        theirs = hf_logits(ref, ids)
+        assert float(np.abs(ours - theirs).max()) <= 1e-3 * max(1.0, float(np.abs(theirs).max())), n_ctx
+    # The factors matter: the long ones over the short prompt give other logits.
+    s = _core.Session(_core.Model(str(path)), n_ctx=64, n_batch=16, n_threads=2, kv_type="f32")
+    s.decode(prompt_ids[:14], all_logits=True)
+    assert float(np.abs(s.logits() - hf_logits(ref, prompt_ids[:14])).max()) > 1e-2

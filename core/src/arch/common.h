@@ -59,18 +59,19 @@ inline void add_lora(Pass &p, const llm4all_tensor *w, const llm4all_tensor *x, 
 }
 
 // RoPE of x ([head_dim, heads, tokens]) at pos, with per-dimension frequency divisors
-// when the model has them (freqs: [n_rot/2] F32, e.g. Llama 3.1's rope_freqs).
+// when the model has them (freqs: [n_rot/2] F32, e.g. Llama 3.1's rope_freqs) and cos
+// and sin scaled by mscale (LongRoPE).
 template <class Pass>
 inline void rope(Pass &p, llm4all_tensor &x, const int32_t *pos, float base, float scale,
-                 const llm4all_tensor *freqs, const char *what) {
+                 const llm4all_tensor *freqs, const char *what, float mscale = 1.0f) {
     const llm4all_backend_iface &be = p.be();
     const Hparams &hp = p.model().hparams();
-    if (!freqs) return check(be.rope(p.ctx(), &x, pos, hp.n_rot, base, scale, hp.rope_mode), what, p);
+    if (!freqs && mscale == 1.0f) return check(be.rope(p.ctx(), &x, pos, hp.n_rot, base, scale, hp.rope_mode), what, p);
     if (be.size <= offsetof(llm4all_backend_iface, rope_ext) || !be.rope_ext)
         fail(LLM4ALL_ERR_UNSUPPORTED, std::string("the backend ") + be.name + " lacks rope_ext, which this model's "
-                                      "rope_freqs need");
+                                      "scaled RoPE needs");
     check(be.rope_ext(p.ctx(), &x, pos, hp.n_rot, base, scale, hp.rope_mode,
-                      static_cast<const float *>(freqs->data), 1.0f), what, p);
+                      freqs ? static_cast<const float *>(freqs->data) : nullptr, mscale), what, p);
 }
 
 // THE product with a weight matrix: y = w x (w [n_in, n_out], x [n_in, n], y

@@ -67,6 +67,28 @@ void load_llama_family(Model &model, const LlamaVariant &variant) {
     }
 }
 
+// RoPE of q and k ([head_dim, heads, tokens]). LongRoPE's factors follow each segment's
+// session, so those segments turn one by one (each token's arithmetic is the same in any
+// batch).
+static void rope_qk(Batch &b, llm4all_tensor &q3, llm4all_tensor &k3) {
+    Session &s = b.compute();
+    const Hparams &hp = s.model().hparams();
+    const Weights &w = s.model().weights();
+    const int32_t *pos = b.positions();
+    if (!w.rope_long) {
+        rope(s, q3, pos, hp.rope_base, hp.rope_scale, w.rope_freqs, "rope(q)");
+        rope(s, k3, pos, hp.rope_base, hp.rope_scale, w.rope_freqs, "rope(k)");
+        return;
+    }
+    for (const Batch::Segment &g : b.segments()) {
+        const llm4all_tensor *f = g.session->n_ctx() > hp.n_ctx_orig ? w.rope_long : w.rope_short;
+        llm4all_tensor qs = view(q3, q3.ne[0], q3.ne[1], g.n, size_t(g.row) * q3.ne[0] * q3.ne[1] * sizeof(float));
+        llm4all_tensor ks = view(k3, k3.ne[0], k3.ne[1], g.n, size_t(g.row) * k3.ne[0] * k3.ne[1] * sizeof(float));
+        rope(s, qs, pos + g.row, hp.rope_base, hp.rope_scale, f, "rope(q)", hp.rope_attn_factor);
+        rope(s, ks, pos + g.row, hp.rope_base, hp.rope_scale, f, "rope(k)", hp.rope_attn_factor);
+    }
+}
+
 void forward_llama_family(Batch &b, float *logits) {
     Session &s = b.compute();   // backend context, threads and scratch of the pass
     const Model &model = s.model();
@@ -106,8 +128,7 @@ void forward_llama_family(Batch &b, float *logits) {
             check(be.rms_norm(ctx, &q_rows, L.attn_q_norm, hp.rms_eps, &q_rows), "rms_norm(q)", s);
             check(be.rms_norm(ctx, &k_rows, L.attn_k_norm, hp.rms_eps, &k_rows), "rms_norm(k)", s);
         }
-        rope(s, q3, pos, hp.rope_base, hp.rope_scale, w.rope_freqs, "rope(q)");
-        rope(s, k3, pos, hp.rope_base, hp.rope_scale, w.rope_freqs, "rope(k)");
+        rope_qk(b, q3, k3);
 
         // A sliding window (phi3) covers every layer; the others see the whole causal past.
         store_and_attend(b, l, k, v, q3, scale, 0.0f, att3);

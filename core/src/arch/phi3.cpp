@@ -1,7 +1,8 @@
 // phi3.cpp — the Phi-3 architecture (Phi-3/3.5-mini and -medium at 4k context,
 // Phi-4): a llama-family decoder whose q/k/v and gate/up projections are fused
 // into one matrix each, NeoX RoPE over rope.dimension_count dims, and a sliding
-// window on every layer when the file gives one. LongRoPE files are refused.
+// window on every layer when the file gives one; LongRoPE (the 128k-context models)
+// as llama.cpp runs it.
 #include <string>
 
 #include "arch/llama.h"
@@ -15,12 +16,6 @@ void load_phi3(Model &model) {
     const std::string path = f.path();
     Hparams &hp = model.mutable_hparams();
     hp.rope_mode = LLM4ALL_ROPE_NEOX;
-    // 128k-context models scale each RoPE frequency by per-dimension factors that
-    // switch with the sequence length (LongRoPE); running them as plain RoPE would
-    // give wrong results past the original context, so they are refused outright.
-    if (f.find_tensor("rope_factors_long.weight") || f.find_tensor("rope_factors_short.weight"))
-        fail(LLM4ALL_ERR_UNSUPPORTED, path + ": LongRoPE (rope_factors_long/short, the 128k-context Phi-3 models) "
-                                             "is not supported");
     // The window applies to every layer, as in transformers (0 = none, as Phi-4 writes it).
     const int64_t n_swa = f.get_int("phi3.attention.sliding_window", 0);
     if (n_swa < 0 || n_swa > (int64_t(1) << 30))
@@ -39,6 +34,24 @@ void load_phi3(Model &model) {
     w.output_norm = model.tensor("output_norm.weight", {E});
     w.output = model.tensor("output.weight", {E, V}, false);
     if (!w.output) w.output = w.tok_embd;  // tied (Phi-4-mini)
+    // LongRoPE: per-dimension frequency divisors for sessions longer than the original
+    // context and for the others, and a magnitude for cos and sin (llama.cpp's choice by
+    // the session's n_ctx, not by the tokens seen so far, so a sequence never changes).
+    w.rope_long = model.tensor("rope_factors_long.weight", {int64_t(hp.n_rot / 2)}, false);
+    w.rope_short = model.tensor("rope_factors_short.weight", {int64_t(hp.n_rot / 2)}, false);
+    if (!w.rope_long != !w.rope_short)
+        fail(LLM4ALL_ERR_BAD_GGUF, path + ": LongRoPE needs both rope_factors_long and rope_factors_short");
+    if (w.rope_long) {
+        if (w.rope_long->type != LLM4ALL_TYPE_F32 || w.rope_short->type != LLM4ALL_TYPE_F32)
+            fail(LLM4ALL_ERR_BAD_GGUF, path + ": rope_factors_long/short must be F32");
+        const int64_t orig = f.get_int("phi3.rope.scaling.original_context_length", hp.n_ctx_train);
+        const double attn = f.get_float("phi3.rope.scaling.attn_factor", 1.0);
+        if (orig <= 0 || orig > (int64_t(1) << 30) || !(attn > 0.0 && attn < 100.0))
+            fail(LLM4ALL_ERR_BAD_GGUF, path + ": phi3.rope.scaling original_context_length " + std::to_string(orig) +
+                                           " or attn_factor " + std::to_string(attn) + " is impossible");
+        hp.n_ctx_orig = static_cast<int32_t>(orig);
+        hp.rope_attn_factor = static_cast<float>(attn);
+    }
     w.layers.resize(hp.n_layer);
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
