@@ -91,6 +91,9 @@ SHAPES: Dict[str, Dict[str, Any]] = {
                      n_vocab=151936, tied=True),
     "qwen3-8b": dict(arch="qwen3", n_layer=36, n_embd=4096, n_ff=12288, n_head=32, n_head_kv=8, head_dim=128,
                      n_vocab=151936, tied=False),
+    # Phi-3.5-mini: SentencePiece vocabulary, separate output head, LongRoPE (two tiny tensors).
+    "phi3.5-mini": dict(arch="phi3", n_layer=32, n_embd=3072, n_ff=8192, n_head=32, n_head_kv=32, head_dim=96,
+                        n_vocab=32064, tied=False, bpe=False),
     "bge-small": dict(arch="bert", n_layer=12, n_embd=384, n_ff=1536, n_head=12, n_head_kv=12, head_dim=32,
                       n_vocab=30522, n_ctx_train=512, n_token_types=2, bpe=False),
 }

@@ -259,6 +259,6 @@ def test_list_and_search_show_new_entries(tmp_path):
     line = next(x for x in table if x.startswith("deepseek-r1-qwen-1.5b "))
     assert line[:width].split()[1] == "1.1GB" and " - " in line
     hits = [r["name"] for r in json.loads(_cli(env, "search", "deepseek", "--json").stdout)]
-    assert hits == ["deepseek-r1-qwen-1.5b", "deepseek-r1-qwen-7b"]
+    assert sorted(hits) == ["deepseek-r1-llama-8b", "deepseek-r1-qwen-1.5b", "deepseek-r1-qwen-7b"]
     hits = [r["name"] for r in json.loads(_cli(env, "search", "embedding", "--json").stdout)]
     assert "bge-small" in hits
