@@ -191,8 +191,14 @@ int64_t cgroup_room() {
 
 SessionShape resolve_session_shape(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
     SessionShape s;
-    s.n_ctx = n_ctx > 0 ? n_ctx : std::min(hp.n_ctx_train, 4096);
-    s.n_batch = std::min(n_batch > 0 ? n_batch : 512, s.n_ctx);
+    if (hp.n_embd_out > 0) {
+        // An encoder runs windows of n_ctx tokens (at most its training context) in one pass.
+        s.n_ctx = n_ctx > 0 ? std::min(n_ctx, hp.n_ctx_train) : hp.n_ctx_train;
+        s.n_batch = s.n_ctx;
+    } else {
+        s.n_ctx = n_ctx > 0 ? n_ctx : std::min(hp.n_ctx_train, 4096);
+        s.n_batch = std::min(n_batch > 0 ? n_batch : 512, s.n_ctx);
+    }
     s.kv_type = kv_type;
     return s;
 }
@@ -200,15 +206,13 @@ SessionShape resolve_session_shape(const Hparams &hp, int32_t n_ctx, int32_t n_b
 std::vector<MemoryUse> estimate_memory(const Model &model, const SessionShape &shape) {
     const Hparams &hp = model.hparams();
     const bool encoder = !model.arch().forward;
-    // An encoder runs windows of n_ctx tokens (at most its training context) in one pass.
-    const int32_t n_window = shape.n_ctx > 0 ? std::min(shape.n_ctx, hp.n_ctx_train) : hp.n_ctx_train;
     MemoryUse cpu;
     cpu.device = model.backend().iface->name;
-    cpu.weights = weight_bytes(model, encoder ? n_window : shape.n_ctx);
+    cpu.weights = weight_bytes(model, shape.n_ctx);
     cpu.runtime = k_runtime_fixed + vocab_bytes(model);
     if (shape.session) {
         if (encoder) {
-            cpu.compute = compute_bytes(hp, n_window, true);
+            cpu.compute = compute_bytes(hp, shape.n_ctx, true);
         } else {
             cpu.kv_cache = KvCache::bytes_needed(hp, shape.n_ctx, shape.n_batch, shape.kv_type);
             cpu.compute = compute_bytes(hp, shape.n_batch, false);

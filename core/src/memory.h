@@ -29,7 +29,8 @@ struct SessionShape {
     bool session = true;    // false: the model alone (no KV cache, no compute buffers)
 };
 
-// The shape a Session constructed with these arguments takes (the same resolution).
+// The shape a Session constructed with these arguments takes (the same resolution); for an
+// encoder, the window of an embedding pass: n_ctx (0 = its training context), at most that.
 SessionShape resolve_session_shape(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type);
 
 // Per device (CPU only today). An encoder (embedding model) has no KV cache; its compute

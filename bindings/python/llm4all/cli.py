@@ -110,7 +110,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from . import _core
     from .memory import process_rss
     rss_before = process_rss()   # this program before it reads the file: what `run` holds too
-    path = os.fspath(resolve_model(args.model, allow_download=False))
+    # A catalogue embedding checkpoint (a Hugging Face folder) is described, and its memory
+    # estimated, as the GGUF it runs as (converted once, as `llm4all embed` does).
+    from .embeddings import resolve_embedding_model
+    path = os.fspath(resolve_embedding_model(args.model, allow_download=False))
     desc = json.loads(_core.gguf_describe(path, 64))
     info = summarize(desc, os.fsdecode(path))
     # A model file must make sense as a model, not only parse: nonsense hyper-parameters
