@@ -50,7 +50,7 @@ def converter_for(adapter_dir: Path, base: str) -> Any:
         from llm4all.convert.source import CheckpointSource
     except ImportError as e:
         raise ExportError(f"export needs the llm4all package with its converter (pip install 'llm4all[convert]'): {e}")
-    if base.endswith(".gguf"):
+    if base.endswith(".gguf") or (not Path(base, "config.json").is_file() and (adapter_dir / "base_config.json").is_file()):
         cfg_path = adapter_dir / "base_config.json"
         if not cfg_path.is_file():
             raise ExportError(f"{adapter_dir}: the base is a GGUF file but base_config.json is missing")
@@ -62,6 +62,9 @@ def converter_for(adapter_dir: Path, base: str) -> Any:
             raise ExportError(f"base model {base!r} is not a Hugging Face folder with config.json (pass --base)")
         src = CheckpointSource(base)
     arch_names = src.config.get("architectures") or []
+    if not arch_names and src.config.get("model_type"):   # configs transformers made from a GGUF file
+        mt = str(src.config["model_type"]).replace("_", "").lower()
+        arch_names = [n for n in REGISTRY if n.lower() == mt + "forcausallm"]
     cls = next((REGISTRY[n] for n in arch_names if n in REGISTRY), None)
     if cls is None:
         raise ExportError(f"base architecture {arch_names!r} is not one llm4all converts")

@@ -328,6 +328,9 @@ def train(cfg: TrainConfig) -> Path:
     peft_cfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
     model = get_peft_model(model, peft_cfg)
+    # The base as the user named it (peft would record a GGUF file's folder), for export.
+    model.peft_config["default"].base_model_name_or_path = (
+        os.path.abspath(cfg.base) if os.path.exists(cfg.base) else cfg.base)
     model.config.use_cache = False
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -354,7 +357,11 @@ def train(cfg: TrainConfig) -> Path:
     if main:
         (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
         if cfg.base.endswith(".gguf"):   # export needs the architecture's names and shapes
-            accel.unwrap_model(model).base_model.model.config.to_json_file(out / "base_config.json")
+            base_model = accel.unwrap_model(model).base_model.model
+            base_cfg = base_model.config.to_dict()
+            base_cfg.setdefault("architectures", [type(base_model).__name__])
+            base_cfg.pop("quantization_config", None)
+            (out / "base_config.json").write_text(json.dumps(base_cfg, indent=1) + "\n")
 
     # One micro-batch = batch_size examples for this process; a step = grad_accum of them
     # on every process. The order is a function of (seed, epoch), so resume skips ahead.
