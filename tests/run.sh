@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
-# (plus the malformed-file tests again under AddressSanitizer), the language bindings'
-# tests (bindings/*/test.sh), then the Python package, built once as the wheel users get
-# (tools/build_wheel.sh checks it in a compiler-less venv), installed and tested with pytest
-# (the golden tests twice: best and generic CPU variant). Needs g++, cmake and Python 3.9+.
+# (then all again under AddressSanitizer + UBSan + LeakSanitizer), the fuzz targets for
+# 60 s each (tests/fuzz/run.sh, clang), the language bindings' tests (bindings/*/test.sh),
+# then the Python package, built once as the wheel users get (tools/build_wheel.sh checks
+# it in a compiler-less venv), installed and tested with pytest (the golden tests twice:
+# best and generic CPU variant). Needs g++, clang, cmake and Python 3.9+.
 # Real-model tests fetch their models into ~/.cache/llm4all (LLM4ALL_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +28,14 @@ ctest --test-dir build/release --output-on-failure
 # The language bindings and their examples use this build's library (bindings/core_lib.sh).
 export LLM4ALL_LIB_DIR="$PWD/build/release/lib"
 
-echo "== bad-input, tokenizer and session tests under AddressSanitizer (ctest) =="
+echo "== the whole C/C++ suite under AddressSanitizer + UBSan + LeakSanitizer (ctest) =="
+# -fno-sanitize-recover (CMakeLists.txt): undefined behaviour fails the test; detect_leaks: so do leaks.
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DLLM4ALL_SANITIZE=ON >/dev/null
 cmake --build build/asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan --output-on-failure -R "gguf|vocab|pretok|session|sampler|chat|header|jinja|batch"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --test-dir build/asan --output-on-failure
+
+echo "== fuzz targets, 60 s each, and their crash regressions (tests/fuzz/run.sh; docs/fuzzing.md) =="
+LLM4ALL_BACKEND_PATH="$PWD/build/release/lib" bash tests/fuzz/run.sh 60
 
 echo "== ABI drift: every llm4all.h function wrapped or listed in bindings/*/not_wrapped.txt =="
 python3 tools/abi_drift.py
