@@ -23,6 +23,8 @@ class ExportError(Exception):
 
 
 def _base_path(adapter_dir: Path, base: Optional[str]) -> str:
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ExportError(f"{adapter_dir}: adapter_config.json is missing (not a PEFT adapter folder?)")
     if base:
         return base
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
