@@ -1,8 +1,12 @@
 // check.h — the small harness the C++ tests share: count checks, print each
-// failure, and end with the "N passed, M failed" line that test runners read.
+// failure, and end with the "N passed, M failed" line that test runners read;
+// and where the shared test data lies.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 inline int g_pass = 0, g_fail = 0;
@@ -14,4 +18,16 @@ inline void check(bool ok, const std::string &what) {
         ++g_fail;
         std::printf("FAIL: %s\n", what.c_str());
     }
+}
+
+// A file of the shared test data ($LLM4ALL_TESTDATA, else ../shared/testdata), or ""
+// after printing a SKIP line when it is not there.
+inline std::string testdata_file(const std::string &name) {
+    const char *td = std::getenv("LLM4ALL_TESTDATA");
+    const std::string path = std::string(td ? td : "../shared/testdata") + "/" + name;
+    if (access(path.c_str(), R_OK) != 0) {
+        std::printf("SKIP: %s not found (set LLM4ALL_TESTDATA)\n", path.c_str());
+        return "";
+    }
+    return path;
 }

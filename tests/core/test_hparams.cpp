@@ -102,12 +102,8 @@ bool has_all(const std::string &s, const std::vector<std::string> &parts) {
 } // namespace
 
 int main() {
-    const char *td = std::getenv("LLM4ALL_TESTDATA");
-    const std::string model = std::string(td ? td : "../shared/testdata") + "/models/stories260K.gguf";
-    if (access(model.c_str(), R_OK) != 0) {
-        std::printf("SKIP: %s not found (set LLM4ALL_TESTDATA)\n", model.c_str());
-        return 0;
-    }
+    const std::string model = testdata_file("models/stories260K.gguf");
+    if (model.empty()) return 0;
     std::unique_ptr<GgufFile> src = GgufFile::open(model, true);
     char dir_tmpl[] = "/tmp/llm4all_hparams_XXXXXX";
     const std::string dir = mkdtemp(dir_tmpl);

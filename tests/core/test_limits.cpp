@@ -37,12 +37,8 @@ bool has(const std::string &part) { return g_msg.find(part) != std::string::npos
 } // namespace
 
 int main() {
-    const char *td = std::getenv("LLM4ALL_TESTDATA");
-    const std::string path = std::string(td ? td : "../shared/testdata") + "/models/stories260K.gguf";
-    if (access(path.c_str(), R_OK) != 0) {
-        std::printf("SKIP: %s not found (set LLM4ALL_TESTDATA)\n", path.c_str());
-        return 0;
-    }
+    const std::string path = testdata_file("models/stories260K.gguf");
+    if (path.empty()) return 0;
     llm4all_model *m = nullptr;
     if (llm4all_model_load(path.c_str(), nullptr, &m) != LLM4ALL_OK) {
         std::printf("FAIL: cannot load %s: %s\n", path.c_str(), llm4all_last_error());

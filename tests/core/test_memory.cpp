@@ -34,12 +34,8 @@ bool contains(const char *s, const char *part) { return std::strstr(s, part) != 
 } // namespace
 
 int main() {
-    const char *td = std::getenv("LLM4ALL_TESTDATA");
-    const std::string path = std::string(td ? td : "../shared/testdata") + "/models/stories260K.gguf";
-    if (access(path.c_str(), R_OK) != 0) {
-        std::printf("SKIP: %s not found (set LLM4ALL_TESTDATA)\n", path.c_str());
-        return 0;
-    }
+    const std::string path = testdata_file("models/stories260K.gguf");
+    if (path.empty()) return 0;
     unsetenv("LLM4ALL_MEMORY_LIMIT");
     llm4all_status st;
     const llm4all_memory_estimate a = estimate(path, 256, LLM4ALL_KV_F16, &st);
