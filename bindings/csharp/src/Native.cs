@@ -10,6 +10,9 @@ namespace Llm4all
     internal struct ModelOptionsC
     {
         public uint size; public IntPtr device; public int n_gpu_layers; public byte use_mmap;
+        // Appended fields (LoRA adapters, memory check): the header's whole struct, since
+        // llm4all_model_options_init writes all of it.
+        public IntPtr lora; public int n_lora; public byte skip_memory_check;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -23,6 +23,8 @@ const lib = koffi.load(libraryPath());
 // Opaque handles travel as BigInt addresses (koffi 3), typed void * on the JS side.
 export const ModelOptions = koffi.struct("llm4all_model_options", {
   size: "uint32_t", device: "const char *", n_gpu_layers: "int32_t", use_mmap: "bool",
+  // Appended (LoRA adapters, memory check): the header's whole struct, as _init writes all of it.
+  lora: "void *", n_lora: "int32_t", skip_memory_check: "bool",
 });
 export const SessionOptions = koffi.struct("llm4all_session_options", {
   size: "uint32_t", n_ctx: "int32_t", n_batch: "int32_t", n_threads: "int32_t", kv_type: "int32_t",

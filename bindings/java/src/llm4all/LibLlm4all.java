@@ -23,12 +23,16 @@ interface LibLlm4all extends Library {
         void invoke(int level, Pointer message, Pointer user);
     }
 
-    @Structure.FieldOrder({"size", "device", "n_gpu_layers", "use_mmap"})
+    // The header's whole struct (appended: LoRA adapters, memory check), as _init writes all of it.
+    @Structure.FieldOrder({"size", "device", "n_gpu_layers", "use_mmap", "lora", "n_lora", "skip_memory_check"})
     class ModelOptions extends Structure {
         public int size;
         public Pointer device;
         public int n_gpu_layers;
         public byte use_mmap;
+        public Pointer lora;
+        public int n_lora;
+        public byte skip_memory_check;
     }
 
     @Structure.FieldOrder({"size", "n_ctx", "n_batch", "n_threads", "kv_type"})
