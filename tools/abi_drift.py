@@ -2,6 +2,9 @@
 """ABI drift check: every function of the C ABI (core/include/llm4all/llm4all.h) must be
 wrapped by each language binding under bindings/<lang>/, or listed with a reason in that
 binding's not_wrapped.txt. Adding a function to the header without deciding fails CI.
+Every C struct a binding declares itself (C#, Java, TypeScript; Go and Python compile
+against the header) must have the header's fields in the header's order: the _init
+functions write the whole struct, so a binding that misses an appended field corrupts memory.
 
 Usage (from the project root): python tools/abi_drift.py [--header H] [--root R]. Exit 0 when clean.
 """
@@ -91,6 +94,56 @@ def check_binding(folder: Path, functions: List[str], exts: Tuple[str, ...], pat
     return problems
 
 
+def header_structs(header: Path) -> Dict[str, List[str]]:
+    """Field names, in order, of each `typedef struct llm4all_x { ... } llm4all_x;`."""
+    text = header.read_text(encoding="utf-8")
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    out: Dict[str, List[str]] = {}
+    for m in re.finditer(r"typedef\s+struct\s+(llm4all_\w+)\s*\{(.*?)\}\s*\1\s*;", text, flags=re.S):
+        fields = []
+        for decl in m.group(2).split(";"):
+            for part in decl.split(","):
+                name = re.search(r"(\w+)\s*(\[[^\]]*\])?\s*$", part.strip())
+                if name and part.strip():
+                    fields.append(name.group(1))
+        out[m.group(1)] = fields
+    return out
+
+
+def _snake(camel: str) -> str:
+    return "llm4all_" + re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+def binding_structs(lang: str, source: str) -> Dict[str, List[str]]:
+    """The C structs a binding declares itself: C name -> its field names in order."""
+    out: Dict[str, List[str]] = {}
+    if lang == "csharp":   # internal struct ModelOptionsC { public T a; public T b, c; }
+        for m in re.finditer(r"struct\s+(\w+?)C\s*\{(.*?)\}", source, flags=re.S):
+            body = re.sub(r"//[^\n]*", " ", m.group(2))
+            out[_snake(m.group(1))] = [n.strip() for d in re.findall(r"public\s+[\w.\[\]<>]+\s+([\w\s,]+);", body)
+                                       for n in d.split(",")]
+    elif lang == "java":   # @Structure.FieldOrder({"a", "b"}) class ModelOptions extends Structure
+        for m in re.finditer(r"FieldOrder\(\{(.*?)\}\)\s*(?:public\s+)?(?:static\s+)?class\s+(\w+)", source, flags=re.S):
+            out[_snake(m.group(2))] = re.findall(r'"(\w+)"', m.group(1))
+    elif lang == "typescript":   # koffi.struct("llm4all_x", { a: "T", b: T })
+        for m in re.finditer(r'koffi\.struct\(\s*"(llm4all_\w+)"\s*,\s*\{(.*?)\}\s*\)', source, flags=re.S):
+            body = re.sub(r"//[^\n]*", " ", m.group(2))
+            out[m.group(1)] = re.findall(r"(\w+)\s*:", body)
+    return out
+
+
+def check_structs(lang: str, source: str, structs: Dict[str, List[str]]) -> List[str]:
+    problems = []
+    for name, fields in binding_structs(lang, source).items():
+        want = structs.get(name)
+        if want is None:
+            problems.append(f"struct {name}: not in the header")
+        elif fields != want:
+            problems.append(f"struct {name}: fields {fields} differ from the header's {want}")
+    return problems
+
+
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
@@ -109,6 +162,7 @@ def main(argv: List[str]) -> int:
             print(f"{lang}: no binding (bindings/{lang} absent), not checked")
             continue
         problems = check_binding(folder, functions, exts, pattern)
+        problems += check_structs(lang, binding_sources(folder, exts), header_structs(header))
         if problems:
             failed = True
             print(f"{lang}: {len(problems)} problem(s)")

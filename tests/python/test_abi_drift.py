@@ -75,3 +75,21 @@ def test_rules_on_a_small_tree(tmp_path):
     assert "llm4all_a is listed but also wrapped" in r.stdout
     assert "llm4all_gone is not a function of the header" in r.stdout
     assert "expected 'llm4all_name  # why'" in r.stdout
+
+
+def test_a_field_appended_to_a_struct_fails(tmp_path):
+    """The _init functions write the whole struct: a binding that declares it without an
+    appended field would let them write past its buffer, so the check names the struct."""
+    text = HEADER.read_text(encoding="utf-8")
+    m = re.search(r"(typedef struct llm4all_session_options \{.*?)(\} llm4all_session_options;)", text, re.S)
+    assert m, "llm4all_session_options not found in the header"
+    added = text[:m.start(2)] + "    int32_t brand_new_field;\n" + text[m.start(2):]
+    header = tmp_path / "llm4all.h"
+    header.write_text(added, encoding="utf-8")
+    r = run("--header", str(header))
+    assert r.returncode != 0, r.stdout
+    declaring = [lang for lang in ("csharp", "java", "typescript") if (REPO / "bindings" / lang).is_dir()]
+    assert declaring
+    for lang in declaring:
+        assert re.search(rf"^{lang}: .*\n(  .*\n)*  struct llm4all_session_options: fields .*brand_new_field",
+                         r.stdout, re.M), r.stdout
