@@ -465,6 +465,10 @@ async function loadModel() {
   }
 }
 
+// The collection picker shows only when the server has LocalDocs collections; the choice is
+// remembered across reloads.
+const DOCS_KEY = "llm4all.localdocs";
+
 async function loadCollections() {
   try {
     const names = await listCollections(state.settings.apiKey);
