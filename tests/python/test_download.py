@@ -332,11 +332,12 @@ def test_cli_pull_url(server, tmp_path):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "sha256" in out.stderr
     assert not (tmp_path / "cache2" / "m.gguf").exists()
-    # --offline: refused with the reason, no request made.
+    # --offline (before or after the command): refused with the reason, no request made.
     n = len(server.requests)
-    cmd = [sys.executable, "-m", "llm4all", "--offline", "pull", server.url("/mirror/m.gguf"), "-q"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and "offline" in out.stderr and len(server.requests) == n
+    for cmd in ([sys.executable, "-m", "llm4all", "--offline", "pull", server.url("/mirror/m.gguf"), "-q"],
+                [sys.executable, "-m", "llm4all", "pull", server.url("/mirror/m.gguf"), "-q", "--offline"]):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "offline" in out.stderr and len(server.requests) == n, out.stderr
 
 
 def test_progress_bar_shows_speed_and_eta(capsys):

@@ -486,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .commands import eval as eval_command
     eval_command.add_parser(sub)
+    # --offline is read before or after the command (`llm4all pull NAME --offline` too);
+    # SUPPRESS keeps a command's parser from resetting the value given before it.
+    for command in sub.choices.values():
+        command.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
+                             help="never touch the network (as LLM4ALL_OFFLINE=1)")
     return parser
 
 
