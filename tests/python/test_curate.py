@@ -73,6 +73,7 @@ GOOD = [
     ("Write a haiku about autumn.", "Red leaves drift and fall\ncold wind hums through empty trees\nthe year "
      "exhales slow"),
     ("Which city is the capital of Australia: Sydney, Melbourne or Canberra?", "Canberra."),
+    ("Is the Pacific the largest ocean on Earth?", "Yes."),     # a one-word answer to a yes/no question
 ]
 
 REFUSALS = [
@@ -85,6 +86,8 @@ REFUSALS = [
 SHORT = [
     ("Explain how a refrigerator keeps food cold.", "Sure."),
     ("Write a paragraph describing a sunset over the sea.", "The sun sets."),
+    ("Name three colors of the rainbow.", "ok"),               # filler, whatever was asked
+    ("Which planet is closest to the Sun?", "No."),           # yes/no to a question that is not one
     ("Describe the water cycle.", "..."),                    # no word at all: empty
     ("What is the tallest mountain on Earth?", ""),          # empty
 ]
@@ -122,7 +125,7 @@ def _write_inputs(d: Path):
         else:
             chat.append({"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
                          "source": tag})
-    groups = [("refusal", REFUSALS, "refusal"), ("short", SHORT[:2], "short_response"), ("empty", SHORT[2:], "empty"),
+    groups = [("refusal", REFUSALS, "refusal"), ("short", SHORT[:4], "short_response"), ("empty", SHORT[4:], "empty"),
               ("fence", FENCES, "malformed_code_fence"), ("encoding", ENCODING, "malformed_encoding"),
               ("truncated", TRUNCATED, "malformed_truncated"), ("long", LONG, "too_long")]
     for kind, items, rule in groups:

@@ -89,11 +89,23 @@ _LONG_FORM = re.compile(
     r"tell\s+(?:me\s+)?a\s+story|create\s+an?\s+(?:story|essay|poem|article|letter|dialogue))\b", re.I)
 
 
+# Replies that answer nothing whatever was asked ("ok", "sure", "thanks"); "yes"/"no" only
+# count when the prompt is not a yes/no question.
+_FILLER = {"ok", "okay", "k", "sure", "sure thing", "thanks", "thank you", "lol", "hmm", "idk", "i don't know",
+           "i do not know", "n/a", "na", "none", "nothing", "same", "whatever", "fine", "good", "cool", "great"}
+_YES_NO = {"yes", "no", "yeah", "nope", "yep"}
+_YES_NO_QUESTION = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|has|have|had|"
+                              r"may|might|must|am)\b", re.I)
+
+
 def _short(opts: RuleOptions) -> Callable[[Pair], Optional[str]]:
     def check(pair: Pair) -> Optional[str]:
         n = len(_words(pair.response))
         if n < opts.min_words:
             return f"{n} words"
+        said = " ".join(w.lower() for w in _words(pair.response))
+        if said in _FILLER or (said in _YES_NO and not _YES_NO_QUESTION.match(pair.prompt)):
+            return f"{pair.response.strip()[:20]!r} answers nothing"
         if n < opts.min_words_long_form and _LONG_FORM.match(pair.prompt):
             return f"{n} words for a long-form request"
         return None
@@ -206,7 +218,8 @@ def build_rules(opts: RuleOptions) -> List[Rule]:
         Rule("unreadable", "records that are not JSON or none of the known shapes", _unreadable),
         Rule("empty", "empty prompt or a response without a letter or digit", _empty),
         Rule("refusal", "an assistant turn contains a refusal phrase", _refusal(opts.refusal_phrases)),
-        Rule("short_response", f"fewer than {opts.min_words} words, or fewer than {opts.min_words_long_form} for a "
+        Rule("short_response", f"a filler reply ('ok', 'sure', 'thanks'), fewer than {opts.min_words} words, or "
+             f"fewer than {opts.min_words_long_form} for a "
              "request for long-form text (write, explain, describe, ...)", _short(opts)),
         Rule("malformed_code_fence", "an assistant turn with an odd number of ``` / ~~~ fence lines", _fences),
         Rule("malformed_encoding", "U+FFFD, control characters or mojibake (UTF-8 read as cp1252/Latin-1)",
