@@ -178,7 +178,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return Served(name, engine, PromptBuilder(model, chat_template))
 
     pool = ModelPool(load, on_demand=args.model is None or args.on_demand, max_loaded=args.max_loaded,
-                     idle_timeout_s=args.idle_timeout)
+                     idle_timeout_s=args.idle_timeout, n_ctx=args.n_ctx, n_parallel=args.parallel)
     try:
         if args.model is not None:
             name = args.name or model_id(args.model)

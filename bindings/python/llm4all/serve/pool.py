@@ -69,16 +69,18 @@ def installed_models(cache: Any = None) -> Dict[str, Path]:
     return out
 
 
-def _memory_need(path: Path) -> int:
-    """Bytes a load of this file will take: the core's estimate when it has one, else the
-    weights' size plus a quarter (KV cache and compute buffers of a server's slots)."""
-    try:
-        import llm4all
-        est = getattr(llm4all, "estimate_memory", None)
-        if est is not None and path.suffix == ".gguf":
-            return int(est(str(path))["total"])
-    except Exception:
-        pass
+def _memory_need(path: Path, n_ctx: int, n_parallel: int) -> int:
+    """Bytes a load of this file takes in the server: the core's estimate for one session at
+    n_ctx plus the KV cache of the other slots; for a checkpoint folder (converted on load)
+    or a file the core cannot read, its size plus a quarter."""
+    if path.suffix == ".gguf":
+        from .. import Error
+        from ..memory import estimate_memory
+        try:
+            e = estimate_memory(str(path), n_ctx=n_ctx or 2048, include_process=False)
+            return e.engine + (max(n_parallel, 1) - 1) * e.kv_cache
+        except Error:
+            pass   # a file the core cannot read: the load itself will say why
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     return size + size // 4
 
@@ -88,7 +90,7 @@ class ModelPool:
     at start and never unloaded; with `on_demand`, every installed model answers too."""
 
     def __init__(self, load: Callable[[str, Path], Served], *, on_demand: bool = True, max_loaded: int = 2,
-                 idle_timeout_s: float = 300.0, cache: Any = None) -> None:
+                 idle_timeout_s: float = 300.0, cache: Any = None, n_ctx: int = 0, n_parallel: int = 1) -> None:
         if max_loaded < 1:
             raise ValueError(f"--max-loaded must be at least 1, got {max_loaded}")
         self._load = load
@@ -96,6 +98,7 @@ class ModelPool:
         self.max_loaded = max_loaded
         self.idle_timeout_s = idle_timeout_s
         self._cache = cache
+        self._n_ctx, self._n_parallel = n_ctx, n_parallel   # each generating model's slots, for its memory need
         self._fixed: Dict[str, Path] = {}
         self._keep: set = set()
         self.loaded: Dict[str, Served] = {}
@@ -196,7 +199,8 @@ class ModelPool:
     async def _make_room(self, path: Path) -> None:
         from ..catalog import available_memory
 
-        need = _memory_need(path)
+        need = await asyncio.get_running_loop().run_in_executor(None, _memory_need, path, self._n_ctx,
+                                                                self._n_parallel)
         deadline = time.monotonic() + BUSY_WAIT_S
         while True:
             avail = available_memory()
