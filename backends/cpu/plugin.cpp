@@ -36,6 +36,8 @@ bool device_info(int32_t device, llm4all_device_info *out) {
     out->kind = "cpu";
     out->memory_total = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
     out->memory_free = avail > 0 && page > 0 ? uint64_t(avail) * uint64_t(page) : 0;
+    out->caps = LLM4ALL_CAP_HOST_MEMORY;
+    out->description = "";
     return true;
 }
 
@@ -88,6 +90,19 @@ void copy(llm4all_backend_ctx *, void *dst, const void *src, size_t bytes) {
     if (bytes) std::memmove(dst, src, bytes);
 }
 
+// Weights on the CPU are normally views of the mapped file; this memory is for
+// what the core must hold itself (e.g. a layer kept on the CPU beside a GPU).
+void *device_alloc(int32_t device, size_t bytes) { return device == 0 ? buffer_alloc(nullptr, bytes) : nullptr; }
+void device_free(int32_t, void *buffer) { std::free(buffer); }
+int32_t device_upload(int32_t, void *dst, const void *src, size_t bytes) {
+    if (bytes) std::memmove(dst, src, bytes);
+    return 0;
+}
+// Every op has finished when it returns.
+int32_t synchronize(llm4all_backend_ctx *) { return 0; }
+bool device_supports(int32_t device, llm4all_op op, int32_t type) { return device == 0 && supports(op, type); }
+const char *last_error(llm4all_backend_ctx *) { return ""; }
+
 } // namespace
 
 void log(int32_t level, const char *message) {
@@ -102,35 +117,41 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
     // Aggregate of constants and function addresses: initialised at load time
     // without running code, so loading stays safe on any CPU.
     static const llm4all_backend_iface table = {
-        LLM4ALL_BACKEND_API_VERSION,
-        sizeof(llm4all_backend_iface),
-        "cpu",
-        LLM4ALL_CPU_VARIANT,
-        device_count,
-        device_info,
-        supports,
-        ctx_new,
-        ctx_free,
-        buffer_alloc,
-        buffer_free,
-        copy,
-        copy,
-        mul_mat,
-        get_rows,
-        rms_norm,
-        rope,
-        attention,
-        swiglu,
-        add,
-        store_rows,
-        geglu,
-        scale,
-        attention_ext,
-        mul_mat_multi,
-        layer_norm,
-        gelu,
-        attention_span,
-        rope_ext,
+        .api_version = LLM4ALL_BACKEND_API_VERSION,
+        .size = sizeof(llm4all_backend_iface),
+        .name = "cpu",
+        .variant = LLM4ALL_CPU_VARIANT,
+        .device_count = device_count,
+        .device_info = device_info,
+        .supports = supports,
+        .ctx_new = ctx_new,
+        .ctx_free = ctx_free,
+        .buffer_alloc = buffer_alloc,
+        .buffer_free = buffer_free,
+        .upload = copy,
+        .download = copy,
+        .mul_mat = mul_mat,
+        .get_rows = get_rows,
+        .rms_norm = rms_norm,
+        .rope = rope,
+        .attention = attention,
+        .swiglu = swiglu,
+        .add = add,
+        .store_rows = store_rows,
+        .geglu = geglu,
+        .scale = scale,
+        .attention_ext = attention_ext,
+        .mul_mat_multi = mul_mat_multi,
+        .layer_norm = layer_norm,
+        .gelu = gelu,
+        .attention_span = attention_span,
+        .rope_ext = rope_ext,
+        .device_alloc = device_alloc,
+        .device_free = device_free,
+        .device_upload = device_upload,
+        .synchronize = synchronize,
+        .device_supports = device_supports,
+        .last_error = last_error,
     };
     g_log = log_fn;
     return &table;

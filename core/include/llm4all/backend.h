@@ -2,7 +2,19 @@
  * A backend is a shared library exporting llm4all_backend_score() and
  * llm4all_backend_init(). The core loads every plugin it finds, asks each for
  * its score on this machine, and uses the best one per device kind.
- * Fields of llm4all_backend_iface are only ever appended. */
+ * Fields of llm4all_backend_iface are only ever appended.
+ *
+ * Layers: devices (device_count, device_info) -> memory (device_alloc for what
+ * every session shares, i.e. weights; buffer_alloc per context for the KV cache
+ * and scratch; upload/download) -> ops on a context, queued in order and
+ * finished by synchronize() or a download().
+ *
+ * Addresses. llm4all_tensor.data is an address in the device's address space:
+ * a host pointer on the CPU, a device pointer on CUDA, an address the plugin
+ * hands out and resolves to (buffer, offset) on Vulkan and Metal. The core may
+ * offset an address within the allocation it came from (views of rows), but
+ * dereferences it only on devices with LLM4ALL_CAP_HOST_MEMORY. Small per-call
+ * arrays (ids, pos, first/last, freq_factors) are always host memory. */
 #ifndef LLM4ALL_BACKEND_H
 #define LLM4ALL_BACKEND_H
 
@@ -14,7 +26,7 @@
 extern "C" {
 #endif
 
-#define LLM4ALL_BACKEND_API_VERSION 1
+#define LLM4ALL_BACKEND_API_VERSION 2
 
 /* Tensor element types; ids equal GGUF's (ggml_type) so files map directly. */
 enum llm4all_type {
@@ -68,11 +80,22 @@ typedef enum llm4all_rope_mode {
     LLM4ALL_ROPE_NEOX = 2    /* rotate halves (x_i, x_{i+n/2})              qwen2, gemma */
 } llm4all_rope_mode;
 
+/* Device capability bits (llm4all_device_info.caps). */
+enum llm4all_device_caps {
+    LLM4ALL_CAP_HOST_MEMORY = 1u << 0, /* addresses are host pointers the core may read and write */
+    LLM4ALL_CAP_EMULATED = 1u << 1,    /* a software device on the CPU (e.g. Mesa's lavapipe):
+                                          correct but slower than the CPU backend, so "auto" skips it */
+    LLM4ALL_CAP_F16 = 1u << 2          /* native half-precision arithmetic */
+};
+
 typedef struct llm4all_device_info {
-    const char *name;       /* e.g. "CPU (AVX2)" */
+    const char *name;       /* e.g. "CPU (AVX2)", "NVIDIA H100 80GB HBM3" */
     const char *kind;       /* "cpu", "cuda", "vulkan", "metal" */
     uint64_t memory_total;  /* bytes */
     uint64_t memory_free;   /* bytes */
+    /* Version 2. */
+    uint32_t caps;          /* enum llm4all_device_caps bits */
+    const char *description; /* driver and API details, e.g. "Mesa 22.3 llvmpipe, Vulkan 1.3"; may be "" */
 } llm4all_device_info;
 
 typedef struct llm4all_backend_ctx llm4all_backend_ctx; /* opaque, per session */
@@ -186,6 +209,24 @@ typedef struct llm4all_backend_iface {
      * mscale (LongRoPE's attention factor; 1 = none), as llama.cpp's rope with freq factors. */
     int32_t (*rope_ext)(llm4all_backend_ctx *ctx, llm4all_tensor *x, const int32_t *pos, int32_t n_rot,
                         float freq_base, float freq_scale, int32_t mode, const float *freq_factors, float mscale);
+
+    /* Version 2: device memory, synchronisation, per-device support, op errors.
+     * Every plugin of version 2 fills all of these. */
+
+    /* Memory on a device shared by every context on it (a model's weights), outside
+     * any context; NULL when it cannot be had (the core reports the size and the
+     * device's free memory). device_upload copies host bytes into it (0 on success). */
+    void *(*device_alloc)(int32_t device, size_t bytes);
+    void (*device_free)(int32_t device, void *buffer);
+    int32_t (*device_upload)(int32_t device, void *dst, const void *src, size_t bytes);
+    /* Waits for every op queued on ctx. Ops may run asynchronously; download() waits
+     * for the ops before it, upload() orders after them. 0 on success. */
+    int32_t (*synchronize)(llm4all_backend_ctx *ctx);
+    /* supports() for one device of the plugin (devices of one API may differ). */
+    bool (*device_supports)(int32_t device, llm4all_op op, int32_t type);
+    /* Why the last op on ctx failed ("" when none did); the core puts it in
+     * llm4all_last_error(). No C++ exception ever crosses this table. */
+    const char *(*last_error)(llm4all_backend_ctx *ctx);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.
