@@ -1,0 +1,80 @@
+#version 450
+// mul_mat_mm.comp — y = W x for a batch of tokens (prefill): each workgroup owns a
+// tile of MM_BM weight rows x MM_BN tokens and walks n_in MM_BK values at a time,
+// dequantizing its weight tile into shared memory once for all MM_BN tokens (and
+// staging the activations beside it); each thread then accumulates a 4x4 block of
+// outputs in F32. One variant per weight type: -DTYPE_<T>=1 (dequant.glsl).
+#extension GL_GOOGLE_include_directive : require
+
+#define MM_BM 32u
+#define MM_BN 32u
+#define MM_BK 32u // divides every quant block (32 or 256), so a tile never splits a quad
+#define MM_WG 64u
+
+layout(local_size_x = 64) in;
+
+layout(set = 0, binding = 0) readonly buffer W { uint w_words[]; };
+layout(set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(set = 0, binding = 2) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+    uint n_in, n_out, n_tok;
+    uint w_byte, w_row_bytes;
+    uint x_off, x_stride;
+    uint y_off, y_stride;
+} p;
+
+#define DQ_WORDS w_words
+#include "dequant.glsl"
+
+// +1 column: threads storing one quad write four different rows' banks.
+shared float ws[MM_BK][MM_BM + 1u];
+shared float xs[MM_BK][MM_BN + 1u];
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x;
+    const uint r0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x) * MM_BM;
+    const uint t0 = gl_WorkGroupID.y * MM_BN;
+    if (r0 >= p.n_out) return; // uniform per workgroup
+    // Thread (tr, tc) owns rows tr + 8i and tokens tc + 8j, i, j < 4.
+    const uint tr = tid % 8u, tc = tid / 8u;
+
+    float acc[4][4];
+    for (uint i = 0u; i < 4u; ++i)
+        for (uint j = 0u; j < 4u; ++j) acc[i][j] = 0.0;
+
+    for (uint k0 = 0u; k0 < p.n_in; k0 += MM_BK) {
+        // Weight tile: MM_BM rows x MM_BK values = 256 quads, 4 per thread; the 8
+        // threads of one row read its consecutive bytes.
+        for (uint m = 0u; m < (MM_BM * MM_BK / 4u) / MM_WG; ++m) {
+            const uint qi = tid + m * MM_WG, row = qi / (MM_BK / 4u), kq = qi % (MM_BK / 4u);
+            const uint e = k0 + 4u * kq;
+            vec4 wv = vec4(0.0);
+            if (r0 + row < p.n_out && e < p.n_in) wv = dq_row4(p.w_byte + (r0 + row) * p.w_row_bytes, e, p.n_in);
+            for (uint c = 0u; c < 4u; ++c) ws[4u * kq + c][row] = wv[c];
+        }
+        // Activation tile: MM_BN tokens x MM_BK values, consecutive threads on
+        // consecutive values of one token.
+        for (uint m = 0u; m < MM_BN * MM_BK / MM_WG; ++m) {
+            const uint li = tid + m * MM_WG, tok = li / MM_BK, kk = li % MM_BK;
+            float v = 0.0;
+            if (t0 + tok < p.n_tok && k0 + kk < p.n_in) v = x[p.x_off + (t0 + tok) * p.x_stride + k0 + kk];
+            xs[kk][tok] = v;
+        }
+        barrier();
+        for (uint k = 0u; k < MM_BK; ++k) {
+            float a[4], b[4];
+            for (uint i = 0u; i < 4u; ++i) a[i] = ws[k][tr + 8u * i];
+            for (uint j = 0u; j < 4u; ++j) b[j] = xs[k][tc + 8u * j];
+            for (uint i = 0u; i < 4u; ++i)
+                for (uint j = 0u; j < 4u; ++j) acc[i][j] += a[i] * b[j];
+        }
+        barrier();
+    }
+
+    for (uint i = 0u; i < 4u; ++i)
+        for (uint j = 0u; j < 4u; ++j) {
+            const uint r = r0 + tr + 8u * i, t = t0 + tc + 8u * j;
+            if (r < p.n_out && t < p.n_tok) y[p.y_off + t * p.y_stride + r] = acc[i][j];
+        }
+}

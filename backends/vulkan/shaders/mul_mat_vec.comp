@@ -1,0 +1,76 @@
+#version 450
+// mul_mat_vec.comp — y = W x for a few tokens (decode): one workgroup per MV_ROWS
+// weight rows and up to MV_TOK tokens; its threads walk the row four values at a
+// time (neighbours read neighbouring bytes), each weight quad dequantized once
+// for all tokens, then a shared-memory reduction. F32 accumulation of the
+// dequantized weights against the F32 activations (see matmul.cpp on accuracy).
+// One variant per weight type: -DTYPE_<T>=1 (dequant.glsl).
+#extension GL_GOOGLE_include_directive : require
+
+#define MV_WG 64u
+#define MV_ROWS 2u
+#define MV_TOK 8u
+
+layout(local_size_x = 64) in;
+
+layout(set = 0, binding = 0) readonly buffer W { uint w_words[]; };
+layout(set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(set = 0, binding = 2) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+    uint n_in, n_out, n_tok; // y[t * y_stride + r] for r < n_out, t < n_tok
+    uint w_byte;             // byte offset of row 0 in w_words
+    uint w_row_bytes;
+    uint x_off, x_stride;    // in floats
+    uint y_off, y_stride;
+} p;
+
+#define DQ_WORDS w_words
+#include "dequant.glsl"
+
+shared float red[MV_ROWS * MV_TOK][MV_WG];
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x;
+    // Row groups beyond 65535 spill into z (Gemma's 262144-row output matrix).
+    const uint r0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x) * MV_ROWS;
+    const uint t0 = gl_WorkGroupID.y * MV_TOK;
+    if (r0 >= p.n_out) return; // uniform per workgroup: no barrier is skipped by half of it
+    const uint nt = min(MV_TOK, p.n_tok - t0);
+
+    float acc[MV_ROWS][MV_TOK];
+    for (uint i = 0u; i < MV_ROWS; ++i)
+        for (uint t = 0u; t < MV_TOK; ++t) acc[i][t] = 0.0;
+
+    for (uint e = 4u * tid; e < p.n_in; e += 4u * MV_WG) {
+        vec4 xv[MV_TOK];
+        for (uint t = 0u; t < MV_TOK; ++t) {
+            xv[t] = vec4(0.0);
+            if (t < nt) {
+                const uint xb = p.x_off + (t0 + t) * p.x_stride + e;
+                for (uint c = 0u; c < 4u; ++c)
+                    if (e + c < p.n_in) xv[t][c] = x[xb + c];
+            }
+        }
+        for (uint i = 0u; i < MV_ROWS; ++i) {
+            const uint r = min(r0 + i, p.n_out - 1u); // a missing last row recomputes one, never stored
+            const vec4 wv = dq_row4(p.w_byte + r * p.w_row_bytes, e, p.n_in);
+            for (uint t = 0u; t < MV_TOK; ++t)
+                if (t < nt) acc[i][t] += dot(wv, xv[t]); // uniform branch: decode pays for one token
+        }
+    }
+
+    for (uint i = 0u; i < MV_ROWS; ++i)
+        for (uint t = 0u; t < MV_TOK; ++t) red[i * MV_TOK + t][tid] = acc[i][t];
+    barrier();
+    for (uint s = MV_WG / 2u; s > 0u; s >>= 1u) {
+        if (tid < s)
+            for (uint k = 0u; k < MV_ROWS * MV_TOK; ++k)
+                if (k % MV_TOK < nt) red[k][tid] += red[k][tid + s];
+        barrier();
+    }
+    if (tid < MV_ROWS * MV_TOK) {
+        const uint i = tid / MV_TOK, t = tid % MV_TOK;
+        if (r0 + i < p.n_out && t < nt) y[p.y_off + (t0 + t) * p.y_stride + r0 + i] = red[tid][0];
+    }
+}
