@@ -21,8 +21,10 @@
 // 4 bytes starting at byte b, any alignment, little-endian.
 uint dq_u32(uint b) {
     const uint i = b >> 2u, s = (b & 3u) * 8u;
-    const uint lo = DQ_WORDS[i];
-    return s == 0u ? lo : (lo >> s) | (DQ_WORDS[i + 1u] << (32u - s));
+    // The second word is read only when the bytes straddle it (a select may evaluate
+    // both sides, and the word after an aligned read may lie past the binding).
+    const uint lo = DQ_WORDS[i], hi = DQ_WORDS[i + min(s, 1u)];
+    return s == 0u ? lo : (lo >> s) | (hi << (32u - s));
 }
 uint dq_u8(uint b) { return (DQ_WORDS[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 // 16 bits at an even byte offset.

@@ -6,12 +6,18 @@
 // outputs in F32. One variant per weight type: -DTYPE_<T>=1 (dequant.glsl).
 #extension GL_GOOGLE_include_directive : require
 
+#ifndef MM_BM
 #define MM_BM 32u
+#endif
+#ifndef MM_BN
 #define MM_BN 32u
+#endif
 #define MM_BK 32u // divides every quant block (32 or 256), so a tile never splits a quad
-#define MM_WG 64u
+// Each thread owns 4 rows x 4 tokens of the tile.
+#define MM_TR (MM_BM / 4u)
+#define MM_WG (MM_TR * (MM_BN / 4u))
 
-layout(local_size_x = 64) in;
+layout(local_size_x = MM_WG) in;
 
 layout(set = 0, binding = 0) readonly buffer W { uint w_words[]; };
 layout(set = 0, binding = 1) readonly buffer X { float x[]; };
@@ -36,16 +42,16 @@ void main() {
     const uint r0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x) * MM_BM;
     const uint t0 = gl_WorkGroupID.y * MM_BN;
     if (r0 >= p.n_out) return; // uniform per workgroup
-    // Thread (tr, tc) owns rows tr + 8i and tokens tc + 8j, i, j < 4.
-    const uint tr = tid % 8u, tc = tid / 8u;
+    // Thread (tr, tc) owns rows tr + MM_TR i and tokens tc + MM_BN/4 j, i, j < 4.
+    const uint tr = tid % MM_TR, tc = tid / MM_TR;
 
     float acc[4][4];
     for (uint i = 0u; i < 4u; ++i)
         for (uint j = 0u; j < 4u; ++j) acc[i][j] = 0.0;
 
     for (uint k0 = 0u; k0 < p.n_in; k0 += MM_BK) {
-        // Weight tile: MM_BM rows x MM_BK values = 256 quads, 4 per thread; the 8
-        // threads of one row read its consecutive bytes.
+        // Weight tile: MM_BM rows x MM_BK values in quads; the 8 threads of one row
+        // read its consecutive bytes.
         for (uint m = 0u; m < (MM_BM * MM_BK / 4u) / MM_WG; ++m) {
             const uint qi = tid + m * MM_WG, row = qi / (MM_BK / 4u), kq = qi % (MM_BK / 4u);
             const uint e = k0 + 4u * kq;
@@ -64,8 +70,8 @@ void main() {
         barrier();
         for (uint k = 0u; k < MM_BK; ++k) {
             float a[4], b[4];
-            for (uint i = 0u; i < 4u; ++i) a[i] = ws[k][tr + 8u * i];
-            for (uint j = 0u; j < 4u; ++j) b[j] = xs[k][tc + 8u * j];
+            for (uint i = 0u; i < 4u; ++i) a[i] = ws[k][tr + MM_TR * i];
+            for (uint j = 0u; j < 4u; ++j) b[j] = xs[k][tc + (MM_BN / 4u) * j];
             for (uint i = 0u; i < 4u; ++i)
                 for (uint j = 0u; j < 4u; ++j) acc[i][j] += a[i] * b[j];
         }
@@ -74,7 +80,7 @@ void main() {
 
     for (uint i = 0u; i < 4u; ++i)
         for (uint j = 0u; j < 4u; ++j) {
-            const uint r = r0 + tr + 8u * i, t = t0 + tc + 8u * j;
+            const uint r = r0 + tr + MM_TR * i, t = t0 + tc + (MM_BN / 4u) * j;
             if (r < p.n_out && t < p.n_tok) y[p.y_off + t * p.y_stride + r] = acc[i][j];
         }
 }

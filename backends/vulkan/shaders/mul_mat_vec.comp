@@ -1,17 +1,27 @@
 #version 450
 // mul_mat_vec.comp — y = W x for a few tokens (decode): one workgroup per MV_ROWS
-// weight rows and up to MV_TOK tokens; its threads walk the row four values at a
+// weight rows and up to MV_TOK tokens; its threads walk the rows four values at a
 // time (neighbours read neighbouring bytes), each weight quad dequantized once
 // for all tokens, then a shared-memory reduction. F32 accumulation of the
 // dequantized weights against the F32 activations (see matmul.cpp on accuracy).
-// One variant per weight type: -DTYPE_<T>=1 (dequant.glsl).
+// Variants: -DTYPE_<T>=1 (dequant.glsl) for the weight type; MV_TOK=1 (one token,
+// mul_mat_vec_<t>) or 8 (2..8 tokens, mul_mat_vecn_<t>). 8 rows of a 32-thread
+// workgroup: on lavapipe the cost goes with the number of workgroups (a 576x1536
+// Q8_0 product took 25 ms with 2 rows of 64 threads, 1.5-3 ms with 8 of 32), and
+// 8 accumulators per token stay well inside a GPU thread's registers.
 #extension GL_GOOGLE_include_directive : require
 
-#define MV_WG 64u
-#define MV_ROWS 2u
-#define MV_TOK 8u
+#ifndef MV_WG
+#define MV_WG 32u
+#endif
+#ifndef MV_ROWS
+#define MV_ROWS 8u
+#endif
+#ifndef MV_TOK
+#define MV_TOK 1u
+#endif
 
-layout(local_size_x = 64) in;
+layout(local_size_x = MV_WG) in;
 
 layout(set = 0, binding = 0) readonly buffer W { uint w_words[]; };
 layout(set = 0, binding = 1) readonly buffer X { float x[]; };
@@ -69,8 +79,8 @@ void main() {
                 if (k % MV_TOK < nt) red[k][tid] += red[k][tid + s];
         barrier();
     }
-    if (tid < MV_ROWS * MV_TOK) {
-        const uint i = tid / MV_TOK, t = tid % MV_TOK;
-        if (r0 + i < p.n_out && t < nt) y[p.y_off + (t0 + t) * p.y_stride + r0 + i] = red[tid][0];
+    for (uint k = tid; k < MV_ROWS * MV_TOK; k += MV_WG) {
+        const uint i = k / MV_TOK, t = k % MV_TOK;
+        if (r0 + i < p.n_out && t < nt) y[p.y_off + (t0 + t) * p.y_stride + r0 + i] = red[k][0];
     }
 }
