@@ -1,6 +1,6 @@
 """The `llm4all` command line (also `python -m llm4all`).
 
-Subcommands: run, chat, serve, embed, docs, info, perplexity, pull, list, rm, search, devices, convert, quantize, bench, eval. Every
+Subcommands: run, chat, serve, app, embed, docs, info, perplexity, pull, list, rm, search, devices, convert, quantize, bench, eval. Every
 failure the user can cause (bad file, unknown model, bad UTF-8, full context) ends as one line
 "llm4all: error: ..." on stderr and exit status 1, never a traceback
 (set LLM4ALL_DEBUG=1 to see one).
@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .commands import serve as serve_command
     serve_command.add_parser(sub)
+
+    from .commands import app as app_command
+    app_command.add_parser(sub)
 
     from .commands import embed as embed_command
     embed_command.add_parser(sub)
