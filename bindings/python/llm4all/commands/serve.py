@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Optional
 
 DEFAULT_PORT = 4891
 
@@ -28,12 +28,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument("model", nargs="?", default=None, help="a .gguf file or a catalogue name (default: serve "
                    "every installed model, each loaded on first use)")
     p.add_argument("--on-demand", action="store_true", help="with MODEL, also serve every other installed model")
+    add_options(p, with_model=True)
+    p.set_defaults(func=cmd_serve)
+
+
+def add_options(p: argparse.ArgumentParser, with_model: bool, port: int = DEFAULT_PORT) -> None:
+    """The server's options (`llm4all app` takes them too); with_model: also those that only
+    apply to a MODEL named on the command line (--chat-template, --name, --lora)."""
     p.add_argument("--max-loaded", type=int, default=2, metavar="N", help="models loaded at once; the least "
                    "recently used idle one is unloaded first (default 2)")
     p.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS", help="unload a model idle this "
                    "long (default 300; 0 = never); the command line's MODEL stays loaded")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int, default=port, help=f"port (default {port}{': a free one' if not port else ''})")
     p.add_argument("--parallel", type=int, default=4, help="sequences generated at once (default 4)")
     p.add_argument("--n-ctx", type=int, default=0, help="context size per sequence (default 0: the model's, "
                    "capped by the engine)")
@@ -43,19 +50,20 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser pages from this origin (may be repeated; default: no CORS)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without --api-key")
-    p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template file "
-                   "(default: the model's)")
-    p.add_argument("--name", default=None, help="the model id clients use (default: the catalogue name or "
-                   "the file's name)")
+    if with_model:
+        p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template file "
+                       "(default: the model's)")
+        p.add_argument("--name", default=None, help="the model id clients use (default: the catalogue name or "
+                       "the file's name)")
     p.add_argument("--queue-size", type=int, default=64, help="requests waiting for a slot before 503 (default 64)")
     p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                    help="largest request body accepted (default 1 MiB)")
     p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
     from ..cli import lora_arg, skip_memory_check_arg
-    lora_arg(p)
+    if with_model:
+        lora_arg(p)
     skip_memory_check_arg(p)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    p.set_defaults(func=cmd_serve)
 
 
 def is_loopback(host: str) -> bool:
@@ -138,7 +146,30 @@ def trim_malloc_periodically(every_s: float = 10.0) -> bool:
     return True
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _model_kwargs(core_model: Any, gpu_layers: Optional[int]) -> Dict[str, Any]:
+    """n_gpu_layers for the engine when its Model takes it (the settings' GPU layers; -1 = all
+    that fit); an engine without it loads as before and the setting is only stored."""
+    if gpu_layers is None or gpu_layers == -1 or "n_gpu_layers" not in (core_model.__init__.__doc__ or ""):
+        return {}
+    return {"n_gpu_layers": gpu_layers}
+
+
+def _when_started(server: Any, then: Callable[[], None]) -> None:
+    """Calls then() from a helper thread once uvicorn accepts connections."""
+    import threading
+
+    def wait() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        then()
+
+    threading.Thread(target=wait, name="llm4all-serve-started", daemon=True).start()
+
+
+def cmd_serve(args: argparse.Namespace, ready: Optional[Callable[[str], None]] = None) -> int:
+    """Runs the server until it is stopped; ready(url), if given, once it accepts connections."""
     api_key: Optional[str] = args.api_key if args.api_key is not None else os.environ.get("LLM4ALL_API_KEY") or None
     if not is_loopback(args.host) and not api_key and not args.insecure:
         raise RuntimeError(f"refusing to bind {args.host} without --api-key: anyone who can reach it could use "
@@ -158,6 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .. import _core
+    from ..catalog import catalog_chat_template
     from ..embeddings import resolve_embedding_model
     from ..serve.app import create_app
     from ..serve.embeddings import EmbeddingEngine
@@ -165,17 +197,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve.pool import ModelPool, Served
     from ..serve.prompts import PromptBuilder
 
-    if args.model is None and (args.lora or args.chat_template or args.name):
+    if args.model is None and (getattr(args, "lora", None) or getattr(args, "chat_template", None)
+                               or getattr(args, "name", None)):
         raise ValueError("--lora, --chat-template and --name apply to a MODEL named on the command line")
 
     def load(name: str, path: Any, lora: Any = None, chat_template: Optional[str] = None) -> Served:
-        model = _core.Model(str(resolve_embedding_model(name) if os.path.isdir(path) else path), args.device,
-                            lora=lora or [], skip_memory_check=args.skip_memory_check)
+        # The app's settings (pool.load_options, set by /api/settings) win where they are not automatic.
+        opts = pool.load_options
+        device = opts.get("device") if opts.get("device") not in (None, "auto") else args.device
+        threads = opts.get("threads") or args.threads or 0
+        n_ctx = opts.get("n_ctx") or args.n_ctx
+        model = _core.Model(str(resolve_embedding_model(name) if os.path.isdir(path) else path), device,
+                            lora=lora or [], skip_memory_check=args.skip_memory_check,
+                            **_model_kwargs(_core.Model, opts.get("gpu_layers")))
         if model.embedding_dim > 0:   # answers /v1/embeddings only
-            return Served(name, EmbeddingEngine(model, n_threads=args.threads or 0))
-        engine = Engine(model, n_parallel=args.parallel, n_ctx=args.n_ctx, n_threads=args.threads or 0,
-                        queue_size=args.queue_size)
-        return Served(name, engine, PromptBuilder(model, chat_template))
+            return Served(name, EmbeddingEngine(model, n_threads=threads))
+        engine = Engine(model, n_parallel=args.parallel, n_ctx=n_ctx, n_threads=threads, queue_size=args.queue_size)
+        # A catalogue entry's own chat template replaces its file's, as for llm4all.Model(name).
+        return Served(name, engine, PromptBuilder(model, chat_template or catalog_chat_template(name)))
 
     pool = ModelPool(load, on_demand=args.model is None or args.on_demand, max_loaded=args.max_loaded,
                      idle_timeout_s=args.idle_timeout, n_ctx=args.n_ctx, n_parallel=args.parallel)
@@ -190,7 +229,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(pool, api_key=api_key, cors_origins=args.cors_origin, max_body_bytes=args.max_body)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        if pool.default is not None:
+        if pool.default in pool.loaded:
             engine = pool.loaded[pool.default].engine
             shape = (f"embeddings, {engine.n_ctx}-token window" if isinstance(engine, EmbeddingEngine)
                      else f"{engine.n_parallel} x {engine.n_ctx} tokens")
@@ -203,7 +242,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                 timeout_graceful_shutdown=5, server_header=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        if ready is not None:
+            _when_started(server, lambda: ready(f"http://{host}:{port}/"))
+        server.run(sockets=[sock])
     finally:
         sock.close()
         pool.close()

@@ -58,15 +58,17 @@ def collections(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
 
 
 def index(name: Optional[str] = None, embed_model: Optional[str] = None, data_dir: Optional[str] = None,
-          progress: bool = False, on_failure=None) -> Dict[str, IndexReport]:
-    """Indexes collection NAME (every collection when None); a report per collection."""
+          progress: bool = False, on_failure=None, on_progress=None) -> Dict[str, IndexReport]:
+    """Indexes collection NAME (every collection when None); a report per collection.
+    on_progress(files_done, files_total, chunks) follows each collection (index.ProgressFn)."""
     with Store(data_dir) as store:
         names = [name] if name else [c["name"] for c in store.collections()]
         out = {}
         for n in names:
             coll = store.collection(n)
             embedder = load_embedder(embed_model or coll["embed_model"])
-            out[n] = index_collection(store, n, embedder, progress=progress, on_failure=on_failure)
+            out[n] = index_collection(store, n, embedder, progress=progress, on_failure=on_failure,
+                                      on_progress=on_progress)
         return out
 
 

@@ -22,7 +22,7 @@ from .embed import Embedder
 from .parse import ParseError, is_supported, parse_bytes
 from .store import Store
 
-__all__ = ["IndexReport", "index_collection", "scan_folders"]
+__all__ = ["IndexReport", "index_collection", "scan_folders", "ProgressFn"]
 
 
 @dataclass
@@ -84,9 +84,12 @@ class _Bar:
         self.enabled = enabled and sys.stderr.isatty() and total > 0
         self.start = time.monotonic()
         self.last = 0.0
+        self.on_step: Optional[Callable[[int, int], None]] = None   # (files done, chunks): index_collection's on_progress
 
     def step(self, chunks: int) -> None:
         self.done += 1
+        if self.on_step is not None:
+            self.on_step(self.done, chunks)
         now = time.monotonic()
         if self.enabled and (now - self.last > 0.1 or self.done == self.total):
             self.last = now
@@ -101,8 +104,15 @@ class _Bar:
             sys.stderr.write("\n")
 
 
+# on_progress(files_done, files_total, chunks_embedded): unchanged files count as done from
+# the start; it is called once before the first file and after each file. It may raise to stop
+# the run (what was committed stays; the next run goes on from there).
+ProgressFn = Callable[[int, int, int], None]
+
+
 def index_collection(store: Store, name: str, embedder: Embedder, progress: bool = False,
-                     on_failure: Optional[Callable[[str, str], None]] = None) -> IndexReport:
+                     on_failure: Optional[Callable[[str, str], None]] = None,
+                     on_progress: Optional[ProgressFn] = None) -> IndexReport:
     """Indexes the collection NAME with embedder; returns what changed."""
     coll = store.collection(name)
     cid = coll["id"]
@@ -131,6 +141,10 @@ def index_collection(store: Store, name: str, embedder: Embedder, progress: bool
             todo.append((path, st, row))
 
     bar = _Bar(len(todo), f"indexing {name}", progress)
+    if on_progress is not None:
+        skipped, total = report.files_unchanged, len(files)
+        bar.on_step = lambda done, chunks: on_progress(skipped + done, total, chunks)
+        on_progress(skipped, total, 0)
     job = _Job(store, cid, model, embedder, report, on_failure, bar)
     try:
         for path, st, row in todo:

@@ -61,7 +61,7 @@ async def _send_error(send: Any, status: int, message: str, type: str, code: str
 
 
 class Guard:
-    """ASGI middleware: 401 without the right key on /v1/*, 413 for a body over the limit
+    """ASGI middleware: 401 without the right key on /v1/* and /api/*, 413 for a body over the limit
     (refused on its Content-Length before reading, or once the bytes read pass the limit).
     The body is read whole here and handed on, so the app never buffers more than the limit."""
 
@@ -96,7 +96,7 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        if self.key and scope["path"].startswith("/v1") and scope["method"] != "OPTIONS" \
+        if self.key and scope["path"].startswith(("/v1", "/api/")) and scope["method"] != "OPTIONS" \
                 and not self._authorized(headers):
             return await _send_error(send, 401, "missing or wrong API key: send the header "
                                      "'Authorization: Bearer <key>'", AUTHENTICATION, "invalid_api_key",
@@ -317,8 +317,9 @@ async def _off_loop(fn: Callable[..., _T], *args: Any) -> _T:
 # ---- the app -----------------------------------------------------------------------------------
 
 def create_app(pool: ModelPool, *, api_key: Optional[str] = None, cors_origins: Sequence[str] = (),
-               max_body_bytes: int = 1 << 20) -> FastAPI:
-    """The HTTP app answering for the pool's models (see the module docstring and pool.py)."""
+               max_body_bytes: int = 1 << 20, settings: Any = None) -> FastAPI:
+    """The HTTP app answering for the pool's models (see the module docstring and pool.py), with
+    the app API under /api/ (api.py; settings: a settings.Settings, default the config dir's)."""
     created = int(time.time())
 
     @contextlib.asynccontextmanager
@@ -733,6 +734,9 @@ def create_app(pool: ModelPool, *, api_key: Optional[str] = None, cors_origins: 
         finally:
             for t in tasks:
                 t.cancel()
+
+    from .api import register_api
+    register_api(app, pool, settings)   # /api/: models, downloads, settings, LocalDocs folders
 
     # Middleware, innermost first: the guard, then CORS around it (so its errors carry CORS headers).
     app.add_middleware(Guard, api_key=api_key, max_body_bytes=max_body_bytes)

@@ -104,6 +104,9 @@ class ModelPool:
         self.loaded: Dict[str, Served] = {}
         self._loading: Dict[str, asyncio.Future] = {}
         self.default: Optional[str] = None
+        # threads, device, gpu_layers, n_ctx from the app's settings (serve/settings.py), read by
+        # the load function for each load from then on; empty: the command line's.
+        self.load_options: Dict[str, Any] = {}
 
     @classmethod
     def single(cls, served: Served, path: Any = None) -> "ModelPool":
@@ -121,6 +124,19 @@ class ModelPool:
         if keep:
             self._keep.add(served.name)
         self.default = self.default or served.name
+
+    @property
+    def cache(self) -> Any:
+        """The model cache on-demand models come from (None: llm4all's default)."""
+        return self._cache
+
+    def is_fixed(self, name: str) -> bool:
+        """True for a model named on the command line (never unloaded or deleted by the app)."""
+        return name in self._fixed
+
+    def fixed_default(self) -> Optional[str]:
+        """The default model of the command line (its MODEL), if any."""
+        return next(iter(self._fixed), None)
 
     def names(self) -> Dict[str, Path]:
         out = dict(self._fixed)
@@ -199,8 +215,8 @@ class ModelPool:
     async def _make_room(self, path: Path) -> None:
         from ..catalog import available_memory
 
-        need = await asyncio.get_running_loop().run_in_executor(None, _memory_need, path, self._n_ctx,
-                                                                self._n_parallel)
+        n_ctx = self.load_options.get("n_ctx") or self._n_ctx
+        need = await asyncio.get_running_loop().run_in_executor(None, _memory_need, path, n_ctx, self._n_parallel)
         deadline = time.monotonic() + BUSY_WAIT_S
         while True:
             avail = available_memory()
