@@ -200,6 +200,12 @@ def test_settings_validated_stored_atomically_and_kept_across_a_restart(world, t
         assert card["context_length"] == 128
         assert httpx.put(srv + "/api/settings", json={"models": {"stories": {"top_k": 5}}}).json()["models"] == \
             {"stories": dict(want["models"]["stories"], top_k=5)}
+        # The device setting reaches the next load: a device that is not there fails it, by name.
+        assert httpx.put(srv + "/api/settings", json={"device": "vulkan:7"}).status_code == 200
+        r = httpx.post(srv + "/v1/completions", json={"model": "stories.gguf", "prompt": PROMPT, "max_tokens": 2},
+                       timeout=60)
+        assert r.status_code == 500 and "vulkan:7" in r.json()["error"]["message"], r.text
+        assert httpx.put(srv + "/api/settings", json={"device": "cpu"}).status_code == 200
     stored = tmp_path / "cfg" / "settings.json"
     assert json.loads(stored.read_text())["n_ctx"] == 128
     assert sorted(p.name for p in stored.parent.iterdir()) == ["settings.json"]   # no temp file left
@@ -264,3 +270,20 @@ def test_localdocs_folder_indexed_with_progress_and_cited(world, tmp_path):
     assert httpx.get(srv + "/v1/localdocs").json()["data"] == []
     assert httpx.delete(srv + "/api/localdocs/notes").status_code == 404
     assert httpx.get(srv + "/api/localdocs/notes/events").status_code == 404
+
+
+def test_api_needs_the_key_when_the_server_has_one(tmp_path):
+    from starlette.testclient import TestClient
+    from llm4all.serve.app import create_app
+    from llm4all.serve.pool import ModelPool
+    from llm4all.serve.settings import Settings
+
+    pool = ModelPool(lambda name, path: None, cache=tmp_path)
+    client = TestClient(create_app(pool, api_key="sesame", settings=Settings(tmp_path)))
+    for method, path in [("GET", "/api/settings"), ("PUT", "/api/settings"), ("GET", "/api/installed"),
+                         ("POST", "/api/downloads"), ("DELETE", "/api/models/x"), ("POST", "/api/localdocs")]:
+        r = client.request(method, path, json={})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key", (method, path)
+    r = client.get("/api/settings", headers={"Authorization": "Bearer sesame"})
+    assert r.status_code == 200 and r.json()["device"] == "auto"
+    assert client.get("/health").status_code == 200

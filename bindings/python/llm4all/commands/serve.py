@@ -45,7 +45,7 @@ def add_options(p: argparse.ArgumentParser, with_model: bool, port: int = DEFAUL
     p.add_argument("--n-ctx", type=int, default=0, help="context size per sequence (default 0: the model's, "
                    "capped by the engine)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
-    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 "
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 and /api "
                    "(default: $LLM4ALL_API_KEY if set)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser pages from this origin (may be repeated; default: no CORS)")
