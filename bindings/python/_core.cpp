@@ -238,11 +238,12 @@ class Model {
 public:
     // lora: (path, scale) pairs, applied in order (llm4all_model_options.lora).
     Model(py::handle path, const std::string &device, bool use_mmap, const std::vector<std::pair<py::handle, float>> &lora,
-          bool skip_memory_check) {
+          bool skip_memory_check, int32_t n_gpu_layers) {
         std::string p = fs_path(path);
         llm4all_model_options opt;
         llm4all_model_options_init(&opt);
         opt.device = device.c_str();
+        opt.n_gpu_layers = n_gpu_layers;
         opt.use_mmap = use_mmap;
         std::vector<std::string> lora_paths;
         std::vector<llm4all_lora_adapter> adapters;
@@ -899,9 +900,11 @@ PYBIND11_MODULE(_core, m) {
           "returning False cancels).");
 
     py::class_<Model>(m, "Model")
-        .def(py::init<py::handle, const std::string &, bool, const std::vector<std::pair<py::handle, float>> &, bool>(),
+        .def(py::init<py::handle, const std::string &, bool, const std::vector<std::pair<py::handle, float>> &, bool,
+                      int32_t>(),
              py::arg("path"), py::arg("device") = "auto", py::arg("use_mmap") = true,
-             py::arg("lora") = std::vector<std::pair<py::handle, float>>(), py::arg("skip_memory_check") = false)
+             py::arg("lora") = std::vector<std::pair<py::handle, float>>(), py::arg("skip_memory_check") = false,
+             py::arg("n_gpu_layers") = -1)
         .def("info_json", &Model::info_json)
         .def_property_readonly("path", &Model::path)
         .def_property_readonly("n_vocab", &Model::n_vocab)

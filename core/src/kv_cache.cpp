@@ -33,18 +33,18 @@ uint64_t KvCache::bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch
     return total;
 }
 
-KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, const Hparams &hp, int32_t n_ctx,
-                 int32_t n_batch, int32_t kv_type)
-    : be_(be), ctx_(ctx), n_ctx_(n_ctx) {
+KvCache::KvCache(const std::vector<Place> &place, const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type)
+    : n_ctx_(n_ctx) {
     const size_t row_bytes = size_t(hp.head_dim) * size_t(hp.n_head_kv) * (kv_type == LLM4ALL_TYPE_F16 ? 2 : 4);
     layers_.resize(hp.n_layer);
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         Layer &L = layers_[l];
+        L.at = place[size_t(l)];
         L.window = layer_window(hp, l);
         const int64_t rows = layer_rows(L.window, n_ctx, n_batch);
         for (llm4all_tensor *t : {&L.k, &L.v}) {
             const size_t bytes = row_bytes * size_t(rows);
-            t->data = bytes ? be_.buffer_alloc(ctx_, bytes) : nullptr;
+            t->data = bytes ? L.at.be->buffer_alloc(L.at.ctx, bytes) : nullptr;
             if (!t->data) {
                 free_buffers();
                 fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate the KV cache (" + std::to_string(bytes >> 20) +
@@ -55,7 +55,7 @@ KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, cons
             // Cleared now, as llama.cpp does: the cache's memory is committed when the session
             // is created (and counted by the memory check, memory.h), not discovered by the
             // first long prompt, and no row ever holds stale bytes.
-            zero(t->data, bytes);
+            zero(L.at, t->data, bytes);
             t->type = kv_type;
             t->n_dims = 3;
             t->ne[0] = hp.head_dim;
@@ -69,19 +69,19 @@ KvCache::KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, cons
 
 KvCache::~KvCache() { free_buffers(); }
 
-void KvCache::zero(void *data, size_t bytes) {
+void KvCache::zero(const Place &at, void *data, size_t bytes) {
     // Through upload in chunks: the buffer may live on a device.
     const size_t chunk = std::min<size_t>(bytes, size_t(1) << 20);
     if (staging_.size() < chunk) staging_.assign(chunk, 0);
     std::fill(staging_.begin(), staging_.begin() + chunk, uint8_t(0));
     for (size_t off = 0; off < bytes; off += chunk)
-        be_.upload(ctx_, static_cast<char *>(data) + off, staging_.data(), std::min(chunk, bytes - off));
+        at.be->upload(at.ctx, static_cast<char *>(data) + off, staging_.data(), std::min(chunk, bytes - off));
 }
 
 void KvCache::free_buffers() {
     for (Layer &L : layers_)
         for (llm4all_tensor *t : {&L.k, &L.v})
-            if (t->data) be_.buffer_free(ctx_, t->data), t->data = nullptr;
+            if (t->data) L.at.be->buffer_free(L.at.ctx, t->data), t->data = nullptr;
 }
 
 void KvCache::clear() {
@@ -124,8 +124,8 @@ void KvCache::slide(Layer &L, int32_t n_past, int32_t keep) {
         // Through host memory: the buffer may live on a device, and the ranges may overlap.
         if (staging_.size() < bytes) staging_.resize(bytes);
         const char *src = static_cast<const char *>(t->data) + row_bytes * size_t(first - L.first);
-        be_.download(ctx_, staging_.data(), src, bytes);
-        be_.upload(ctx_, t->data, staging_.data(), bytes);
+        L.at.be->download(L.at.ctx, staging_.data(), src, bytes);
+        L.at.be->upload(L.at.ctx, t->data, staging_.data(), bytes);
     }
     L.first = first;
 }

@@ -41,9 +41,13 @@ public:
     // Bytes the cache of these sizes takes (K and V, every layer), for refusing a size
     // before allocating it.
     static uint64_t bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type);
-    // Throws Error(OUT_OF_MEMORY) when the backend cannot allocate it.
-    KvCache(const llm4all_backend_iface &be, llm4all_backend_ctx *ctx, const Hparams &hp, int32_t n_ctx,
-            int32_t n_batch, int32_t kv_type);
+    // Where one layer's cache lives: the backend and context of the layer's device.
+    struct Place {
+        const llm4all_backend_iface *be;
+        llm4all_backend_ctx *ctx;
+    };
+    // place: one entry per layer. Throws Error(OUT_OF_MEMORY) when a backend cannot allocate it.
+    KvCache(const std::vector<Place> &place, const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type);
     ~KvCache();
     KvCache(const KvCache &) = delete;
     KvCache &operator=(const KvCache &) = delete;
@@ -62,16 +66,15 @@ public:
 
 private:
     struct Layer {
+        Place at{};
         llm4all_tensor k{}, v{};   // [head_dim, n_head_kv, rows]
         int32_t window = 0;
         int32_t first = 0;         // position held in row 0 (0 unless the layer slides)
     };
     void slide(Layer &L, int32_t n_past, int32_t keep);
     void free_buffers();
-    void zero(void *data, size_t bytes);
+    void zero(const Place &at, void *data, size_t bytes);
 
-    const llm4all_backend_iface &be_;
-    llm4all_backend_ctx *ctx_;
     int32_t n_ctx_;
     std::vector<Layer> layers_;
     std::vector<int32_t> rel_pos_;   // positions relative to a layer's first row

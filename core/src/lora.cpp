@@ -52,7 +52,7 @@ void Model::add_lora(const std::string &path, float scale) {
     }
     if (pairs.empty()) refuse("holds no .lora_a/.lora_b tensors");
 
-    const llm4all_backend_iface &be = *backend_->iface;
+    const llm4all_backend_iface &be = *backend().iface;
     if (be.size <= offsetof(llm4all_backend_iface, scale) || !be.scale)
         refuse(std::string("backend ") + be.name + "-" + be.variant + " lacks the scale op adapters need");
     auto check_tensor = [&](const GgufTensorInfo &info) {

@@ -2,6 +2,7 @@
 // architecture's weights, and a JSON description for `llm4all info`.
 #include "model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -50,11 +51,170 @@ Model::Model(const std::string &path, const std::string &device, bool use_mmap) 
         fail(LLM4ALL_ERR_INTERNAL, path + ": the vocabulary has " + std::to_string(vocab_->n_tokens()) +
                                        " tokens, tokenizer.ggml.tokens " + std::to_string(hp_.n_vocab));
 
-    backend_ = &pick_backend(device.empty() ? "auto" : device);
+    device_request_ = device.empty() ? "auto" : device;
+    devices_ = pick_devices(device_request_);
     arch_->load(*this);
 }
 
-Model::~Model() = default;
+Model::~Model() {
+    for (auto &b : device_buffers_) devices_[size_t(b.first)].be().device_free(devices_[size_t(b.first)].index, b.second);
+}
+
+std::string Model::layer_problem(int32_t l, const DeviceRef &d) const {
+    const llm4all_backend_iface &be = d.be();
+    for (llm4all_op op : {LLM4ALL_OP_RMS_NORM, LLM4ALL_OP_ROPE, LLM4ALL_OP_ADD, LLM4ALL_OP_SCALE, LLM4ALL_OP_SWIGLU,
+                          LLM4ALL_OP_GEGLU, LLM4ALL_OP_ATTENTION, LLM4ALL_OP_ATTENTION_EXT})
+        if (!be.device_supports(d.index, op, LLM4ALL_TYPE_F32))
+            return d.id() + " lacks op " + std::to_string(int(op)) + " on F32";
+    LayerWeights L = w_.layers[size_t(l)];
+    std::string problem;
+    for_each_weight(L, [&](const llm4all_tensor *t) {
+        if (!t || !problem.empty()) return;
+        const bool matrix = t->ne[1] > 1;
+        if (!be.device_supports(d.index, matrix ? LLM4ALL_OP_MUL_MAT : LLM4ALL_OP_ADD, t->type)) {
+            const TypeInfo *ti = type_info(t->type);
+            problem = d.id() + " cannot multiply by " + (ti ? ti->name : "type " + std::to_string(t->type)) +
+                      " weights (layer " + std::to_string(l) + ")";
+        }
+    });
+    return problem;
+}
+
+std::vector<const llm4all_tensor *> Model::upload(int32_t d, const std::vector<const llm4all_tensor *> &tensors) {
+    const DeviceRef &dev = devices_[size_t(d)];
+    constexpr size_t k_align = 256;   // the largest storage-offset alignment GPUs ask for
+    std::vector<size_t> offsets;
+    size_t total = 0;
+    for (const llm4all_tensor *t : tensors) {
+        offsets.push_back(total);
+        total += (tensor_bytes(*t) + k_align - 1) / k_align * k_align;
+    }
+    void *base = dev.be().device_alloc(dev.index, total);
+    if (!base)
+        fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(total >> 20) + " MiB on " + dev.label() +
+                                            " (" + std::to_string(dev.info.memory_free >> 20) + " MiB free of " +
+                                            std::to_string(dev.info.memory_total >> 20) +
+                                            "): offload fewer layers (n_gpu_layers) or use a smaller model");
+    device_buffers_.emplace_back(d, base);
+    std::vector<const llm4all_tensor *> out;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        llm4all_tensor t = *tensors[i];
+        t.data = static_cast<char *>(base) + offsets[i];
+        if (dev.be().device_upload(dev.index, t.data, tensors[i]->data, tensor_bytes(t)) != 0)
+            fail(LLM4ALL_ERR_BACKEND, "cannot upload weights to " + dev.label());
+        views_.push_back(t);
+        out.push_back(&views_.back());
+    }
+    return out;
+}
+
+void Model::place(int32_t n_gpu_layers) {
+    if (devices_.size() < 2) return;
+    const DeviceRef &gpu = devices_[1];
+    const bool asked = device_request_ != "auto";
+    if (!arch_->forward) {
+        if (asked)
+            fail(LLM4ALL_ERR_UNSUPPORTED, file_->path() + ": embedding models (" + hp_.arch +
+                                              ") run on the CPU only; load it with device \"cpu\" or \"auto\"");
+        return;
+    }
+    const int32_t n_layer = hp_.n_layer;
+    layer_dev_.assign(size_t(n_layer), 0);
+    const int32_t want = n_gpu_layers < 0 ? n_layer : std::min(n_gpu_layers, n_layer);
+    if (want == 0) return;
+    // "All that fit" leaves a tenth of the device's free memory for the KV cache and
+    // the work buffers of the sessions; layers go from the last one down, the output
+    // head with the last layer, as llama.cpp places them.
+    const std::vector<const llm4all_tensor *> head = {w_.output_norm, w_.output};
+    uint64_t budget = gpu.info.memory_free ? gpu.info.memory_free - gpu.info.memory_free / 10 : UINT64_MAX;
+    auto bytes_of = [](const std::vector<const llm4all_tensor *> &ts) {
+        uint64_t b = 0;
+        for (const llm4all_tensor *t : ts) b += tensor_bytes(*t);
+        return b;
+    };
+    auto layer_tensors = [&](int32_t l) {
+        std::vector<const llm4all_tensor *> ts;
+        for_each_weight(w_.layers[size_t(l)], [&](const llm4all_tensor *t) {
+            if (!t) return;
+            if (std::find(ts.begin(), ts.end(), t) == ts.end()) ts.push_back(t);
+            if (const std::vector<LoraPair> *pairs = lora(t))
+                for (const LoraPair &p : *pairs) ts.push_back(p.a), ts.push_back(p.b);
+        });
+        return ts;
+    };
+    std::string head_problem;
+    for (const llm4all_tensor *t : head)
+        if (!gpu.be().device_supports(gpu.index, t->ne[1] > 1 ? LLM4ALL_OP_MUL_MAT : LLM4ALL_OP_RMS_NORM, t->type))
+            head_problem = gpu.id() + " cannot multiply by the output head's " + type_info(t->type)->name + " weights";
+    if (head_problem.empty() && bytes_of(head) <= budget) {
+        output_dev_ = 1;
+        budget -= bytes_of(head);
+    } else if (!head_problem.empty()) {
+        if (asked) fail(LLM4ALL_ERR_UNSUPPORTED, file_->path() + ": " + head_problem);
+        log_message(LLM4ALL_LOG_INFO, "the output head stays on the CPU: " + head_problem);
+    }
+    int32_t placed = 0;
+    for (int32_t l = n_layer - 1; l >= 0 && placed < want; --l) {
+        const std::string problem = layer_problem(l, gpu);
+        if (!problem.empty()) {
+            if (asked) fail(LLM4ALL_ERR_UNSUPPORTED, file_->path() + ": " + problem);
+            log_message(LLM4ALL_LOG_INFO, "layer " + std::to_string(l) + " stays on the CPU: " + problem);
+            continue;
+        }
+        const uint64_t need = bytes_of(layer_tensors(l));
+        if (need > budget) {
+            if (n_gpu_layers >= 0 || placed == 0)
+                fail(LLM4ALL_ERR_OUT_OF_MEMORY,
+                     file_->path() + ": not enough memory on " + gpu.label() + " for " +
+                         (n_gpu_layers >= 0 ? std::to_string(want) + " layers" : std::string("any layer")) + ": layer " +
+                         std::to_string(l) + " needs " + std::to_string(need >> 20) + " MiB, " +
+                         std::to_string(budget >> 20) + " MiB are left of " + std::to_string(gpu.info.memory_free >> 20) +
+                         " MiB free (a tenth kept for the cache); use fewer GPU layers or device cpu");
+            break;
+        }
+        budget -= need;
+        layer_dev_[size_t(l)] = 1;
+        ++placed;
+    }
+    if (output_dev_ == 1 && layer_dev_.back() != 1) output_dev_ = 0;   // the head follows the last layer
+
+    // Upload what was placed, and point the weights (and the adapters' keys) at the copies.
+    std::unordered_map<const llm4all_tensor *, const llm4all_tensor *> moved;
+    auto move = [&](std::vector<const llm4all_tensor *> ts) {
+        const std::vector<const llm4all_tensor *> copies = upload(1, ts);
+        for (size_t i = 0; i < ts.size(); ++i) moved[ts[i]] = copies[i];
+    };
+    for (int32_t l = 0; l < n_layer; ++l)
+        if (layer_dev_[size_t(l)] == 1) move(layer_tensors(l));
+    if (output_dev_ == 1) {
+        // A tied head is also the CPU's embedding table: the device gets its own copy.
+        std::vector<const llm4all_tensor *> ts = head;
+        if (const std::vector<LoraPair> *pairs = lora(w_.output))
+            for (const LoraPair &p : *pairs) ts.push_back(p.a), ts.push_back(p.b);
+        move(ts);
+    }
+    auto remap = [&](const llm4all_tensor *&t) {
+        auto it = t ? moved.find(t) : moved.end();
+        if (it != moved.end()) t = it->second;
+    };
+    for (int32_t l = 0; l < n_layer; ++l)
+        if (layer_dev_[size_t(l)] == 1) for_each_weight(w_.layers[size_t(l)], remap);
+    if (output_dev_ == 1) remap(w_.output_norm), remap(w_.output);
+    std::unordered_map<const llm4all_tensor *, std::vector<LoraPair>> lora;
+    for (auto &kv : lora_) {
+        const llm4all_tensor *key = kv.first;
+        std::vector<LoraPair> pairs = kv.second;
+        // Adapters of weights left on the CPU keep their host tensors.
+        if (moved.count(key)) {
+            remap(key);
+            for (LoraPair &p : pairs) remap(p.a), remap(p.b);
+        }
+        lora.emplace(key, std::move(pairs));
+    }
+    lora_.swap(lora);
+    log_message(LLM4ALL_LOG_INFO, std::to_string(placed) + " of " + std::to_string(n_layer) + " layers" +
+                                      (output_dev_ == 1 ? " and the output head" : "") + " on " + gpu.label());
+}
 
 const llm4all_tensor *Model::tensor(const std::string &name, std::vector<int64_t> shape, bool required) {
     const GgufTensorInfo *info = file_->find_tensor(name);
@@ -68,7 +228,7 @@ const llm4all_tensor *Model::tensor(const std::string &name, std::vector<int64_t
         if (info->ne[i] != want[i])
             fail(LLM4ALL_ERR_BAD_GGUF, file_->path() + ": tensor '" + name + "' has shape " + shape_str(info->ne, 4) +
                                            ", expected " + shape_str(want, 4));
-    const llm4all_backend_iface &be = *backend_->iface;
+    const llm4all_backend_iface &be = *backend().iface;
     // Norms, biases and embeddings are read row by row; matrices go through mul_mat.
     llm4all_op op = shape.size() >= 2 ? LLM4ALL_OP_MUL_MAT : LLM4ALL_OP_ADD;
     if (!be.supports(op, info->type) && !(op == LLM4ALL_OP_MUL_MAT && be.supports(LLM4ALL_OP_GET_ROWS, info->type)))
@@ -135,7 +295,12 @@ std::string Model::info_json() const {
     j += ",\"add_bos\":" + std::string(v.add_bos() ? "true" : "false");
     j += ",\"embedding_dim\":" + num(hp_.n_embd_out) + ",\"pooling\":" + num(hp_.pooling);
     j += ",\"chat_template\":" + std::string(f.find("tokenizer.chat_template") ? "true" : "false");
-    j += ",\"backend\":\"" + json_escape(std::string(backend_->iface->name) + "-" + backend_->iface->variant) + "\"";
+    const llm4all_backend_iface &cpu = *backend().iface;
+    j += ",\"backend\":\"" + json_escape(std::string(cpu.name) + "-" + cpu.variant) + "\"";
+    int32_t offloaded = 0;
+    for (int32_t l = 0; l < hp_.n_layer; ++l) offloaded += layer_device(l) != 0;
+    j += ",\"device\":\"" + json_escape(devices_.back().label()) + "\"";
+    j += ",\"n_gpu_layers\":" + num(offloaded) + ",\"output_on_gpu\":" + (output_dev_ ? "true" : "false");
     j += "}";
     return j;
 }

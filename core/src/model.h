@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "hparams.h"
+#include "devices.h"
 #include "registry.h"
 #include "vocab.h"
 
@@ -41,6 +42,15 @@ struct LayerWeights {
     const llm4all_tensor *bo = nullptr, *b_up = nullptr, *b_down = nullptr;  // [n_embd], [n_ff], [n_embd]
     const llm4all_tensor *attn_norm_b = nullptr, *ffn_norm_b = nullptr;       // [n_embd]
 };
+
+// Every weight field of a layer, for code that treats them alike (placement on a device).
+template <class F> void for_each_weight(LayerWeights &L, F &&f) {
+    for (const llm4all_tensor **t : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq, &L.bk, &L.bv, &L.ffn_norm,
+                                     &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.attn_q_norm, &L.attn_k_norm,
+                                     &L.attn_post_norm, &L.ffn_post_norm, &L.bo, &L.b_up, &L.b_down, &L.attn_norm_b,
+                                     &L.ffn_norm_b})
+        f(*t);
+}
 
 // One LoRA adapter's low-rank update of one weight matrix w [n_in, n_out]:
 // w x + scale * b (a x), with scale = the user's scale * alpha / r (lora.cpp).
@@ -78,7 +88,19 @@ public:
     const Hparams &hparams() const { return hp_; }
     const Weights &weights() const { return w_; }
     const Arch &arch() const { return *arch_; }
-    const BackendPlugin &backend() const { return *backend_; }
+    // The CPU's plugin: embeddings, host-side work, and every layer not placed elsewhere.
+    const BackendPlugin &backend() const { return *devices_[0].plugin; }
+    // The model's devices: [0] the CPU, then the device the load asked for, if any.
+    const std::vector<DeviceRef> &devices() const { return devices_; }
+    // Index into devices() of the device that runs layer l, and of the output head.
+    int32_t layer_device(int32_t l) const { return layer_dev_.empty() ? 0 : layer_dev_[size_t(l)]; }
+    int32_t output_device() const { return output_dev_; }
+    // Places the last n_gpu_layers layers (-1 = all that fit) and, with the last layer,
+    // the output head on devices()[1], uploading their weights (and adapters). Called
+    // once, after the adapters are added; without a second device it does nothing.
+    // Layers the device cannot run stay on the CPU: logged when the device was chosen
+    // by "auto", an error naming the tensor type when it was asked for by name.
+    void place(int32_t n_gpu_layers);
     std::string info_json() const;
 
     // Architecture loaders: a tensor by name, checked for shape and type support.
@@ -108,7 +130,16 @@ private:
     Hparams hp_;
     Weights w_;
     const Arch *arch_ = nullptr;
-    const BackendPlugin *backend_ = nullptr;
+    std::string device_request_;
+    std::vector<DeviceRef> devices_;
+    std::vector<int8_t> layer_dev_;     // per layer, index into devices_ (empty: all on the CPU)
+    int32_t output_dev_ = 0;
+    // Device memory holding placed weights: (device index, address), freed with the model.
+    std::vector<std::pair<int32_t, void *>> device_buffers_;
+    // Why a layer cannot run on device d ("" when it can).
+    std::string layer_problem(int32_t l, const DeviceRef &d) const;
+    // Uploads tensors into one allocation on device d and returns their device copies.
+    std::vector<const llm4all_tensor *> upload(int32_t d, const std::vector<const llm4all_tensor *> &tensors);
     std::deque<llm4all_tensor> views_;   // stable addresses for the weight views
     // What an adapter needs to find its weights: the tensors bound by name, and
     // the row views cut from each (phi3's fused attn_qkv / ffn_up).

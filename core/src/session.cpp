@@ -34,11 +34,20 @@ Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_t
     n_batch_ = std::min(n_batch > 0 ? n_batch : 512, n_ctx_);
     check_fits_memory(KvCache::bytes_needed(hp, n_ctx_, n_batch_, kv_type),
                       ("a KV cache of n_ctx " + std::to_string(n_ctx_)).c_str());
-    const llm4all_backend_iface &b = be();
-    ctx_ = b.ctx_new(0, n_threads);
-    if (!ctx_) fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + b.name + " could not create a context");
     try {
-        kv_ = std::make_unique<KvCache>(b, ctx_, hp, n_ctx_, n_batch_, kv_type);
+        for (const DeviceRef &d : model.devices()) {
+            DeviceCtx &c = devs_.emplace_back();
+            c.be = &d.be();
+            c.ctx = c.be->ctx_new(d.index, n_threads);
+            if (!c.ctx) fail(LLM4ALL_ERR_BACKEND, d.label() + " could not create a context");
+        }
+        // Each layer's cache lives on the device that runs the layer.
+        std::vector<KvCache::Place> place;
+        for (int32_t l = 0; l < hp.n_layer; ++l) {
+            const DeviceCtx &c = devs_[size_t(model.layer_device(l))];
+            place.push_back({c.be, c.ctx});
+        }
+        kv_ = std::make_unique<KvCache>(place, hp, n_ctx_, n_batch_, kv_type);
     } catch (...) {
         release();
         throw;
@@ -48,17 +57,19 @@ Session::Session(const Model &model, int32_t n_ctx, int32_t n_batch, int32_t n_t
 Session::~Session() { release(); }
 
 void Session::release() {
-    if (!ctx_) return;
-    const llm4all_backend_iface &b = be();
     batch_.reset();
     kv_.reset();
-    scratch_.release(b, ctx_);
-    b.ctx_free(ctx_);
-    ctx_ = nullptr;
+    for (DeviceCtx &c : devs_) {
+        if (!c.ctx) continue;
+        c.scratch.release(*c.be, c.ctx);
+        c.be->ctx_free(c.ctx);
+    }
+    devs_.clear();
 }
 
 llm4all_tensor Session::scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2) {
-    return scratch_.get(be(), ctx_, slot, ne0, ne1, ne2);
+    DeviceCtx &c = devs_[size_t(active_)];
+    return c.scratch.get(*c.be, c.ctx, slot, ne0, ne1, ne2);
 }
 
 void Session::check_tokens(const int32_t *tokens, size_t n) const {

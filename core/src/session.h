@@ -60,12 +60,19 @@ public:
     const float *logits() const { return logits_.data(); }
     int32_t logits_rows() const { return logits_rows_; }
 
-    // For architectures: the backend, the cache of a layer, and reusable scratch.
-    const llm4all_backend_iface &be() const { return *model_.backend().iface; }
-    llm4all_backend_ctx *ctx() const { return ctx_; }
+    // For architectures: the backend of the device the pass is on, the cache of a
+    // layer, and reusable scratch on that device.
+    const llm4all_backend_iface &be() const { return *devs_[size_t(active_)].be; }
+    llm4all_backend_ctx *ctx() const { return devs_[size_t(active_)].ctx; }
     KvCache &kv() { return *kv_; }
-    // A tensor over scratch slot `slot` (grown on demand, contents not kept).
+    // A tensor over scratch slot `slot` of the active device (grown on demand, contents not kept).
     llm4all_tensor scratch(int32_t slot, int64_t ne0, int64_t ne1, int64_t ne2 = 1);
+    // The device (index into model().devices()) the pass runs on; forwards switch it at
+    // layer boundaries (arch/common.h moves the activations).
+    int32_t device() const { return active_; }
+    void use_device(int32_t d) { active_ = d; }
+    // Host memory for moving activations between devices.
+    std::vector<float> &staging() { return staging_; }
 
 private:
     // The batch machinery appends tokens, fills logits and checks arguments the
@@ -96,12 +103,20 @@ private:
     Batch &batch();
     void release();
 
+    // One backend context and scratch per model device (the CPU first).
+    struct DeviceCtx {
+        const llm4all_backend_iface *be = nullptr;
+        llm4all_backend_ctx *ctx = nullptr;
+        ScratchSlots scratch;
+    };
+
     const Model &model_;
     int32_t n_ctx_ = 0;
     int32_t n_batch_ = 0;
-    llm4all_backend_ctx *ctx_ = nullptr;
+    std::vector<DeviceCtx> devs_;
+    int32_t active_ = 0;
     std::unique_ptr<KvCache> kv_;
-    ScratchSlots scratch_;
+    std::vector<float> staging_;
     std::vector<int32_t> tokens_;
     std::vector<float> logits_;
     std::unique_ptr<Batch> batch_;

@@ -25,3 +25,13 @@ inline size_t row_bytes(const TypeInfo &ti, int64_t n) {
 }
 
 } // namespace llm4all
+
+namespace llm4all {
+
+// Bytes of a whole tensor of a known type (rows of ne[0] stored back to back).
+inline size_t tensor_bytes(const llm4all_tensor &t) {
+    const TypeInfo *ti = type_info(t.type);
+    return ti ? row_bytes(*ti, t.ne[0]) * size_t(t.ne[1]) * size_t(t.ne[2]) * size_t(t.ne[3]) : 0;
+}
+
+} // namespace llm4all

@@ -184,6 +184,7 @@ def _memory_rows(m: Any) -> List[Any]:
 def _load(args: argparse.Namespace):
     from .model import Model
     return Model(args.model, n_ctx=args.ctx_size, n_threads=args.threads, device=args.device,
+                 n_gpu_layers=args.gpu_layers,
                  n_batch=args.batch_size, lora=getattr(args, "lora", None) or None,
                  skip_memory_check=getattr(args, "skip_memory_check", False))
 
@@ -285,8 +286,11 @@ def format_devices(devices: List[Dict[str, Any]]) -> str:
             status = f"not usable: {d['problem']}"
         else:
             gib = 1024 ** 3
-            status = "; ".join(f"{x.get('name', '?')}, {x.get('memory_free', 0) / gib:.1f} of "
-                               f"{x.get('memory_total', 0) / gib:.1f} GiB free" for x in d.get("devices", []))
+            status = "; ".join(f"{x.get('id', '?')}: {x.get('name', '?')}"
+                               f"{' (emulated on the CPU)' if x.get('emulated') else ''}, "
+                               f"{x.get('memory_free', 0) / gib:.1f} of {x.get('memory_total', 0) / gib:.1f} GiB free, "
+                               f"weights {' '.join(x.get('supports', [])) or 'none'}"
+                               for x in d.get("devices", []))
         rows.append(("*" if d.get("selected") else " ", f"{d.get('backend', '?')}-{d.get('variant', '?')}",
                      d.get("score", 0), status or "no devices"))
     if not rows:
@@ -364,9 +368,17 @@ def _model_args(p: argparse.ArgumentParser, ctx_size: int = 2048) -> None:
     p.add_argument("-c", "--ctx-size", "--n-ctx", type=int, default=ctx_size,
                    help=f"context size in tokens (default {ctx_size})")
     p.add_argument("-b", "--batch-size", type=int, default=512, help="prompt tokens per decode step")
-    p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
+    device_args(p)
     skip_memory_check_arg(p)
     lora_arg(p)
+
+
+def device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto",
+                   help='auto (the best GPU, else the CPU), cpu, gpu, vulkan, cuda, metal, KIND:N (e.g. vulkan:1) '
+                        'or a device name from `llm4all devices` (default auto)')
+    p.add_argument("-ngl", "--gpu-layers", "--n-gpu-layers", dest="gpu_layers", type=int, default=-1,
+                   help="layers on the GPU, counted from the last; -1 = all that fit (default), 0 = CPU only")
 
 
 def skip_memory_check_arg(p: argparse.ArgumentParser) -> None:

@@ -81,7 +81,7 @@ class Model:
     def __init__(self, model: Union[str, os.PathLike], n_ctx: int = 2048, n_threads: Optional[int] = None,
                  device: str = "auto", n_batch: int = 512, allow_download: bool = True,
                  cache_dir: Union[str, os.PathLike, None] = None, kv_type: str = "f16",
-                 lora: Any = None, skip_memory_check: bool = False) -> None:
+                 lora: Any = None, skip_memory_check: bool = False, n_gpu_layers: int = -1) -> None:
         n_ctx = _int("n_ctx", n_ctx, 0)
         n_threads = _int("n_threads", n_threads or 0, 0, 4096)
         n_batch = _int("n_batch", n_batch, 0)
@@ -98,7 +98,9 @@ class Model:
         self.lora = lora_pairs(lora)
         # Loading and the session below fail with llm4all.Error (LLM4ALL_ERR_OUT_OF_MEMORY) when the
         # engine's memory estimate exceeds the memory available, unless skip_memory_check.
-        self._model = _core.Model(path, device, lora=self.lora, skip_memory_check=skip_memory_check)
+        n_gpu_layers = _int("n_gpu_layers", n_gpu_layers, -1)
+        self._model = _core.Model(path, device, lora=self.lora, skip_memory_check=skip_memory_check,
+                                  n_gpu_layers=n_gpu_layers)
         if self._model.embedding_dim > 0:
             # An embedding model has no KV cache and cannot generate.
             self._session = _NoSession(self.path.name)

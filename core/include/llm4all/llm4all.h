@@ -83,7 +83,9 @@ LLM4ALL_API void llm4all_set_log_callback(llm4all_log_fn fn, void *user);
 
 /* JSON array describing the backend plugins found and their devices:
  * [{"backend":"cpu","variant":"avx2","plugin":"/path/libllm4all-cpu-avx2.so","score":..,
- *   "selected":true, "devices":[{"name":..,"kind":"cpu","memory_total":..,"memory_free":..}]}].
+ *   "selected":true, "devices":[{"name":..,"kind":"cpu","memory_total":..,"memory_free":..,
+ *   "id":"cpu"|"vulkan:0"|..,"emulated":false,"f16":..,"description":..,"supports":["F32","Q4_0",..]}]}].
+ * "id" is what llm4all_model_options.device accepts; "supports" the weight types it multiplies by.
  * "selected" marks the variant each backend runs (the best score, or the one
  * LLM4ALL_CPU_VARIANT forces); a plugin that cannot be used has score 0 and a
  * "problem" saying why instead of "devices".
@@ -126,8 +128,13 @@ typedef struct llm4all_lora_adapter {
 
 typedef struct llm4all_model_options {
     uint32_t size;        /* sizeof(llm4all_model_options); set by _init */
-    const char *device;   /* "auto", "cpu", ... (NULL = "auto") */
-    int32_t n_gpu_layers; /* -1 = all that fit; ignored on CPU */
+    /* "auto" (the best GPU that is not emulated, else the CPU), "cpu", "gpu", "vulkan",
+     * "cuda", "metal", "<kind>:<n>" (e.g. "vulkan:1"), or a device's exact name (NULL =
+     * "auto"). A named device that cannot be used fails the load saying why. */
+    const char *device;
+    /* Layers on that device, counted from the last; the output head goes with the last
+     * layer. -1 = all that fit its memory; 0 = CPU only. The rest run on the CPU. */
+    int32_t n_gpu_layers;
     bool use_mmap;        /* map weights instead of reading them (default true) */
     /* Appended (LoRA): n_lora adapters applied to the model's weights at load, each a
      * llama.cpp-format adapter GGUF (general.type "adapter", adapter.type "lora");

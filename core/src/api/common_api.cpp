@@ -6,6 +6,7 @@
 #include "api/shim.h"
 #include "registry.h"
 #include "gguf.h"
+#include "types.h"
 
 namespace llm4all {
 const char *last_error_cstr();
@@ -13,6 +14,19 @@ void set_log_callback(llm4all_log_fn fn, void *user);
 } // namespace llm4all
 
 using namespace llm4all;
+
+namespace {
+// The weight types a device multiplies by, as a JSON array of names.
+std::string supported_types(const llm4all_backend_iface &be, int32_t device) {
+    std::string j = "[";
+    for (int32_t t = 0; t < 64; ++t) {
+        const TypeInfo *ti = type_info(t);
+        if (!ti || !be.device_supports(device, LLM4ALL_OP_MUL_MAT, t)) continue;
+        j += (j.size() > 1 ? ",\"" : "\"") + std::string(ti->name) + "\"";
+    }
+    return j + "]";
+}
+} // namespace
 
 extern "C" {
 
@@ -65,7 +79,12 @@ llm4all_status llm4all_devices_json(char **out_json) {
                 j += std::string("{\"name\":\"") + json_escape(info.name ? info.name : "") +
                      "\",\"kind\":\"" + json_escape(info.kind ? info.kind : "") +
                      "\",\"memory_total\":" + std::to_string(info.memory_total) +
-                     ",\"memory_free\":" + std::to_string(info.memory_free) + "}";
+                     ",\"memory_free\":" + std::to_string(info.memory_free) +
+                     ",\"id\":\"" + json_escape(p.backend == "cpu" ? "cpu" : p.backend + ":" + std::to_string(d)) +
+                     "\",\"emulated\":" + ((info.caps & LLM4ALL_CAP_EMULATED) ? "true" : "false") +
+                     ",\"f16\":" + ((info.caps & LLM4ALL_CAP_F16) ? "true" : "false") +
+                     ",\"description\":\"" + json_escape(info.description ? info.description : "") + "\"" +
+                     ",\"supports\":" + supported_types(*p.iface, d) + "}";
             }
             j += "]}";
         }

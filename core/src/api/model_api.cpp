@@ -46,7 +46,9 @@ llm4all_status llm4all_model_load(const char *path, const llm4all_model_options 
                 m->impl.add_lora(o.lora[i].path, o.lora[i].scale);
             }
         }
-        // Nothing large is allocated or touched yet: the weights are unread mapped pages.
+        // Adapters first: their tensors travel with the weights they adapt.
+        m->impl.place(o.n_gpu_layers);
+        // Nothing large is allocated or touched yet on the CPU: its weights are unread mapped pages.
         m->skip_memory_check = o.skip_memory_check;
         if (!o.skip_memory_check) check_model_memory(m->impl);
         *out_model = m.release();

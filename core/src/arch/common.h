@@ -18,8 +18,10 @@ namespace llm4all::arch {
 
 // Pass is the compute state of a forward: a Session (decoders) or an Encoder.
 template <class Pass> inline void check(int32_t rc, const char *op, const Pass &s) {
-    if (rc != 0)
-        fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + s.be().name + "-" + s.be().variant + " failed in " + op);
+    if (rc == 0) return;
+    const char *why = s.be().last_error(s.ctx());
+    fail(LLM4ALL_ERR_BACKEND, std::string("backend ") + s.be().name + "-" + s.be().variant + " failed in " + op +
+                                  (why && *why ? std::string(": ") + why : std::string()));
 }
 
 // A view of a contiguous tensor with another shape (same bytes, from byte_offset on).
@@ -125,15 +127,41 @@ inline void store_and_attend(Batch &b, int32_t l, const llm4all_tensor &k, const
 }
 
 // The activations of one decoder forward over n tokens, in the session's
-// scratch slots 0-8 (slot 9 is the output head's), with the per-head views.
+// scratch slots 0-8 (slot 9 is the output head's) of the device the pass is on,
+// with the per-head views. The pass starts on the CPU (the embedding table is
+// host memory) and follows the model's placement layer by layer.
 struct Activations {
     llm4all_tensor x, h;        // residual stream, normed input [E, n]
     llm4all_tensor q, k, v;     // [hd*n_head, n], [hd*n_head_kv, n] x 2
     llm4all_tensor att, o;      // attention output [hd*n_head, n], block output [E, n]
     llm4all_tensor g, u;        // gate, up [F, n]
     llm4all_tensor q3, k3, att3; // q, k, att as [hd, heads, n]
+    llm4all_tensor q_rows, k_rows; // q, k as one row per (head, token) [hd, heads * n], for per-head norms
 
     Activations(Session &s, int32_t n) {
+        s.use_device(0);
+        bind(s, n);
+    }
+
+    // Moves the pass to device d (an index into model().devices()). The residual stream
+    // is the only state that crosses a layer boundary, so only x travels (through host
+    // memory); every other activation is rebound to the new device's scratch.
+    void move_to(Session &s, int32_t d) {
+        if (s.device() == d) return;
+        const int64_t n = x.ne[1];
+        const size_t bytes = size_t(x.ne[0]) * size_t(n) * sizeof(float);
+        std::vector<float> &stage = s.staging();
+        if (stage.size() * sizeof(float) < bytes) stage.resize(bytes / sizeof(float));
+        s.be().download(s.ctx(), stage.data(), x.data, bytes);
+        s.use_device(d);
+        bind(s, int32_t(n));
+        s.be().upload(s.ctx(), x.data, stage.data(), bytes);
+    }
+    // To the device of layer l.
+    void enter_layer(Session &s, int32_t l) { move_to(s, s.model().layer_device(l)); }
+
+private:
+    void bind(Session &s, int32_t n) {
         const Hparams &hp = s.model().hparams();
         const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
         const int64_t Q = int64_t(hp.n_head) * hd, KV = int64_t(hp.n_head_kv) * hd;
@@ -149,6 +177,8 @@ struct Activations {
         q3 = view(q, hd, hp.n_head, n);
         k3 = view(k, hd, hp.n_head_kv, n);
         att3 = view(att, hd, hp.n_head, n);
+        q_rows = view(q, hd, int64_t(hp.n_head) * n);
+        k_rows = view(k, hd, int64_t(hp.n_head_kv) * n);
     }
 };
 
@@ -158,6 +188,7 @@ struct Activations {
 // the head, the costliest matmul for a large vocabulary, is a single product.
 inline void output_head(Batch &b, Activations &a, float softcap, float *logits) {
     Session &s = b.compute();
+    a.move_to(s, s.model().output_device());
     const Hparams &hp = s.model().hparams();
     const Weights &w = s.model().weights();
     const llm4all_backend_iface &be = s.be();

@@ -94,24 +94,21 @@ void forward_llama_family(Batch &b, float *logits) {
     const Model &model = s.model();
     const Hparams &hp = model.hparams();
     const Weights &w = model.weights();
-    const llm4all_backend_iface &be = s.be();
-    llm4all_backend_ctx *ctx = s.ctx();
     const int64_t hd = hp.head_dim;
-
     const int32_t n = b.n_tokens();
-    const int32_t *pos = b.positions();   // each segment's own
 
-    Activations a(s, n);   // slots 0-8 of the session scratch
+    Activations a(s, n);   // slots 0-8 of the session scratch, on the CPU first
     llm4all_tensor &x = a.x, &h = a.h, &q = a.q, &k = a.k, &v = a.v, &att = a.att, &o = a.o, &g = a.g, &u = a.u;
+    llm4all_tensor &q3 = a.q3, &k3 = a.k3, &att3 = a.att3, &q_rows = a.q_rows, &k_rows = a.k_rows;
 
-    check(be.get_rows(ctx, w.tok_embd, b.tokens(), n, &x), "get_rows", s);
-    llm4all_tensor &q3 = a.q3, &k3 = a.k3, &att3 = a.att3;
-    // Per-head norms (qwen3): one row per (head, token), the [head_dim] weight shared by all.
-    llm4all_tensor q_rows = view(q, hd, int64_t(hp.n_head) * n), k_rows = view(k, hd, int64_t(hp.n_head_kv) * n);
+    check(s.be().get_rows(s.ctx(), w.tok_embd, b.tokens(), n, &x), "get_rows", s);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         b.check_abort();   // Ctrl-C reaches a long prompt batch within one layer
+        a.enter_layer(s, l);
+        const llm4all_backend_iface &be = s.be();
+        llm4all_backend_ctx *ctx = s.ctx();
         const LayerWeights &L = w.layers[l];
         check(be.rms_norm(ctx, &x, L.attn_norm, hp.rms_eps, &h), "rms_norm", s);
         {
