@@ -3,6 +3,7 @@
 // the CPU backend itself); "gpu" takes one only when it is the only GPU.
 #include "devices.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "error.h"
@@ -11,7 +12,14 @@ namespace llm4all {
 
 namespace {
 
-const std::vector<std::string> k_gpu_kinds = {"cuda", "metal", "vulkan"};
+// The GPU APIs llm4all has plugins for, plus any other non-CPU plugin found.
+std::vector<std::string> gpu_kinds() {
+    std::vector<std::string> kinds = {"cuda", "metal", "vulkan"};
+    for (const BackendPlugin &p : backend_plugins())
+        if (p.iface && p.backend != "cpu" && std::find(kinds.begin(), kinds.end(), p.backend) == kinds.end())
+            kinds.push_back(p.backend);
+    return kinds;
+}
 
 bool is_cpu_string(const std::string &d) { return d == "cpu" || d.rfind("cpu-", 0) == 0; }
 
@@ -94,7 +102,7 @@ std::vector<DeviceRef> pick_devices(const std::string &device) {
             log_message(LLM4ALL_LOG_INFO, "device auto: " + g->label());
         } else {
             std::string why;
-            for (const std::string &k : k_gpu_kinds) why += "; " + why_no(k);
+            for (const std::string &k : gpu_kinds()) why += "; " + why_no(k);
             if (const DeviceRef *e = best(true)) why += "; " + e->label() + " is emulated (slower than the CPU)";
             log_message(LLM4ALL_LOG_INFO, "device auto: running on the CPU" + why);
         }
@@ -107,7 +115,7 @@ std::vector<DeviceRef> pick_devices(const std::string &device) {
                                               ", emulated on the CPU: expect it to be slower than device cpu");
         if (!g) {
             std::string why;
-            for (const std::string &k : k_gpu_kinds) why += "\n  " + why_no(k);
+            for (const std::string &k : gpu_kinds()) why += "\n  " + why_no(k);
             fail(LLM4ALL_ERR_BACKEND, "device \"gpu\": no GPU can be used here:" + why);
         }
         out.push_back(*g);
@@ -116,7 +124,7 @@ std::vector<DeviceRef> pick_devices(const std::string &device) {
     // kind or kind:index
     const size_t colon = d.find(':');
     const std::string kind = d.substr(0, colon);
-    for (const std::string &k : k_gpu_kinds) {
+    for (const std::string &k : gpu_kinds()) {
         if (kind != k) continue;
         int64_t index = 0;
         if (colon != std::string::npos) {
