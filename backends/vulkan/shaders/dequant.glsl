@@ -21,10 +21,11 @@
 // 4 bytes starting at byte b, any alignment, little-endian.
 uint dq_u32(uint b) {
     const uint i = b >> 2u, s = (b & 3u) * 8u;
-    // The second word is read only when the bytes straddle it (a select may evaluate
-    // both sides, and the word after an aligned read may lie past the binding).
-    const uint lo = DQ_WORDS[i], hi = DQ_WORDS[i + min(s, 1u)];
-    return s == 0u ? lo : (lo >> s) | (hi << (32u - s));
+    // The second word only when the bytes straddle it: after an aligned read it may
+    // lie past the binding (a branch, not ?:, which may evaluate both sides).
+    const uint lo = DQ_WORDS[i];
+    if (s == 0u) return lo;
+    return (lo >> s) | (DQ_WORDS[i + 1u] << (32u - s));
 }
 uint dq_u8(uint b) { return (DQ_WORDS[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 // 16 bits at an even byte offset.
@@ -49,31 +50,37 @@ vec4 dq_iq4(uint u) { // four nibbles, one per byte's low bits
 #endif
 
 // ---- per type: DQ_QK values per block of DQ_BYTES bytes ------------------------
-// dequant4(bb, q): values 4q..4q+3 of the block at byte bb (q < DQ_QK / 4).
+// Values of a block come in scale groups of DQ_G (16 or 32; 4 for float types) that
+// share one scale (and min): dq_scale(bb, j) gives the group's factors for value j
+// of the block at byte bb, dq_quad(bb, j, s) values j..j+3 (j a multiple of 4) from
+// them, so a kernel walking a whole group unpacks its scales once.
+// dequant4(bb, q) = values 4q..4q+3, for kernels that take one quad at a time.
 
 #if defined(TYPE_F32) || defined(TYPE_F16) || defined(TYPE_BF16)
 #define DQ_FLOAT 1
 #define DQ_QK 4u // a "block" is 4 values, so rows of any length end mid-block (dq_row4 checks)
+#define DQ_G 4u
+vec2 dq_scale(uint bb, uint j) { return vec2(1.0); }
 #if defined(TYPE_F32)
 #define DQ_ELEM 4u
 float dq_one(uint b) { return uintBitsToFloat(dq_u32(b)); }
-vec4 dequant4(uint bb, uint q) {
-    const uint b = bb + 16u * q;
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint b = bb + 4u * j;
     return vec4(uintBitsToFloat(dq_u32(b)), uintBitsToFloat(dq_u32(b + 4u)), uintBitsToFloat(dq_u32(b + 8u)),
                 uintBitsToFloat(dq_u32(b + 12u)));
 }
 #elif defined(TYPE_F16)
 #define DQ_ELEM 2u
 float dq_one(uint b) { return dq_f16(b); }
-vec4 dequant4(uint bb, uint q) {
-    const uint b = bb + 8u * q;
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint b = bb + 2u * j;
     return vec4(unpackHalf2x16(dq_u32(b)), unpackHalf2x16(dq_u32(b + 4u)));
 }
 #else
 #define DQ_ELEM 2u
 float dq_one(uint b) { return uintBitsToFloat(dq_u16(b) << 16u); }
-vec4 dequant4(uint bb, uint q) {
-    const uint b = bb + 8u * q, u0 = dq_u32(b), u1 = dq_u32(b + 4u);
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint b = bb + 2u * j, u0 = dq_u32(b), u1 = dq_u32(b + 4u);
     return vec4(uintBitsToFloat(u0 << 16u), uintBitsToFloat(u0 & 0xffff0000u), uintBitsToFloat(u1 << 16u),
                 uintBitsToFloat(u1 & 0xffff0000u));
 }
@@ -84,13 +91,14 @@ vec4 dequant4(uint bb, uint q) {
 // { fp16 d; u8 qs[16] }: value j < 16 is the low nibble of qs[j], value 16 + j its high nibble.
 #define DQ_QK 32u
 #define DQ_BYTES 18u
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q;
+#define DQ_G 32u
+vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), 0.0); }
+vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint u = (dq_u32(bb + 2u + (j & 15u)) >> (j >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
 #if defined(TYPE_Q4_0)
-    return dq_f16(bb) * (dq_bytes(u) - 8.0);
+    return s.x * (dq_bytes(u) - 8.0);
 #else
-    return dq_f16(bb) * dq_iq4(u);
+    return s.x * dq_iq4(u);
 #endif
 }
 
@@ -98,31 +106,34 @@ vec4 dequant4(uint bb, uint q) {
 // { fp16 d, m; u8 qs[16] }: x = d*q + m.
 #define DQ_QK 32u
 #define DQ_BYTES 20u
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q;
+#define DQ_G 32u
+vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), dq_f16(bb + 2u)); }
+vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint u = (dq_u32(bb + 4u + (j & 15u)) >> (j >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
-    return dq_f16(bb) * dq_bytes(u) + dq_f16(bb + 2u);
+    return s.x * dq_bytes(u) + s.y;
 }
 
 #elif defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
 // Q5_0 { fp16 d; u8 qh[4]; u8 qs[16] }, Q5_1 { fp16 d, m; u8 qh[4]; u8 qs[16] }:
 // nibbles as Q4_0, bit j of qh is value j's fifth bit.
 #define DQ_QK 32u
+#define DQ_G 32u
 #if defined(TYPE_Q5_0)
 #define DQ_BYTES 22u
 #define DQ_QH 2u
+vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), 0.0); }
 #else
 #define DQ_BYTES 24u
 #define DQ_QH 4u
+vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), dq_f16(bb + 2u)); }
 #endif
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q;
+vec4 dq_quad(uint bb, uint j, vec2 s) {
     uint u = (dq_u32(bb + DQ_QH + 4u + (j & 15u)) >> (j >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
     u |= dq_high4(dq_u32(bb + DQ_QH) >> j);
 #if defined(TYPE_Q5_0)
-    return dq_f16(bb) * (dq_bytes(u) - 16.0);
+    return s.x * (dq_bytes(u) - 16.0);
 #else
-    return dq_f16(bb) * dq_bytes(u) + dq_f16(bb + 2u);
+    return s.x * dq_bytes(u) + s.y;
 #endif
 }
 
@@ -130,19 +141,23 @@ vec4 dequant4(uint bb, uint q) {
 // { fp16 d; i8 qs[32] }
 #define DQ_QK 32u
 #define DQ_BYTES 34u
-vec4 dequant4(uint bb, uint q) { return dq_sbytes(dq_u32(bb + 2u + 4u * q)) * dq_f16(bb); }
+#define DQ_G 32u
+vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), 0.0); }
+vec4 dq_quad(uint bb, uint j, vec2 s) { return dq_sbytes(dq_u32(bb + 2u + j)) * s.x; }
 
 #elif defined(TYPE_Q2_K)
 // { u8 scales[16]; u8 qs[64]; fp16 d, dmin }: value 128g + 32s + l is bits 2s..2s+1
 // of qs[32g + l]; sub-block k of 16 values has scale scales[k] & 15, min scales[k] >> 4.
 #define DQ_QK 256u
 #define DQ_BYTES 84u
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q, g = j >> 7u, s = (j >> 5u) & 3u, l = j & 31u;
-    const uint u = (dq_u32(bb + 16u + 32u * g + l) >> (2u * s)) & 0x03030303u;
+#define DQ_G 16u
+vec2 dq_scale(uint bb, uint j) {
     const uint sc = dq_u8(bb + (j >> 4u));
-    const float dl = dq_f16(bb + 80u) * float(sc & 15u), ml = dq_f16(bb + 82u) * float(sc >> 4u);
-    return dl * dq_bytes(u) - ml;
+    return vec2(dq_f16(bb + 80u) * float(sc & 15u), dq_f16(bb + 82u) * float(sc >> 4u));
+}
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint u = (dq_u32(bb + 16u + 32u * (j >> 7u) + (j & 31u)) >> (2u * ((j >> 5u) & 3u))) & 0x03030303u;
+    return s.x * dq_bytes(u) - s.y;
 }
 
 #elif defined(TYPE_Q3_K)
@@ -150,14 +165,18 @@ vec4 dequant4(uint bb, uint q) {
 // hmask[l] is value 32b + l's high bit, clear = subtract 4; 6-bit signed scales.
 #define DQ_QK 256u
 #define DQ_BYTES 110u
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q, g = j >> 7u, s = (j >> 5u) & 3u, l = j & 31u, k = j >> 4u;
-    const uint lo = (dq_u32(bb + 32u + 32u * g + l) >> (2u * s)) & 0x03030303u;
-    const uint hi = (dq_u32(bb + l) >> (j >> 5u)) & 0x01010101u;
+#define DQ_G 16u
+vec2 dq_scale(uint bb, uint j) {
+    const uint k = j >> 4u;
     const uint slo = (dq_u8(bb + 96u + (k & 7u)) >> (4u * (k >> 3u))) & 15u;
     const uint shi = (dq_u8(bb + 104u + (k & 3u)) >> (2u * (k >> 2u))) & 3u;
-    const float dl = dq_f16(bb + 108u) * float(int(slo | (shi << 4u)) - 32);
-    return dl * (dq_bytes(lo) - 4.0 * (1.0 - dq_bytes(hi)));
+    return vec2(dq_f16(bb + 108u) * float(int(slo | (shi << 4u)) - 32), 0.0);
+}
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint l = j & 31u;
+    const uint lo = (dq_u32(bb + 32u + 32u * (j >> 7u) + l) >> (2u * ((j >> 5u) & 3u))) & 0x03030303u;
+    const uint hi = (dq_u32(bb + l) >> (j >> 5u)) & 0x01010101u;
+    return s.x * (dq_bytes(lo) - 4.0 * (1.0 - dq_bytes(hi)));
 }
 
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
@@ -165,6 +184,7 @@ vec4 dequant4(uint bb, uint q) {
 // value 64g + l is the low nibble of qs[32g + l], 64g + 32 + l its high nibble; the
 // fifth bit of value 32c + l is bit c of qh[l]; 6-bit scale/min per 32 values.
 #define DQ_QK 256u
+#define DQ_G 32u
 #if defined(TYPE_Q4_K)
 #define DQ_BYTES 144u
 #define DQ_QS 16u
@@ -172,12 +192,8 @@ vec4 dequant4(uint bb, uint q) {
 #define DQ_BYTES 176u
 #define DQ_QS 48u
 #endif
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q, c = j >> 5u, l = j & 31u;
-    uint u = (dq_u32(bb + DQ_QS + 32u * (c >> 1u) + l) >> (4u * (c & 1u))) & 0x0f0f0f0fu;
-#if defined(TYPE_Q5_K)
-    u |= ((dq_u32(bb + 16u + l) >> c) & 0x01010101u) << 4u;
-#endif
+vec2 dq_scale(uint bb, uint j) {
+    const uint c = j >> 5u;
     uint sc, m;
     if (c < 4u) {
         sc = dq_u8(bb + 4u + c) & 63u;
@@ -187,8 +203,15 @@ vec4 dequant4(uint bb, uint q) {
         sc = (a & 15u) | ((lo >> 6u) << 4u);
         m = (a >> 4u) | ((hi >> 6u) << 4u);
     }
-    const float dl = dq_f16(bb) * float(sc), ml = dq_f16(bb + 2u) * float(m);
-    return dl * dq_bytes(u) - ml;
+    return vec2(dq_f16(bb) * float(sc), dq_f16(bb + 2u) * float(m));
+}
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint c = j >> 5u, l = j & 31u;
+    uint u = (dq_u32(bb + DQ_QS + 32u * (c >> 1u) + l) >> (4u * (c & 1u))) & 0x0f0f0f0fu;
+#if defined(TYPE_Q5_K)
+    u |= ((dq_u32(bb + 16u + l) >> c) & 0x01010101u) << 4u;
+#endif
+    return s.x * dq_bytes(u) - s.y;
 }
 
 #elif defined(TYPE_Q6_K)
@@ -197,12 +220,15 @@ vec4 dequant4(uint bb, uint q) {
 // bits in qh[32g + l] >> 2t; x = d * scale * (q - 32).
 #define DQ_QK 256u
 #define DQ_BYTES 210u
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q, g = j >> 7u, r = j & 127u;
+#define DQ_G 16u
+vec2 dq_scale(uint bb, uint j) {
+    return vec2(dq_f16(bb + 208u) * float(bitfieldExtract(int(dq_u8(bb + 192u + (j >> 4u))), 0, 8)), 0.0);
+}
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint g = j >> 7u, r = j & 127u;
     const uint lo = (dq_u32(bb + 64u * g + (r & 63u)) >> (4u * (r >> 6u))) & 0x0f0f0f0fu;
     const uint hi = (dq_u32(bb + 128u + 32u * g + (r & 31u)) >> (2u * (r >> 5u))) & 0x03030303u;
-    const float dl = dq_f16(bb + 208u) * float(bitfieldExtract(int(dq_u8(bb + 192u + (j >> 4u))), 0, 8));
-    return dl * (dq_bytes(lo | (hi << 4u)) - 32.0);
+    return s.x * (dq_bytes(lo | (hi << 4u)) - 32.0);
 }
 
 #elif defined(TYPE_IQ4_XS)
@@ -210,17 +236,24 @@ vec4 dequant4(uint bb, uint q) {
 // of 32 (16 bytes of nibbles each) with 6-bit signed scales.
 #define DQ_QK 256u
 #define DQ_BYTES 136u
-vec4 dequant4(uint bb, uint q) {
-    const uint j = 4u * q, k = j >> 5u, l = j & 31u;
-    const uint u = (dq_u32(bb + 8u + 16u * k + (l & 15u)) >> (l >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
+#define DQ_G 32u
+vec2 dq_scale(uint bb, uint j) {
+    const uint k = j >> 5u;
     const uint slo = (dq_u8(bb + 4u + (k >> 1u)) >> (4u * (k & 1u))) & 15u;
     const uint shi = (dq_u16(bb + 2u) >> (2u * k)) & 3u;
-    return dq_f16(bb) * float(int(slo | (shi << 4u)) - 32) * dq_iq4(u);
+    return vec2(dq_f16(bb) * float(int(slo | (shi << 4u)) - 32), 0.0);
+}
+vec4 dq_quad(uint bb, uint j, vec2 s) {
+    const uint k = j >> 5u, l = j & 31u;
+    const uint u = (dq_u32(bb + 8u + 16u * k + (l & 15u)) >> (l >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
+    return s.x * dq_iq4(u);
 }
 
 #else
 #error "dequant.glsl: no TYPE_<T> defined"
 #endif
+
+vec4 dequant4(uint bb, uint q) { return dq_quad(bb, 4u * q, dq_scale(bb, 4u * q)); }
 
 // Values e..e+3 (e a multiple of 4) of the row starting at byte rb, n values long.
 // Quantized rows hold whole blocks (n is a multiple of DQ_QK); float rows may end

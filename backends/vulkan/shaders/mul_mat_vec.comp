@@ -52,6 +52,8 @@ void main() {
     for (uint i = 0u; i < MV_ROWS; ++i)
         for (uint t = 0u; t < MV_TOK; ++t) acc[i][t] = 0.0;
 
+#if defined(DQ_FLOAT)
+    // Float weights: one quad per step; rows of any length (the last quad may be partial).
     for (uint e = 4u * tid; e < p.n_in; e += 4u * MV_WG) {
         vec4 xv[MV_TOK];
         for (uint t = 0u; t < MV_TOK; ++t) {
@@ -69,6 +71,36 @@ void main() {
                 if (t < nt) acc[i][t] += dot(wv, xv[t]); // uniform branch: decode pays for one token
         }
     }
+#else
+    // Quantized weights: MV_CHUNK values (one scale group or half of one) per step, so
+    // the scales are unpacked once per 4 quads; rows are whole blocks, hence whole chunks.
+    const uint MV_CHUNK = min(DQ_G, 16u);
+    for (uint e0 = MV_CHUNK * tid; e0 < p.n_in; e0 += MV_CHUNK * MV_WG) {
+        const uint j0 = e0 % DQ_QK;
+        uint bb[MV_ROWS];
+        vec2 sc[MV_ROWS];
+        for (uint i = 0u; i < MV_ROWS; ++i) {
+            const uint r = min(r0 + i, p.n_out - 1u); // a missing last row recomputes one, never stored
+            bb[i] = p.w_byte + r * p.w_row_bytes + (e0 / DQ_QK) * DQ_BYTES;
+            sc[i] = dq_scale(bb[i], j0);
+        }
+        for (uint c = 0u; c < MV_CHUNK; c += 4u) {
+            vec4 xv[MV_TOK];
+            for (uint t = 0u; t < MV_TOK; ++t) {
+                xv[t] = vec4(0.0);
+                if (t < nt) {
+                    const uint xb = p.x_off + (t0 + t) * p.x_stride + e0 + c;
+                    xv[t] = vec4(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]);
+                }
+            }
+            for (uint i = 0u; i < MV_ROWS; ++i) {
+                const vec4 wv = dq_quad(bb[i], j0 + c, sc[i]);
+                for (uint t = 0u; t < MV_TOK; ++t)
+                    if (t < nt) acc[i][t] += dot(wv, xv[t]); // uniform branch: decode pays for one token
+            }
+        }
+    }
+#endif
 
     for (uint i = 0u; i < MV_ROWS; ++i)
         for (uint t = 0u; t < MV_TOK; ++t) red[i * MV_TOK + t][tid] = acc[i][t];
