@@ -11,6 +11,7 @@ free port, started, waited for (/health answers 200) and stopped by a context ma
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -86,6 +87,20 @@ def live_server(model: Union[str, os.PathLike, None], *args: str, host: str = "1
     full_env = dict(os.environ)
     full_env.setdefault("PYTHONUNBUFFERED", "1")
     full_env.update(env or {})
+    # The app's settings (PUT /api/settings, which the page uses) go to a folder of this server's
+    # own, not the user's ~/.config/llm4all, unless the caller names one.
+    own_config = None
+    if "LLM4ALL_CONFIG_DIR" not in full_env:
+        own_config = tempfile.mkdtemp(prefix="llm4all-config-")
+        full_env["LLM4ALL_CONFIG_DIR"] = own_config
+    try:
+        yield from _serve(model, args, host, timeout, full_env, python, tries)
+    finally:
+        if own_config:
+            shutil.rmtree(own_config, ignore_errors=True)
+
+
+def _serve(model, args, host, timeout, full_env, python, tries) -> Iterator[LiveServer]:
     for attempt in range(tries):
         port = free_port(host)
         log = tempfile.NamedTemporaryFile(prefix="llm4all-serve-", suffix=".log", delete=False)

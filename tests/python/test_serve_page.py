@@ -98,13 +98,17 @@ def content_chunks(pieces, *, model=FAKE_MODEL, usage=None, reasoning=()):
 
 class FakeServer:
     """Answers every request of a page on FAKE_ORIGIN: the package's static files, /v1/models,
-    /v1/localdocs and /v1/chat/completions with whatever the test sets (status, body); records requests."""
+    /v1/localdocs, /api/settings, /api/installed and /v1/chat/completions with whatever the test sets
+    (status, body);
+    records requests."""
 
     def __init__(self, page):
         self.page = page
         self.requests = []
         self.completion = (200, "text/event-stream", sse(content_chunks(["Hello", " there."])))
         self.models = [FAKE_MODEL]
+        self.settings = {"threads": None, "device": "auto", "gpu_layers": -1, "n_ctx": None,
+                         "default_model": None, "models": {}}
         page.route(f"{FAKE_ORIGIN}/**", self._handle)
 
     def _handle(self, route):
@@ -119,6 +123,14 @@ class FakeServer:
         if path == "/v1/localdocs":      # LocalDocs collections: none here (the picker stays hidden)
             return route.fulfill(status=200, content_type="application/json",
                                  body=json.dumps({"object": "list", "data": []}))
+        if path == "/api/installed":
+            return route.fulfill(status=200, content_type="application/json", body=json.dumps(
+                {"models": [{"id": m, "file": m + ".gguf", "path": "/m/" + m + ".gguf", "size_bytes": 1,
+                             "loaded": False, "type": "chat"} for m in self.models]}))
+        if path == "/api/settings":      # the app's stored settings: kept in memory, no validation
+            if req.method == "PUT":
+                self.settings.update(json.loads(req.post_data or "{}"))
+            return route.fulfill(status=200, content_type="application/json", body=json.dumps(self.settings))
         if path == "/v1/chat/completions":
             self.requests.append({"headers": req.headers, "body": json.loads(req.post_data or "{}")})
             if self.completion is None:
@@ -127,7 +139,7 @@ class FakeServer:
             return route.fulfill(status=status, content_type=ctype, body=body)
         if path.startswith("/static/"):
             f = STATIC / path[len("/static/"):]
-            if f.is_file() and f.resolve().parent == STATIC.resolve():
+            if f.is_file() and STATIC.resolve() in f.resolve().parents:
                 ctype = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
                 if f.suffix == ".js":
                     ctype = "text/javascript"

@@ -1,44 +1,20 @@
-// The chat page's client of the server's OpenAI API: GET /v1/models and a streamed
-// POST /v1/chat/completions read as server-sent events over fetch + ReadableStream
-// (EventSource cannot POST or send an Authorization header). Errors in OpenAI's
-// {"error": {"message": ...}} shape become ApiError with the server's own message.
+// The page's client of the server: the OpenAI API (GET /v1/models, a streamed POST
+// /v1/chat/completions, GET /v1/localdocs) and the app API under /api/ (catalogue, installed
+// models, downloads, settings, LocalDocs indexing; see the server's app routes). Progress and
+// replies stream as server-sent events read over fetch (sse.js), so an API key can be sent.
 
-export class ApiError extends Error {
-  constructor(message, status) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-  }
-}
+import { ApiError, errorMessage, failure } from "./errors.js";
+import { parseEvent, readEvents } from "./sse.js";
+import { loadSettings } from "./store.js";
+
+export { ApiError, errorMessage };
 
 function headers(apiKey, json) {
   const h = {};
   if (json) h["Content-Type"] = "application/json";
-  if (apiKey) h["Authorization"] = "Bearer " + apiKey;
+  const key = apiKey ?? loadSettings().apiKey;
+  if (key) h["Authorization"] = "Bearer " + key;
   return h;
-}
-
-/** The readable message of an error body: OpenAI's shape, FastAPI's {"detail"}, or the text. */
-export function errorMessage(status, text) {
-  let msg = "";
-  try {
-    const j = JSON.parse(text);
-    const e = j && j.error;
-    if (e && typeof e === "object" && e.message) msg = String(e.message);
-    else if (typeof e === "string") msg = e;
-    else if (j && typeof j.detail === "string") msg = j.detail;
-    else if (j && j.message) msg = String(j.message);
-  } catch {
-    msg = text.trim().slice(0, 500);
-  }
-  const prefix = status ? `Server error ${status}` : "Server error";
-  return msg ? `${prefix}: ${msg}` : prefix;
-}
-
-async function failure(resp) {
-  let text = "";
-  try { text = await resp.text(); } catch { /* the body is gone; the status still says something */ }
-  return new ApiError(errorMessage(resp.status, text), resp.status);
 }
 
 // fetch rejects with a bare TypeError when no answer comes at all (server down, network gone).
@@ -51,6 +27,26 @@ async function request(url, init, what) {
   }
 }
 
+/** One JSON call: the parsed answer (null for 204), or ApiError with the server's message. */
+export async function call(method, path, body, what = path) {
+  const init = { method, headers: headers(undefined, body !== undefined) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const resp = await request(path, init, what);
+  if (!resp.ok) throw await failure(resp);
+  if (resp.status === 204) return null;
+  const text = await resp.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/** Yields each JSON event of a GET event stream until the server ends it or signal aborts. */
+export async function* events(path, signal, what = path) {
+  const resp = await request(path, { headers: headers(undefined, false), signal }, what);
+  if (!resp.ok) throw await failure(resp);
+  for await (const payload of readEvents(resp, signal)) yield parseEvent(payload);
+}
+
+// ------------------------------------------------------------------ OpenAI API
+
 export async function listModels(apiKey) {
   const resp = await request("/v1/models", { headers: headers(apiKey, false) }, "the model list");
   if (!resp.ok) throw await failure(resp);
@@ -58,12 +54,17 @@ export async function listModels(apiKey) {
   return (j.data || []).map((m) => m.id);
 }
 
-/** LocalDocs collection names the server can answer from ([] when it has none). */
-export async function listCollections(apiKey) {
+/** LocalDocs collections ({name, documents, chunks}) the server can answer from. */
+export async function listCollectionInfo(apiKey) {
   const resp = await request("/v1/localdocs", { headers: headers(apiKey, false) }, "the document collections");
   if (!resp.ok) throw await failure(resp);
   const j = await resp.json();
-  return (j.data || []).map((c) => c.name);
+  return j.data || [];
+}
+
+/** LocalDocs collection names ([] when the server has none). */
+export async function listCollections(apiKey) {
+  return (await listCollectionInfo(apiKey)).map((c) => c.name);
 }
 
 /**
@@ -78,59 +79,30 @@ export async function* streamChat(body, { apiKey, signal } = {}) {
     signal,
   }, "a reply");
   if (!resp.ok) throw await failure(resp);
-  if (!resp.body) throw new ApiError("The browser gave no response stream", 0);
-  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  let data = [];
-  try {
-    for (;;) {
-      let value, done;
-      try {
-        ({ value, done } = await reader.read());
-      } catch (e) {
-        if (e.name === "AbortError" || signal?.aborted) throw e;
-        throw new ApiError(`The connection to the server was lost (${e.message}).`, 0);
-      }
-      if (done) break;
-      buf += value;
-      let nl;
-      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
-        if (nl === buf.length - 1 && buf[nl] === "\r") break;   // maybe half of a \r\n: wait
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + (buf.startsWith("\r\n", nl) ? 2 : 1));
-        if (line === "") {
-          // A blank line ends one event; its data lines joined are one JSON chunk.
-          if (!data.length) continue;
-          const payload = data.join("\n");
-          data = [];
-          if (payload.trim() === "[DONE]") return;
-          const chunk = parseChunk(payload);
-          if (chunk.error) throw new ApiError(errorMessage(0, payload), 0);
-          yield chunk;
-        } else if (line.startsWith("data:")) {
-          data.push(line.slice(line[5] === " " ? 6 : 5));
-        }
-        // comments (": ping"), event:, id:, retry: lines carry nothing the page uses
-      }
-    }
-    // The stream ended without a final blank line: what is left is the last event.
-    for (const line of buf.split(/\r\n|\r|\n/)) {
-      if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
-    }
-    if (data.length && data.join("\n").trim() !== "[DONE]") {
-      const chunk = parseChunk(data.join("\n"));
-      if (chunk.error) throw new ApiError(errorMessage(0, data.join("\n")), 0);
-      yield chunk;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
+  for await (const payload of readEvents(resp, signal)) {
+    if (payload.trim() === "[DONE]") return;
+    const chunk = parseEvent(payload);
+    if (chunk.error) throw new ApiError(errorMessage(0, payload), 0);
+    yield chunk;
   }
 }
 
-function parseChunk(payload) {
-  try {
-    return JSON.parse(payload);
-  } catch {
-    throw new ApiError("The server sent a stream event that is not JSON: " + payload.slice(0, 200), 0);
-  }
-}
+// ------------------------------------------------------------------ app API
+
+export const catalog = (q) => call("GET", "/api/catalog" + (q ? "?q=" + encodeURIComponent(q) : ""), undefined,
+                                   "the catalogue");
+export const installed = () => call("GET", "/api/installed", undefined, "the installed models");
+export const deleteModel = (id) => call("DELETE", "/api/models/" + encodeURIComponent(id), undefined, "deleting " + id);
+export const startDownload = (model) => call("POST", "/api/downloads", { model }, "a download");
+export const downloads = () => call("GET", "/api/downloads", undefined, "the downloads");
+export const cancelDownload = (id) => call("DELETE", "/api/downloads/" + encodeURIComponent(id), undefined,
+                                           "cancelling a download");
+export const downloadEvents = (id, signal) => events("/api/downloads/" + encodeURIComponent(id) + "/events", signal,
+                                                     "download progress");
+export const getSettings = () => call("GET", "/api/settings", undefined, "the settings");
+export const putSettings = (patch) => call("PUT", "/api/settings", patch, "saving the settings");
+export const addCollection = (name, path) => call("POST", "/api/localdocs", { name, path }, "adding a folder");
+export const deleteCollection = (name) => call("DELETE", "/api/localdocs/" + encodeURIComponent(name), undefined,
+                                               "deleting a collection");
+export const collectionEvents = (name, signal) => events("/api/localdocs/" + encodeURIComponent(name) + "/events",
+                                                         signal, "indexing progress");

@@ -1,17 +1,14 @@
 // The chat page's saved state in localStorage: conversations (each a list of messages) and
-// the settings (system prompt, sampling, API key). Everything is read defensively: a
-// corrupted or hand-edited entry starts fresh instead of breaking the page.
+// this browser's own settings (seed, API key; each model's system prompt and sampling are the
+// server's, serversettings.js). Everything is read defensively: a corrupted or hand-edited
+// entry starts fresh instead of breaking the page.
 
 const CONVERSATIONS = "llm4all.conversations";
 const CURRENT = "llm4all.current";
 const SETTINGS = "llm4all.settings";
 
 export const DEFAULT_SETTINGS = {
-  system: "",
-  temperature: "",   // "" = the server's default
-  top_p: "",
-  max_tokens: "",
-  seed: "",
+  seed: "",          // "" = random
   apiKey: "",
 };
 
