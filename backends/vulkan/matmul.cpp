@@ -23,7 +23,7 @@ namespace {
 
 // Tile shapes of the shaders (#defines there): rows x tokens per workgroup.
 constexpr int64_t MV_ROWS = 8, MV_TOK = 8; // mul_mat_vecn; mul_mat_vec takes one token
-constexpr int64_t MM_ROWS = 32, MM_TOK = 32;
+constexpr int64_t MM_ROWS = 64, MM_TOK = 32;
 // Workgroups along x; more spill into z (the guaranteed maxComputeWorkGroupCount).
 constexpr int64_t MAX_GROUPS_X = 65535;
 
