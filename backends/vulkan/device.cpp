@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "llm4all/llm4all.h"  // log levels
@@ -57,6 +58,12 @@ Device::Device(VkPhysicalDevice pd, uint32_t queue_family) : pd_(pd), family_(qu
     VkPhysicalDeviceProperties props{};
     vkGetPhysicalDeviceProperties(pd, &props);
     limits_ = props.limits;
+    // Tests shrink the binding limit to reach the paths that split large tensors
+    // (lavapipe's 128 MiB would need tensors too big for a quick test).
+    if (const char *env = std::getenv("LLM4ALL_VULKAN_MAX_BINDING")) {
+        const unsigned long long v = std::strtoull(env, nullptr, 10);
+        if (v >= 4096 && v < limits_.maxStorageBufferRange) limits_.maxStorageBufferRange = uint32_t(v);
+    }
     name_ = props.deviceName;
     vkGetPhysicalDeviceMemoryProperties(pd, &mem_);
     const auto exts = device_extensions(pd);
@@ -288,8 +295,12 @@ void Device::free(uint64_t addr) {
         allocs_.erase(it);
     }
     // Work queued by a context may still read it: the core frees after synchronising,
-    // but a wait here keeps a mistake from becoming a device fault.
-    vkDeviceWaitIdle(dev_);
+    // but a wait here keeps a mistake from becoming a device fault. (vkDeviceWaitIdle
+    // needs the queue to itself.)
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        vkDeviceWaitIdle(dev_);
+    }
     destroy(a.release());
 }
 

@@ -189,9 +189,9 @@ std::vector<uint8_t> random_weights(const TypeDesc &t, int64_t n, int64_t n_rows
 
 // ---- the cases --------------------------------------------------------------------------
 
-void elementwise_cases(Side &ref, Side &dev) {
-    const int64_t shapes[][2] = {{1, 1}, {7, 3}, {129, 70}, {4096, 2}, {1000, 1}};
-    for (const auto &s : shapes) {
+void elementwise_cases(Side &ref, Side &dev, const std::vector<std::pair<int64_t, int64_t>> &shapes) {
+    for (const auto &sh : shapes) {
+        const int64_t s[2] = {sh.first, sh.second};
         const int64_t n = s[0], rows = s[1];
         const std::string shp = " [" + std::to_string(n) + "x" + std::to_string(rows) + "]";
         for (bool in_place : {false, true}) {
@@ -260,10 +260,10 @@ void elementwise_cases(Side &ref, Side &dev) {
     }
 }
 
-void store_rows_cases(Side &ref, Side &dev) {
+void store_rows_cases(Side &ref, Side &dev, const std::vector<int64_t> &ns, const std::vector<int64_t> &rowss) {
     for (int32_t type : {LLM4ALL_TYPE_F32, LLM4ALL_TYPE_F16})
-        for (int64_t n : {1, 7, 64, 129})
-            for (int64_t rows : {1, 3, 70}) {
+        for (int64_t n : ns)
+            for (int64_t rows : rowss) {
                 const int64_t dst_rows = rows + 5, dst_row = 3;
                 const std::string name = std::string("store_rows ") + (type ? "F16" : "F32") + " [" +
                                          std::to_string(n) + "x" + std::to_string(rows) + "] at row 3";
@@ -284,16 +284,17 @@ void store_rows_cases(Side &ref, Side &dev) {
             }
 }
 
-void get_rows_cases(Side &ref, Side &dev) {
+// blocks: row length in blocks (float types: 67 values per block count); rows: table rows.
+void get_rows_cases(Side &ref, Side &dev, int64_t blocks = 1, int64_t rows = 40) {
     for (const TypeDesc &t : k_types) {
         if (!dev.be->device_supports(dev.device, LLM4ALL_OP_GET_ROWS, t.type)) {
             std::printf("  get_rows %-8s not supported by %s\n", t.name, dev.name.c_str());
             continue;
         }
         for (int64_t n_ids : {1, 5, 70}) {
-            const int64_t n = t.block == 1 ? 67 : t.block * 3, rows = 40;
-            const std::string name = std::string("get_rows ") + t.name + " [" + std::to_string(n) + "] x " +
-                                     std::to_string(n_ids) + " ids";
+            const int64_t n = t.block == 1 ? 67 * blocks : t.block * 3 * blocks;
+            const std::string name = std::string("get_rows ") + t.name + " [" + std::to_string(n) + "x" +
+                                     std::to_string(rows) + "] x " + std::to_string(n_ids) + " ids";
             compare(ref, dev, name, 1e-6, [&](Side &sd, std::string &why) {
                 std::vector<uint8_t> w = random_weights(t, n, rows);
                 std::vector<int32_t> ids(static_cast<size_t>(n_ids));
@@ -396,16 +397,16 @@ void attention_cases(Side &ref, Side &dev) {
 
 // mul_mat: add shapes here. n_in must be a multiple of the type's block (256 for K types).
 struct MatCase { int64_t n_in_blocks, n_out, n_tok; };
-const MatCase k_mat_cases[] = {{3, 33, 1}, {2, 130, 5}, {3, 67, 9}, {2, 64, 70}};
+const std::vector<MatCase> k_mat_cases = {{3, 33, 1}, {2, 130, 5}, {3, 67, 9}, {2, 64, 70}};
 
-void mul_mat_cases(Side &ref, Side &dev) {
+void mul_mat_cases(Side &ref, Side &dev, const std::vector<MatCase> &cases) {
     for (const TypeDesc &t : k_types) {
         if (!dev.be->device_supports(dev.device, LLM4ALL_OP_MUL_MAT, t.type)) {
             std::printf("  mul_mat  %-8s not supported by %s\n", t.name, dev.name.c_str());
             continue;
         }
         const int64_t blk = t.block == 1 ? 32 : t.block;
-        for (const MatCase &c : k_mat_cases) {
+        for (const MatCase &c : cases) {
             const int64_t n_in = c.n_in_blocks * blk + (t.block == 1 ? 7 : 0);  // float rows of odd length
             const std::string name = std::string("mul_mat ") + t.name + " [" + std::to_string(n_in) + "x" +
                                      std::to_string(c.n_out) + "] x " + std::to_string(c.n_tok) + " tok";
@@ -521,6 +522,24 @@ void vulkan_without_loader(const std::string &path) {
           "the Vulkan plugin loads without a Vulkan loader and refuses with \"no Vulkan loader\"");
 }
 
+// Runs this program again with the Vulkan binding limit cut to 64 KiB
+// (LLM4ALL_VULKAN_MAX_BINDING), on cases larger than that.
+void split_run(const char *self, const std::string &dir) {
+    std::fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        setenv("LLM4ALL_OPS_SPLIT_CHILD", "1", 1);
+        setenv("LLM4ALL_VULKAN_MAX_BINDING", "65536", 1);
+        setenv("LLM4ALL_PLUGIN_DIR", dir.c_str(), 1);
+        execl("/proc/self/exe", self, static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "ops on tensors larger than one binding (limit cut to 64 KiB) match the CPU (the lines above)");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -536,8 +555,12 @@ int main(int argc, char **argv) {
     }
     std::sort(cpu.begin(), cpu.end());
     std::sort(others.begin(), others.end());
-    if (std::find(others.begin(), others.end(), "libllm4all-vulkan.so") != others.end())
+    const bool split_child = std::getenv("LLM4ALL_OPS_SPLIT_CHILD") != nullptr;
+    if (split_child) std::printf("== run with the Vulkan binding limit cut to 64 KiB (LLM4ALL_VULKAN_MAX_BINDING) ==\n");
+    if (!split_child && std::find(others.begin(), others.end(), "libllm4all-vulkan.so") != others.end()) {
         vulkan_without_loader(dir + "/libllm4all-vulkan.so");
+        split_run(argv[0], dir);
+    }
 
     // The reference: the best CPU variant this machine runs.
     Side ref;
@@ -592,16 +615,26 @@ int main(int argc, char **argv) {
             check(dev.ctx != nullptr, dev.name + ": ctx_new");
             if (!dev.ctx) continue;
             ++devices;
-            error_cases(dev);
-            elementwise_cases(ref, dev);
-            store_rows_cases(ref, dev);
-            get_rows_cases(ref, dev);
-            rope_cases(ref, dev);
-            attention_cases(ref, dev);
-            mul_mat_cases(ref, dev);
+            if (split_child) {
+                // Tensors larger than the 64 KiB binding limit the parent set: every op
+                // that splits work by bindings, checked on its pieces' seams.
+                elementwise_cases(ref, dev, {{1000, 100}, {37, 1000}});
+                store_rows_cases(ref, dev, {1000}, {100});
+                get_rows_cases(ref, dev, 4, 600);
+                mul_mat_cases(ref, dev, {{2, 600, 1}, {2, 300, 70}});
+            } else {
+                error_cases(dev);
+                elementwise_cases(ref, dev, {{1, 1}, {7, 3}, {129, 70}, {4096, 2}, {1000, 1}});
+                store_rows_cases(ref, dev, {1, 7, 64, 129}, {1, 3, 70});
+                get_rows_cases(ref, dev);
+                rope_cases(ref, dev);
+                attention_cases(ref, dev);
+                mul_mat_cases(ref, dev, k_mat_cases);
+            }
             be->ctx_free(dev.ctx);
         }
     }
+    if (split_child) std::printf("== end of the 64 KiB binding run: ");
     if (!devices)
         std::printf("SKIP: no backend besides the CPU found a device here (plugins in %s: %zu others); "
                     "nothing to compare\n", dir.c_str(), others.size());
