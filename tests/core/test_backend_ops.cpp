@@ -35,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -396,8 +397,58 @@ void attention_cases(Side &ref, Side &dev) {
 }
 
 // mul_mat: add shapes here. n_in must be a multiple of the type's block (256 for K types).
-struct MatCase { int64_t n_in_blocks, n_out, n_tok; };
-const std::vector<MatCase> k_mat_cases = {{3, 33, 1}, {2, 130, 5}, {3, 67, 9}, {2, 64, 70}};
+// n_mat > 1 runs mul_mat_multi with that many matrices (n_out + 8 j rows each) on one x.
+struct MatCase { int64_t n_in_blocks, n_out, n_tok; int n_mat = 1; };
+const std::vector<MatCase> k_mat_cases = {
+    {3, 33, 1}, {2, 130, 5}, {3, 67, 9}, {2, 64, 70},
+    // Rows of 5 or 7 blocks (not a multiple of 256 for the 32-value types), one output
+    // row, 8 tokens (the most a decode kernel may take) and 65 (one past a 64 tile).
+    {5, 37, 7}, {1, 3, 65}, {7, 1, 1}, {1, 9, 8},
+    {2, 33, 1, 3}, {3, 20, 9, 2},
+};
+
+// Per output bound for w (n_out rows) times x from the CPU's dequantized weights (see
+// the top of the file); empty when the CPU's get_rows fails.
+std::vector<double> mat_bounds(Side &ref, const TypeDesc &t, const std::vector<uint8_t> &w, const std::vector<float> &x,
+                               int64_t n_in, int64_t n_out, int64_t n_tok) {
+    std::vector<float> wd;
+    {
+        std::vector<int32_t> ids(static_cast<size_t>(n_out));
+        for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i);
+        void *pw = ref.put(w), *py = ref.put(std::vector<float>(size_t(n_in * n_out)));
+        llm4all_tensor tw = tensor(pw, t.type, n_in, n_out), ty = tensor(py, LLM4ALL_TYPE_F32, n_in, n_out);
+        if (ref.be->get_rows(ref.ctx, &tw, ids.data(), n_out, &ty) == 0) wd = ref.get<float>(py, size_t(n_in * n_out));
+        ref.release();
+    }
+    if (wd.empty()) return {};
+    std::vector<double> bounds(static_cast<size_t>(n_out * n_tok));
+    const int act = t.block == 256 ? 256 : 32;
+    for (int64_t tk = 0; tk < n_tok; ++tk) {
+        std::vector<double> delta(static_cast<size_t>(n_in));
+        const float *xr = x.data() + tk * n_in;
+        for (int64_t i = 0; i < n_in; ++i) {
+            if (t.type == LLM4ALL_TYPE_F32) delta[size_t(i)] = 0;
+            else if (t.type == LLM4ALL_TYPE_F16) delta[size_t(i)] = std::fabs(xr[i]) * std::ldexp(1.0, -11);
+            else if (t.type == LLM4ALL_TYPE_BF16) delta[size_t(i)] = std::fabs(xr[i]) * std::ldexp(1.0, -8);
+            else {
+                const int64_t b0 = i / act * act;
+                double amax = 0;
+                for (int64_t j = b0; j < std::min(n_in, b0 + act); ++j) amax = std::max(amax, double(std::fabs(xr[j])));
+                delta[size_t(i)] = amax / 200.0;
+            }
+        }
+        for (int64_t o = 0; o < n_out; ++o) {
+            double sd = 0, sa = 0;
+            for (int64_t i = 0; i < n_in; ++i) {
+                const double wi = std::fabs(double(wd[size_t(o * n_in + i)]));
+                sd += wi * delta[size_t(i)];
+                sa += wi * std::fabs(double(xr[i]));
+            }
+            bounds[size_t(tk * n_out + o)] = sd + 2e-5 * sa + 1e-6;
+        }
+    }
+    return bounds;
+}
 
 void mul_mat_cases(Side &ref, Side &dev, const std::vector<MatCase> &cases) {
     for (const TypeDesc &t : k_types) {
@@ -408,59 +459,57 @@ void mul_mat_cases(Side &ref, Side &dev, const std::vector<MatCase> &cases) {
         const int64_t blk = t.block == 1 ? 32 : t.block;
         for (const MatCase &c : cases) {
             const int64_t n_in = c.n_in_blocks * blk + (t.block == 1 ? 7 : 0);  // float rows of odd length
-            const std::string name = std::string("mul_mat ") + t.name + " [" + std::to_string(n_in) + "x" +
-                                     std::to_string(c.n_out) + "] x " + std::to_string(c.n_tok) + " tok";
+            std::vector<int64_t> n_out;  // per matrix
+            for (int j = 0; j < c.n_mat; ++j) n_out.push_back(c.n_out + 8 * j);
+            std::string name = std::string(c.n_mat > 1 ? "mul_mat_multi " : "mul_mat ") + t.name + " [" +
+                               std::to_string(n_in) + "x" + std::to_string(c.n_out) + "]";
+            if (c.n_mat > 1) name += " x" + std::to_string(c.n_mat) + " (+8 rows each)";
+            name += " x " + std::to_string(c.n_tok) + " tok";
             if (const char *f = std::getenv("LLM4ALL_OPS_FILTER"))
                 if (name.find(f) == std::string::npos) continue;
+            // The run below draws the same numbers: every matrix's weights, then x.
             const std::mt19937 saved = g_rng;
-            std::vector<uint8_t> w = random_weights(t, n_in, c.n_out);
+            std::vector<std::vector<uint8_t>> w;
+            for (int j = 0; j < c.n_mat; ++j) w.push_back(random_weights(t, n_in, n_out[size_t(j)]));
             std::vector<float> x = randn(size_t(n_in * c.n_tok));
             g_rng = saved;
-            // Per output bound from the CPU's dequantized weights (see the top of the file).
-            std::vector<float> wd;
-            {
-                std::vector<int32_t> ids(static_cast<size_t>(c.n_out));
-                for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i);
-                void *pw = ref.put(w), *py = ref.put(std::vector<float>(size_t(n_in * c.n_out)));
-                llm4all_tensor tw = tensor(pw, t.type, n_in, c.n_out), ty = tensor(py, LLM4ALL_TYPE_F32, n_in, c.n_out);
-                if (ref.be->get_rows(ref.ctx, &tw, ids.data(), c.n_out, &ty) == 0) wd = ref.get<float>(py, size_t(n_in * c.n_out));
-                ref.release();
+            std::vector<double> bounds;
+            for (int j = 0; j < c.n_mat; ++j) {
+                const std::vector<double> b = mat_bounds(ref, t, w[size_t(j)], x, n_in, n_out[size_t(j)], c.n_tok);
+                if (b.empty()) break;
+                bounds.insert(bounds.end(), b.begin(), b.end());
             }
-            if (wd.empty()) { check(false, name + ": CPU get_rows failed"); continue; }
-            std::vector<double> bounds(static_cast<size_t>(c.n_out * c.n_tok));
-            const int act = t.block == 256 ? 256 : 32;
-            for (int64_t tk = 0; tk < c.n_tok; ++tk) {
-                std::vector<double> delta(static_cast<size_t>(n_in));
-                const float *xr = x.data() + tk * n_in;
-                for (int64_t i = 0; i < n_in; ++i) {
-                    if (t.type == LLM4ALL_TYPE_F32) delta[size_t(i)] = 0;
-                    else if (t.type == LLM4ALL_TYPE_F16) delta[size_t(i)] = std::fabs(xr[i]) * std::ldexp(1.0, -11);
-                    else if (t.type == LLM4ALL_TYPE_BF16) delta[size_t(i)] = std::fabs(xr[i]) * std::ldexp(1.0, -8);
-                    else {
-                        const int64_t b0 = i / act * act;
-                        double amax = 0;
-                        for (int64_t j = b0; j < std::min(n_in, b0 + act); ++j) amax = std::max(amax, double(std::fabs(xr[j])));
-                        delta[size_t(i)] = amax / 200.0;
-                    }
-                }
-                for (int64_t o = 0; o < c.n_out; ++o) {
-                    double sd = 0, sa = 0;
-                    for (int64_t i = 0; i < n_in; ++i) {
-                        const double wi = std::fabs(double(wd[size_t(o * n_in + i)]));
-                        sd += wi * delta[size_t(i)];
-                        sa += wi * std::fabs(double(xr[i]));
-                    }
-                    bounds[size_t(tk * c.n_out + o)] = sd + 2e-5 * sa + 1e-6;
-                }
+            if (bounds.size() != size_t(c.n_tok) * size_t(std::accumulate(n_out.begin(), n_out.end(), int64_t(0)))) {
+                check(false, name + ": CPU get_rows failed");
+                continue;
             }
             compare(ref, dev, name, 0, [&](Side &sd, std::string &why) {
-                std::vector<uint8_t> wv = random_weights(t, n_in, c.n_out);
+                std::vector<llm4all_tensor> tw, ty;
+                std::vector<void *> py;
+                for (int j = 0; j < c.n_mat; ++j) {
+                    const int64_t no = n_out[size_t(j)];
+                    tw.push_back(tensor(sd.put(random_weights(t, n_in, no)), t.type, n_in, no));
+                    py.push_back(sd.put(std::vector<float>(size_t(no * c.n_tok))));
+                    ty.push_back(tensor(py.back(), LLM4ALL_TYPE_F32, no, c.n_tok));
+                }
                 std::vector<float> xv = randn(size_t(n_in * c.n_tok));
-                void *pw = sd.put(wv), *px = sd.put(xv), *py = sd.put(std::vector<float>(size_t(c.n_out * c.n_tok)));
-                llm4all_tensor tw = tensor(pw, t.type, n_in, c.n_out), tx = tensor(px, LLM4ALL_TYPE_F32, n_in, c.n_tok),
-                               ty = tensor(py, LLM4ALL_TYPE_F32, c.n_out, c.n_tok);
-                if (sd.be->mul_mat(sd.ctx, &tw, &tx, &ty)) return why = sd.error(), std::vector<float>();
-                return sd.get<float>(py, size_t(c.n_out * c.n_tok));
+                llm4all_tensor tx = tensor(sd.put(xv), LLM4ALL_TYPE_F32, n_in, c.n_tok);
+                int32_t r;
+                if (c.n_mat == 1) {
+                    r = sd.be->mul_mat(sd.ctx, &tw[0], &tx, &ty[0]);
+                } else {
+                    std::vector<const llm4all_tensor *> wp;
+                    std::vector<llm4all_tensor *> yp;
+                    for (int j = 0; j < c.n_mat; ++j) wp.push_back(&tw[size_t(j)]), yp.push_back(&ty[size_t(j)]);
+                    r = sd.be->mul_mat_multi(sd.ctx, c.n_mat, wp.data(), &tx, yp.data());
+                }
+                if (r) return why = sd.error(), std::vector<float>();
+                std::vector<float> out;
+                for (int j = 0; j < c.n_mat; ++j) {
+                    const std::vector<float> v = sd.get<float>(py[size_t(j)], size_t(n_out[size_t(j)] * c.n_tok));
+                    out.insert(out.end(), v.begin(), v.end());
+                }
+                return out;
             }, &bounds);
         }
     }
