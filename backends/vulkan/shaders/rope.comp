@@ -23,7 +23,14 @@ void main() {
         precise float theta = float(pos[t]);
         for (uint j = 0u; j < i; ++j) theta *= p.theta_scale;
         precise float th = p.freq_scale * (p.has_ff != 0u ? theta / ff[i] : theta);
-        precise float c = cos(th) * p.mscale, s = sin(th) * p.mscale;
+        // GLSL promises cos/sin accuracy only on [-pi, pi] (GPUs' hardware sine is poor
+        // far outside it) and angles reach pos radians: reduce by 2 pi first, with 2 pi
+        // in three parts (Cody-Waite: turns * 6.28125 is exact for turns < 2^16).
+        const float turns = round(th * 0.15915494309189535);
+        precise float r = fma(-turns, 6.28125, th);
+        r = fma(-turns, 1.9353071693331003e-3, r);
+        r = fma(-turns, 1.0253131677018246e-11, r);
+        precise float c = cos(r) * p.mscale, s = sin(r) * p.mscale;
         const uint base = p.x_off + (t * p.n_head + h) * p.hd;
         const uint a = base + (p.neox != 0u ? i : 2u * i), b = base + (p.neox != 0u ? i + p.half_rot : 2u * i + 1u);
         const float x0 = x[a], x1 = x[b];
