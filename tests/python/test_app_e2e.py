@@ -34,10 +34,8 @@ CHROMIUM = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("LLM4ALL_SCREENSHOT_DIR") or ROOT / "docs" / "images")
 TINY = "tiny-stories"        # the catalogue entry the page downloads (stories260K)
+SLOW = "tiny-slow"           # the same file from a slow source: a download to cancel
 QUESTION = "When does the Zorblax festival take place?"
-
-pytestmark = pytest.mark.slow
-
 
 def _get(srv, path):
     with urllib.request.urlopen(srv + path, timeout=60) as r:
@@ -70,17 +68,24 @@ def world(tmp_path_factory, stories260k, smollm2):
     embedder = _link_embedder(cache)
     payload = Path(stories260k).read_bytes()
     with LoopbackServer(lifetime=900) as src:
-        src.files["/tiny.gguf"] = payload
-        # 16 KiB per 40 ms: ~3 s for the file, long enough to see the bar move.
+        src.files["/tiny.gguf"] = src.files["/slow.gguf"] = payload
+        # 16 KiB per 40 ms: ~3 s for the file, long enough to see the bar move; the other one
+        # takes ~15 s, to be cancelled.
         src.plan["/tiny.gguf"] = [{"chunk_delay": 0.04}]
-        (root / "catalog.json").write_text(json.dumps({"version": 1, "models": [{
-            "id": TINY, "name": "Tiny Stories 260K", "description": "A 260K-parameter story model (loopback source)",
-            "architecture": "llama", "parameters": 260000, "quant": "F32", "format": "gguf",
-            "filename": f"{TINY}.gguf", "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
-            "context_length": 512, "license": "mit", "use": ["chat"],
-            # the file has no chat template; the catalogue gives one (plain turns, one a line)
-            "chat_template": "{% for m in messages %}{{ m['content'] }}\n{% endfor %}",
-            "sources": [{"type": "url", "url": src.url("/tiny.gguf")}]}]}))
+        src.plan["/slow.gguf"] = [{"chunk_delay": 0.2}]
+
+        def entry(mid, name, url, description):
+            return {"id": mid, "name": name, "description": description,
+                    "architecture": "llama", "parameters": 260000, "quant": "F32", "format": "gguf",
+                    "filename": f"{mid}.gguf", "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
+                    "context_length": 512, "license": "mit", "use": ["chat"],
+                    # the file has no chat template; the catalogue gives one (plain turns, one a line)
+                    "chat_template": "{% for m in messages %}{{ m['content'] }}\n{% endfor %}",
+                    "sources": [{"type": "url", "url": src.url(url)}]}
+
+        (root / "catalog.json").write_text(json.dumps({"version": 1, "models": [
+            entry(TINY, "Tiny Stories 260K", "/tiny.gguf", "A 260K-parameter story model (loopback source)"),
+            entry(SLOW, "Tiny Stories, slow source", "/slow.gguf", "The same, from a slow loopback source")]}))
         env = {"LLM4ALL_CATALOG": str(root / "catalog.json"), "LLM4ALL_CACHE": str(cache),
                "LLM4ALL_CONFIG_DIR": str(config), "LLM4ALL_DATA_DIR": str(data), "LLM4ALL_OFFLINE": "0",
                "NO_PROXY": "127.0.0.1,localhost"}
@@ -188,7 +193,7 @@ def test_download_from_models_view_then_chat_by_name(app, world):
     p = app(hash_="#/models")
     page = p.page
     assert page.get_attribute("#nav-models", "aria-current") == "page"
-    page.fill("#catalog-search", "tiny stories")
+    page.fill("#catalog-search", "tiny stories 260K")
     card = page.locator(f'#catalog-list li[data-model="{TINY}"]')
     card.wait_for()
     page.wait_for_function("document.querySelectorAll('#catalog-list li').length === 1")   # the search filters
@@ -207,7 +212,7 @@ def test_download_from_models_view_then_chat_by_name(app, world):
     assert (world["cache"] / f"{TINY}.gguf").read_bytes() == world["payload"]
     page.fill("#catalog-search", "")
     page.wait_for_function("document.querySelectorAll('#catalog-list li').length > 1")
-    page.fill("#catalog-search", "tiny stories")
+    page.fill("#catalog-search", "tiny stories 260K")
     page.wait_for_function("document.querySelectorAll('#catalog-list li').length === 1")
     page.locator("#catalog-search").blur()
     card.scroll_into_view_if_needed()
@@ -229,6 +234,42 @@ def test_download_from_models_view_then_chat_by_name(app, world):
     assert TINY in _get(srv, "/health")["loaded"]
     # The model's settings are the server's now.
     assert _get(srv, "/api/settings")["models"][TINY]["temperature"] == 0
+    assert p.errors == []
+
+
+def test_cancel_a_download_then_delete_a_model(app, world):
+    srv = world["srv"]
+    p = app(hash_="#/models")
+    page = p.page
+    page.on("dialog", lambda d: d.accept())          # "Delete ... from this machine?"
+    card = page.locator(f'#catalog-list li[data-model="{SLOW}"]')
+    card.wait_for()
+    card.get_by_role("button", name=re.compile(f"^Download {SLOW} ")).click()
+    page.wait_for_function(
+        f"""Number(document.querySelector('#catalog-list li[data-model="{SLOW}"] .download')?.dataset.percent) > 5""",
+        timeout=30_000)
+    card.get_by_role("button", name=f"Cancel the download of {SLOW}").click()
+    page.wait_for_selector(f'#catalog-list li[data-model="{SLOW}"] .download[data-state="cancelled"]')
+    assert re.fullmatch(r"Cancelled at \d+% \(a new download resumes it\)",
+                        card.locator(".download-text").inner_text())
+    card.get_by_role("button", name=re.compile(f"^Download {SLOW} ")).wait_for()      # offered again
+    assert not (world["cache"] / f"{SLOW}.gguf").exists()
+    assert (world["cache"] / f"{SLOW}.gguf.part").stat().st_size > 0              # kept for a resume
+    assert [d["state"] for d in _get(srv, "/api/downloads")["downloads"] if d["model"] == SLOW] == ["cancelled"]
+
+    # Delete: a model of the installed list goes from the list, the cache and the chat's picker.
+    extra = world["cache"] / "spare.gguf"
+    os.symlink(world["cache"] / "smol.gguf", extra)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    spare = page.locator('#installed-list li[data-model="spare"]')
+    spare.get_by_role("button", name="Delete spare").click()
+    spare.wait_for(state="detached")
+    assert not extra.exists() and (world["cache"] / "smol.gguf").exists()
+    assert "spare" not in [m["id"] for m in _get(srv, "/v1/models")["data"]]
+    page.click("#nav-chat")
+    page.wait_for_selector(f"#model-picker option[value='{world['smol']}']", state="attached")
+    assert "spare" not in page.locator("#model-picker option").all_inner_texts()
     assert p.errors == []
 
 
@@ -447,9 +488,10 @@ def test_phone_window_every_view(app, world, tmp_path, scheme):
             box = link.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, view
         seen[view] = page.evaluate(CONTRAST, ".views-nav a, .badge, .card-meta, .muted, label, .card-title")
+        page.screenshot(path=str(tmp_path / f"app-phone-{scheme}-{view}.png"))
         page.focus(f"#nav-{view}")
-    page.screenshot(path=str(tmp_path / f"app-phone-{scheme}.png"))
     page.click("#nav-chat")
+    page.screenshot(path=str(tmp_path / f"app-phone-{scheme}-chat.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.locator("#prompt").is_visible() and page.locator("#send").is_visible()
     assert page.evaluate(UNLABELLED) == []
