@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
 DEFAULT_PORT = 4891
 
@@ -58,8 +58,8 @@ def add_options(p: argparse.ArgumentParser, with_model: bool, port: int = DEFAUL
     p.add_argument("--queue-size", type=int, default=64, help="requests waiting for a slot before 503 (default 64)")
     p.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                    help="largest request body accepted (default 1 MiB)")
-    p.add_argument("--device", default="auto", help='"auto", "cpu", ... (default auto)')
-    from ..cli import lora_arg, skip_memory_check_arg
+    from ..cli import device_args, lora_arg, skip_memory_check_arg
+    device_args(p)   # --device, --gpu-layers
     if with_model:
         lora_arg(p)
     skip_memory_check_arg(p)
@@ -146,14 +146,6 @@ def trim_malloc_periodically(every_s: float = 10.0) -> bool:
     return True
 
 
-def _model_kwargs(core_model: Any, gpu_layers: Optional[int]) -> Dict[str, Any]:
-    """n_gpu_layers for the engine when its Model takes it (the settings' GPU layers; -1 = all
-    that fit); an engine without it loads as before and the setting is only stored."""
-    if gpu_layers is None or gpu_layers == -1 or "n_gpu_layers" not in (core_model.__init__.__doc__ or ""):
-        return {}
-    return {"n_gpu_layers": gpu_layers}
-
-
 def _when_started(server: Any, then: Callable[[], None]) -> None:
     """Calls then() from a helper thread once uvicorn accepts connections."""
     import threading
@@ -207,9 +199,10 @@ def cmd_serve(args: argparse.Namespace, ready: Optional[Callable[[str], None]] =
         device = opts.get("device") if opts.get("device") not in (None, "auto") else args.device
         threads = opts.get("threads") or args.threads or 0
         n_ctx = opts.get("n_ctx") or args.n_ctx
+        gpu_layers = opts["gpu_layers"] if opts.get("gpu_layers", -1) != -1 else args.gpu_layers
         model = _core.Model(str(resolve_embedding_model(name) if os.path.isdir(path) else path), device,
                             lora=lora or [], skip_memory_check=args.skip_memory_check,
-                            **_model_kwargs(_core.Model, opts.get("gpu_layers")))
+                            n_gpu_layers=gpu_layers)
         if model.embedding_dim > 0:   # answers /v1/embeddings only
             return Served(name, EmbeddingEngine(model, n_threads=threads))
         engine = Engine(model, n_parallel=args.parallel, n_ctx=n_ctx, n_threads=threads, queue_size=args.queue_size)

@@ -52,7 +52,9 @@ def installed_view(pool: ModelPool) -> Dict[str, Any]:
 
 def register(app: FastAPI, pool: ModelPool, downloads: Downloads, on_deleted: Callable[[List[str]], None]) -> None:
     """The routes; on_deleted(names) is told the names a deleted model answered to."""
-    loop_call = lambda fn, *a: asyncio.get_running_loop().run_in_executor(None, fn, *a)  # noqa: E731
+    def loop_call(fn: Callable[..., Any], *a: Any) -> Any:
+        # The cache is read (and hashed, for a file without its stamp) off the event loop.
+        return asyncio.get_running_loop().run_in_executor(None, fn, *a)
 
     @app.get("/api/catalog")
     async def get_catalog(q: Optional[str] = None) -> Any:
