@@ -152,11 +152,21 @@ def shot(page, name: str) -> None:
     assert (SHOTS / name).stat().st_size > 5000
 
 
-def send(page, text: str, timeout=120_000) -> None:
-    page.fill("#prompt", text)
-    page.press("#prompt", "Enter")
-    page.wait_for_selector("#stop:not([hidden])", timeout=10_000)
-    page.wait_for_selector("#send:not([hidden])", timeout=timeout)
+def wait_reply(p, before: int, timeout=120_000) -> None:
+    """Until the reply to the chat request after the first `before` ones has finished (the
+    Send button is hidden from before the request until the end of the reply)."""
+    deadline = time.monotonic() + 10
+    while len(p.chats) == before:
+        assert time.monotonic() < deadline, "the page sent no chat request"
+        p.page.wait_for_timeout(20)
+    p.page.wait_for_selector("#send:not([hidden])", timeout=timeout)
+
+
+def send(p, text: str, timeout=120_000) -> None:
+    before = len(p.chats)
+    p.page.fill("#prompt", text)
+    p.page.press("#prompt", "Enter")
+    wait_reply(p, before, timeout)
 
 
 def chat_settings(page, **fields) -> None:
@@ -223,7 +233,7 @@ def test_download_from_models_view_then_chat_by_name(app, world):
     page.wait_for_selector(f"#model-picker option[value='{TINY}']", state="attached")
     page.select_option("#model-picker", TINY)
     chat_settings(page, temperature=0, max_tokens=12)
-    send(page, "Once upon a time")
+    send(p, "Once upon a time")
     body = p.chats[-1]
     assert body["model"] == TINY and body["temperature"] == 0 and body["max_tokens"] == 12
     reply = last_reply(page)
@@ -285,7 +295,7 @@ def test_second_model_regenerate_edit_and_export(app, world, tmp_path):
     page.wait_for_selector(f"#model-picker option[value='{smol}']", state="attached")
     page.select_option("#model-picker", smol)
     chat_settings(page, system="Answer in one short sentence.", temperature=0, max_tokens=24)
-    send(page, "What is the capital of France?")
+    send(p, "What is the capital of France?")
     first = p.chats[-1]
     assert first["model"] == smol and first["messages"][0] == {"role": "system",
                                                                 "content": "Answer in one short sentence."}
@@ -295,7 +305,7 @@ def test_second_model_regenerate_edit_and_export(app, world, tmp_path):
     # The same conversation switched to the first model: its own settings (kept by the server
     # from the other browser session) go with the request; both models stay loaded.
     page.select_option("#model-picker", TINY)
-    send(page, "Tell me a story.")
+    send(p, "Tell me a story.")
     body = p.chats[-1]
     assert body["model"] == TINY and body["temperature"] == 0 and body["max_tokens"] == 12
     assert body["messages"][0]["role"] == "user"          # the other model's system prompt is not used
@@ -307,9 +317,9 @@ def test_second_model_regenerate_edit_and_export(app, world, tmp_path):
     page.select_option("#model-picker", smol)
     n = page.locator("#messages article.msg").count()
     story = last_reply(page).locator(".markdown").inner_text()
+    before = len(p.chats)
     last_reply(page).get_by_role("button", name="Regenerate this reply").click()
-    page.wait_for_selector("#stop:not([hidden])", timeout=10_000)
-    page.wait_for_selector("#send:not([hidden])", timeout=120_000)
+    wait_reply(p, before)
     regen = p.chats[-1]
     # the same turns as the replaced reply's request, now with this model's system prompt
     assert regen["messages"][1:] == body["messages"] and regen["messages"][0]["role"] == "system"
@@ -322,9 +332,9 @@ def test_second_model_regenerate_edit_and_export(app, world, tmp_path):
     # Edit and resend the first message: what followed it is replaced by the new answer.
     page.locator("#messages article.msg.user").first.get_by_role("button", name="Edit and resend this message").click()
     page.fill("#messages .edit-text", "What is the capital of Spain?")
+    before = len(p.chats)
     page.press("#messages .edit-text", "Enter")
-    page.wait_for_selector("#stop:not([hidden])", timeout=10_000)
-    page.wait_for_selector("#send:not([hidden])", timeout=120_000)
+    wait_reply(p, before)
     edited = p.chats[-1]
     assert [m for m in edited["messages"] if m["role"] != "system"] == [
         {"role": "user", "content": "What is the capital of Spain?"}]
@@ -391,7 +401,7 @@ def test_localdocs_folder_indexed_and_cited(app, world, tmp_path):
     page.select_option("#docs-picker", "notes")
     page.select_option("#model-picker", smol)
     chat_settings(page, temperature=0, max_tokens=12)
-    send(page, QUESTION, timeout=180_000)
+    send(p, QUESTION, timeout=180_000)
     assert p.chats[-1]["localdocs"] == ["notes"]
     sources = last_reply(page).locator(".sources .source").all_inner_texts()
     assert sources and sources[0].startswith("zorblax.md"), sources
