@@ -3,6 +3,8 @@
 #include "context.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace llm4all::vk {
@@ -27,6 +29,8 @@ uint32_t Binding::elem(uint32_t elem_bytes) const {
 using namespace llm4all::vk;
 
 llm4all_backend_ctx::llm4all_backend_ctx(Device *device) : dev(device) {
+    const char *prof = std::getenv("LLM4ALL_VULKAN_PROFILE");
+    profiling = prof && *prof && std::strcmp(prof, "0") != 0;
     VkDevice d = dev->handle();
     VkCommandPoolCreateInfo pi{};
     pi.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
@@ -52,7 +56,21 @@ llm4all_backend_ctx::llm4all_backend_ctx(Device *device) : dev(device) {
     ring_ = dev->alloc_host(k_ring_bytes, false);
 }
 
+void llm4all_backend_ctx::profile_add(const char *op, double seconds) {
+    auto &p = profile_[op];
+    p.first += seconds;
+    ++p.second;
+}
+
 llm4all_backend_ctx::~llm4all_backend_ctx() {
+    if (!profile_.empty()) {
+        double total = 0;
+        for (const auto &kv : profile_) total += kv.second.first;
+        std::fprintf(stderr, "vulkan profile (%s), %.3f s in ops:\n", dev->name().c_str(), total);
+        for (const auto &kv : profile_)
+            std::fprintf(stderr, "  %-16s %8.3f s %8llu calls %9.3f ms/call\n", kv.first.c_str(), kv.second.first,
+                         (unsigned long long)kv.second.second, 1e3 * kv.second.first / double(kv.second.second));
+    }
     VkDevice d = dev->handle();
     if (pending_) {
         try {

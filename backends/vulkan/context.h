@@ -16,7 +16,9 @@
 // bytes, passed in the push constants) to every index.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <map>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -44,6 +46,8 @@ struct llm4all_backend_ctx {
 
     llm4all::vk::Device *dev;
     std::string error;  // last_error(); "" when the last op succeeded
+    bool profiling = false;  // LLM4ALL_VULKAN_PROFILE set
+    void profile_add(const char *op, double seconds);
 
     // The allocation (of this ctx's device) holding [addr, addr + bytes) as a binding;
     // throws a Failure saying what is wrong (unknown address, range past the end, a
@@ -89,18 +93,28 @@ private:
     llm4all::vk::Allocation *ring_ = nullptr;  // host-visible upload ring
     size_t ring_used_ = 0;
     llm4all::vk::Allocation *readback_ = nullptr;  // host-visible, for non-mappable downloads
+    std::map<std::string, std::pair<double, uint64_t>> profile_;  // op -> seconds, calls
 };
 
 namespace llm4all::vk {
 
 // Runs an op body on ctx: clears last_error, turns a thrown exception into status 1
 // and last_error "<op>: <message>" (also logged). Every table entry goes through it.
+// With LLM4ALL_VULKAN_PROFILE=1 each op is waited for and timed; the context prints
+// the totals per op to stderr when it is freed.
 template <class F> int32_t guarded(llm4all_backend_ctx *ctx, const char *op, F &&body) {
     if (!ctx) return 1;
     try {
         ctx->error.clear();
         ctx->op_begin();
+        if (!ctx->profiling) {
+            body();
+            return 0;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
         body();
+        ctx->synchronize();
+        ctx->profile_add(op, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         return 0;
     } catch (const std::exception &e) {
         ctx->error = std::string("vulkan ") + op + ": " + e.what();
