@@ -255,6 +255,9 @@ def test_localdocs_folder_indexed_with_progress_and_cited(world, tmp_path):
     assert r.status_code == 400 and r.json()["error"]["param"] == "path" and "does not exist" in r.text
     r = httpx.post(srv + "/api/localdocs", json={"name": "notes", "path": str(docs / "bakery.md")})
     assert r.status_code == 400 and "not a folder" in r.text
+    for bad in ["", " notes", "a/b", 7]:
+        r = httpx.post(srv + "/api/localdocs", json={"name": bad, "path": str(docs)})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "name", (bad, r.text)
     r = httpx.post(srv + "/api/localdocs", json={"name": "notes", "path": str(docs)})
     assert r.status_code == 202, r.text
     assert r.json()["name"] == "notes" and r.json()["state"] == "indexing"

@@ -68,8 +68,8 @@ class DocsJobs:
 
     def start(self, name: Any, path: Any) -> IndexJob:
         from .. import localdocs
-        if not isinstance(name, str) or not name.strip() or name != name.strip() or len(name) > 200:
-            raise APIError(400, "name: give the collection a name (not empty, no spaces at either end)",
+        if not isinstance(name, str) or not name.strip() or name != name.strip() or len(name) > 200 or "/" in name:
+            raise APIError(400, "name: give the collection a name (not empty, no '/', no spaces at either end)",
                            INVALID_REQUEST, param="name", code="invalid_value")
         if not isinstance(path, str) or not path.strip():
             raise APIError(400, "path: type the folder's path", INVALID_REQUEST, param="path", code="invalid_value")
