@@ -500,6 +500,10 @@ def test_phone_window_every_view(app, world, tmp_path, scheme):
         seen[view] = page.evaluate(CONTRAST, ".views-nav a, .badge, .card-meta, .muted, label, .card-title")
         page.screenshot(path=str(tmp_path / f"app-phone-{scheme}-{view}.png"))
         page.focus(f"#nav-{view}")
+    # The skip link's fragment is not a view: the view stays.
+    page.evaluate("location.hash = '#main-view'")
+    page.wait_for_timeout(100)
+    assert page.evaluate("document.body.dataset.view") == "settings"
     page.click("#nav-chat")
     page.screenshot(path=str(tmp_path / f"app-phone-{scheme}-chat.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

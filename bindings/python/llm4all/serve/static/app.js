@@ -16,8 +16,11 @@ const VIEWS = {
   settings: { show: showSettings },
 };
 
+// "#/models" names a view; another fragment ("#main-view", the skip link's) leaves it as it is.
 function viewOf(hash) {
-  const name = String(hash || "").replace(/^#\/?/, "");
+  const h = String(hash || "");
+  if (h && !h.startsWith("#/")) return shown || "chat";
+  const name = h.slice(2);
   return Object.hasOwn(VIEWS, name) ? name : "chat";
 }
 
@@ -33,6 +36,7 @@ function route(moveFocus) {
     else a.removeAttribute("aria-current");
   }
   document.body.dataset.view = name;
+  if (name !== "chat") document.title = document.querySelector(`#nav-${name}`).textContent + " · llm4all";
   VIEWS[name].show();
   // After a click in the nav, keyboard and screen reader users land on the view's heading.
   if (moveFocus && name !== "chat") document.querySelector(`.view[data-view="${name}"] h1`)?.focus();

@@ -472,6 +472,7 @@ function autoGrow() {
 }
 
 export function focusChat() {
+  renderTitle();
   ui.prompt.focus();
 }
 
