@@ -51,4 +51,4 @@ echo "== Python tests (pytest) =="
 python3 -m pytest -q tests/python "$@"
 
 echo "== golden references again on the generic (no-AVX) CPU variant (pytest) =="
-LLM4ALL_CPU_VARIANT=generic python3 -m pytest -q tests/python/test_golden.py "$@"
+LLM4ALL_CPU_VARIANT=generic python3 -m pytest -q tests/python/test_golden.py -k cpu "$@"

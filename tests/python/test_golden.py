@@ -11,6 +11,8 @@ import pytest
 
 from llm4all import _core
 
+from devices_here import require_device
+
 # model fixture name -> (golden file, near-tie gap, per-token tolerance or None, mean, p95)
 CASES = {
     "stories260k": ("stories260K.greedy16.json", 0.02, 0.01, None, None),
@@ -24,6 +26,17 @@ def load_golden(testdata, name):
     return json.loads((testdata / "golden" / name).read_text())
 
 
+# Every test runs on the CPU and, where a Vulkan device exists (lavapipe in CI), on it
+# with all layers offloaded; the same references and tolerances apply.
+DEVICES = ["cpu", "vulkan"]
+
+
+def load_model(path, device):
+    if device != "cpu":
+        require_device(device)
+    return _core.Model(str(path), device)
+
+
 def first_near_tie(steps, gap):
     for i, s in enumerate(steps):
         top = s["top5"]
@@ -32,12 +45,13 @@ def first_near_tie(steps, gap):
     return len(steps)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("model_fixture", sorted(CASES))
-def test_greedy_matches_llamacpp(request, testdata, model_fixture):
+def test_greedy_matches_llamacpp(request, testdata, model_fixture, device):
     path = request.getfixturevalue(model_fixture)
     golden_name, gap, *_ = CASES[model_fixture]
     golden = load_golden(testdata, golden_name)
-    model = _core.Model(str(path))
+    model = load_model(path, device)
     for case in golden["cases"]:
         prompt_ids = model.tokenize(case["prompt"], add_special=True, parse_special=False)
         assert len(prompt_ids) == case["prompt_tokens"], case["prompt"]
@@ -55,12 +69,13 @@ def test_greedy_matches_llamacpp(request, testdata, model_fixture):
             assert got[tie] in top2, f"{case['prompt']!r}: at the near tie (step {tie}) picked {got[tie]}, not one of {top2}"
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("model_fixture", sorted(CASES))
-def test_teacher_forced_logprobs(request, testdata, model_fixture):
+def test_teacher_forced_logprobs(request, testdata, model_fixture, device):
     path = request.getfixturevalue(model_fixture)
     golden_name, _, tol, mean_tol, p95_tol = CASES[model_fixture]
     golden = load_golden(testdata, golden_name)
-    model = _core.Model(str(path))
+    model = load_model(path, device)
     session = _core.Session(model, n_ctx=256, n_threads=2)
     diffs, top1_checked = [], 0
     for case in golden["cases"]:
@@ -79,7 +94,7 @@ def test_teacher_forced_logprobs(request, testdata, model_fixture):
                 top1_checked += 1
                 assert int(top1[i]) == top[0][0], f"{case['prompt']!r} step {i}: top-1 {top1[i]} vs llama.cpp {top[0][0]}"
     diffs = np.array(diffs)
-    print(f"{model_fixture}: mean |dlogprob| {diffs.mean():.4f}, p95 {np.percentile(diffs, 95):.4f}, "
+    print(f"{model_fixture} on {device}: mean |dlogprob| {diffs.mean():.4f}, p95 {np.percentile(diffs, 95):.4f}, "
           f"max {diffs.max():.4f}, top-1 checked at {top1_checked} steps")
     if mean_tol is not None:
         assert diffs.mean() <= mean_tol
