@@ -125,10 +125,6 @@ class Downloads:
                 d.finished = time.time()
         return d
 
-    def cancel_all(self) -> None:
-        for d in list(self.items.values()):
-            d.cancel_asked.set()
-
 
 class _Conflict(APIError):
     def __init__(self, message: str, code: str, running: Optional[Download]) -> None:
