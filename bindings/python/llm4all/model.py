@@ -76,6 +76,11 @@ class Model:
     A model whose memory estimate (``llm4all.estimate_memory``) exceeds the memory
     available now fails to load with a message naming the numbers; ``skip_memory_check``
     loads it anyway.
+    ``device``: "auto" (the best GPU that is not emulated, else the CPU), "cpu", "gpu",
+    "vulkan", "cuda", "metal", "vulkan:1" (kind and index) or a device name from
+    ``llm4all devices``; one that cannot be used raises llm4all.Error saying why.
+    ``n_gpu_layers``: layers on that device counted from the last (the output head goes
+    with the last one); -1 = all that fit its memory, 0 = CPU only.
     """
 
     def __init__(self, model: Union[str, os.PathLike], n_ctx: int = 2048, n_threads: Optional[int] = None,
