@@ -78,7 +78,10 @@ export async function saveModel(model, values) {
   const clean = {};
   for (const k of MODEL_FIELDS) if (values[k] !== undefined && values[k] !== "") clean[k] = values[k];
   const old = modelSettings(model);
-  const clearing = MODEL_FIELDS.some((k) => clean[k] === undefined && old[k] !== undefined && old[k] !== null);
+  const set = (v) => v !== undefined && v !== null && v !== "";
+  const clearing = MODEL_FIELDS.some((k) => clean[k] === undefined && set(old[k]));
+  // Closing the dialog without a change sends nothing.
+  if (!clearing && MODEL_FIELDS.every((k) => clean[k] === undefined || clean[k] === old[k])) return current;
   const models = { ...current.models };
   if (Object.keys(clean).length) models[model || ""] = clean;
   else delete models[model || ""];
