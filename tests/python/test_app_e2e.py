@@ -255,9 +255,13 @@ def test_cancel_a_download_then_delete_a_model(app, world):
     card = page.locator(f'#catalog-list li[data-model="{SLOW}"]')
     card.wait_for()
     card.get_by_role("button", name=re.compile(f"^Download {SLOW} ")).click()
-    page.wait_for_function(
-        f"""Number(document.querySelector('#catalog-list li[data-model="{SLOW}"] .download')?.dataset.percent) > 5""",
-        timeout=30_000)
+    pct = f"""Number(document.querySelector('#catalog-list li[data-model="{SLOW}"] .download')?.dataset.percent)"""
+    page.wait_for_function(f"{pct} > 5", timeout=30_000)
+    # A reload meanwhile: the page finds the running download and follows it on.
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    at = page.evaluate(f"{pct} || 0")
+    page.wait_for_function(f"{pct} > {max(at, 6)}", timeout=30_000)
     card.get_by_role("button", name=f"Cancel the download of {SLOW}").click()
     page.wait_for_selector(f'#catalog-list li[data-model="{SLOW}"] .download[data-state="cancelled"]')
     assert re.fullmatch(r"Cancelled at \d+% \(a new download resumes it\)",
