@@ -295,3 +295,23 @@ def test_api_needs_the_key_when_the_server_has_one(tmp_path):
     r = client.get("/api/settings", headers={"Authorization": "Bearer sesame"})
     assert r.status_code == 200 and r.json()["device"] == "auto"
     assert client.get("/health").status_code == 200
+
+
+def test_command_line_model_stays_the_default_over_a_stored_one(tmp_path):
+    from types import SimpleNamespace
+    from starlette.testclient import TestClient
+    from llm4all.serve.app import create_app
+    from llm4all.serve.pool import ModelPool, Served
+    from llm4all.serve.settings import Settings
+
+    (tmp_path / "settings.json").write_text(json.dumps({"default_model": "elsewhere", "threads": 3}))
+    stats = {"slots_busy": 0, "queued": 0, "n_parallel": 1, "n_ctx": 64}
+    engine = SimpleNamespace(stats=lambda: stats, n_ctx=64, close=lambda: None,
+                             model=SimpleNamespace(embedding_dim=0))
+    pool = ModelPool.single(Served("mine", engine))
+    client = TestClient(create_app(pool, settings=Settings(tmp_path)))
+    assert client.get("/health").json()["model"] == "mine" and pool.load_options["threads"] == 3
+    r = client.put("/api/settings", json={"default_model": "elsewhere"})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "default_model"   # not served here
+    assert client.put("/api/settings", json={"default_model": None}).status_code == 200
+    assert client.get("/health").json()["model"] == "mine"

@@ -32,17 +32,22 @@ async def json_body(request: Request) -> Dict[str, Any]:
     return body
 
 
-def apply_settings(pool: ModelPool, values: Dict[str, Any]) -> None:
-    """Loading options for the next loads; the default model (the settings', else the command line's)."""
+def apply_settings(pool: ModelPool, values: Dict[str, Any], default_changed: bool = True) -> None:
+    """Loading options for the next loads, and the default model: at start the command line's
+    MODEL wins over a stored default (which may name a model this server does not serve); a
+    change of default_model through the API wins over MODEL."""
     pool.load_options = {k: values[k] for k in ("threads", "device", "gpu_layers", "n_ctx")}
-    pool.default = values.get("default_model") or pool.fixed_default()
+    if default_changed:
+        pool.default = values.get("default_model") or pool.fixed_default()
+    else:
+        pool.default = pool.fixed_default() or values.get("default_model")
 
 
 def register_api(app: FastAPI, pool: ModelPool, settings: Optional[Settings] = None) -> None:
     from . import docs_api, downloads as downloads_mod, library
 
     settings = settings if settings is not None else Settings()
-    apply_settings(pool, settings.get())
+    apply_settings(pool, settings.get(), default_changed=False)
     downloads = downloads_mod.Downloads(pool.cache)
     docs = docs_api.DocsJobs()
     app.state.settings, app.state.downloads, app.state.docs_jobs = settings, downloads, docs
@@ -64,5 +69,5 @@ def register_api(app: FastAPI, pool: ModelPool, settings: Optional[Settings] = N
     async def put_settings(request: Request) -> Any:
         body = await json_body(request)
         values = await asyncio.get_running_loop().run_in_executor(None, settings.update, body, pool.names)
-        apply_settings(pool, values)
+        apply_settings(pool, values, default_changed="default_model" in body)
         return values
