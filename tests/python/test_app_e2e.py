@@ -207,6 +207,7 @@ def test_download_from_models_view_then_chat_by_name(app, world):
     card = page.locator(f'#catalog-list li[data-model="{TINY}"]')
     card.wait_for()
     page.wait_for_function("document.querySelectorAll('#catalog-list li').length === 1")   # the search filters
+    page.wait_for_function('''document.getElementById('catalog-count').textContent === '1 model matches "tiny stories 260K"' '''.strip())
     text = card.inner_text()
     assert "Fits this machine" in text and "Installed" not in text
     assert re.search(r"Download 1\.2 MB · needs [\d.]+ [kMG]?B of memory", text), text

@@ -8,7 +8,7 @@ import { $, bytes, h, say } from "../dom.js";
 
 const ui = {
   status: $("models-status"), installed: $("installed-list"), catalog: $("catalog-list"),
-  search: $("catalog-search"), memory: $("memory-note"),
+  search: $("catalog-search"), memory: $("memory-note"), count: $("catalog-count"),
 };
 
 const state = {
@@ -268,6 +268,11 @@ export function initModels() {
       try {
         await loadCatalog();
         render();
+        // Said once per search (the list itself is not a live region: progress would flood it).
+        const n = state.catalog.length;
+        const models = `${n} model${n === 1 ? "" : "s"}`;
+        ui.count.textContent = state.query ? `${models} match${n === 1 ? "es" : ""} "${state.query}"`
+          : `${models} in the catalogue`;
       } catch (e) {
         say(ui.status, e.message, true);
       }
