@@ -111,6 +111,9 @@ def test_download_from_the_catalogue_then_chat_by_name_then_delete(world, storie
 
     installed = {m["id"]: m for m in httpx.get(srv + "/api/installed").json()["models"]}
     assert installed["tiny"]["size_bytes"] == len(world["payload"]) and not installed["tiny"]["loaded"]
+    assert installed["tiny"]["type"] == installed["stories"]["type"] == "chat"    # catalogue; file header
+    if world["embedder"]:
+        assert installed["minilm"]["type"] == "embedding"
     assert "tiny" in [m["id"] for m in httpx.get(srv + "/v1/models").json()["data"]]
     assert next(m for m in httpx.get(srv + "/api/catalog").json()["models"] if m["id"] == "tiny")["installed"]
 
@@ -297,7 +300,7 @@ def test_api_needs_the_key_when_the_server_has_one(tmp_path):
     assert client.get("/health").status_code == 200
 
 
-def test_command_line_model_stays_the_default_over_a_stored_one(tmp_path):
+def test_command_line_model_stays_the_default_over_a_stored_one(tmp_path, stories260k):
     from types import SimpleNamespace
     from starlette.testclient import TestClient
     from llm4all.serve.app import create_app
@@ -308,9 +311,15 @@ def test_command_line_model_stays_the_default_over_a_stored_one(tmp_path):
     stats = {"slots_busy": 0, "queued": 0, "n_parallel": 1, "n_ctx": 64}
     engine = SimpleNamespace(stats=lambda: stats, n_ctx=64, close=lambda: None,
                              model=SimpleNamespace(embedding_dim=0))
-    pool = ModelPool.single(Served("mine", engine))
+    pool = ModelPool(lambda name, path: None, on_demand=False)
+    pool.add(Served("mine", engine), str(stories260k))     # as `serve MODEL` adds it: a str path
     client = TestClient(create_app(pool, settings=Settings(tmp_path)))
     assert client.get("/health").json()["model"] == "mine" and pool.load_options["threads"] == 3
+    assert client.get("/api/installed").json() == {"models": [{
+        "id": "mine", "file": "stories260K.gguf", "path": str(stories260k), "size_bytes": stories260k.stat().st_size,
+        "loaded": True, "type": "chat"}]}
+    r = client.delete("/api/models/mine")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "model_pinned" and stories260k.exists()
     r = client.put("/api/settings", json={"default_model": "elsewhere"})
     assert r.status_code == 422 and r.json()["error"]["param"] == "default_model"   # not served here
     assert client.put("/api/settings", json={"default_model": None}).status_code == 200

@@ -7,8 +7,9 @@ from the pool first, then removed from the cache as `llm4all rm` does).
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fastapi import FastAPI
 
@@ -44,9 +45,51 @@ def _size(path: Path) -> int:
         return 0
 
 
+# The encoder architectures the engine runs as embedding models (core/src/arch: bert.cpp,
+# gemma_embedding.cpp); any other file with a pooling type is one too.
+EMBEDDING_ARCHS = frozenset({"bert", "gemma-embedding"})
+_FILE_TYPES: Dict[Tuple[str, int, int], str] = {}   # (path, size, mtime) -> type, so a page load reads no header twice
+
+
+def _file_type(path: Path) -> str:
+    """"embedding" or "chat" for a GGUF file, from its header ("chat" when it cannot be read:
+    loading it will say why)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "chat"
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_TYPES:
+        from .. import Error, _core
+        kind = "chat"
+        try:
+            meta = json.loads(_core.gguf_describe(str(path), 0)).get("metadata", {})
+            if meta.get("general.architecture") in EMBEDDING_ARCHS or any(k.endswith(".pooling_type") for k in meta):
+                kind = "embedding"
+        except (Error, ValueError, OSError):
+            pass
+        _FILE_TYPES[key] = kind
+    return _FILE_TYPES[key]
+
+
+def model_type(name: str, path: Path, pool: ModelPool) -> str:
+    """A served model's kind: the catalogue's, else the loaded engine's, else its file's."""
+    from .. import catalog
+    entry = catalog.CATALOG.get(name)
+    if entry is not None:
+        return "embedding" if "embedding" in entry.info.get("use", []) else "chat"
+    served = pool.loaded.get(name)
+    if served is not None:
+        return "embedding" if served.embedder else "chat"
+    if path.is_dir():
+        return "embedding"     # a checkpoint folder is served only as an embedding model
+    return _file_type(path)
+
+
 def installed_view(pool: ModelPool) -> Dict[str, Any]:
-    names = pool.names()
-    return {"models": [{"id": n, "file": p.name, "path": str(p), "size_bytes": _size(p), "loaded": n in pool.loaded}
+    names = {n: Path(p) for n, p in pool.names().items()}   # a command line's MODEL may be a str
+    return {"models": [{"id": n, "file": p.name, "path": str(p), "size_bytes": _size(p), "loaded": n in pool.loaded,
+                        "type": model_type(n, p, pool)}
                        for n, p in sorted(names.items())]}
 
 
@@ -69,7 +112,7 @@ def register(app: FastAPI, pool: ModelPool, downloads: Downloads, on_deleted: Ca
         from starlette.responses import Response
         from .. import catalog
 
-        names = await loop_call(pool.names)
+        names = {n: Path(p) for n, p in (await loop_call(pool.names)).items()}
         path = names.get(model_id)
         if path is None:
             raise APIError(404, f"the model {model_id!r} is not installed", NOT_FOUND, param="model",
