@@ -257,7 +257,13 @@ Allocation *Device::make(size_t bytes, bool device_local, bool readback) {
     }
     check(vkBindBufferMemory(dev_, a->buffer, a->memory, 0), "vkBindBufferMemory");
     const VkMemoryPropertyFlags flags = mem_.memoryTypes[type].propertyFlags;
-    if (flags & hv) {
+    // LLM4ALL_VULKAN_UNMAPPED=1 leaves device memory unmapped, so tests on lavapipe (all
+    // memory host-visible) take the staging paths that discrete GPUs take.
+    static const bool unmapped = [] {
+        const char *e = std::getenv("LLM4ALL_VULKAN_UNMAPPED");
+        return e && *e && std::strcmp(e, "0") != 0;
+    }();
+    if ((flags & hv) && !(device_local && unmapped)) {
         a->coherent = (flags & hc) != 0;
         if (vkMapMemory(dev_, a->memory, 0, VK_WHOLE_SIZE, 0, &a->mapped) != VK_SUCCESS) a->mapped = nullptr;
     }

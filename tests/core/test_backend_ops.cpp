@@ -572,13 +572,16 @@ void vulkan_without_loader(const std::string &path) {
 }
 
 // Runs this program again with the Vulkan binding limit cut to 64 KiB
-// (LLM4ALL_VULKAN_MAX_BINDING), on cases larger than that.
+// (LLM4ALL_VULKAN_MAX_BINDING), on cases larger than that, with device memory
+// unmapped (LLM4ALL_VULKAN_UNMAPPED: uploads and downloads through staging buffers).
 void split_run(const char *self, const std::string &dir) {
     std::fflush(stdout);
     const pid_t pid = fork();
     if (pid == 0) {
         setenv("LLM4ALL_OPS_SPLIT_CHILD", "1", 1);
         setenv("LLM4ALL_VULKAN_MAX_BINDING", "65536", 1);
+        // and device memory left unmapped: the staging paths of discrete GPUs.
+        setenv("LLM4ALL_VULKAN_UNMAPPED", "1", 1);
         setenv("LLM4ALL_PLUGIN_DIR", dir.c_str(), 1);
         execl("/proc/self/exe", self, static_cast<char *>(nullptr));
         _exit(127);
@@ -605,7 +608,9 @@ int main(int argc, char **argv) {
     std::sort(cpu.begin(), cpu.end());
     std::sort(others.begin(), others.end());
     const bool split_child = std::getenv("LLM4ALL_OPS_SPLIT_CHILD") != nullptr;
-    if (split_child) std::printf("== run with the Vulkan binding limit cut to 64 KiB (LLM4ALL_VULKAN_MAX_BINDING) ==\n");
+    if (split_child)
+        std::printf("== run with the Vulkan binding limit cut to 64 KiB (LLM4ALL_VULKAN_MAX_BINDING) and device "
+                    "memory unmapped (LLM4ALL_VULKAN_UNMAPPED) ==\n");
     if (!split_child && std::find(others.begin(), others.end(), "libllm4all-vulkan.so") != others.end()) {
         vulkan_without_loader(dir + "/libllm4all-vulkan.so");
         split_run(argv[0], dir);
