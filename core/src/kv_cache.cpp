@@ -26,10 +26,14 @@ int64_t layer_rows(int32_t window, int32_t n_ctx, int32_t n_batch) {
 }
 } // namespace
 
-uint64_t KvCache::bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
+uint64_t KvCache::layer_bytes(const Hparams &hp, int32_t l, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
     const uint64_t row_bytes = uint64_t(hp.head_dim) * uint64_t(hp.n_head_kv) * (kv_type == LLM4ALL_TYPE_F16 ? 2 : 4);
+    return 2 * row_bytes * uint64_t(layer_rows(layer_window(hp, l), n_ctx, n_batch));
+}
+
+uint64_t KvCache::bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
     uint64_t total = 0;
-    for (int32_t l = 0; l < hp.n_layer; ++l) total += 2 * row_bytes * uint64_t(layer_rows(layer_window(hp, l), n_ctx, n_batch));
+    for (int32_t l = 0; l < hp.n_layer; ++l) total += layer_bytes(hp, l, n_ctx, n_batch, kv_type);
     return total;
 }
 

@@ -41,6 +41,8 @@ public:
     // Bytes the cache of these sizes takes (K and V, every layer), for refusing a size
     // before allocating it.
     static uint64_t bytes_needed(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type);
+    // The same for layer l alone (K and V).
+    static uint64_t layer_bytes(const Hparams &hp, int32_t l, int32_t n_ctx, int32_t n_batch, int32_t kv_type);
     // Where one layer's cache lives: the backend and context of the layer's device.
     struct Place {
         const llm4all_backend_iface *be;

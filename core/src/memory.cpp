@@ -3,6 +3,7 @@
 // The figures follow what the loader and a session really allocate and touch, so that
 // the estimate matches a run's peak resident memory (tests/python/test_memory_estimate.py).
 #include "memory.h"
+#include "types.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -218,7 +219,26 @@ std::vector<MemoryUse> estimate_memory(const Model &model, const SessionShape &s
             cpu.compute = compute_bytes(hp, shape.n_batch, false);
         }
     }
-    return {cpu};
+    // Layers placed on another device (Model::plan) take their weights and cache there; the
+    // device also keeps a full set of activation buffers, and the CPU no longer reads the
+    // placed weights' pages (their upload touches them once, as page cache it may drop).
+    MemoryUse dev;
+    for (int32_t l = 0; l < hp.n_layer && !encoder; ++l) {
+        if (model.layer_device(l) == 0) continue;
+        for (const llm4all_tensor *t : model.layer_tensors(l)) dev.weights += tensor_bytes(*t);
+        if (shape.session) dev.kv_cache += KvCache::layer_bytes(hp, l, shape.n_ctx, shape.n_batch, shape.kv_type);
+    }
+    if (model.output_device() != 0)
+        for (const llm4all_tensor *t : model.head_tensors()) dev.weights += tensor_bytes(*t);
+    if (dev.weights == 0) return {cpu};
+    dev.device = model.devices().back().id();
+    // The head's weights stay on the CPU too when they are the (tied) embedding table.
+    const uint64_t tied = model.output_device() != 0 && model.weights().output == model.weights().tok_embd
+                              ? tensor_bytes(*model.weights().output) : 0;
+    cpu.weights -= std::min(cpu.weights, dev.weights - tied);
+    cpu.kv_cache -= std::min(cpu.kv_cache, dev.kv_cache);
+    if (shape.session) dev.compute = compute_bytes(hp, shape.n_batch, false);
+    return {cpu, dev};
 }
 
 uint64_t available_memory(std::string *source) {

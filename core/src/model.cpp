@@ -108,7 +108,26 @@ std::vector<const llm4all_tensor *> Model::upload(int32_t d, const std::vector<c
     return out;
 }
 
-void Model::place(int32_t n_gpu_layers) {
+std::vector<const llm4all_tensor *> Model::layer_tensors(int32_t l) const {
+    std::vector<const llm4all_tensor *> ts;
+    LayerWeights L = w_.layers[size_t(l)];
+    for_each_weight(L, [&](const llm4all_tensor *t) {
+        if (!t || std::find(ts.begin(), ts.end(), t) != ts.end()) return;
+        ts.push_back(t);
+        if (const std::vector<LoraPair> *pairs = lora(t))
+            for (const LoraPair &p : *pairs) ts.push_back(p.a), ts.push_back(p.b);
+    });
+    return ts;
+}
+
+std::vector<const llm4all_tensor *> Model::head_tensors() const {
+    std::vector<const llm4all_tensor *> ts = {w_.output_norm, w_.output};
+    if (const std::vector<LoraPair> *pairs = lora(w_.output))
+        for (const LoraPair &p : *pairs) ts.push_back(p.a), ts.push_back(p.b);
+    return ts;
+}
+
+void Model::plan(int32_t n_gpu_layers) {
     if (devices_.size() < 2) return;
     const DeviceRef &gpu = devices_[1];
     const bool asked = device_request_ != "auto";
@@ -125,25 +144,15 @@ void Model::place(int32_t n_gpu_layers) {
     // "All that fit" leaves a tenth of the device's free memory for the KV cache and
     // the work buffers of the sessions; layers go from the last one down, the output
     // head with the last layer, as llama.cpp places them.
-    const std::vector<const llm4all_tensor *> head = {w_.output_norm, w_.output};
+    const std::vector<const llm4all_tensor *> head = head_tensors();
     uint64_t budget = gpu.info.memory_free ? gpu.info.memory_free - gpu.info.memory_free / 10 : UINT64_MAX;
     auto bytes_of = [](const std::vector<const llm4all_tensor *> &ts) {
         uint64_t b = 0;
         for (const llm4all_tensor *t : ts) b += tensor_bytes(*t);
         return b;
     };
-    auto layer_tensors = [&](int32_t l) {
-        std::vector<const llm4all_tensor *> ts;
-        for_each_weight(w_.layers[size_t(l)], [&](const llm4all_tensor *t) {
-            if (!t) return;
-            if (std::find(ts.begin(), ts.end(), t) == ts.end()) ts.push_back(t);
-            if (const std::vector<LoraPair> *pairs = lora(t))
-                for (const LoraPair &p : *pairs) ts.push_back(p.a), ts.push_back(p.b);
-        });
-        return ts;
-    };
     std::string head_problem;
-    for (const llm4all_tensor *t : head)
+    for (const llm4all_tensor *t : {w_.output_norm, w_.output})
         if (!gpu.be().device_supports(gpu.index, t->ne[1] > 1 ? LLM4ALL_OP_MUL_MAT : LLM4ALL_OP_RMS_NORM, t->type))
             head_problem = gpu.id() + " cannot multiply by the output head's " + type_info(t->type)->name + " weights";
     if (head_problem.empty() && bytes_of(head) <= budget) {
@@ -177,7 +186,14 @@ void Model::place(int32_t n_gpu_layers) {
         ++placed;
     }
     if (output_dev_ == 1 && layer_dev_.back() != 1) output_dev_ = 0;   // the head follows the last layer
+    log_message(LLM4ALL_LOG_INFO, std::to_string(placed) + " of " + std::to_string(n_layer) + " layers" +
+                                      (output_dev_ == 1 ? " and the output head" : "") + " on " + gpu.label());
+}
 
+void Model::place(int32_t n_gpu_layers) {
+    plan(n_gpu_layers);
+    if (layer_dev_.empty()) return;
+    const int32_t n_layer = hp_.n_layer;
     // Upload what was placed, and point the weights (and the adapters' keys) at the copies.
     std::unordered_map<const llm4all_tensor *, const llm4all_tensor *> moved;
     auto move = [&](std::vector<const llm4all_tensor *> ts) {
@@ -186,13 +202,8 @@ void Model::place(int32_t n_gpu_layers) {
     };
     for (int32_t l = 0; l < n_layer; ++l)
         if (layer_dev_[size_t(l)] == 1) move(layer_tensors(l));
-    if (output_dev_ == 1) {
-        // A tied head is also the CPU's embedding table: the device gets its own copy.
-        std::vector<const llm4all_tensor *> ts = head;
-        if (const std::vector<LoraPair> *pairs = lora(w_.output))
-            for (const LoraPair &p : *pairs) ts.push_back(p.a), ts.push_back(p.b);
-        move(ts);
-    }
+    // A tied head is also the CPU's embedding table: the device gets its own copy.
+    if (output_dev_ == 1) move(head_tensors());
     auto remap = [&](const llm4all_tensor *&t) {
         auto it = t ? moved.find(t) : moved.end();
         if (it != moved.end()) t = it->second;
@@ -212,8 +223,6 @@ void Model::place(int32_t n_gpu_layers) {
         lora.emplace(key, std::move(pairs));
     }
     lora_.swap(lora);
-    log_message(LLM4ALL_LOG_INFO, std::to_string(placed) + " of " + std::to_string(n_layer) + " layers" +
-                                      (output_dev_ == 1 ? " and the output head" : "") + " on " + gpu.label());
 }
 
 const llm4all_tensor *Model::tensor(const std::string &name, std::vector<int64_t> shape, bool required) {

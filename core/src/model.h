@@ -101,6 +101,12 @@ public:
     // Layers the device cannot run stay on the CPU: logged when the device was chosen
     // by "auto", an error naming the tensor type when it was asked for by name.
     void place(int32_t n_gpu_layers);
+    // The decision of place() without the upload (for memory estimates).
+    void plan(int32_t n_gpu_layers);
+    // A layer's distinct weight tensors with their adapters' (what placing it moves);
+    // the output head's likewise.
+    std::vector<const llm4all_tensor *> layer_tensors(int32_t l) const;
+    std::vector<const llm4all_tensor *> head_tensors() const;
     std::string info_json() const;
 
     // Architecture loaders: a tensor by name, checked for shape and type support.

@@ -144,6 +144,27 @@ int main() {
         check(batched(m) == want_batch, "n_gpu_layers " + std::to_string(layers) + ": batched sequences as on the CPU");
         llm4all_model_free(m);
     }
+    // The memory estimate splits by placement: the device's share appears as its own entry.
+    {
+        auto estimate = [](const char *device, int32_t layers) {
+            llm4all_model_options mo;
+            llm4all_model_options_init(&mo);
+            mo.device = device;
+            mo.n_gpu_layers = layers;
+            llm4all_memory_estimate e;
+            llm4all_memory_estimate_init(&e);
+            if (llm4all_gguf_estimate_memory(g_path.c_str(), &mo, nullptr, &e) != LLM4ALL_OK)
+                std::printf("estimate: %s\n", llm4all_last_error());
+            return e;
+        };
+        const llm4all_memory_estimate all_cpu = estimate("cpu", 0), split = estimate("shadow", 3);
+        check(all_cpu.n_devices == 1 && split.n_devices == 2 && std::string(split.devices[1].name) == "shadow:0",
+              "the estimate names the device of the offloaded layers");
+        check(split.devices[1].weights > 0 && split.devices[1].kv_cache == all_cpu.kv_cache * 3 / 5 &&
+                  split.devices[0].weights < all_cpu.devices[0].weights &&
+                  split.devices[0].kv_cache == all_cpu.kv_cache * 2 / 5,
+              "3 of 5 layers' cache and weights counted on the device, the rest on the CPU");
+    }
     // "auto" never picks an emulated device.
     if (llm4all_model *m = load("auto", -1)) {
         char *info = nullptr;

@@ -45,7 +45,8 @@ llm4all_status llm4all_gguf_estimate_memory(const char *path, const llm4all_mode
                         "kv_type must be LLM4ALL_KV_F16 (0) or LLM4ALL_KV_F32 (1)");
         LLM4ALL_REQUIRE(so.n_ctx >= 0 && so.n_batch >= 0, "n_ctx and n_batch must not be negative");
         // Only the header is read: tensors stay unread mapped pages.
-        const Model model(path, mo.device ? mo.device : "auto", mo.use_mmap);
+        Model model(path, mo.device ? mo.device : "auto", mo.use_mmap);
+        model.plan(mo.n_gpu_layers);   // where the layers would go, without uploading them
         const SessionShape shape = resolve_session_shape(
             model.hparams(), so.n_ctx, so.n_batch, so.kv_type == LLM4ALL_KV_F32 ? LLM4ALL_TYPE_F32 : LLM4ALL_TYPE_F16);
         const std::vector<MemoryUse> uses = estimate_memory(model, shape);
