@@ -410,6 +410,13 @@ def test_localdocs_folder_indexed_and_cited(app, world, tmp_path):
     assert p.chats[-1]["localdocs"] == ["notes"]
     sources = last_reply(page).locator(".sources .source").all_inner_texts()
     assert sources and sources[0].startswith("zorblax.md"), sources
+    # Each conversation keeps its collection: a new chat set to none, then back to this one.
+    page.click("#new-chat")
+    page.select_option("#docs-picker", "")
+    page.get_by_role("button", name=QUESTION, exact=True).click()
+    assert page.input_value("#docs-picker") == "notes"
+    page.click("#new-chat")
+    assert page.input_value("#docs-picker") == "notes"      # a new chat starts with the one in use
     errors = [e for e in p.errors if not ("400 POST" in e and e.endswith("/api/localdocs"))]
     assert errors == []
 

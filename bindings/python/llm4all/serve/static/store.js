@@ -68,6 +68,8 @@ export function loadConversations() {
       updated: Number(c.updated) || 0,
       messages: Array.isArray(c.messages) ? c.messages.map(cleanMessage).filter(Boolean) : [],
       model: str(c.model),   // the model it talks to ("" = the server's first)
+      // the LocalDocs collection it answers from ("" = none; absent = not chosen yet)
+      ...(typeof c.docs === "string" ? { docs: c.docs } : {}),
     }));
 }
 

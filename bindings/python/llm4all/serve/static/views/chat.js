@@ -69,6 +69,7 @@ function selectConversation(id) {
   state.editing = -1;
   store.saveCurrentId(id);
   showModel();
+  showDocs();
   renderSidebar();
   renderMessages();
   closeSidebarOnNarrow();
@@ -296,6 +297,7 @@ function regenerate() {
 /** Streams a reply to conv's last (user) message into a new assistant message. */
 async function reply(conv) {
   if (state.model) conv.model = state.model;
+  conv.docs = ui.docs.value;
   const body = requestBody(conv);
   const msg = { role: "assistant", content: "" };
   if (state.model) msg.model = state.model;
@@ -433,9 +435,14 @@ export async function refreshModels() {
   }
 }
 
-// The collection picker shows only when the server has LocalDocs collections; the choice is
-// remembered across reloads.
+// The collection picker shows only when the server has LocalDocs collections. Each
+// conversation keeps its choice; a new one starts with the one in use (kept across reloads).
 const DOCS_KEY = "llm4all.localdocs";
+
+function showDocs() {
+  const want = current()?.docs;
+  if (typeof want === "string" && [...ui.docs.options].some((o) => o.value === want)) ui.docs.value = want;
+}
 
 /** Reads the LocalDocs collections into the picker (after one is added or deleted too). */
 export async function refreshCollections() {
@@ -451,6 +458,7 @@ export async function refreshCollections() {
       ui.docs.append(o);
     }
     if (names.includes(keep)) ui.docs.value = keep;
+    showDocs();
     ui.docs.hidden = !names.length;
   } catch {
     ui.docs.hidden = true;   // an older server, or no access: chat works without it
@@ -579,6 +587,11 @@ export function initChat() {
   });
   ui.docs.addEventListener("change", () => {
     try { localStorage.setItem(DOCS_KEY, ui.docs.value); } catch { /* storage full or off: not kept */ }
+    const c = current();
+    if (c) {
+      c.docs = ui.docs.value;
+      persist();
+    }
   });
   refreshCollections();
   return refreshModels().then(() => { if (!current() || !current().messages.length) renderMessages(); });
