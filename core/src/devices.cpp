@@ -152,7 +152,7 @@ std::vector<DeviceRef> pick_devices(const std::string &device) {
             out.push_back(r);
             return out;
         }
-    fail(LLM4ALL_ERR_INVALID_ARGUMENT, "unknown device \"" + d + "\": use auto, cpu, gpu, cuda, metal, vulkan, " +
+    fail(LLM4ALL_ERR_BACKEND, "unknown device \"" + d + "\": use auto, cpu, gpu, cuda, metal, vulkan, " +
                                            "<kind>:<n> or a device's name; the devices here are " +
                                            listing(list_devices()));
 }

@@ -180,7 +180,7 @@ int main() {
     unsetenv("LLM4ALL_SHADOW_NO_TYPE");
     expect_error("shadow:1", -1, LLM4ALL_ERR_BACKEND, "there is no shadow device 1");
     expect_error("shadow:x", -1, LLM4ALL_ERR_INVALID_ARGUMENT, "must be a number");
-    expect_error("warp-drive", -1, LLM4ALL_ERR_INVALID_ARGUMENT, "unknown device \"warp-drive\"");
+    expect_error("warp-drive", -1, LLM4ALL_ERR_BACKEND, "unknown device \"warp-drive\"");
     expect_error("cuda", -1, LLM4ALL_ERR_BACKEND, "cuda");
     llm4all_model_free(cpu);
     std::printf("%d passed, %d failed\n", g_pass, g_fail);
