@@ -12,7 +12,7 @@ namespace llm4all::vk {
 namespace {
 constexpr uint32_t k_max_sets = 1024;      // descriptor sets per batch
 constexpr uint32_t k_max_bindings = 12;    // storage buffers per dispatch
-constexpr uint32_t k_flush_sets = 768;     // op_begin submits a batch past this many dispatches
+constexpr uint32_t k_submit_sets = 128;    // op_begin submits a batch past this many dispatches
 constexpr size_t k_ring_bytes = 8u << 20;  // upload ring; uploads larger than half go in chunks
 
 inline size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -37,29 +37,25 @@ llm4all_backend_ctx::llm4all_backend_ctx(Device *device) : dev(device) {
     pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pi.queueFamilyIndex = dev->queue_family();
     check(vkCreateCommandPool(d, &pi, nullptr, &pool_), "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo ai{};
-    ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
-    ai.commandPool = pool_;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    check(vkAllocateCommandBuffers(d, &ai, &cb_), "vkAllocateCommandBuffers");
-    VkFenceCreateInfo fi{};
-    fi.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
-    check(vkCreateFence(d, &fi, nullptr, &fence_), "vkCreateFence");
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, k_max_sets * k_max_bindings};
-    VkDescriptorPoolCreateInfo dpi{};
-    dpi.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
-    dpi.maxSets = k_max_sets;
-    dpi.poolSizeCount = 1;
-    dpi.pPoolSizes = &size;
-    check(vkCreateDescriptorPool(d, &dpi, nullptr, &dpool_), "vkCreateDescriptorPool");
-    ring_ = dev->alloc_host(k_ring_bytes, false);
-}
-
-void llm4all_backend_ctx::profile_add(const char *op, double seconds) {
-    auto &p = profile_[op];
-    p.first += seconds;
-    ++p.second;
+    for (Frame &f : frames_) {
+        VkCommandBufferAllocateInfo ai{};
+        ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+        ai.commandPool = pool_;
+        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        ai.commandBufferCount = 1;
+        check(vkAllocateCommandBuffers(d, &ai, &f.cb), "vkAllocateCommandBuffers");
+        VkFenceCreateInfo fi{};
+        fi.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+        check(vkCreateFence(d, &fi, nullptr, &f.fence), "vkCreateFence");
+        VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, k_max_sets * k_max_bindings};
+        VkDescriptorPoolCreateInfo dpi{};
+        dpi.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+        dpi.maxSets = k_max_sets;
+        dpi.poolSizeCount = 1;
+        dpi.pPoolSizes = &size;
+        check(vkCreateDescriptorPool(d, &dpi, nullptr, &f.dpool), "vkCreateDescriptorPool");
+        f.ring = dev->alloc_host(k_ring_bytes, false);
+    }
 }
 
 llm4all_backend_ctx::~llm4all_backend_ctx() {
@@ -72,17 +68,23 @@ llm4all_backend_ctx::~llm4all_backend_ctx() {
                          (unsigned long long)kv.second.second, 1e3 * kv.second.first / double(kv.second.second));
     }
     VkDevice d = dev->handle();
-    if (pending_) {
-        try {
-            flush_and_wait(true);
-        } catch (...) {
-        }
+    try {
+        flush_and_wait(true);
+    } catch (...) {
     }
-    if (ring_) dev->release(ring_);
+    for (Frame &f : frames_) {
+        if (f.ring) dev->release(f.ring);
+        if (f.dpool) vkDestroyDescriptorPool(d, f.dpool, nullptr);
+        if (f.fence) vkDestroyFence(d, f.fence, nullptr);
+    }
     if (readback_) dev->release(readback_);
-    if (dpool_) vkDestroyDescriptorPool(d, dpool_, nullptr);
-    if (fence_) vkDestroyFence(d, fence_, nullptr);
     if (pool_) vkDestroyCommandPool(d, pool_, nullptr);
+}
+
+void llm4all_backend_ctx::profile_add(const char *op, double seconds) {
+    auto &p = profile_[op];
+    p.first += seconds;
+    ++p.second;
 }
 
 Binding llm4all_backend_ctx::resolve(const void *addr, size_t bytes) {
@@ -102,12 +104,13 @@ Binding llm4all_backend_ctx::resolve(const void *addr, size_t bytes) {
 }
 
 void llm4all_backend_ctx::begin() {
-    if (recording_) return;
+    Frame &f = cur();
+    if (f.recording) return;
     VkCommandBufferBeginInfo bi{};
     bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
-    recording_ = true;
+    check(vkBeginCommandBuffer(f.cb, &bi), "vkBeginCommandBuffer");
+    f.recording = true;
 }
 
 void llm4all_backend_ctx::barrier() {
@@ -119,58 +122,89 @@ void llm4all_backend_ctx::barrier() {
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
                        VK_ACCESS_TRANSFER_WRITE_BIT;
     const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    vkCmdPipelineBarrier(cur().cb, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void llm4all_backend_ctx::submit(Frame &f) {
+    if (!f.recording) return;
+    f.recording = false;
+    // A fence alone does not make device writes visible to the host (downloads read
+    // mapped memory after waiting for it): a barrier to the host stage does.
+    VkMemoryBarrier mb{};
+    mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(f.cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    check(vkEndCommandBuffer(f.cb), "vkEndCommandBuffer");
+    VkSubmitInfo si{};
+    si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &f.cb;
+    check(vkResetFences(dev->handle(), 1, &f.fence), "vkResetFences");
+    {
+        std::lock_guard<std::mutex> lock(dev->queue_mutex());
+        check(vkQueueSubmit(dev->queue(), 1, &si, f.fence), "vkQueueSubmit");
+    }
+    f.submitted = true;
+}
+
+void llm4all_backend_ctx::retire(Frame &f) {
+    if (!f.submitted) return;
+    VkDevice d = dev->handle();
+    check(vkWaitForFences(d, 1, &f.fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    f.submitted = false;
+    check(vkResetCommandBuffer(f.cb, 0), "vkResetCommandBuffer");
+    check(vkResetDescriptorPool(d, f.dpool, 0), "vkResetDescriptorPool");
+    f.n_sets = 0;
+    f.ring_used = 0;
+}
+
+void llm4all_backend_ctx::submit_async() {
+    submit(cur());
+    cur_ ^= 1;
+    retire(cur());
 }
 
 void llm4all_backend_ctx::flush_and_wait(bool reset_ring) {
-    if (recording_) {
-        recording_ = false;
-        check(vkEndCommandBuffer(cb_), "vkEndCommandBuffer");
-        VkDevice d = dev->handle();
-        VkSubmitInfo si{};
-        si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &cb_;
-        check(vkResetFences(d, 1, &fence_), "vkResetFences");
-        {
-            std::lock_guard<std::mutex> lock(dev->queue_mutex());
-            check(vkQueueSubmit(dev->queue(), 1, &si, fence_), "vkQueueSubmit");
-        }
-        check(vkWaitForFences(d, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
-        check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
-        check(vkResetDescriptorPool(d, dpool_, 0), "vkResetDescriptorPool");
-    }
-    pending_ = false;
-    n_sets_ = 0;
-    if (reset_ring) ring_used_ = 0;
+    Frame &f = cur();
+    const size_t keep = f.ring_used;  // bindings of the op in progress may point into it
+    submit(f);
+    retire(frames_[cur_ ^ 1]);
+    retire(f);
+    if (!reset_ring) f.ring_used = keep;
 }
 
 void llm4all_backend_ctx::synchronize() { flush_and_wait(true); }
 
 void llm4all_backend_ctx::op_begin() {
-    if (n_sets_ >= k_flush_sets || ring_used_ > ring_->bytes / 2) flush_and_wait(true);
+    // Batches go to the device every k_submit_sets dispatches, so it works while the
+    // next ones are recorded.
+    if (cur().n_sets >= k_submit_sets || cur().ring_used > cur().ring->bytes / 2) submit_async();
 }
 
 size_t llm4all_backend_ctx::ring_alloc(size_t bytes, size_t align) {
-    size_t off = round_up(ring_used_, align);
-    if (off + bytes > ring_->bytes) fail("the upload ring is full within one op (" + std::to_string(bytes) + " bytes)");
-    ring_used_ = off + bytes;
+    Frame &f = cur();
+    size_t off = round_up(f.ring_used, align);
+    if (off + bytes > f.ring->bytes) fail("the upload ring is full within one op (" + std::to_string(bytes) + " bytes)");
+    f.ring_used = off + bytes;
     return off;
 }
 
 Binding llm4all_backend_ctx::host_array(const void *data, size_t bytes) {
     const size_t align = std::max<size_t>(dev->limits().minStorageBufferOffsetAlignment, 16);
     const size_t off = ring_alloc(std::max<size_t>(bytes, 4), align);
-    if (bytes) std::memcpy(static_cast<uint8_t *>(ring_->mapped) + off, data, bytes);
-    if (!ring_->coherent) {
+    Allocation *ring = cur().ring;
+    if (bytes) std::memcpy(static_cast<uint8_t *>(ring->mapped) + off, data, bytes);
+    if (!ring->coherent) {
         VkMappedMemoryRange r{};
         r.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE;
-        r.memory = ring_->memory;
+        r.memory = ring->memory;
         r.size = VK_WHOLE_SIZE;
         check(vkFlushMappedMemoryRanges(dev->handle(), 1, &r), "vkFlushMappedMemoryRanges");
     }
     Binding b;
-    b.buffer = ring_->buffer;
+    b.buffer = ring->buffer;
     b.offset = off;
     b.range = round_up(std::max<size_t>(bytes, 4), 4);
     return b;
@@ -196,15 +230,15 @@ void llm4all_backend_ctx::dispatch(const char *shader, std::initializer_list<Bin
     if (!gx || !gy || !gz) return;
     const Pipeline &p = dev->pipeline(shader, uint32_t(bindings.size()));
     VkDevice d = dev->handle();
-    if (n_sets_ >= k_max_sets) flush_and_wait(false);  // keeps the ring: bindings may point into it
+    if (cur().n_sets >= k_max_sets) flush_and_wait(false);  // keeps the ring: bindings may point into it
     VkDescriptorSetAllocateInfo ai{};
     ai.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
-    ai.descriptorPool = dpool_;
+    ai.descriptorPool = cur().dpool;
     ai.descriptorSetCount = 1;
     ai.pSetLayouts = &p.set_layout;
     VkDescriptorSet set = VK_NULL_HANDLE;
     check(vkAllocateDescriptorSets(d, &ai, &set), "vkAllocateDescriptorSets");
-    ++n_sets_;
+    ++cur().n_sets;
     VkDescriptorBufferInfo infos[k_max_bindings];
     VkWriteDescriptorSet writes[k_max_bindings];
     uint32_t i = 0;
@@ -222,11 +256,11 @@ void llm4all_backend_ctx::dispatch(const char *shader, std::initializer_list<Bin
     vkUpdateDescriptorSets(d, i, writes, 0, nullptr);
     begin();
     barrier();
-    vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
-    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
-    if (push_bytes) vkCmdPushConstants(cb_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
-    vkCmdDispatch(cb_, gx, gy, gz);
-    pending_ = true;
+    VkCommandBuffer cb = cur().cb;
+    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
+    vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+    if (push_bytes) vkCmdPushConstants(cb, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
+    vkCmdDispatch(cb, gx, gy, gz);
 }
 
 void llm4all_backend_ctx::upload(void *dst, const void *src, size_t bytes) {
@@ -234,23 +268,30 @@ void llm4all_backend_ctx::upload(void *dst, const void *src, size_t bytes) {
     const uint64_t d_addr = uint64_t(reinterpret_cast<uintptr_t>(dst));
     const Allocation &a = dev->find(d_addr, bytes);
     const size_t off = size_t(d_addr - a.addr);
-    if (!pending_ && a.mapped) {
+    if (!pending() && a.mapped) {
         // Nothing queued can still read the old bytes: a plain copy.
         dev->upload(d_addr, src, bytes);
         return;
     }
     // Ordered after the queued ops: staged in the ring and copied by the queue.
-    const size_t chunk = ring_->bytes / 2;
+    const size_t chunk = cur().ring->bytes / 2;
     for (size_t done = 0; done < bytes; done += chunk) {
         const size_t n = std::min(chunk, bytes - done);
-        if (ring_used_ + n + 256 > ring_->bytes) flush_and_wait(true);
+        if (cur().ring_used + n + 256 > cur().ring->bytes) submit_async();
         const size_t r = ring_alloc(n, 16);
-        std::memcpy(static_cast<uint8_t *>(ring_->mapped) + r, static_cast<const uint8_t *>(src) + done, n);
+        Allocation *ring = cur().ring;
+        std::memcpy(static_cast<uint8_t *>(ring->mapped) + r, static_cast<const uint8_t *>(src) + done, n);
+        if (!ring->coherent) {
+            VkMappedMemoryRange mr{};
+            mr.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE;
+            mr.memory = ring->memory;
+            mr.size = VK_WHOLE_SIZE;
+            check(vkFlushMappedMemoryRanges(dev->handle(), 1, &mr), "vkFlushMappedMemoryRanges");
+        }
         begin();
         barrier();
         VkBufferCopy c{r, off + done, n};
-        vkCmdCopyBuffer(cb_, ring_->buffer, a.buffer, 1, &c);
-        pending_ = true;
+        vkCmdCopyBuffer(cur().cb, ring->buffer, a.buffer, 1, &c);
     }
 }
 
@@ -280,9 +321,9 @@ void llm4all_backend_ctx::download(void *dst, const void *src, size_t bytes) {
     for (size_t done = 0; done < bytes; done += chunk) {
         const size_t n = std::min(chunk, bytes - done);
         begin();
+        barrier();
         VkBufferCopy c{off + done, 0, n};
-        vkCmdCopyBuffer(cb_, a.buffer, readback_->buffer, 1, &c);
-        pending_ = true;
+        vkCmdCopyBuffer(cur().cb, a.buffer, readback_->buffer, 1, &c);
         flush_and_wait(true);
         if (!readback_->coherent) {
             VkMappedMemoryRange r{};

@@ -76,22 +76,36 @@ struct llm4all_backend_ctx {
     void op_begin();
 
 private:
-    void begin();                 // opens the command buffer when none is open
+    // Two batches ("frames") alternate: while one runs on the device the next is
+    // recorded. Each has its command buffer, fence, descriptor pool and upload ring.
+    struct Frame {
+        VkCommandBuffer cb = VK_NULL_HANDLE;
+        VkFence fence = VK_NULL_HANDLE;
+        VkDescriptorPool dpool = VK_NULL_HANDLE;
+        llm4all::vk::Allocation *ring = nullptr;  // host-visible: host arrays and staged uploads
+        size_t ring_used = 0;
+        uint32_t n_sets = 0;    // descriptor sets taken from dpool
+        bool recording = false; // cb is open (commands recorded, not yet submitted)
+        bool submitted = false; // on the queue, fence not yet waited for
+    };
+    Frame &cur() { return frames_[cur_]; }
+    bool pending() const { return frames_[0].recording || frames_[0].submitted || frames_[1].recording ||
+                                  frames_[1].submitted; }
+    void begin();                 // opens the current frame's command buffer when it is not open
     void barrier();               // compute/transfer writes -> later reads and writes
-    // Submits + waits + resets the descriptor pool; the ring too when reset_ring (never
-    // inside an op: bindings from host_array() may still be waiting for their dispatch).
+    void submit(Frame &f);        // ends and submits f's commands (no wait)
+    void retire(Frame &f);        // waits for f and makes it reusable (pool, ring, cb)
+    // Submits the current frame and switches to the other (waiting for it if it still
+    // runs): between ops only, since host_array() bindings point into the current ring.
+    void submit_async();
+    // Submits and waits for everything; resets the current frame's ring too when
+    // reset_ring (never inside an op, see submit_async).
     void flush_and_wait(bool reset_ring);
-    size_t ring_alloc(size_t bytes, size_t align);  // offset in ring_, flushing when full
+    size_t ring_alloc(size_t bytes, size_t align);  // offset in the current ring
 
     VkCommandPool pool_ = VK_NULL_HANDLE;
-    VkCommandBuffer cb_ = VK_NULL_HANDLE;
-    VkFence fence_ = VK_NULL_HANDLE;
-    VkDescriptorPool dpool_ = VK_NULL_HANDLE;
-    bool recording_ = false;
-    bool pending_ = false;        // commands recorded since the last wait
-    uint32_t n_sets_ = 0;         // descriptor sets taken from dpool_
-    llm4all::vk::Allocation *ring_ = nullptr;  // host-visible upload ring
-    size_t ring_used_ = 0;
+    Frame frames_[2];
+    int cur_ = 0;
     llm4all::vk::Allocation *readback_ = nullptr;  // host-visible, for non-mappable downloads
     std::map<std::string, std::pair<double, uint64_t>> profile_;  // op -> seconds, calls
 };

@@ -515,6 +515,25 @@ void mul_mat_cases(Side &ref, Side &dev, const std::vector<MatCase> &cases) {
     }
 }
 
+// A long run of ops with no download between them (the device backend submits the
+// batch in pieces while recording more), mixing ops that copy host arrays (rope's
+// positions) with plain ones: the result must equal the same chain on the CPU.
+void chain_case(Side &ref, Side &dev) {
+    compare(ref, dev, "chain of 900 ops (scale, add, rope) without a sync", 1e-4, [&](Side &sd, std::string &why) {
+        const int64_t hd = 64, n_head = 2, n_tok = 3;
+        std::vector<float> x = randn(size_t(hd * n_head * n_tok)), b = randn(size_t(hd * n_head * n_tok), 0.01f);
+        void *px = sd.put(x), *pb = sd.put(b);
+        llm4all_tensor tx = tensor(px, LLM4ALL_TYPE_F32, hd, n_head, n_tok), tb = tensor(pb, LLM4ALL_TYPE_F32, hd, n_head, n_tok);
+        for (int i = 0; i < 300; ++i) {
+            const int32_t pos[3] = {i, 2 * i + 1, 7};
+            if (sd.be->scale(sd.ctx, &tx, 0.999f, &tx) || sd.be->add(sd.ctx, &tx, &tb, &tx) ||
+                sd.be->rope(sd.ctx, &tx, pos, int32_t(hd), 10000.0f, 1.0f, i % 2 ? LLM4ALL_ROPE_NEOX : LLM4ALL_ROPE_NORMAL))
+                return why = sd.error(), std::vector<float>();
+        }
+        return sd.get<float>(px, x.size());
+    });
+}
+
 // Errors come back as a status and a reason, never a crash.
 void error_cases(Side &dev) {
     std::vector<float> host(64, 1.0f);
@@ -678,6 +697,7 @@ int main(int argc, char **argv) {
                 mul_mat_cases(ref, dev, {{2, 600, 1}, {2, 300, 70}});
             } else {
                 error_cases(dev);
+                chain_case(ref, dev);
                 elementwise_cases(ref, dev, {{1, 1}, {7, 3}, {129, 70}, {4096, 2}, {1000, 1}});
                 store_rows_cases(ref, dev, {1, 7, 64, 129}, {1, 3, 70});
                 get_rows_cases(ref, dev);
