@@ -506,6 +506,21 @@ void create_instance() {
         if (family < 0) continue;
         inst->devices.push_back(std::make_unique<Device>(pd, uint32_t(family)));
     }
+    // Best first, so "vulkan" / "vulkan:0" is the real GPU on a machine that also has
+    // lavapipe: discrete, integrated, virtual, then CPU (software) devices.
+    auto rank = [](const Device &d) {
+        VkPhysicalDeviceProperties p{};
+        vkGetPhysicalDeviceProperties(d.physical(), &p);
+        switch (p.deviceType) {
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: return 4;
+        default: return 3;
+        }
+    };
+    std::stable_sort(inst->devices.begin(), inst->devices.end(),
+                     [&](const std::unique_ptr<Device> &a, const std::unique_ptr<Device> &b) { return rank(*a) < rank(*b); });
     if (inst->devices.empty()) {
         g_instance_problem = "no Vulkan device";
         // The instance is kept (destroying it is of no use to a plugin that stays loaded).
