@@ -188,13 +188,18 @@ void device_free(int32_t device, void *buffer) {
     if (valid(device)) release(device, buffer);
 }
 
-// Weights at load: a plain synchronous copy (the caller may free src on return).
+// Weights at load, copied on the device's stream and waited for: the caller may free
+// src on return, and the ops queued later on that stream see the whole copy (a plain
+// cudaMemcpy from pageable memory may return before its DMA has finished, on the
+// legacy stream, which our non-blocking stream does not wait for).
 int32_t device_upload(int32_t device, void *dst, const void *src, size_t bytes) {
     if (!valid(device)) return 1;
     try {
         need(dst, bytes, "device_upload destination");
         check(cudaSetDevice(device), "cudaSetDevice");
-        check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+        const cudaStream_t s = device_stream(device);
+        check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
+        check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
         return 0;
     } catch (const std::exception &e) {
         log(LLM4ALL_LOG_ERROR, std::string("cuda device_upload: ") + e.what());

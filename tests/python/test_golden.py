@@ -26,9 +26,9 @@ def load_golden(testdata, name):
     return json.loads((testdata / "golden" / name).read_text())
 
 
-# Every test runs on the CPU and, where a Vulkan device exists (lavapipe in CI), on it
+# Every test runs on the CPU and, where a Vulkan device (lavapipe in CI) or an NVIDIA GPU exists, on it
 # with all layers offloaded; the same references and tolerances apply.
-DEVICES = ["cpu", "vulkan"]
+DEVICES = ["cpu", "vulkan", "cuda"]
 
 
 def load_model(path, device):
