@@ -232,6 +232,8 @@ def test_download_from_models_view_then_chat_by_name(app, world):
     # The chat's picker learnt of the new model without a reload; the chat talks to it by name.
     page.click("#nav-chat")
     page.wait_for_selector(f"#model-picker option[value='{TINY}']", state="attached")
+    # each file once, and no embedding model (it cannot chat)
+    assert sorted(page.locator("#model-picker option").all_inner_texts()) == sorted([TINY, world["smol"]])
     page.select_option("#model-picker", TINY)
     chat_settings(page, temperature=0, max_tokens=12)
     send(p, "Once upon a time")
