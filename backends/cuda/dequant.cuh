@@ -11,21 +11,26 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "llm4all/backend.h"
 
+// Host and device: the host side lets a test check every layout against the CPU
+// backend on a machine without a GPU (tests/core/cuda_dequant_check.cu).
+#define LLM4ALL_CU_HD __host__ __device__ __forceinline__
+
 namespace llm4all::cu {
 
-__device__ __forceinline__ float dq_f16(const uint8_t *p) { return __half2float(*reinterpret_cast<const __half *>(p)); }
-__device__ __forceinline__ uint32_t dq_u32(const uint8_t *p) {
+LLM4ALL_CU_HD float dq_f16(const uint8_t *p) { return __half2float(*reinterpret_cast<const __half *>(p)); }
+LLM4ALL_CU_HD uint32_t dq_u32(const uint8_t *p) {
     return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 // The 4-bit quant of value j (< 32) of a 32-value group whose 16 bytes start at qs:
 // values 0..15 are the low nibbles, 16..31 the high ones.
-__device__ __forceinline__ int dq_nibble(const uint8_t *qs, int j) { return (qs[j & 15] >> (j >= 16 ? 4 : 0)) & 15; }
+LLM4ALL_CU_HD int dq_nibble(const uint8_t *qs, int j) { return (qs[j & 15] >> (j >= 16 ? 4 : 0)) & 15; }
 
 // GGUF's kvalues_iq4nl.
-__device__ __forceinline__ float dq_iq4(int q) {
+LLM4ALL_CU_HD float dq_iq4(int q) {
     constexpr float k[16] = {-127.f, -104.f, -83.f, -65.f, -49.f, -35.f, -22.f, -10.f,
                              1.f,    13.f,   25.f,  38.f,  53.f,  69.f,  89.f,  113.f};
     return k[q];
@@ -36,25 +41,28 @@ template <int T> struct Dq;
 // Float types: a "block" is one value; rows of any length.
 template <> struct Dq<LLM4ALL_TYPE_F32> {
     static constexpr int QK = 1, BYTES = 4;
-    __device__ static float one(const uint8_t *row, int64_t i) { return reinterpret_cast<const float *>(row)[i]; }
+    LLM4ALL_CU_HD static float one(const uint8_t *row, int64_t i) { return reinterpret_cast<const float *>(row)[i]; }
 };
 template <> struct Dq<LLM4ALL_TYPE_F16> {
     static constexpr int QK = 1, BYTES = 2;
-    __device__ static float one(const uint8_t *row, int64_t i) {
+    LLM4ALL_CU_HD static float one(const uint8_t *row, int64_t i) {
         return __half2float(reinterpret_cast<const __half *>(row)[i]);
     }
 };
 template <> struct Dq<LLM4ALL_TYPE_BF16> {
     static constexpr int QK = 1, BYTES = 2;
-    __device__ static float one(const uint8_t *row, int64_t i) {
-        return __uint_as_float(uint32_t(reinterpret_cast<const uint16_t *>(row)[i]) << 16);
+    LLM4ALL_CU_HD static float one(const uint8_t *row, int64_t i) {
+        const uint32_t u = uint32_t(reinterpret_cast<const uint16_t *>(row)[i]) << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
     }
 };
 
 // { fp16 d; u8 qs[16] }: x = d * (q - 8)
 template <> struct Dq<LLM4ALL_TYPE_Q4_0> {
     static constexpr int QK = 32, BYTES = 18;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float d = dq_f16(b);
 #pragma unroll
         for (int k = 0; k < 8; ++k) v[k] = d * float(dq_nibble(b + 2, j + k) - 8);
@@ -63,7 +71,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q4_0> {
 // { fp16 d, m; u8 qs[16] }: x = d * q + m
 template <> struct Dq<LLM4ALL_TYPE_Q4_1> {
     static constexpr int QK = 32, BYTES = 20;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float d = dq_f16(b), m = dq_f16(b + 2);
 #pragma unroll
         for (int k = 0; k < 8; ++k) v[k] = d * float(dq_nibble(b + 4, j + k)) + m;
@@ -72,7 +80,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q4_1> {
 // { fp16 d; u8 qh[4]; u8 qs[16] }: nibbles as Q4_0, bit j of qh is value j's fifth bit; x = d * (q - 16)
 template <> struct Dq<LLM4ALL_TYPE_Q5_0> {
     static constexpr int QK = 32, BYTES = 22;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float d = dq_f16(b);
         const uint32_t qh = dq_u32(b + 2);
 #pragma unroll
@@ -83,7 +91,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q5_0> {
 // { fp16 d, m; u8 qh[4]; u8 qs[16] }: x = d * q + m
 template <> struct Dq<LLM4ALL_TYPE_Q5_1> {
     static constexpr int QK = 32, BYTES = 24;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float d = dq_f16(b), m = dq_f16(b + 2);
         const uint32_t qh = dq_u32(b + 4);
 #pragma unroll
@@ -93,7 +101,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q5_1> {
 // { fp16 d; i8 qs[32] }: x = d * q
 template <> struct Dq<LLM4ALL_TYPE_Q8_0> {
     static constexpr int QK = 32, BYTES = 34;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float d = dq_f16(b);
         const int8_t *qs = reinterpret_cast<const int8_t *>(b + 2);
 #pragma unroll
@@ -104,7 +112,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q8_0> {
 // qs[32g + l]; sub-block k of 16 values: scale scales[k] & 15, min scales[k] >> 4.
 template <> struct Dq<LLM4ALL_TYPE_Q2_K> {
     static constexpr int QK = 256, BYTES = 84;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const int sc = b[j >> 4];
         const float dl = dq_f16(b + 80) * float(sc & 15), ml = dq_f16(b + 82) * float(sc >> 4);
         const uint8_t *q = b + 16 + 32 * (j >> 7) + (j & 31);
@@ -117,7 +125,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q2_K> {
 // of hmask[v & 31] is value v's high bit, clear = subtract 4; signed 6-bit scales.
 template <> struct Dq<LLM4ALL_TYPE_Q3_K> {
     static constexpr int QK = 256, BYTES = 110;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const int kk = j >> 4;
         const uint8_t *s = b + 96;
         const int lo = (s[kk % 8] >> (4 * (kk / 8))) & 15, hi = (s[8 + kk % 4] >> (2 * (kk / 4))) & 3;
@@ -129,7 +137,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q3_K> {
     }
 };
 // The 6-bit scale and min of 32-value group c of a Q4_K/Q5_K super-block's 12 bytes.
-__device__ __forceinline__ void dq_k_scale_min(const uint8_t *s, int c, int &sc, int &m) {
+LLM4ALL_CU_HD void dq_k_scale_min(const uint8_t *s, int c, int &sc, int &m) {
     if (c < 4) {
         sc = s[c] & 63;
         m = s[c + 4] & 63;
@@ -143,7 +151,7 @@ __device__ __forceinline__ void dq_k_scale_min(const uint8_t *s, int c, int &sc,
 // the fifth bit of value 32c + l is bit c of qh[l]. x = d*sc * q - dmin*m.
 template <bool Q5> struct DqQ45K {
     static constexpr int QK = 256, BYTES = Q5 ? 176 : 144;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const int c = j >> 5, l = j & 31;
         int sc, m;
         dq_k_scale_min(b + 4, c, sc, m);
@@ -165,7 +173,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q5_K> : DqQ45K<true> {};
 // x = d * scale * (q - 32).
 template <> struct Dq<LLM4ALL_TYPE_Q6_K> {
     static constexpr int QK = 256, BYTES = 210;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float dl = dq_f16(b + 208) * float(int8_t(b[192 + (j >> 4)]));
         const int g = j >> 7, r = j & 127;
         const uint8_t *ql = b + 64 * g + (r & 63), *qh = b + 128 + 32 * g + (r & 31);
@@ -177,7 +185,7 @@ template <> struct Dq<LLM4ALL_TYPE_Q6_K> {
 // { fp16 d; u8 qs[16] }: x = d * kvalues[q]
 template <> struct Dq<LLM4ALL_TYPE_IQ4_NL> {
     static constexpr int QK = 32, BYTES = 18;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const float d = dq_f16(b);
 #pragma unroll
         for (int k = 0; k < 8; ++k) v[k] = d * dq_iq4(dq_nibble(b + 2, j + k));
@@ -187,7 +195,7 @@ template <> struct Dq<LLM4ALL_TYPE_IQ4_NL> {
 // (16 bytes of nibbles each) with signed 6-bit scales.
 template <> struct Dq<LLM4ALL_TYPE_IQ4_XS> {
     static constexpr int QK = 256, BYTES = 136;
-    __device__ static void load8(const uint8_t *b, int j, float *v) {
+    LLM4ALL_CU_HD static void load8(const uint8_t *b, int j, float *v) {
         const int kk = j >> 5;
         const int sh = int(b[2]) | int(b[3]) << 8;
         const int ls = (((b[4 + kk / 2] >> (4 * (kk % 2))) & 15) | ((sh >> (2 * kk)) & 3) << 4) - 32;
@@ -200,7 +208,7 @@ template <> struct Dq<LLM4ALL_TYPE_IQ4_XS> {
 // Values e..e+7 (e a multiple of 8) of a row of n values starting at row; for float
 // types the values past the end are 0 (quantized rows are whole blocks of >= 32).
 template <int T>
-__device__ __forceinline__ void row8(const uint8_t *row, int64_t e, int64_t n, float *v) {
+LLM4ALL_CU_HD void row8(const uint8_t *row, int64_t e, int64_t n, float *v) {
     if constexpr (Dq<T>::QK == 1) {
         if (e + 8 <= n) {
 #pragma unroll
