@@ -78,6 +78,7 @@ llm4all_backend_ctx::~llm4all_backend_ctx() {
         if (f.fence) vkDestroyFence(d, f.fence, nullptr);
     }
     if (readback_) dev->release(readback_);
+    if (scratch_addr_) dev->free(scratch_addr_);
     if (pool_) vkDestroyCommandPool(d, pool_, nullptr);
 }
 
@@ -208,6 +209,22 @@ Binding llm4all_backend_ctx::host_array(const void *data, size_t bytes) {
     b.offset = off;
     b.range = round_up(std::max<size_t>(bytes, 4), 4);
     return b;
+}
+
+Binding llm4all_backend_ctx::scratch(size_t bytes) {
+    bytes = std::max<size_t>(bytes, 256);
+    if (bytes > scratch_bytes_) {
+        if (scratch_addr_) {
+            flush_and_wait(false);  // recorded work may use the old buffer
+            dev->free(scratch_addr_);
+            scratch_addr_ = 0;
+            scratch_bytes_ = 0;
+        }
+        const size_t want = std::max(bytes, scratch_bytes_ * 2);
+        scratch_addr_ = dev->alloc(want);
+        scratch_bytes_ = want;
+    }
+    return resolve(reinterpret_cast<const void *>(uintptr_t(scratch_addr_)), bytes);
 }
 
 void llm4all_backend_ctx::groups_2d(uint64_t n, uint32_t *gx, uint32_t *gy) const {

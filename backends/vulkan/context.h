@@ -61,6 +61,11 @@ struct llm4all_backend_ctx {
     // bindings and push constants, gx*gy*gz workgroups. Throws a Failure.
     void dispatch(const char *shader, std::initializer_list<llm4all::vk::Binding> bindings, const void *push,
                   size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz);
+    // Device scratch memory of at least `bytes` owned by this ctx (contents undefined),
+    // e.g. partial results between two dispatches of one op. One buffer per ctx: a
+    // larger request replaces it (after waiting for the work that used it), so ask
+    // once per op for everything the op needs.
+    llm4all::vk::Binding scratch(size_t bytes);
     // Splits n workgroups into gx * gy with gx <= the device's limit (65535 typically);
     // the shader rebuilds the index as gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x
     // and skips indices >= n.
@@ -107,6 +112,8 @@ private:
     Frame frames_[2];
     int cur_ = 0;
     llm4all::vk::Allocation *readback_ = nullptr;  // host-visible, for non-mappable downloads
+    uint64_t scratch_addr_ = 0;  // scratch(): an allocation of the device's address table
+    size_t scratch_bytes_ = 0;
     std::map<std::string, std::pair<double, uint64_t>> profile_;  // op -> seconds, calls
 };
 

@@ -54,6 +54,20 @@ void attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_ten
         range[size_t(t)] = int32_t(lo);
         range[size_t(n_tok + t)] = int32_t(hi);
     }
+    // Few query rows over a long range (decoding): slices of the range in parallel
+    // workgroups, merged by a second dispatch, so the device has more than n_head
+    // workgroups to run.
+    const int64_t rows = n_tok * n_head;
+    int64_t longest = 0;
+    for (int64_t t = 0; t < n_tok; ++t) longest = std::max<int64_t>(longest, range[size_t(n_tok + t)] - range[size_t(t)] + 1);
+    uint32_t n_split = 1, slice = 0;
+    if (rows < 64 && longest > 256) {
+        n_split = uint32_t(std::clamp<int64_t>((longest + 127) / 128, 2, 32));
+        slice = uint32_t(((longest + n_split - 1) / n_split + 63) / 64 * 64);
+        n_split = uint32_t((longest + slice - 1) / slice);
+    }
+    const size_t part_bytes = size_t(rows) * n_split * size_t(hd + 2) * 4;
+    const Binding bpart = n_split > 1 ? ctx->scratch(part_bytes) : Binding{};  // before the ring is used
     const uint64_t row = uint64_t(n_head_kv * hd);
     const Binding bq = ctx->resolve(q->data, size_t(n_elements(q)) * 4);
     const Binding bk = ctx->resolve(k->data, size_t(n_kv * row) * (k16 ? 2 : 4));
@@ -63,13 +77,24 @@ void attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_ten
     struct {
         uint32_t hd, n_head, n_head_kv, n_tok, q_off, k_off, v_off, o_off;
         float scale, softcap;
+        uint32_t n_split, slice;
     } pc{uint32_t(hd), uint32_t(n_head), uint32_t(n_head_kv), uint32_t(n_tok), bq.elem(4), bk.elem(k16 ? 2 : 4),
-         bv.elem(v16 ? 2 : 4), bo.elem(4), scale, softcap};
-    const char *shader = k16 ? (v16 ? "attention_k16_v16" : "attention_k16_v32")
-                             : (v16 ? "attention_k32_v16" : "attention_k32_v32");
+         bv.elem(v16 ? 2 : 4), bo.elem(4), scale, softcap, n_split, slice};
+    const std::string shader = std::string(n_split > 1 ? "attention_split_" : "attention_") + (k16 ? "k16" : "k32") +
+                               (v16 ? "_v16" : "_v32");
     uint32_t gx, gy;
-    ctx->groups_2d(uint64_t(n_tok * n_head), &gx, &gy);
-    ctx->dispatch(shader, {bq, bk, bv, br, bo}, &pc, sizeof pc, gx, gy, 1);
+    if (n_split == 1) {
+        ctx->groups_2d(uint64_t(rows), &gx, &gy);
+        ctx->dispatch(shader.c_str(), {bq, bk, bv, br, bo}, &pc, sizeof pc, gx, gy, 1);
+        return;
+    }
+    pc.o_off = bpart.elem(4);
+    ctx->groups_2d(uint64_t(rows) * n_split, &gx, &gy);
+    ctx->dispatch(shader.c_str(), {bq, bk, bv, br, bpart}, &pc, sizeof pc, gx, gy, 1);
+    struct { uint32_t hd, rows, n_split, part_off, o_off; } mc{uint32_t(hd), uint32_t(rows), n_split, bpart.elem(4),
+                                                              bo.elem(4)};
+    ctx->groups_2d(uint64_t(rows), &gx, &gy);
+    ctx->dispatch("attention_merge", {bpart, bo}, &mc, sizeof mc, gx, gy, 1);
 }
 
 } // namespace

@@ -347,6 +347,8 @@ void attention_cases(Side &ref, Side &dev) {
         {80, 4, 2, 7, 130, 0, 0, 0},   {128, 4, 4, 65, 200, 0, 0, 1}, {256, 4, 1, 3, 97, 16, 0, 1},
         {64, 8, 4, 70, 150, 32, 30.0f, 1}, {32, 2, 1, 5, 64, 0, 10.0f, 1}, {64, 4, 4, 70, 70, 0, 0, 2},
         {72, 6, 2, 9, 33, 0, 0, 2},
+        // Decoding over a long cache (a device may split the range over workgroups).
+        {128, 4, 1, 1, 1000, 0, 0, 0}, {64, 8, 2, 2, 900, 300, 0, 1}, {256, 4, 1, 1, 700, 0, 20.0f, 1},
     };
     for (const A &c : cases)
         for (int kv = 0; kv < 3; ++kv) {  // 0: F32 caches, 1: F16 caches, 2: F16 K and F32 V

@@ -6,6 +6,10 @@
 // each invocation accumulates head dims tid, tid+64, ... With an F16 K cache q is
 // rounded to F16 first, as the CPU (and llama.cpp) do. K_F16 / V_F16 select the
 // cache types. An empty range gives zeros. Grouped-query: kv head = h / group.
+// SPLIT=1 (decoding over a long cache, few query rows): workgroup (t, h, s) takes
+// the s-th of n_split slices of the range and writes its partial softmax (max m,
+// sum l, unnormalised output) to o at ((t * n_head + h) * n_split + s) * (hd + 2);
+// attention_merge.comp combines the slices.
 #version 450
 #include "common.glsl"
 #define WG 64u
@@ -31,6 +35,7 @@ layout(set = 0, binding = 4) writeonly buffer O { float o[]; };
 layout(push_constant) uniform P {
     uint hd, n_head, n_head_kv, n_tok, q_off, k_off, v_off, o_off;
     float scale, softcap;
+    uint n_split, slice;  // SPLIT: slices per row and positions per slice
 } p;
 
 shared float qs[MAX_HD];
@@ -63,8 +68,14 @@ float reduce_sum(float x) {
 }
 
 void main() {
+#ifdef SPLIT
+    const uint gs = flat_group();
+    if (gs >= p.n_tok * p.n_head * p.n_split) return;  // uniform per workgroup
+    const uint g = gs / p.n_split, split = gs % p.n_split;
+#else
     const uint g = flat_group();
     if (g >= p.n_tok * p.n_head) return;  // uniform per workgroup
+#endif
     const uint t = g / p.n_head, h = g % p.n_head, tid = gl_LocalInvocationID.x;
     const uint hk = h / (p.n_head / p.n_head_kv), hd = p.hd, stride = p.n_head_kv * hd;
     const uint qb = p.q_off + (t * p.n_head + h) * hd;
@@ -76,7 +87,11 @@ void main() {
 #endif
     }
     barrier();
+#ifdef SPLIT
+    const int lo = range_[t] + int(split * p.slice), hi = min(range_[p.n_tok + t], lo + int(p.slice) - 1);
+#else
     const int lo = range_[t], hi = range_[p.n_tok + t];
+#endif
     float acc[MAX_HD / WG];
     for (uint c = 0u; c < MAX_HD / WG; ++c) acc[c] = 0.0;
     float m = -1.0 / 0.0, l = 0.0;
@@ -107,10 +122,22 @@ void main() {
         }
         barrier();  // ps is rewritten by the next chunk
     }
+#ifdef SPLIT
+    const uint ob = p.o_off + gs * (hd + 2u);
+    if (tid == 0u) {
+        o[ob] = m;
+        o[ob + 1u] = l;  // 0: no positions in this slice
+    }
+    for (uint c = 0u; c < MAX_HD / WG; ++c) {
+        const uint i = tid + c * WG;
+        if (i < hd) o[ob + 2u + i] = acc[c];
+    }
+#else
     const float inv = l > 0.0 ? 1.0 / l : 0.0;
     const uint ob = p.o_off + (t * p.n_head + h) * hd;
     for (uint c = 0u; c < MAX_HD / WG; ++c) {
         const uint i = tid + c * WG;
         if (i < hd) o[ob + i] = acc[c] * inv;
     }
+#endif
 }

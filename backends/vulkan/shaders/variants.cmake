@@ -8,6 +8,10 @@ list(APPEND LLM4ALL_VK_SHADER_VARIANTS
   "attention_k16_v16:attention.comp:K_F16=1,V_F16=1"
   "attention_k32_v16:attention.comp:V_F16=1"
   "attention_k16_v32:attention.comp:K_F16=1"
+  "attention_split_k32_v32:attention.comp:SPLIT=1"
+  "attention_split_k16_v16:attention.comp:SPLIT=1,K_F16=1,V_F16=1"
+  "attention_split_k32_v16:attention.comp:SPLIT=1,V_F16=1"
+  "attention_split_k16_v32:attention.comp:SPLIT=1,K_F16=1"
 )
 # get_rows for every weight type dequant.glsl reads (the suffixes of quant_types.h).
 foreach(t f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs)
