@@ -31,6 +31,14 @@ uint dq_u8(uint b) { return (DQ_WORDS[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 // 16 bits at an even byte offset.
 uint dq_u16(uint b) { return (DQ_WORDS[b >> 2u] >> ((b & 2u) * 8u)) & 0xffffu; }
 float dq_f16(uint b) { return unpackHalf2x16(dq_u16(b)).x; }
+// 16 bytes starting at byte b, any alignment: the quants of a 16-value chunk in 4 or
+// 5 word loads (a quad at a time takes 4 to 8).
+uvec4 dq_u128(uint b) {
+    const uint i = b >> 2u, s = (b & 3u) * 8u;
+    const uvec4 w = uvec4(DQ_WORDS[i], DQ_WORDS[i + 1u], DQ_WORDS[i + 2u], DQ_WORDS[i + 3u]);
+    if (s == 0u) return w;
+    return (w >> s) | (uvec4(w.yzw, DQ_WORDS[i + 4u]) << (32u - s));
+}
 // The four bytes of u as unsigned / sign-extended values.
 vec4 dq_bytes(uint u) { return vec4(u & 0xffu, (u >> 8u) & 0xffu, (u >> 16u) & 0xffu, u >> 24u); }
 vec4 dq_sbytes(uint u) {
@@ -53,7 +61,9 @@ vec4 dq_iq4(uint u) { // four nibbles, one per byte's low bits
 // Values of a block come in scale groups of DQ_G (16 or 32; 4 for float types) that
 // share one scale (and min): dq_scale(bb, j) gives the group's factors for value j
 // of the block at byte bb, dq_quad(bb, j, s) values j..j+3 (j a multiple of 4) from
-// them, so a kernel walking a whole group unpacks its scales once.
+// them, so a kernel walking a whole group unpacks its scales once. Quantized types
+// also have dq_chunk(bb, j0, s, v): values j0..j0+15 (j0 a multiple of 16, inside
+// one group) from one 16-byte read per array of quants.
 // dequant4(bb, q) = values 4q..4q+3, for kernels that take one quad at a time.
 
 #if defined(TYPE_F32) || defined(TYPE_F16) || defined(TYPE_BF16)
@@ -101,6 +111,15 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
     return s.x * dq_iq4(u);
 #endif
 }
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uvec4 u = (dq_u128(bb + 2u) >> (j0 >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
+    for (uint c = 0u; c < 4u; ++c)
+#if defined(TYPE_Q4_0)
+        v[c] = s.x * (dq_bytes(u[c]) - 8.0);
+#else
+        v[c] = s.x * dq_iq4(u[c]);
+#endif
+}
 
 #elif defined(TYPE_Q4_1)
 // { fp16 d, m; u8 qs[16] }: x = d*q + m.
@@ -111,6 +130,10 @@ vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), dq_f16(bb + 2u)); }
 vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint u = (dq_u32(bb + 4u + (j & 15u)) >> (j >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
     return s.x * dq_bytes(u) + s.y;
+}
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uvec4 u = (dq_u128(bb + 4u) >> (j0 >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
+    for (uint c = 0u; c < 4u; ++c) v[c] = s.x * dq_bytes(u[c]) + s.y;
 }
 
 #elif defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
@@ -136,6 +159,18 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
     return s.x * dq_bytes(u) + s.y;
 #endif
 }
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uvec4 u = (dq_u128(bb + DQ_QH + 4u) >> (j0 >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
+    const uint h = dq_u32(bb + DQ_QH) >> j0;
+    for (uint c = 0u; c < 4u; ++c) {
+        const vec4 q = dq_bytes(u[c] | dq_high4(h >> (4u * c)));
+#if defined(TYPE_Q5_0)
+        v[c] = s.x * (q - 16.0);
+#else
+        v[c] = s.x * q + s.y;
+#endif
+    }
+}
 
 #elif defined(TYPE_Q8_0)
 // { fp16 d; i8 qs[32] }
@@ -144,6 +179,10 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
 #define DQ_G 32u
 vec2 dq_scale(uint bb, uint j) { return vec2(dq_f16(bb), 0.0); }
 vec4 dq_quad(uint bb, uint j, vec2 s) { return dq_sbytes(dq_u32(bb + 2u + j)) * s.x; }
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uvec4 u = dq_u128(bb + 2u + j0);
+    for (uint c = 0u; c < 4u; ++c) v[c] = dq_sbytes(u[c]) * s.x;
+}
 
 #elif defined(TYPE_Q2_K)
 // { u8 scales[16]; u8 qs[64]; fp16 d, dmin }: value 128g + 32s + l is bits 2s..2s+1
@@ -158,6 +197,10 @@ vec2 dq_scale(uint bb, uint j) {
 vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint u = (dq_u32(bb + 16u + 32u * (j >> 7u) + (j & 31u)) >> (2u * ((j >> 5u) & 3u))) & 0x03030303u;
     return s.x * dq_bytes(u) - s.y;
+}
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uvec4 u = (dq_u128(bb + 16u + 32u * (j0 >> 7u) + (j0 & 31u)) >> (2u * ((j0 >> 5u) & 3u))) & 0x03030303u;
+    for (uint c = 0u; c < 4u; ++c) v[c] = s.x * dq_bytes(u[c]) - s.y;
 }
 
 #elif defined(TYPE_Q3_K)
@@ -177,6 +220,12 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint lo = (dq_u32(bb + 32u + 32u * (j >> 7u) + l) >> (2u * ((j >> 5u) & 3u))) & 0x03030303u;
     const uint hi = (dq_u32(bb + l) >> (j >> 5u)) & 0x01010101u;
     return s.x * (dq_bytes(lo) - 4.0 * (1.0 - dq_bytes(hi)));
+}
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uint l0 = j0 & 31u;
+    const uvec4 lo = (dq_u128(bb + 32u + 32u * (j0 >> 7u) + l0) >> (2u * ((j0 >> 5u) & 3u))) & 0x03030303u;
+    const uvec4 hi = (dq_u128(bb + l0) >> (j0 >> 5u)) & 0x01010101u;
+    for (uint c = 0u; c < 4u; ++c) v[c] = s.x * (dq_bytes(lo[c]) - 4.0 * (1.0 - dq_bytes(hi[c])));
 }
 
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
@@ -213,6 +262,14 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
 #endif
     return s.x * dq_bytes(u) - s.y;
 }
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uint c = j0 >> 5u, l0 = j0 & 31u;
+    uvec4 u = (dq_u128(bb + DQ_QS + 32u * (c >> 1u) + l0) >> (4u * (c & 1u))) & 0x0f0f0f0fu;
+#if defined(TYPE_Q5_K)
+    u |= ((dq_u128(bb + 16u + l0) >> c) & 0x01010101u) << 4u;
+#endif
+    for (uint k = 0u; k < 4u; ++k) v[k] = s.x * dq_bytes(u[k]) - s.y;
+}
 
 #elif defined(TYPE_Q6_K)
 // { u8 ql[128]; u8 qh[64]; i8 scales[16]; fp16 d }: value 128g + 64s + l (l < 64) has
@@ -229,6 +286,12 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint lo = (dq_u32(bb + 64u * g + (r & 63u)) >> (4u * (r >> 6u))) & 0x0f0f0f0fu;
     const uint hi = (dq_u32(bb + 128u + 32u * g + (r & 31u)) >> (2u * (r >> 5u))) & 0x03030303u;
     return s.x * (dq_bytes(lo | (hi << 4u)) - 32.0);
+}
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uint g = j0 >> 7u, r = j0 & 127u;
+    const uvec4 lo = (dq_u128(bb + 64u * g + (r & 63u)) >> (4u * (r >> 6u))) & 0x0f0f0f0fu;
+    const uvec4 hi = (dq_u128(bb + 128u + 32u * g + (r & 31u)) >> (2u * (r >> 5u))) & 0x03030303u;
+    for (uint c = 0u; c < 4u; ++c) v[c] = s.x * (dq_bytes(lo[c] | (hi[c] << 4u)) - 32.0);
 }
 
 #elif defined(TYPE_IQ4_XS)
@@ -247,6 +310,11 @@ vec4 dq_quad(uint bb, uint j, vec2 s) {
     const uint k = j >> 5u, l = j & 31u;
     const uint u = (dq_u32(bb + 8u + 16u * k + (l & 15u)) >> (l >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
     return s.x * dq_iq4(u);
+}
+void dq_chunk(uint bb, uint j0, vec2 s, out vec4 v[4]) {
+    const uint k = j0 >> 5u, l0 = j0 & 31u;
+    const uvec4 u = (dq_u128(bb + 8u + 16u * k) >> (l0 >= 16u ? 4u : 0u)) & 0x0f0f0f0fu;
+    for (uint c = 0u; c < 4u; ++c) v[c] = s.x * dq_iq4(u[c]);
 }
 
 #else

@@ -72,32 +72,28 @@ void main() {
         }
     }
 #else
-    // Quantized weights: MV_CHUNK values (one scale group or half of one) per step, so
-    // the scales are unpacked once per 4 quads; rows are whole blocks, hence whole chunks.
-    const uint MV_CHUNK = min(DQ_G, 16u);
-    for (uint e0 = MV_CHUNK * tid; e0 < p.n_in; e0 += MV_CHUNK * MV_WG) {
+    // Quantized weights: 16 values (one scale group or a part of one) per step: the
+    // scales unpacked once, the quants read 16 bytes at a time (dq_chunk); rows are
+    // whole blocks, hence whole chunks.
+    for (uint e0 = 16u * tid; e0 < p.n_in; e0 += 16u * MV_WG) {
         const uint j0 = e0 % DQ_QK;
-        uint bb[MV_ROWS];
-        vec2 sc[MV_ROWS];
-        for (uint i = 0u; i < MV_ROWS; ++i) {
-            const uint r = min(r0 + i, p.n_out - 1u); // a missing last row recomputes one, never stored
-            bb[i] = p.w_byte + r * p.w_row_bytes + (e0 / DQ_QK) * DQ_BYTES;
-            sc[i] = dq_scale(bb[i], j0);
-        }
-        for (uint c = 0u; c < MV_CHUNK; c += 4u) {
-            vec4 xv[MV_TOK];
+        vec4 xv[4][MV_TOK];
+        for (uint c = 0u; c < 4u; ++c)
             for (uint t = 0u; t < MV_TOK; ++t) {
-                xv[t] = vec4(0.0);
+                xv[c][t] = vec4(0.0);
                 if (t < nt) {
-                    const uint xb = p.x_off + (t0 + t) * p.x_stride + e0 + c;
-                    xv[t] = vec4(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]);
+                    const uint xb = p.x_off + (t0 + t) * p.x_stride + e0 + 4u * c;
+                    xv[c][t] = vec4(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]);
                 }
             }
-            for (uint i = 0u; i < MV_ROWS; ++i) {
-                const vec4 wv = dq_quad(bb[i], j0 + c, sc[i]);
-                for (uint t = 0u; t < MV_TOK; ++t)
-                    if (t < nt) acc[i][t] += dot(wv, xv[t]); // uniform branch: decode pays for one token
-            }
+        for (uint i = 0u; i < MV_ROWS; ++i) {
+            const uint r = min(r0 + i, p.n_out - 1u); // a missing last row recomputes one, never stored
+            const uint bb = p.w_byte + r * p.w_row_bytes + (e0 / DQ_QK) * DQ_BYTES;
+            vec4 wv[4];
+            dq_chunk(bb, j0, dq_scale(bb, j0), wv);
+            for (uint t = 0u; t < MV_TOK; ++t)
+                if (t < nt) // uniform branch: decode pays for one token
+                    acc[i][t] += dot(wv[0], xv[0][t]) + dot(wv[1], xv[1][t]) + dot(wv[2], xv[2][t]) + dot(wv[3], xv[3][t]);
         }
     }
 #endif
