@@ -44,7 +44,8 @@ a settable current_chat_session):
   model's config is its list_models() entry with promptTemplate in "{0}"/"{1}" form, as
   gpt4all's retrieve_model gives it, also with allow_download=False (gpt4all needs the network
   for it). list_gpus() raises ValueError("Unable to retrieve available GPU devices") when
-  llm4all has no GPU device, as gpt4all does; so does device="gpu".
+  llm4all has no GPU device (emulated ones such as lavapipe do not count), as gpt4all does;
+  so does device="gpu".
 - chat_session's second positional argument is taken for a 2.8 prompt template when it has a
   "{0}" or "%1" placeholder and no Jinja syntax ("{%", "{{"), so 2.8.2 calls such as
   chat_session(system_template, prompt_template) keep working. A subclass overriding the
@@ -201,11 +202,12 @@ def _catalogue_configs() -> List[Tuple[CatalogEntry, ConfigType]]:
 
 
 def _gpu_devices() -> List[Tuple[str, str]]:
-    """(backend, device name) of every usable non-CPU device llm4all has."""
+    """(backend, device name) of every usable GPU llm4all has. Emulated devices (Mesa's
+    lavapipe runs Vulkan on the CPU) are not GPUs to gpt4all, which skips them too."""
     out = []
     for plugin in json.loads(_core.devices_json()):
         for dev in plugin.get("devices") or []:
-            if dev.get("kind") != "cpu" and plugin.get("score", 0) > 0:
+            if dev.get("kind") != "cpu" and not dev.get("emulated") and plugin.get("score", 0) > 0:
                 out.append((plugin["backend"], dev["name"]))
     return out
 
