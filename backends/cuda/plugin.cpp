@@ -149,7 +149,12 @@ void release(int32_t device, void *p) {
     if (!p) return;
     unregister_alloc(p);
     cudaSetDevice(device);
-    cudaFree(p);  // waits for the work queued before it
+    try {
+        check(cudaStreamSynchronize(device_stream(device)), "cudaStreamSynchronize");  // queued ops may use it
+    } catch (const std::exception &e) {
+        log(LLM4ALL_LOG_ERROR, std::string("cuda free: ") + e.what());
+    }
+    cudaFree(p);
     cudaGetLastError();
 }
 
