@@ -29,11 +29,12 @@ LLM4ALL_CU_HD uint32_t dq_u32(const uint8_t *p) {
 // values 0..15 are the low nibbles, 16..31 the high ones.
 LLM4ALL_CU_HD int dq_nibble(const uint8_t *qs, int j) { return (qs[j & 15] >> (j >= 16 ? 4 : 0)) & 15; }
 
-// GGUF's kvalues_iq4nl.
+// GGUF's kvalues_iq4nl (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
+// 69, 89, 113) as the bytes of two 64-bit constants: a table in registers, where a
+// local array would live in (slow) local memory.
 LLM4ALL_CU_HD float dq_iq4(int q) {
-    constexpr float k[16] = {-127.f, -104.f, -83.f, -65.f, -49.f, -35.f, -22.f, -10.f,
-                             1.f,    13.f,   25.f,  38.f,  53.f,  69.f,  89.f,  113.f};
-    return k[q];
+    const uint64_t bytes = q < 8 ? 0xf6eaddcfbfad9881ull : 0x7159453526190d01ull;
+    return float(int8_t(uint8_t(bytes >> (8 * (q & 7)))));
 }
 
 template <int T> struct Dq;
