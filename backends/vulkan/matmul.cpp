@@ -23,6 +23,12 @@ namespace {
 
 // Tile shapes of the shaders (#defines there): rows x tokens per workgroup.
 constexpr int64_t MV_ROWS = 8, MV_TOK = 8; // mul_mat_vecn; mul_mat_vec takes one token
+// On an emulated device (lavapipe) each workgroup costs several microseconds of
+// scheduling, so one token against a matrix of at least 512 rows takes mul_mat_vec64
+// (64 rows per workgroup: a 576x49152 Q8_0 product ~2x faster there); GPUs keep 8
+// rows, many workgroups to fill their cores. (The op test runs both forms on lavapipe:
+// its small matrices take the 8-row one.)
+constexpr int64_t MV_ROWS_EMULATED = 64, MV_EMULATED_MIN_ROWS = 512;
 constexpr int64_t MM_ROWS = 64, MM_TOK = 32;
 // Workgroups along x; more spill into z (the guaranteed maxComputeWorkGroupCount).
 constexpr int64_t MAX_GROUPS_X = 65535;
@@ -59,9 +65,12 @@ void run_one(llm4all_backend_ctx *ctx, const QuantType &qt, const llm4all_tensor
     const int64_t n_in = w.ne[0], n_out = rows_of(w), n_tok = rows_of(x);
     const size_t wrb = row_bytes(qt, n_in);
     if (n_tok == 0 || n_out == 0) return;
-    const bool vec = n_tok <= MV_TOK;
-    const int64_t wg_rows = vec ? MV_ROWS : MM_ROWS, wg_tok = vec ? MV_TOK : MM_TOK;
-    const std::string shader = std::string(n_tok == 1 ? "mul_mat_vec_" : vec ? "mul_mat_vecn_" : "mul_mat_mm_") + qt.suffix;
+    const bool vec = n_tok <= MV_TOK, wide = n_tok == 1 && n_out >= MV_EMULATED_MIN_ROWS &&
+                                           (ctx->dev->caps() & LLM4ALL_CAP_EMULATED);
+    const int64_t wg_rows = wide ? MV_ROWS_EMULATED : vec ? MV_ROWS : MM_ROWS, wg_tok = vec ? MV_TOK : MM_TOK;
+    const std::string shader =
+        std::string(wide ? "mul_mat_vec64_" : n_tok == 1 ? "mul_mat_vec_" : vec ? "mul_mat_vecn_" : "mul_mat_mm_") +
+        qt.suffix;
 
     // One binding may span at most max_binding_bytes (128 MiB on lavapipe) including
     // the skew of an unaligned start: split large matrices by rows, long batches by tokens.
