@@ -61,6 +61,16 @@ def test_run_streams_greedy_text(stories260k):
     assert len(text.strip()) > 0
 
 
+def test_run_options_between_model_and_prompt(stories260k):
+    """llama.cpp and Ollama users put options anywhere: the prompt after them still counts."""
+    want = llm4all_cli("run", str(stories260k), "Once upon a time", "-n", "8", "--temp", "0", "-q")
+    got = llm4all_cli("run", str(stories260k), "-n", "8", "--temp", "0", "-q", "Once upon a time")
+    assert want.returncode == got.returncode == 0, got.stderr
+    assert got.stdout == want.stdout and got.stdout.strip()
+    two = llm4all_cli("run", str(stories260k), "-n", "8", "one", "two")
+    assert two.returncode == 2 and b"unrecognized arguments: one two" in two.stderr
+
+
 def test_run_missing_file():
     err = assert_clean_error(llm4all_cli("run", "no/such/model.gguf", "hi"))
     assert "no/such/model.gguf" in err

@@ -517,7 +517,14 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `run MODEL -n 8 "text"`: argparse passes the optional prompt by when options come
+    # between it and the model, and leaves the text over; it is the prompt.
+    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "prompt", "") is None:
+        args.prompt, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.offline:
         os.environ["LLM4ALL_OFFLINE"] = "1"  # read by llm4all.download and llm4all.catalog
     try:
