@@ -38,6 +38,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "llm4all/backend.h"
@@ -536,6 +537,51 @@ void chain_case(Side &ref, Side &dev) {
     });
 }
 
+// Two sessions on one device at once (parallel sequences, a server's requests): two more
+// contexts, each driven by its own thread through a long chain of ops, must each give
+// the CPU's result for their own inputs.
+void concurrent_case(Side &ref, Side &dev) {
+    const int64_t hd = 64, n_head = 2, n_tok = 3, n = hd * n_head * n_tok;
+    auto chain = [&](Side &sd, const std::vector<float> &x0, const std::vector<float> &b0, std::string &why) {
+        void *px = sd.put(x0), *pb = sd.put(b0);
+        llm4all_tensor tx = tensor(px, LLM4ALL_TYPE_F32, hd, n_head, n_tok), tb = tensor(pb, LLM4ALL_TYPE_F32, hd, n_head, n_tok);
+        for (int i = 0; i < 300; ++i) {
+            const int32_t pos[3] = {i, 3 * i, 11};
+            if (sd.be->scale(sd.ctx, &tx, 0.998f, &tx) || sd.be->add(sd.ctx, &tx, &tb, &tx) ||
+                sd.be->rope(sd.ctx, &tx, pos, int32_t(hd), 10000.0f, 1.0f, LLM4ALL_ROPE_NEOX))
+                return why = sd.error(), std::vector<float>();
+        }
+        std::vector<float> out = sd.get<float>(px, size_t(n));
+        sd.release();
+        return out;
+    };
+    std::vector<float> xs[2] = {randn(size_t(n)), randn(size_t(n))}, bs[2] = {randn(size_t(n), 0.01f), randn(size_t(n), 0.01f)};
+    std::vector<float> want[2], got[2];
+    std::string why[2];
+    for (int k = 0; k < 2; ++k) want[k] = chain(ref, xs[k], bs[k], why[k]);
+    Side sides[2];
+    for (Side &sd : sides) {
+        sd = dev;
+        sd.bufs.clear();
+        sd.ctx = dev.be->ctx_new(dev.device, 1);
+    }
+    if (!sides[0].ctx || !sides[1].ctx) return check(false, dev.name + ": two more contexts on the device");
+    std::thread threads[2];
+    for (int k = 0; k < 2; ++k) threads[k] = std::thread([&, k] { got[k] = chain(sides[k], xs[k], bs[k], why[k]); });
+    for (std::thread &t : threads) t.join();
+    for (Side &sd : sides) dev.be->ctx_free(sd.ctx);
+    double worst = 0, scale = 0;
+    bool ok = !want[0].empty() && !want[1].empty() && got[0].size() == size_t(n) && got[1].size() == size_t(n);
+    for (int k = 0; k < 2 && ok; ++k)
+        for (int64_t i = 0; i < n; ++i) {
+            scale = std::max(scale, double(std::fabs(want[k][size_t(i)])));
+            worst = std::max(worst, std::fabs(double(want[k][size_t(i)]) - got[k][size_t(i)]));
+        }
+    std::printf("  %-58s max abs err %.3g (max |ref| %.3g)\n", "two contexts on two threads, 900 ops each", worst, scale);
+    check(ok && worst <= 1e-4 * scale, dev.name + ": two contexts on two threads give the CPU's results (" + why[0] +
+                                           why[1] + ")");
+}
+
 // Errors come back as a status and a reason, never a crash.
 void error_cases(Side &dev) {
     std::vector<float> host(64, 1.0f);
@@ -700,6 +746,7 @@ int main(int argc, char **argv) {
             } else {
                 error_cases(dev);
                 chain_case(ref, dev);
+                concurrent_case(ref, dev);
                 elementwise_cases(ref, dev, {{1, 1}, {7, 3}, {129, 70}, {4096, 2}, {1000, 1}});
                 store_rows_cases(ref, dev, {1, 7, 64, 129}, {1, 3, 70});
                 get_rows_cases(ref, dev);
