@@ -26,8 +26,9 @@ constexpr int64_t MV_ROWS = 8, MV_TOK = 8; // mul_mat_vecn; mul_mat_vec takes on
 // On an emulated device (lavapipe) each workgroup costs several microseconds of
 // scheduling, so one token against a matrix of at least 512 rows takes mul_mat_vec64
 // (64 rows per workgroup: a 576x49152 Q8_0 product ~2x faster there); GPUs keep 8
-// rows, many workgroups to fill their cores. (The op test runs both forms on lavapipe:
-// its small matrices take the 8-row one.)
+// rows, many workgroups to fill their cores. Several tokens against such a matrix go
+// one by one there too (see run_one). The op test's small matrices keep every other
+// shader covered on lavapipe.
 constexpr int64_t MV_ROWS_EMULATED = 64, MV_EMULATED_MIN_ROWS = 512;
 constexpr int64_t MM_ROWS = 64, MM_TOK = 32;
 // Workgroups along x; more spill into z (the guaranteed maxComputeWorkGroupCount).
@@ -65,6 +66,19 @@ void run_one(llm4all_backend_ctx *ctx, const QuantType &qt, const llm4all_tensor
     const int64_t n_in = w.ne[0], n_out = rows_of(w), n_tok = rows_of(x);
     const size_t wrb = row_bytes(qt, n_in);
     if (n_tok == 0 || n_out == 0) return;
+    if (n_tok > 1 && n_out >= MV_EMULATED_MIN_ROWS && (ctx->dev->caps() & LLM4ALL_CAP_EMULATED)) {
+        // lavapipe runs the tiled and multi-token shaders slower per token than one
+        // mul_mat_vec64 per token (576x4608 Q4_1, 24 tokens: ~200 ms tiled, ~110 ms
+        // as 24 single-token products), so large products go token by token there.
+        for (int64_t t = 0; t < n_tok; ++t) {
+            llm4all_tensor xt = x, yt = y;
+            xt.data = static_cast<uint8_t *>(x.data) + size_t(t * n_in) * 4;
+            yt.data = static_cast<uint8_t *>(y.data) + size_t(t * n_out) * 4;
+            xt.ne[1] = xt.ne[2] = xt.ne[3] = yt.ne[1] = yt.ne[2] = yt.ne[3] = 1;
+            run_one(ctx, qt, w, xt, yt);
+        }
+        return;
+    }
     const bool vec = n_tok <= MV_TOK, wide = n_tok == 1 && n_out >= MV_EMULATED_MIN_ROWS &&
                                            (ctx->dev->caps() & LLM4ALL_CAP_EMULATED);
     const int64_t wg_rows = wide ? MV_ROWS_EMULATED : vec ? MV_ROWS : MM_ROWS, wg_tok = vec ? MV_TOK : MM_TOK;
