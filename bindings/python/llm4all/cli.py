@@ -291,8 +291,9 @@ def format_devices(devices: List[Dict[str, Any]]) -> str:
                                f"{x.get('memory_free', 0) / gib:.1f} of {x.get('memory_total', 0) / gib:.1f} GiB free, "
                                f"weights {' '.join(x.get('supports', [])) or 'none'}"
                                for x in d.get("devices", []))
-        rows.append(("*" if d.get("selected") else " ", f"{d.get('backend', '?')}-{d.get('variant', '?')}",
-                     d.get("score", 0), status or "no devices"))
+        # A refused plugin's variant comes from its file name, which may have none (libllm4all-cuda.so).
+        name = "-".join(filter(None, (d.get("backend", "?"), d.get("variant"))))
+        rows.append(("*" if d.get("selected") else " ", name, d.get("score", 0), status or "no devices"))
     if not rows:
         return "no backend plugins (libllm4all-*.so) found\n"
     w = max(len("plugin"), *(len(r[1]) for r in rows))
