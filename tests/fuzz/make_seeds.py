@@ -83,6 +83,28 @@ def main(argv=None) -> int:
             mode = (i % 8) | ((i % n_vocabs) << 3)
             write(target, f"s{i:02d}", bytes([mode]) + s)
 
+    # LoRA adapters for stories260K (llama, n_embd 64, kv 32, n_ff 172, 5 layers), each input
+    # byte 0 = the scale choice: a full one, one layer's q and v, a Q8_0 one, and wrong kinds.
+    def adapter(pairs, arch="llama", kind="lora", r=4, ttype=T_F32, gtype="adapter"):
+        kvs = [("general.architecture", STR, arch), ("general.type", STR, gtype), ("adapter.type", STR, kind),
+               ("adapter.lora.alpha", F32, 8.0)]
+        ts = []
+        for name, n_in, n_out in pairs:
+            ts += [Tensor(name + ".lora_a", [n_in, r], ttype), Tensor(name + ".lora_b", [r, n_out], ttype)]
+        return Gguf(kvs=kvs, tensors=ts).build(data_fill=0x3C if ttype == T_Q8_0 else 0x1E)
+
+    shapes = {"attn_q": (64, 64), "attn_k": (64, 32), "attn_v": (64, 32), "attn_output": (64, 64),
+              "ffn_gate": (64, 172), "ffn_up": (64, 172), "ffn_down": (172, 64)}
+    every = [(f"blk.{l}.{w}.weight", *io) for l in range(5) for w, io in shapes.items()]
+    seeds = {"all_layers": adapter(every), "qv_layer0": adapter([("blk.0.attn_q.weight", 64, 64),
+                                                                 ("blk.0.attn_v.weight", 64, 32)]),
+             "q8_0": adapter([("blk.1.ffn_down.weight", 172, 64)], r=32, ttype=T_Q8_0),
+             "output": adapter([("output.weight", 64, 512)]), "wrong_arch": adapter(every[:2], arch="gemma3"),
+             "wrong_shape": adapter([("blk.0.attn_q.weight", 32, 64)]), "not_lora": adapter(every[:2], kind="ia3"),
+             "model_not_adapter": adapter(every[:2], gtype="model")}
+    for i, (name, data) in enumerate(seeds.items()):
+        write("fuzz_lora", name, bytes([i & 3]) + data)
+
     ctx = b'{"messages":[{"role":"user","content":"x"}],"n":3,"d":{"a":[1,2.5,null,true,"s"]}}'
     templates = [
         b"{% for m in messages %}{{ m.role | upper }}: {{ m.content | trim }}\n{% endfor %}",

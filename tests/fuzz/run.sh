@@ -41,7 +41,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   for src in $here/py_*.py; do targets+=("$(basename "$src" .py)"); done
 fi
 
-declare -A dict=([fuzz_gguf]=gguf [fuzz_gguf_meta]=gguf [fuzz_jinja]=jinja [fuzz_chat_json]=json)
+declare -A dict=([fuzz_gguf]=gguf [fuzz_gguf_meta]=gguf [fuzz_lora]=gguf [fuzz_jinja]=jinja [fuzz_chat_json]=json)
 failed=()
 summary=""
 for t in "${targets[@]}"; do
