@@ -39,7 +39,7 @@ inline uint4 dq_u128(DQ_W, uint b) {
     const uint i = b >> 2u, s = (b & 3u) * 8u;
     const uint4 v = uint4(w[i], w[i + 1u], w[i + 2u], w[i + 3u]);
     if (s == 0u) return v;
-    return (v >> s) | (uint4(v.yzw, w[i + 4u]) << (32u - s));
+    return (v >> s) | (uint4(v.y, v.z, v.w, w[i + 4u]) << (32u - s));
 }
 // The four bytes of u as unsigned / sign-extended values.
 inline float4 dq_bytes(uint u) { return float4(as_type<uchar4>(u)); }
