@@ -29,6 +29,9 @@ def load_golden(testdata, name):
 # Every test runs on the CPU and, where a Vulkan device (lavapipe in CI) or an NVIDIA GPU exists, on it
 # with all layers offloaded; the same references and tolerances apply.
 DEVICES = ["cpu", "vulkan", "cuda"]
+# (model, device) pairs: every model on every device, except Qwen2.5-0.5B on an emulated
+# Vulkan device (lavapipe takes four minutes for it; the other three cover the kernels).
+PAIRS = [(m, d) for d in DEVICES for m in sorted(CASES) if not (d == "vulkan" and m == "qwen05")]
 
 
 def load_model(path, device):
@@ -45,8 +48,7 @@ def first_near_tie(steps, gap):
     return len(steps)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("model_fixture", sorted(CASES))
+@pytest.mark.parametrize("model_fixture, device", PAIRS)
 def test_greedy_matches_llamacpp(request, testdata, model_fixture, device):
     path = request.getfixturevalue(model_fixture)
     golden_name, gap, *_ = CASES[model_fixture]
@@ -69,8 +71,7 @@ def test_greedy_matches_llamacpp(request, testdata, model_fixture, device):
             assert got[tie] in top2, f"{case['prompt']!r}: at the near tie (step {tie}) picked {got[tie]}, not one of {top2}"
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("model_fixture", sorted(CASES))
+@pytest.mark.parametrize("model_fixture, device", PAIRS)
 def test_teacher_forced_logprobs(request, testdata, model_fixture, device):
     path = request.getfixturevalue(model_fixture)
     golden_name, _, tol, mean_tol, p95_tol = CASES[model_fixture]
