@@ -32,6 +32,29 @@ int main(int argc, char **argv) {
         line = std::regex_replace(line, decl, "$1static ", std::regex_constants::format_first_only);
         out << std::regex_replace(line, word, "") << "\n";
     }
+    // The emulator binds buffers by parameter order; Metal binds them by [[buffer(i)]].
+    // Both agree when the kernel numbers its buffers 0, 1, ... in order with the push
+    // constants (`constant ... &p`) last, as context.h's dispatch() binds them.
+    const size_t k0 = text.find("kernel void"), k1 = text.find('{', k0);
+    if (k0 == std::string::npos || k1 == std::string::npos) {
+        std::fprintf(stderr, "%s: no kernel function\n", v->name);
+        return 1;
+    }
+    const std::string sig = text.substr(k0, k1 - k0);
+    const std::regex buf("(constant\\s+\\w+\\s*&\\s*p\\s*)?\\[\\[buffer\\((\\d+)\\)\\]\\]");
+    int expect = 0;
+    bool push_last = false;
+    for (auto it = std::sregex_iterator(sig.begin(), sig.end(), buf); it != std::sregex_iterator(); ++it, ++expect) {
+        if (push_last || std::stoi((*it)[2]) != expect) {
+            std::fprintf(stderr, "%s: buffer indices must run 0, 1, ... with the push constants last\n", v->name);
+            return 1;
+        }
+        push_last = (*it)[1].matched;
+    }
+    if (!push_last) {
+        std::fprintf(stderr, "%s: the last buffer must be the push constants (constant P &p)\n", v->name);
+        return 1;
+    }
     const std::string fn = shader_function(v->source);
     const bool barrier = text.find("threadgroup_barrier(") != std::string::npos;
     out << "static emu::Reg reg(\"" << v->name << "\", &emu::launch_f<&" << fn << ">, &" << fn << ", "
