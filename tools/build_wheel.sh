@@ -84,5 +84,8 @@ bare=(env -u PYTHONPATH -u CC -u CXX -u LLM4ALL_CPU_VARIANT -u LLM4ALL_BACKEND_P
 "${bare[@]}" "$tmp/venv/bin/python" -m pip install -q --only-binary=:all: "$whl" 2>&1 \
   | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 cp tests/wheel/smoke.py "$tmp/smoke.py"
-(cd "$tmp" && "${bare[@]}" "$tmp/venv/bin/python" smoke.py "$model" "$golden")
+# Where this machine can build the Vulkan plugin (headers and glslc), the wheel must hold it.
+plugins=""
+if command -v glslc >/dev/null && [ -e /usr/include/vulkan/vulkan.h ]; then plugins=vulkan; fi
+(cd "$tmp" && "${bare[@]}" LLM4ALL_WHEEL_PLUGINS="$plugins" "$tmp/venv/bin/python" smoke.py "$model" "$golden")
 echo "wheel: $whl"

@@ -73,6 +73,13 @@ def main():
     check(all(f in files for f in want_files) and any(f.startswith("_core.") for f in files),
           f"wheel holds {', '.join(want_files)} and _core (missing: {[f for f in want_files if f not in files]})")
 
+    # GPU plugins the build was able to make (LLM4ALL_WHEEL_PLUGINS, e.g. "vulkan"): in the
+    # wheel, and listed by the installed package (a device is not needed for that).
+    for name in filter(None, os.environ.get("LLM4ALL_WHEEL_PLUGINS", "").split(",")):
+        lib = f"libllm4all-{name}.so"
+        listed = [p for p in json.loads(_core.devices_json()) if p.get("backend") == name]
+        check(lib in files and bool(listed), f"wheel holds {lib} and the core lists it ({listed})")
+
     # The Python API, the way the README shows it; with GOLDEN, llama.cpp's greedy text
     # (stories260K has no near tie of its top two in these 16 steps).
     m = llm4all.Model(model_path)
@@ -104,7 +111,8 @@ def main():
         r = cli("run", model_path, case["prompt"], "-n", str(n), "--temp", "0", "-q", variant=v)
         if runnable:
             d = cli("devices", "--json", variant=v)
-            sel = [p.get("variant") for p in json.loads(d.stdout) if p.get("selected")] if d.returncode == 0 else []
+            plugins = json.loads(d.stdout) if d.returncode == 0 else []
+            sel = [p.get("variant") for p in plugins if p.get("selected") and p.get("backend") == "cpu"]
             check(r.returncode == 0 and r.stdout == want + "\n" and sel == [v],
                   f"LLM4ALL_CPU_VARIANT={v}: selected {sel}, text {r.stdout!r} {r.stderr.strip()[-300:]}")
         else:
