@@ -21,9 +21,9 @@ void run_one(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const llm4all_te
     if (!qt) fail("unsupported weight type " + std::to_string(w->type));
     if (x->type != LLM4ALL_TYPE_F32 || y->type != LLM4ALL_TYPE_F32) fail("x and y must be F32");
     const int64_t n_in = w->ne[0], n_out = n_rows(w), n_tok = n_rows(x);
-    if (n_in < 1 || n_in % qt->block)
+    if (n_in < 1 || n_in % qt->block_size)
         fail("rows of " + std::to_string(n_in) + " values are not whole " + qt->name + " blocks of " +
-             std::to_string(qt->block));
+             std::to_string(qt->block_size));
     if (x->ne[0] != n_in || y->ne[0] != n_out || n_rows(y) != n_tok)
         fail("shapes do not fit: w [" + std::to_string(n_in) + ", " + std::to_string(n_out) + "], x [" +
              std::to_string(x->ne[0]) + ", " + std::to_string(n_tok) + "], y [" + std::to_string(y->ne[0]) + ", " +

@@ -83,7 +83,7 @@ int32_t get_rows(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const int32_
         const QuantType *qt = quant_type(w->type);
         if (!qt) fail("unsupported weight type " + std::to_string(w->type));
         const int64_t n = w->ne[0], rows = n_rows(w);
-        if (n < 1 || n % qt->block) fail("rows are not whole blocks of the weight type");
+        if (n < 1 || n % qt->block_size) fail("rows are not whole blocks of the weight type");
         if (y->ne[0] != n || n_rows(y) < n_ids) fail("y must hold n_ids rows of the row length");
         for (int64_t i = 0; i < n_ids; ++i)
             if (ids[i] < 0 || ids[i] >= rows)

@@ -44,9 +44,9 @@ const QuantType &check_shapes(const llm4all_tensor *w, const llm4all_tensor *x, 
     const int64_t n_in = w->ne[0], n_out = rows_of(*w), n_tok = rows_of(*x);
     if (x->type != LLM4ALL_TYPE_F32 || y->type != LLM4ALL_TYPE_F32)
         fail("x and y must be F32");
-    if (n_in < 1 || n_in % qt->block)
-        fail("rows of " + std::to_string(n_in) + " values are not whole " + qt->suffix + " blocks of " +
-             std::to_string(qt->block));
+    if (n_in < 1 || n_in % qt->block_size)
+        fail("rows of " + std::to_string(n_in) + " values are not whole " + qt->name + " blocks of " +
+             std::to_string(qt->block_size));
     if (x->ne[0] != n_in || y->ne[0] != n_out || rows_of(*y) != n_tok)
         fail("shapes do not fit: w [" + std::to_string(n_in) + ", " + std::to_string(n_out) + "], x [" +
              std::to_string(x->ne[0]) + ", " + std::to_string(n_tok) + "], y [" + std::to_string(y->ne[0]) + ", " +
@@ -62,7 +62,7 @@ void run_one(llm4all_backend_ctx *ctx, const QuantType &qt, const llm4all_tensor
     if (n_tok == 0 || n_out == 0) return;
     const bool vec = n_tok <= MV_TOK;
     const int64_t wg_rows = vec ? MV_ROWS : MM_ROWS, wg_tok = vec ? MV_TOK : MM_TOK;
-    const std::string shader = std::string(n_tok == 1 ? "mul_mat_vec_" : vec ? "mul_mat_vecn_" : "mul_mat_mm_") + qt.suffix;
+    const std::string shader = std::string(n_tok == 1 ? "mul_mat_vec_" : vec ? "mul_mat_vecn_" : "mul_mat_mm_") + suffix(qt);
 
     // One binding may span at most max_binding_bytes (2 GiB: the kernels' 32-bit
     // indices) including the skew of an unaligned start: split large matrices by rows,

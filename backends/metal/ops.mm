@@ -201,13 +201,13 @@ int32_t get_rows(llm4all_backend_ctx *ctx, const llm4all_tensor *w, const int32_
         const QuantType *qt = quant_type(w->type);
         if (!qt) fail("unsupported weight type " + std::to_string(w->type));
         const int64_t n = w->ne[0], rows = n_rows(w);
-        need(n > 0 && n % qt->block == 0 && y->ne[0] == n && n_rows(y) >= n_ids,
+        need(n > 0 && n % qt->block_size == 0 && y->ne[0] == n && n_rows(y) >= n_ids,
              "rows must be whole blocks and y [row length, n_ids]");
         for (int64_t i = 0; i < n_ids; ++i)
             if (ids[i] < 0 || ids[i] >= rows)
                 fail("row id " + std::to_string(ids[i]) + " outside [0, " + std::to_string(rows) + ")");
         const size_t rb = row_bytes(*qt, n);
-        const std::string shader = std::string("get_rows_") + qt->suffix;
+        const std::string shader = std::string("get_rows_") + suffix(*qt);
         const uint64_t limit = ctx->max_binding_bytes() - 256;
         if (rb > limit || uint64_t(n) * 4 > limit) fail("one row is larger than a binding may span");
         const int64_t ids_per_piece = std::max<int64_t>(1, int64_t(limit / (uint64_t(n) * 4)));

@@ -50,9 +50,9 @@ const QuantType &check_shapes(const llm4all_tensor *w, const llm4all_tensor *x, 
     const int64_t n_in = w->ne[0], n_out = rows_of(*w), n_tok = rows_of(*x);
     if (x->type != LLM4ALL_TYPE_F32 || y->type != LLM4ALL_TYPE_F32)
         fail("x and y must be F32");
-    if (n_in < 1 || n_in % qt->block)
-        fail("rows of " + std::to_string(n_in) + " values are not whole " + qt->suffix + " blocks of " +
-             std::to_string(qt->block));
+    if (n_in < 1 || n_in % qt->block_size)
+        fail("rows of " + std::to_string(n_in) + " values are not whole " + qt->name + " blocks of " +
+             std::to_string(qt->block_size));
     if (x->ne[0] != n_in || y->ne[0] != n_out || rows_of(*y) != n_tok)
         fail("shapes do not fit: w [" + std::to_string(n_in) + ", " + std::to_string(n_out) + "], x [" +
              std::to_string(x->ne[0]) + ", " + std::to_string(n_tok) + "], y [" + std::to_string(y->ne[0]) + ", " +
@@ -84,7 +84,7 @@ void run_one(llm4all_backend_ctx *ctx, const QuantType &qt, const llm4all_tensor
     const int64_t wg_rows = wide ? MV_ROWS_EMULATED : vec ? MV_ROWS : MM_ROWS, wg_tok = vec ? MV_TOK : MM_TOK;
     const std::string shader =
         std::string(wide ? "mul_mat_vec64_" : n_tok == 1 ? "mul_mat_vec_" : vec ? "mul_mat_vecn_" : "mul_mat_mm_") +
-        qt.suffix;
+        suffix(qt);
 
     // One binding may span at most max_binding_bytes (128 MiB on lavapipe) including
     // the skew of an unaligned start: split large matrices by rows, long batches by tokens.

@@ -1,4 +1,4 @@
-// types.h — facts about tensor element types (block size, bytes, name).
+// types.h — facts about tensor element types (block size, bytes, name), for the core.
 // Type ids are GGUF's; quantized types store rows as whole blocks.
 #pragma once
 
@@ -7,26 +7,20 @@
 #include <string>
 
 #include "llm4all/backend.h"
+#include "llm4all/type_info.h"
 
 namespace llm4all {
 
-struct TypeInfo {
-    const char *name;     // "F32", "Q4_1", ...
-    int64_t block_size;   // elements per block (1 for F32/F16/BF16)
-    size_t type_size;     // bytes per block
-};
+// The one table of block facts (llm4all/type_info.h, which plugins read too).
+using TypeInfo = llm4all_type_info;
 
 // nullptr for ids that are unknown or not a storage type we can read.
-const TypeInfo *type_info(int32_t type);
+inline const TypeInfo *type_info(int32_t type) { return llm4all_type_info_of(type); }
 
 // Bytes of a row of n elements; n must be a multiple of the block size.
 inline size_t row_bytes(const TypeInfo &ti, int64_t n) {
     return static_cast<size_t>(n / ti.block_size) * ti.type_size;
 }
-
-} // namespace llm4all
-
-namespace llm4all {
 
 // Bytes of a whole tensor of a known type (rows of ne[0] stored back to back).
 inline size_t tensor_bytes(const llm4all_tensor &t) {

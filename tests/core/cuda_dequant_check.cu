@@ -63,7 +63,7 @@ std::vector<uint8_t> random_rows(const llm4all::cu::QuantType &t, int64_t n, int
             const float f = nd(g_rng);
             std::memcpy(out.data() + 4 * i, &f, 4);
         }
-    } else if (t.block == 1) {
+    } else if (t.block_size == 1) {
         for (size_t i = 0; i < out.size() / 2; ++i) {
             const float f = nd(g_rng);
             uint16_t h;
@@ -81,10 +81,10 @@ std::vector<uint8_t> random_rows(const llm4all::cu::QuantType &t, int64_t n, int
         std::uniform_int_distribution<int> byte(0, 255);
         std::uniform_real_distribution<float> scale(0.002f, 0.02f);
         for (uint8_t &b : out) b = uint8_t(byte(g_rng));
-        for (size_t b = 0; b < out.size() / t.block_bytes; ++b)
+        for (size_t b = 0; b < out.size() / t.type_size; ++b)
             for (int off : f16_fields(t.type)) {
                 const __half x = __float2half_rn(scale(g_rng));
-                std::memcpy(out.data() + b * t.block_bytes + size_t(off), &x, 2);
+                std::memcpy(out.data() + b * t.type_size + size_t(off), &x, 2);
             }
     }
     return out;
@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
         if (!t) continue;
         for (int64_t blocks : {1, 3, 7}) {
             // Float rows of lengths that end mid-chunk of 8 (7, 21, 49 values).
-            const int64_t n = t->block == 1 ? 7 * blocks : t->block * blocks, rows = 5;
+            const int64_t n = t->block_size == 1 ? 7 * blocks : t->block_size * blocks, rows = 5;
             const std::vector<uint8_t> w = random_rows(*t, n, rows);
             std::vector<float> ref(size_t(n * rows)), got(size_t(n * rows), NAN);
             std::vector<int32_t> ids = {0, 1, 2, 3, 4};

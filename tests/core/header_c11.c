@@ -1,6 +1,8 @@
-/* header_c11.c — proves the public header is clean C11: compiled with
- * -std=c11 -Wall -Wextra -pedantic -Werror, and exercises each options init. */
+/* header_c11.c — proves the public headers are clean C11: compiled with
+ * -std=c11 -Wall -Wextra -pedantic -Werror, and exercises each options init and the
+ * type table plugins read. */
 #include "llm4all/llm4all.h"
+#include "llm4all/type_info.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,8 @@ int main(void) {
     llm4all_model_options_init(&mo);
     llm4all_session_options_init(&so);
     llm4all_generate_options_init(&go);
+    failures += !llm4all_type_info_of(LLM4ALL_TYPE_Q4_K) || llm4all_type_info_of(LLM4ALL_TYPE_Q4_K)->type_size != 144;
+    failures += llm4all_type_info_of(LLM4ALL_TYPE_Q8_K)->weight != 0 || llm4all_type_info_of(4) != NULL;
     failures += mo.size != sizeof mo;
     failures += so.size != sizeof so;
     failures += go.size != sizeof go || go.sampling.size != sizeof go.sampling;

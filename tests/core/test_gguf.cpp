@@ -2,7 +2,7 @@
 // getters and JSON output on a small valid file, and the malformed-file corpus
 // through the C ABI: every bad file must give an error naming it, never a crash.
 // Usage: test_gguf [--bad-dir DIR] [--no-model-load] [--verbose]
-// test-sources: core/src/gguf.cpp core/src/types.cpp
+// test-sources: core/src/gguf.cpp
 // test-fixtures: bad_gguf
 
 #include <dirent.h>

@@ -3,7 +3,7 @@
 // (core/src/gguf_writer), must be refused by llm4all_model_load and by the header
 // check behind `llm4all info` (llm4all_gguf_check_model) with BAD_GGUF and a
 // message naming the key and its value; the untouched copy must load.
-// test-sources: core/src/gguf.cpp core/src/gguf_writer.cpp core/src/types.cpp
+// test-sources: core/src/gguf.cpp core/src/gguf_writer.cpp
 
 #include <unistd.h>
 

@@ -3,7 +3,7 @@
 // the model, or are not LoRA adapters, must fail the load with INVALID_ARGUMENT and a
 // message naming the reason; a zero update leaves the logits bit-identical, a real
 // one changes them, and an options struct from before the LoRA fields loads no adapter.
-// test-sources: core/src/gguf.cpp core/src/gguf_writer.cpp core/src/types.cpp
+// test-sources: core/src/gguf.cpp core/src/gguf_writer.cpp
 
 #include <unistd.h>
 

@@ -4,7 +4,7 @@
 // originals; every malformed input, a cancel and IN == OUT fail with a clear
 // error and leave no file behind. Identity with llama.cpp's own quantizer is
 // tests/python/test_quantize.py's job.
-// test-sources: core/src/gguf.cpp core/src/types.cpp
+// test-sources: core/src/gguf.cpp
 // test-fixtures: bad_gguf
 
 #include <dirent.h>

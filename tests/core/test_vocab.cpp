@@ -3,7 +3,7 @@
 // vectors for real models), plus special tokens, detokenization and errors.
 // Test data: $LLM4ALL_TESTDATA or ../shared/testdata from the repository root.
 // test-fixtures: hf_vocab
-// test-sources: core/src/vocab.cpp core/src/vocab_special.cpp core/src/spm.cpp core/src/bpe.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/types.cpp core/src/error.cpp
+// test-sources: core/src/vocab.cpp core/src/vocab_special.cpp core/src/spm.cpp core/src/bpe.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/error.cpp
 #include "error.h"
 #include "gguf.h"
 #include "vocab.h"

@@ -5,7 +5,7 @@
 // detokenize and give pieces for every id. LLM4ALL_FUZZ_ITERS sets inputs per vocabulary,
 // LLM4ALL_FUZZ_BIG_KB the size of the long strings.
 // test-fixtures: hf_vocab
-// test-sources: core/src/vocab.cpp core/src/vocab_special.cpp core/src/spm.cpp core/src/bpe.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/types.cpp core/src/error.cpp
+// test-sources: core/src/vocab.cpp core/src/vocab_special.cpp core/src/spm.cpp core/src/bpe.cpp core/src/pretokenize.cpp core/src/unicode.cpp core/src/unicode_tables.cpp core/src/wordpiece.cpp core/src/gguf.cpp core/src/error.cpp
 #include "error.h"
 #include "gguf.h"
 #include "llm4all/llm4all.h"
