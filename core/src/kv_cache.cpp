@@ -51,9 +51,10 @@ KvCache::KvCache(const std::vector<Place> &place, const Hparams &hp, int32_t n_c
             t->data = bytes ? L.at.be->buffer_alloc(L.at.ctx, bytes) : nullptr;
             if (!t->data) {
                 free_buffers();
-                fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate the KV cache (" + std::to_string(bytes >> 20) +
-                                                    " MiB for layer " + std::to_string(l) + ", n_ctx " +
-                                                    std::to_string(n_ctx) + ")");
+                fail(LLM4ALL_ERR_OUT_OF_MEMORY, "cannot allocate the KV cache on " + std::string(L.at.be->name) +
+                                                    " (" + std::to_string(bytes >> 20) + " MiB for layer " +
+                                                    std::to_string(l) + ", n_ctx " + std::to_string(n_ctx) +
+                                                    "): use a smaller context or fewer GPU layers");
             }
             bytes_ += bytes;
             // Cleared now, as llama.cpp does: the cache's memory is committed when the session

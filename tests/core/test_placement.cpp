@@ -178,6 +178,7 @@ int main() {
     setenv("LLM4ALL_SHADOW_NO_TYPE", "0", 1);   // F32: every stories260K matrix
     expect_error("shadow", -1, LLM4ALL_ERR_UNSUPPORTED, "F32 weights");
     unsetenv("LLM4ALL_SHADOW_NO_TYPE");
+    expect_error("shadow", -2, LLM4ALL_ERR_INVALID_ARGUMENT, "n_gpu_layers must be -1");
     expect_error("shadow:1", -1, LLM4ALL_ERR_BACKEND, "there is no shadow device 1");
     expect_error("shadow:x", -1, LLM4ALL_ERR_INVALID_ARGUMENT, "must be a number");
     expect_error("warp-drive", -1, LLM4ALL_ERR_BACKEND, "unknown device \"warp-drive\"");

@@ -37,6 +37,7 @@ llm4all_status llm4all_model_load(const char *path, const llm4all_model_options 
                             "llm4all_model_options.size is wrong: call llm4all_model_options_init()");
             std::memcpy(&o, options, options->size);
         }
+        LLM4ALL_REQUIRE(o.n_gpu_layers >= -1, "n_gpu_layers must be -1 (all that fit), 0 (CPU only) or a layer count");
         std::unique_ptr<llm4all_model> m(new llm4all_model(path, o.device ? o.device : "auto", o.use_mmap));
         // Older callers' structs end before the LoRA fields: no adapters then.
         if (options && options->size >= offsetof(llm4all_model_options, n_lora) + sizeof(int32_t) && o.n_lora != 0) {
