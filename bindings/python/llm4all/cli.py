@@ -109,7 +109,10 @@ def summarize(desc: Dict[str, Any], path: str) -> Dict[str, Any]:
 def cmd_info(args: argparse.Namespace) -> int:
     from . import _core
     from .memory import process_rss
-    rss_before = process_rss()   # this program before it reads the file: what `run` holds too
+    # This program before it reads the file, with the backend plugins started (a GPU probe
+    # loads its driver into the process whatever device runs): what `run` holds too.
+    _core.devices_json()
+    rss_before = process_rss()
     # A catalogue embedding checkpoint (a Hugging Face folder) is described, and its memory
     # estimated, as the GGUF it runs as (converted once, as `llm4all embed` does).
     from .embeddings import resolve_embedding_model

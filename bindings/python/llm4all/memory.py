@@ -82,6 +82,11 @@ def estimate_memory(model: Union[str, "os.PathLike[str]"], n_ctx: int = DEFAULT_
     from .embeddings import resolve_embedding_model
 
     path = resolve_embedding_model(model, allow_download=False, cache=cache_dir)
+    if include_process and process is None:
+        # Start the backend plugins first: a GPU plugin's probe loads its driver into this
+        # process (Mesa's lavapipe brings LLVM, ~60 MiB) whatever device runs, so it belongs
+        # to what this process holds, as the interpreter does.
+        _core.devices_json()
     base = (process_rss() if process is None else int(process)) if include_process else 0
     e = _core.estimate_memory(path, int(n_ctx), int(n_batch), kv_type, device)
     return MemoryEstimate(weights=e["weights"], kv_cache=e["kv_cache"], compute=e["compute"],
