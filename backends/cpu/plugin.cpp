@@ -1,8 +1,6 @@
 // plugin.cpp — the CPU backend's plugin entry point: the function table, the
 // device description, host "buffers" and per-session contexts. The same
 // sources are built once per ISA level; LLM4ALL_CPU_VARIANT names this build.
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -10,6 +8,7 @@
 #include <thread>
 
 #include "cpu.h"
+#include "platform/platform.h"
 #include "quants.h"
 
 #ifndef LLM4ALL_CPU_VARIANT
@@ -31,11 +30,10 @@ int32_t device_count() { return 1; }
 
 bool device_info(int32_t device, llm4all_device_info *out) {
     if (device != 0 || !out) return false;
-    const long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     out->name = LLM4ALL_CPU_DISPLAY;
     out->kind = "cpu";
-    out->memory_total = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
-    out->memory_free = avail > 0 && page > 0 ? uint64_t(avail) * uint64_t(page) : 0;
+    out->memory_total = llm4all::platform::physical_memory();
+    out->memory_free = llm4all::platform::free_physical_memory();
     out->caps = LLM4ALL_CAP_HOST_MEMORY;
     out->description = "";
     return true;
@@ -81,11 +79,9 @@ void ctx_free(llm4all_backend_ctx *ctx) { delete ctx; }
 
 // Host memory, 64-byte aligned for the SIMD kernels.
 void *buffer_alloc(llm4all_backend_ctx *, size_t bytes) {
-    void *p = nullptr;
-    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) return nullptr;
-    return p;
+    return llm4all::platform::alloc_aligned(64, bytes);
 }
-void buffer_free(llm4all_backend_ctx *, void *buffer) { std::free(buffer); }
+void buffer_free(llm4all_backend_ctx *, void *buffer) { llm4all::platform::free_aligned(buffer); }
 void copy(llm4all_backend_ctx *, void *dst, const void *src, size_t bytes) {
     if (bytes) std::memmove(dst, src, bytes);
 }
@@ -93,7 +89,7 @@ void copy(llm4all_backend_ctx *, void *dst, const void *src, size_t bytes) {
 // Weights on the CPU are normally views of the mapped file; this memory is for
 // what the core must hold itself (e.g. a layer kept on the CPU beside a GPU).
 void *device_alloc(int32_t device, size_t bytes) { return device == 0 ? buffer_alloc(nullptr, bytes) : nullptr; }
-void device_free(int32_t, void *buffer) { std::free(buffer); }
+void device_free(int32_t, void *buffer) { llm4all::platform::free_aligned(buffer); }
 int32_t device_upload(int32_t, void *dst, const void *src, size_t bytes) {
     if (bytes) std::memmove(dst, src, bytes);
     return 0;
@@ -111,7 +107,7 @@ void log(int32_t level, const char *message) {
 
 } // namespace llm4all::cpu
 
-extern "C" __attribute__((visibility("default"))) const llm4all_backend_iface *
+extern "C" LLM4ALL_BACKEND_EXPORT const llm4all_backend_iface *
 llm4all_backend_init(llm4all_backend_log_fn log_fn) {
     using namespace llm4all::cpu;
     // Aggregate of constants and function addresses: initialised at load time

@@ -10,6 +10,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(_WIN32)
+#include "cpu_features.h"
+#endif
 
 #include "llm4all/backend.h"
 
@@ -37,9 +40,16 @@ struct Feature {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
+#if defined(_WIN32)
+// clang-cl links without compiler-rt's __cpu_model, which __builtin_cpu_supports reads:
+// Windows reads CPUID itself (cpu_features.h, checked against the builtin on Linux).
+#define LLM4ALL_FEATURE(name, display, state) \
+    { name, display, state, [] { return llm4all::cpu::cpuid_has(name); } }
+#else
 // __builtin_cpu_supports needs a literal name, hence one small function per feature.
 #define LLM4ALL_FEATURE(name, display, state) \
     { name, display, state, [] { return __builtin_cpu_supports(name) != 0; } }
+#endif
 const Feature k_features[] = {
     LLM4ALL_FEATURE("sse3", "SSE3", STATE_NONE),
     LLM4ALL_FEATURE("ssse3", "SSSE3", STATE_NONE),
@@ -158,18 +168,18 @@ bool evaluate(Text *why) {
 
 } // namespace
 
-extern "C" __attribute__((visibility("default"))) int32_t llm4all_backend_score(void) {
-#if defined(__x86_64__) || defined(__i386__)
+extern "C" LLM4ALL_BACKEND_EXPORT int32_t llm4all_backend_score(void) {
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
     __builtin_cpu_init();
 #endif
     return evaluate(nullptr) ? LLM4ALL_CPU_SCORE : 0;
 }
 
-extern "C" __attribute__((visibility("default"))) const char *llm4all_backend_refusal(void) {
+extern "C" LLM4ALL_BACKEND_EXPORT const char *llm4all_backend_refusal(void) {
     // Per thread, so concurrent callers never see each other's half-written text.
     static thread_local Text why;
     why = Text();
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
     __builtin_cpu_init();
 #endif
     return evaluate(&why) ? "" : why.buf;

@@ -3,8 +3,6 @@
 // the same surface as every other language binding. The friendly API lives in the
 // pure-Python package (model.py); this file only converts types, owns handles,
 // releases the GIL while the engine works and maps status codes to llm4all.Error.
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -17,6 +15,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include "platform/platform.h"   // core/src: the shared library lookup, as the core does it
 
 #include "llm4all_raii.hpp"
 
@@ -85,10 +85,7 @@ std::vector<int32_t> token_list(py::handle obj) {
 }
 
 std::string lib_path() {
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void *>(&llm4all_abi_version), &info) && info.dli_fname)
-        return info.dli_fname;
-    return {};
+    return llm4all::platform::library_path_of(reinterpret_cast<const void *>(&llm4all_abi_version));
 }
 
 // Runs an engine call on a worker thread while the calling (main) thread waits

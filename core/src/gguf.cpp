@@ -12,12 +12,8 @@
 #include <cstring>
 #include <limits>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "error.h"
+#include "platform/platform.h"
 #include "types.h"
 
 namespace llm4all {
@@ -450,35 +446,20 @@ private:
 std::unique_ptr<GgufFile> GgufFile::open(const std::string &path, bool use_mmap) {
     std::unique_ptr<GgufFile> f(new GgufFile());
     f->path_ = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(LLM4ALL_ERR_IO, path + ": cannot open: " + std::strerror(errno));
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    struct stat st;
-    if (::fstat(fd, &st) != 0) fail(LLM4ALL_ERR_IO, path + ": cannot stat: " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) fail(LLM4ALL_ERR_IO, path + ": not a regular file");
-    f->size_ = static_cast<uint64_t>(st.st_size);
+    platform::InputFile file;
+    if (!file.open(path)) fail(LLM4ALL_ERR_IO, path + ": " + file.reason());
+    f->size_ = file.size();
     if (f->size_ == 0) fail(LLM4ALL_ERR_BAD_GGUF, path + ": file is empty (at byte offset 0)");
     if (f->size_ > std::numeric_limits<size_t>::max())
         fail(LLM4ALL_ERR_IO, path + ": file too large for this address space");
 
     if (use_mmap) {
-        void *m = ::mmap(nullptr, static_cast<size_t>(f->size_), PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) fail(LLM4ALL_ERR_IO, path + ": mmap failed: " + std::strerror(errno));
-        f->base_ = static_cast<const uint8_t *>(m);
+        f->base_ = file.map();
+        if (!f->base_) fail(LLM4ALL_ERR_IO, path + ": " + file.reason());
         f->mapped_ = true;
     } else {
         f->owned_.resize(static_cast<size_t>(f->size_));
-        size_t done = 0;
-        while (done < f->owned_.size()) {
-            ssize_t r = ::read(fd, f->owned_.data() + done, f->owned_.size() - done);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) fail(LLM4ALL_ERR_IO, path + ": read failed: " + std::strerror(errno));
-            if (r == 0) fail(LLM4ALL_ERR_IO, path + ": file shrank while being read");
-            done += static_cast<size_t>(r);
-        }
+        if (!file.read_all(f->owned_.data())) fail(LLM4ALL_ERR_IO, path + ": " + file.reason());
         f->base_ = f->owned_.data();
     }
     GgufParser(*f).parse();
@@ -486,7 +467,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string &path, bool use_mmap)
 }
 
 GgufFile::~GgufFile() {
-    if (mapped_ && base_) ::munmap(const_cast<uint8_t *>(base_), static_cast<size_t>(size_));
+    if (mapped_ && base_) platform::unmap_file(base_, size_);
 }
 
 const GgufValue *GgufFile::find(const std::string &key) const {

@@ -2,14 +2,12 @@
 // temporary-file-then-rename dance.
 #include "gguf_writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "error.h"
+#include "platform/platform.h"
 
 namespace llm4all {
 
@@ -34,20 +32,14 @@ GgufWriter::GgufWriter(const std::string &path, uint64_t alignment) : path_(path
     // A name unique to this process and call, in the destination's directory so
     // the final rename stays on one file system. O_EXCL never reuses someone's file.
     static std::atomic<unsigned> counter{0};
-    temp_ = path + ".partial." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-    const int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) io_fail("cannot write " + path + ": cannot create its temporary file", temp_);
-    f_ = ::fdopen(fd, "wb");
-    if (!f_) {
-        ::close(fd);
-        ::unlink(temp_.c_str());
-        io_fail("cannot open", temp_);
-    }
+    temp_ = path + ".partial." + std::to_string(platform::process_id()) + "." + std::to_string(counter++);
+    f_ = platform::create_new_file(temp_);
+    if (!f_) io_fail("cannot write " + path + ": cannot create its temporary file", temp_);
 }
 
 GgufWriter::~GgufWriter() {
     if (f_) std::fclose(f_);
-    if (!committed_) ::unlink(temp_.c_str());
+    if (!committed_) platform::remove_file(temp_);
 }
 
 void GgufWriter::put(const void *p, size_t n) {
@@ -133,11 +125,11 @@ void GgufWriter::write_tensor(const void *data, uint64_t size) {
 void GgufWriter::commit() {
     if (next_ != sizes_.size())
         fail(LLM4ALL_ERR_INTERNAL, temp_ + ": " + std::to_string(sizes_.size() - next_) + " tensors were not written");
-    if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) io_fail("cannot write", temp_);
+    if (std::fflush(f_) != 0 || !platform::sync_file(f_)) io_fail("cannot write", temp_);
     std::FILE *f = f_;
     f_ = nullptr;
     if (std::fclose(f) != 0) io_fail("cannot write", temp_);
-    if (std::rename(temp_.c_str(), path_.c_str()) != 0) io_fail("cannot rename " + temp_ + " to", path_);
+    if (!platform::replace_file(temp_, path_)) io_fail("cannot rename " + temp_ + " to", path_);
     committed_ = true;
 }
 

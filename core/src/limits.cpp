@@ -1,13 +1,12 @@
 // limits.cpp — checks of caller-supplied sizes against the machine (limits.h).
 #include "limits.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <string>
 #include <thread>
 
 #include "error.h"
+#include "platform/platform.h"
 
 namespace llm4all {
 
@@ -18,10 +17,7 @@ int32_t resolve_threads(int32_t n, const char *option) {
     return n > 0 ? n : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-uint64_t physical_memory_bytes() {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
-}
+uint64_t physical_memory_bytes() { return platform::physical_memory(); }
 
 void check_fits_memory(uint64_t bytes, const char *what) {
     const uint64_t ram = physical_memory_bytes();

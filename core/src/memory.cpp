@@ -13,20 +13,9 @@
 #include <sstream>
 #include <string>
 
-#if defined(__APPLE__)
-#include <mach/mach.h>
-#include <sys/sysctl.h>
-#elif defined(_WIN32)
-#ifndef NOMINMAX
-#define NOMINMAX   // keep std::min/std::max usable
-#endif
-#include <windows.h>
-#else
-#include <unistd.h>
-#endif
-
 #include "error.h"
 #include "kv_cache.h"
+#include "platform/platform.h"
 
 namespace llm4all {
 
@@ -133,61 +122,6 @@ uint64_t parse_bytes(const char *s) {
     return static_cast<uint64_t>(v * scale);
 }
 
-#if !defined(__APPLE__) && !defined(_WIN32)
-// A "key value" line's value from a /proc- or cgroup-style file; -1 when absent.
-int64_t file_value(const std::string &path, const std::string &key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (key.empty()) return std::strtoll(line.c_str(), nullptr, 10);
-        if (line.compare(0, key.size(), key) == 0 && line.size() > key.size() &&
-            (line[key.size()] == ' ' || line[key.size()] == ':'))
-            return std::strtoll(line.c_str() + key.size() + 1, nullptr, 10);
-    }
-    return -1;
-}
-
-int64_t file_number(const std::string &path) {
-    std::ifstream in(path);
-    std::string word;
-    if (!(in >> word) || word == "max") return -1;
-    return std::strtoll(word.c_str(), nullptr, 10);
-}
-
-// The room left under this process's cgroup memory limit (v2 or v1), counting the
-// cgroup's file cache as reclaimable; -1 when there is no limit.
-int64_t cgroup_room() {
-    std::vector<std::string> dirs;
-    std::ifstream in("/proc/self/cgroup");
-    std::string line;
-    while (std::getline(in, line)) {
-        const size_t a = line.find(':'), b = line.find(':', a + 1);
-        if (a == std::string::npos || b == std::string::npos) continue;
-        const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-        if (controllers.empty()) dirs.push_back("/sys/fs/cgroup" + path);
-        else if (controllers.find("memory") != std::string::npos) dirs.push_back("/sys/fs/cgroup/memory" + path);
-    }
-    dirs.push_back("/sys/fs/cgroup");          // inside a container's namespace
-    dirs.push_back("/sys/fs/cgroup/memory");
-    int64_t best = -1;
-    for (const std::string &d : dirs) {
-        int64_t limit = file_number(d + "/memory.max"), used = file_number(d + "/memory.current");
-        int64_t cache = file_value(d + "/memory.stat", "file");
-        if (limit < 0) {   // cgroup v1
-            limit = file_number(d + "/memory.limit_in_bytes");
-            used = file_number(d + "/memory.usage_in_bytes");
-            const int64_t a = file_value(d + "/memory.stat", "total_active_file"),
-                          i = file_value(d + "/memory.stat", "total_inactive_file");
-            cache = a >= 0 && i >= 0 ? a + i : -1;
-        }
-        if (limit <= 0 || limit >= (int64_t(1) << 60) || used < 0) continue;   // no limit there
-        const int64_t room = std::max<int64_t>(0, limit - used + std::max<int64_t>(cache, 0));
-        if (best < 0 || room < best) best = room;
-    }
-    return best;
-}
-#endif
-
 } // namespace
 
 SessionShape resolve_session_shape(const Hparams &hp, int32_t n_ctx, int32_t n_batch, int32_t kv_type) {
@@ -254,41 +188,9 @@ uint64_t available_memory(std::string *source) {
             return v;
         }
     }
-#if defined(__APPLE__)
-    // Free, inactive and purgeable pages: what the system gives a new allocation
-    // without swapping out what others use.
-    vm_statistics64_data_t vm{};
-    mach_msg_type_number_t count = HOST_VM_INFO64_COUNT;
-    vm_size_t page = 0;
-    if (host_page_size(mach_host_self(), &page) != KERN_SUCCESS ||
-        host_statistics64(mach_host_self(), HOST_VM_INFO64, reinterpret_cast<host_info64_t>(&vm), &count) != KERN_SUCCESS)
-        return 0;
-    src = "free + inactive + purgeable pages";
-    return (uint64_t(vm.free_count) + vm.inactive_count + vm.purgeable_count) * uint64_t(page);
-#elif defined(_WIN32)
-    MEMORYSTATUSEX st{};
-    st.dwLength = sizeof st;
-    if (!GlobalMemoryStatusEx(&st)) return 0;
-    src = "available physical memory";
-    return st.ullAvailPhys;
-#else
-    int64_t avail = file_value("/proc/meminfo", "MemAvailable");
-    if (avail >= 0) {
-        avail *= 1024;
-        src = "MemAvailable";
-    } else {
-        const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        if (pages <= 0 || page <= 0) return 0;
-        avail = int64_t(pages) * page;
-        src = "free memory";
-    }
-    const int64_t room = cgroup_room();
-    if (room >= 0 && room < avail) {
-        src = "cgroup memory limit";
-        return uint64_t(room);
-    }
-    return uint64_t(avail);
-#endif
+    // The system's figure (platform.h): MemAvailable and cgroup limits on Linux, free +
+    // inactive + purgeable pages on macOS, the available physical memory on Windows.
+    return platform::available_memory(&src);
 }
 
 namespace {

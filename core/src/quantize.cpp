@@ -3,7 +3,6 @@
 // f32, encode to the planned type on several threads), and rename at the end.
 #include "quantize.h"
 
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <exception>
@@ -15,6 +14,7 @@
 #include "float_rows.h"
 #include "gguf.h"
 #include "gguf_writer.h"
+#include "platform/platform.h"
 #include "quant/mix.h"
 #include "quant/quantize_rows.h"
 #include "types.h"
@@ -35,10 +35,8 @@ bool is_quantized(int32_t type) {
 // Refuses writing over the input, also when both names reach one file
 // through links or different spellings.
 void check_distinct(const std::string &in_path, const std::string &out_path) {
-    struct stat a {}, b {};
-    if (::stat(in_path.c_str(), &a) != 0) return;   // GgufFile::open reports a missing input
-    if (::stat(out_path.c_str(), &b) != 0) return;  // no output yet: cannot be the same file
-    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    // A missing input (GgufFile::open reports it) or no output yet: not the same file.
+    if (platform::same_file(in_path, out_path))
         fail(LLM4ALL_ERR_INVALID_ARGUMENT, "the output " + out_path + " is the input file " + in_path +
                                                "; choose another output name");
 }

@@ -1,5 +1,5 @@
-// registry.cpp — finds backend plugins (libllm4all-*.so) at run time, asks each
-// whether it can run on this machine, and picks the best one for a device string.
+// registry.cpp — finds backend plugins (libllm4all-*.so; *llm4all-*.dll on Windows) at
+// run time, asks each whether it can run on this machine, and picks the best one for a device string.
 // Plugins come from LLM4ALL_BACKEND_PATH first, then from the core library's own
 // directory, so a user can override a bundled plugin without reinstalling, then from
 // llm4all_* folders beside it (plugin wheels such as llm4all-cuda).
@@ -7,14 +7,12 @@
 // work around a bad one); the others are listed but never initialised.
 #include "registry.h"
 
-#include <dirent.h>
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <set>
 
 #include "error.h"
+#include "platform/platform.h"
 
 namespace llm4all {
 
@@ -26,11 +24,10 @@ void forward_plugin_log(int32_t level, const char *message) {
 }
 
 std::string core_library_dir() {
-    Dl_info info{};
     // Any function of this library tells us where the library itself lives.
-    if (!dladdr(reinterpret_cast<void *>(&core_library_dir), &info) || !info.dli_fname) return "";
-    std::string path = info.dli_fname;
-    size_t slash = path.rfind('/');
+    const std::string path = platform::library_path_of(reinterpret_cast<const void *>(&core_library_dir));
+    if (path.empty()) return "";
+    size_t slash = path.find_last_of(platform::k_dir_separators);
     return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
@@ -40,7 +37,7 @@ std::vector<std::string> search_dirs() {
         std::string s = env;
         size_t start = 0;
         while (start <= s.size()) {
-            size_t colon = s.find(':', start);
+            size_t colon = s.find(platform::k_path_list_separator, start);
             if (colon == std::string::npos) colon = s.size();
             if (colon > start) dirs.push_back(s.substr(start, colon - start));
             start = colon + 1;
@@ -51,25 +48,22 @@ std::vector<std::string> search_dirs() {
     // Installed from a wheel (core in .../site-packages/llm4all/), plugins that ship as
     // their own wheel (llm4all-cuda installs .../site-packages/llm4all_cuda/) sit in a
     // sibling folder named llm4all_<something>: a known path, so C callers find them too.
-    const size_t slash = own.rfind('/');
+    const size_t slash = own.find_last_of(platform::k_dir_separators);
     if (slash != std::string::npos && own.compare(slash + 1, std::string::npos, "llm4all") == 0) {
         const std::string parent = own.substr(0, slash);
-        std::vector<std::string> extra;
-        if (DIR *d = opendir(parent.c_str())) {
-            while (dirent *e = readdir(d)) {
-                const std::string name = e->d_name;
-                if (name.rfind("llm4all_", 0) == 0 && name.find('.') == std::string::npos)
-                    extra.push_back(parent + "/" + name);
-            }
-            closedir(d);
-        }
+        std::vector<std::string> names, extra;
+        platform::list_directory(parent, &names);
+        for (const std::string &name : names)
+            if (name.rfind("llm4all_", 0) == 0 && name.find('.') == std::string::npos)
+                extra.push_back(parent + "/" + name);
         std::sort(extra.begin(), extra.end());
         dirs.insert(dirs.end(), extra.begin(), extra.end());
     }
     return dirs;
 }
 
-const std::string k_prefix = "libllm4all-", k_suffix = ".so";
+// CMake's names for a loadable module (platform.h): libllm4all-cpu-avx2.so, llm4all-cpu-avx2.dll.
+const std::string k_prefix = LLM4ALL_PLUGIN_PREFIX "llm4all-", k_suffix = LLM4ALL_PLUGIN_SUFFIX;
 
 bool is_plugin_name(const std::string &name) {
     return name.size() > k_prefix.size() + k_suffix.size() && name.compare(0, k_prefix.size(), k_prefix) == 0 &&
@@ -79,7 +73,8 @@ bool is_plugin_name(const std::string &name) {
 // "libllm4all-cpu-avx512-vnni.so" -> ("cpu", "avx512-vnni"): what a plugin is called
 // before (or without) running its init, which a refused plugin never does.
 void names_from_file(const std::string &file, std::string &backend, std::string &variant) {
-    std::string stem = file.substr(file.rfind('/') + 1);
+    const size_t slash = file.find_last_of(platform::k_dir_separators);
+    std::string stem = slash == std::string::npos ? file : file.substr(slash + 1);
     stem = stem.substr(k_prefix.size(), stem.size() - k_prefix.size() - k_suffix.size());
     const size_t dash = stem.find('-');
     backend = stem.substr(0, dash);
@@ -96,14 +91,10 @@ std::string forced_cpu_variant() {
 
 // Sorted so the load order (and thus tie-breaking) does not depend on the file system.
 std::vector<std::string> plugin_files(const std::string &dir) {
-    std::vector<std::string> names;
-    DIR *d = opendir(dir.c_str());
-    if (!d) return names;
-    while (dirent *e = readdir(d)) {
-        std::string name = e->d_name;
+    std::vector<std::string> all, names;
+    if (!platform::list_directory(dir, &all)) return names;
+    for (const std::string &name : all)
         if (is_plugin_name(name)) names.push_back(name);
-    }
-    closedir(d);
     std::sort(names.begin(), names.end());
     return names;
 }
@@ -113,28 +104,29 @@ BackendPlugin load_plugin(const std::string &path, const std::string &forced) {
     BackendPlugin p;
     p.path = path;
     names_from_file(path, p.backend, p.variant);
-    void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    std::string why;
+    void *handle = platform::library_open(path, &why);
     if (!handle) {
-        const char *why = dlerror();
-        p.problem = std::string("cannot load: ") + (why ? why : "unknown dlopen error");
+        p.problem = "cannot load: " + why;
         return p;
     }
-    auto score_fn = reinterpret_cast<llm4all_backend_score_fn>(dlsym(handle, "llm4all_backend_score"));
-    auto init_fn = reinterpret_cast<llm4all_backend_init_fn>(dlsym(handle, "llm4all_backend_init"));
+    auto score_fn = reinterpret_cast<llm4all_backend_score_fn>(platform::library_symbol(handle, "llm4all_backend_score"));
+    auto init_fn = reinterpret_cast<llm4all_backend_init_fn>(platform::library_symbol(handle, "llm4all_backend_init"));
     if (!score_fn || !init_fn) {
         p.problem = "not a backend plugin: missing llm4all_backend_score or llm4all_backend_init";
-        dlclose(handle);
+        platform::library_close(handle);
         return p;
     }
     p.score = score_fn();
     if (p.score <= 0) {
         // Never call init: the plugin may be built for instructions this CPU lacks.
         p.score = 0;
-        auto refusal_fn = reinterpret_cast<llm4all_backend_refusal_fn>(dlsym(handle, "llm4all_backend_refusal"));
+        auto refusal_fn = reinterpret_cast<llm4all_backend_refusal_fn>(
+            platform::library_symbol(handle, "llm4all_backend_refusal"));
         const char *why = refusal_fn ? refusal_fn() : nullptr;
         p.problem = why && *why ? why : "needs CPU features this machine lacks";
         p.expected = true;
-        dlclose(handle);
+        platform::library_close(handle);
         return p;
     }
     if (!forced.empty() && p.backend == "cpu" && p.variant != forced) {
@@ -144,7 +136,7 @@ BackendPlugin load_plugin(const std::string &path, const std::string &forced) {
                     std::to_string(p.score) + ")";
         p.score = 0;
         p.expected = true;
-        dlclose(handle);
+        platform::library_close(handle);
         return p;
     }
     const llm4all_backend_iface *iface = init_fn(forward_plugin_log);
@@ -266,7 +258,7 @@ const BackendPlugin &pick_backend(const std::string &device) {
 
     std::string msg = "no usable backend for device \"" + device + "\"";
     if (reg.plugins.empty()) {
-        msg += ": no plugins (libllm4all-*.so) found";
+        msg += ": no plugins (" + k_prefix + "*" + k_suffix + ") found";
     } else {
         msg += "; plugins found:";
         for (const BackendPlugin &p : reg.plugins) {

@@ -9,6 +9,16 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(_WIN32)
+// The POSIX environment calls the tests use, for the Windows build (tools/windows_check.sh):
+// _putenv_s with an empty value removes the variable.
+inline int setenv(const char *name, const char *value, int overwrite) {
+    if (!overwrite && std::getenv(name)) return 0;
+    return _putenv_s(name, value);
+}
+inline int unsetenv(const char *name) { return _putenv_s(name, ""); }
+#endif
+
 inline int g_pass = 0, g_fail = 0;
 
 inline void check(bool ok, const std::string &what) {

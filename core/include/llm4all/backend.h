@@ -28,6 +28,15 @@ extern "C" {
 
 #define LLM4ALL_BACKEND_API_VERSION 2
 
+/* How a plugin exports its entry points (llm4all_backend_score, _init, _refusal):
+ * a DLL exports only what it marks, an ELF or Mach-O library built with hidden
+ * visibility only what is made visible. */
+#if defined(_WIN32)
+#  define LLM4ALL_BACKEND_EXPORT __declspec(dllexport)
+#else
+#  define LLM4ALL_BACKEND_EXPORT __attribute__((visibility("default")))
+#endif
+
 /* Tensor element types; ids equal GGUF's (ggml_type) so files map directly. */
 enum llm4all_type {
     LLM4ALL_TYPE_F32 = 0,

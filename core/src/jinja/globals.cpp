@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "interp.h"
+#include "platform/platform.h"
 
 namespace llm4all::jinja {
 
@@ -153,7 +154,7 @@ Value g_strftime(Interp &in, CallArgs &a) {
     std::time_t t = std::chrono::system_clock::to_time_t(now);
     long micros = static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000);
     std::tm tm{};
-    localtime_r(&t, &tm);
+    llm4all::platform::local_time(t, &tm);
     // datetime.now() is naive: %z and %Z are empty; %f is microseconds (Python's own)
     std::string fmt;
     const std::string &src = f->str();
