@@ -70,7 +70,7 @@ run() {   # name, then the command; output kept in $BUILD/<name>.log
         failed="$failed $name"; status=FAILED
     fi
     printf '  %-16s %-6s %3d s  %s\n' "$name" "$status" $(($(date +%s) - start)) \
-        "$(grep -E '^[0-9]+ passed|^SKIP' "$BUILD/$name.log" | tr '\n' ' ' | cut -c1-80)"
+        "$(grep -oE '[0-9]+ (checks )?passed, [0-9]+ failed' "$BUILD/$name.log" | tail -1)"
 }
 echo "windows_check: running under $($WINE --version 2>/dev/null)"
 for t in $TESTS; do run "$t" "$WINE" "$BIN/$t.exe"; done

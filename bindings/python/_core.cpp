@@ -16,7 +16,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "platform/platform.h"   // core/src: the shared library lookup, as the core does it
+#include "platform.h"   // core/src/platform: the shared library lookup, as the core does it
 
 #include "llm4all_raii.hpp"
 

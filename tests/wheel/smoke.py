@@ -20,7 +20,11 @@ from pathlib import Path
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 VARIANTS = ["generic", "avx2", "avx512", "avx512-vnni"] if X86 else ["generic"]   # x86-64 wheels carry all four
-CORE = "libllm4all.dylib" if sys.platform == "darwin" else "libllm4all.so"
+# File names as CMake makes them: clang-cl's DLLs have no "lib" prefix.
+if sys.platform == "win32":
+    CORE, PLUGIN = "llm4all.dll", "llm4all-{}.dll"
+else:
+    CORE, PLUGIN = ("libllm4all.dylib" if sys.platform == "darwin" else "libllm4all.so"), "libllm4all-{}.so"
 PROMPT, N = "Once upon a time", 16
 COMPILERS = ["cc", "c++", "gcc", "g++", "clang", "clang++", "cmake", "ld", "make", "ninja"]
 
@@ -69,14 +73,14 @@ def main():
 
     # The wheel's files: core, pybind11 module, headers, all four CPU variants.
     files = {Path(f).name for f in importlib.metadata.files("llm4all")}
-    want_files = [CORE, "llm4all.h"] + [f"libllm4all-cpu-{v}.so" for v in VARIANTS]
+    want_files = [CORE, "llm4all.h"] + [PLUGIN.format(f"cpu-{v}") for v in VARIANTS]
     check(all(f in files for f in want_files) and any(f.startswith("_core.") for f in files),
           f"wheel holds {', '.join(want_files)} and _core (missing: {[f for f in want_files if f not in files]})")
 
     # GPU plugins the build was able to make (LLM4ALL_WHEEL_PLUGINS, e.g. "vulkan"): in the
     # wheel, and listed by the installed package (a device is not needed for that).
     for name in filter(None, os.environ.get("LLM4ALL_WHEEL_PLUGINS", "").split(",")):
-        lib = f"libllm4all-{name}.so"
+        lib = PLUGIN.format(name)
         listed = [p for p in json.loads(_core.devices_json()) if p.get("backend") == name]
         check(lib in files and bool(listed), f"wheel holds {lib} and the core lists it ({listed})")
 
@@ -131,9 +135,9 @@ def main():
     extra = site / "llm4all_wheeltest"
     extra.mkdir(exist_ok=True)
     try:
-        shutil.copy(pkg / "libllm4all-cpu-generic.so", extra / "libllm4all-wheeltest-generic.so")
+        shutil.copy(pkg / PLUGIN.format("cpu-generic"), extra / PLUGIN.format("wheeltest-generic"))
         r = cli("devices", "--json")
-        paths = [p.get("plugin", "") for p in json.loads(r.stdout)] if r.returncode == 0 else []
+        paths = [p.get("plugin", "").replace("\\", "/") for p in json.loads(r.stdout)] if r.returncode == 0 else []
         check(any("/llm4all_wheeltest/" in p for p in paths), f"plugins in site-packages/llm4all_*/ are found ({paths})")
     finally:
         shutil.rmtree(extra)

@@ -14,11 +14,12 @@ import json
 import math
 import os
 import random
-import resource
 import statistics
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
+
+from . import oslayer
 
 SCHEMA = "llm4all-bench/1"
 
@@ -33,27 +34,13 @@ def default_threads() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size so far (VmHWM; ru_maxrss as fallback)."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024
+    """This process's peak resident set size so far (VmHWM; ru_maxrss or Windows' peak
+    working set as fallback)."""
+    return oslayer.peak_rss()
 
 
 def current_rss_bytes() -> int:
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return oslayer.current_rss()
 
 
 def summarize_samples(samples: Sequence[float]) -> Dict[str, Any]:

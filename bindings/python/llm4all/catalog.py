@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .download import OfflineError, Progress as _Progress, PullError, check_disk_space, download, is_offline
 from .download import hash_file as _hash_file, locked as _locked
+from . import oslayer
 
 __all__ = ["CatalogEntry", "CATALOG", "PullError", "OfflineError", "cache_dir", "cached_path", "is_cached", "pull",
            "pull_url", "resolve_model", "load_catalog", "list_models", "installed", "remove", "search",
@@ -591,18 +592,9 @@ def ram_needed(entry: CatalogEntry, cache: Union[str, os.PathLike, None] = None)
 
 
 def available_memory() -> Optional[int]:
-    """Bytes of memory available to a new process (Linux MemAvailable), None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    """Bytes of memory available to a new process (Linux MemAvailable, Windows' available
+    physical memory), None when unknown."""
+    return oslayer.available_memory()
 
 
 def installed(cache: Union[str, os.PathLike, None] = None) -> List[Tuple[str, Path, int]]:

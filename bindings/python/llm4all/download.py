@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
+from . import oslayer
+
 __all__ = ["PullError", "OfflineError", "ProgressFn", "is_offline", "download", "hash_file", "locked",
            "check_disk_space", "Progress"]
 
@@ -109,19 +111,10 @@ class Progress:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Serialises fetches of one file between processes (POSIX advisory lock on path)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; the .part name still keeps the final name clean
+    """Serialises fetches of one file between processes (flock on POSIX, msvcrt.locking on
+    Windows: oslayer.locked)."""
+    with oslayer.locked(path):
         yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def hash_file(path: Path) -> str:

@@ -10,31 +10,16 @@ load anyway); this module adds what the calling process itself already holds, so
 from __future__ import annotations
 
 import os
-import resource
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
 from . import _core
+from .oslayer import process_rss  # this process's resident memory (/proc, getrusage or Windows)
 
 __all__ = ["MemoryEstimate", "estimate_memory", "process_rss"]
 
 # llm4all.Model's default context, so that an estimate without n_ctx describes Model(name).
 DEFAULT_N_CTX = 2048
-
-
-def process_rss() -> int:
-    """Resident memory of this process now, in bytes (0 when the system does not say)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        pass
-    try:  # the peak so far: close to the current size for a process that has loaded nothing yet
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak) if sys.platform == "darwin" else int(peak) * 1024
-    except (OSError, ValueError, AttributeError):
-        return 0
 
 
 @dataclass
@@ -83,9 +68,9 @@ def estimate_memory(model: Union[str, "os.PathLike[str]"], n_ctx: int = DEFAULT_
 
     path = resolve_embedding_model(model, allow_download=False, cache=cache_dir)
     if include_process and process is None:
-        # Start the backend plugins first: a GPU plugin's probe loads its driver into this
-        # process (Mesa's lavapipe brings LLVM, ~60 MiB) whatever device runs, so it belongs
-        # to what this process holds, as the interpreter does.
+        # Start the backend plugins first: a GPU plugin that lists its devices in this
+        # process loads its driver whatever device runs (CUDA's does; Vulkan's asks a child
+        # process), so that belongs to what this process holds, as the interpreter does.
         _core.devices_json()
     base = (process_rss() if process is None else int(process)) if include_process else 0
     e = _core.estimate_memory(path, int(n_ctx), int(n_batch), kv_type, device)
