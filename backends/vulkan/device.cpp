@@ -428,6 +428,7 @@ const Pipeline &Device::pipeline(const char *shader, uint32_t n_bindings) {
 namespace {
 
 std::once_flag g_instance_once;
+std::atomic<bool> g_instance_started{false};
 Instance *g_instance = nullptr;
 std::string g_instance_problem;
 
@@ -530,8 +531,11 @@ void create_instance() {
 
 } // namespace
 
+bool instance_started() { return g_instance_started.load(); }
+
 Instance *instance(std::string *why) {
     std::call_once(g_instance_once, [] {
+        g_instance_started = true;
         try {
             create_instance();
         } catch (const std::exception &e) {

@@ -127,6 +127,7 @@ struct Instance {
     std::vector<std::unique_ptr<Device>> devices;
 };
 Instance *instance(std::string *why);
+bool instance_started();   // whether instance() has been called (the drivers are loaded)
 Device *device(int32_t index);  // nullptr when out of range or no instance
 
 // Plugin-wide address space: every allocation gets a distinct range.

@@ -8,6 +8,7 @@
 #include "context.h"
 #include "llm4all/llm4all.h"  // log levels
 #include "ops.h"
+#include "probe.h"
 
 namespace llm4all::vk {
 
@@ -32,12 +33,30 @@ __attribute__((weak)) int32_t mul_mat_multi(llm4all_backend_ctx *ctx, int32_t, c
 
 namespace {
 
+// Until a device is used, the child's answer (probe.h) describes them, so listing
+// devices or skipping emulated ones never loads a driver here.
+bool use_probe() { return !instance_started() && probe().ran; }
+
 int32_t device_count() {
+    if (use_probe()) return int32_t(probe().devices.size());
     Instance *inst = instance(nullptr);
     return inst ? int32_t(inst->devices.size()) : 0;
 }
 
 bool device_info(int32_t index, llm4all_device_info *out) {
+    // An emulated device is described from the probe; a real one is about to be used
+    // ("auto" picks it), so its fresh memory figures come from the driver itself.
+    if (use_probe() && out && index >= 0 && size_t(index) < probe().devices.size() &&
+        (probe().devices[size_t(index)].caps & LLM4ALL_CAP_EMULATED)) {
+        const ProbedDevice &p = probe().devices[size_t(index)];
+        out->name = p.name.c_str();
+        out->kind = "vulkan";
+        out->memory_total = p.memory_total;
+        out->memory_free = p.memory_free;
+        out->caps = p.caps;
+        out->description = p.description.c_str();
+        return true;
+    }
     Device *d = device(index);
     if (!d || !out) return false;
     out->name = d->name().c_str();
@@ -67,7 +86,10 @@ bool supports(llm4all_op op, int32_t type) {
     }
 }
 
-bool device_supports(int32_t index, llm4all_op op, int32_t type) { return device(index) && supports(op, type); }
+// Every device runs the same shaders: no need to open one (or load its driver) to answer.
+bool device_supports(int32_t index, llm4all_op op, int32_t type) {
+    return index >= 0 && index < device_count() && supports(op, type);
+}
 
 llm4all_backend_ctx *ctx_new(int32_t index, int32_t) {
     Device *d = device(index);
@@ -160,13 +182,19 @@ const char *last_error(llm4all_backend_ctx *ctx) { return ctx ? ctx->error.c_str
 } // namespace llm4all::vk
 
 extern "C" __attribute__((visibility("default"))) int32_t llm4all_backend_score(void) {
+    const llm4all::vk::Probe &p = llm4all::vk::probe();
+    if (p.ran) return p.devices.empty() ? 0 : 100;
     return llm4all::vk::instance(nullptr) ? 100 : 0;
 }
 
 extern "C" __attribute__((visibility("default"))) const char *llm4all_backend_refusal(void) {
     static thread_local std::string why;
     why.clear();
-    llm4all::vk::instance(&why);
+    const llm4all::vk::Probe &p = llm4all::vk::probe();
+    if (p.ran)
+        why = p.problem;
+    else
+        llm4all::vk::instance(&why);
     return why.c_str();
 }
 

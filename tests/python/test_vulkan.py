@@ -121,3 +121,47 @@ def test_malformed_files_fail_as_on_the_cpu(bad_gguf_dir):
                 _core.Model(str(path), device)
             errors.append((info.value.status_name, str(info.value)))
         assert errors[0] == errors[1], path.name
+
+
+# A child process loads a model on `device`, decodes, lists the devices, and prints the
+# Vulkan libraries it has mapped (the loader libvulkan.so.* and Mesa's libvulkan_*.so
+# drivers) with the device list.
+_MAPPED = """
+import json, os, sys
+from llm4all import _core
+m = _core.Model(sys.argv[1], sys.argv[2])
+s = _core.Session(m, n_ctx=64, n_threads=1)
+s.decode(m.tokenize("Once upon", add_special=True, parse_special=False), False)
+devices = [d for p in json.loads(_core.devices_json()) if p["backend"] == "vulkan" for d in p.get("devices", [])]
+maps = {line.split()[-1] for line in open("/proc/self/maps") if len(line.split()) >= 6}
+vk = sorted(os.path.basename(p) for p in maps if os.path.basename(p).startswith("libvulkan"))
+print(json.dumps({"mapped": vk, "devices": devices}))
+"""
+
+
+def _mapped(stories260k, device, **env):
+    import os
+    cp = subprocess.run([sys.executable, "-c", _MAPPED, str(stories260k), device], capture_output=True,
+                        env={**os.environ, **env}, timeout=300)
+    assert cp.returncode == 0, cp.stderr.decode(errors="replace")[-2000:]
+    return json.loads(cp.stdout)
+
+
+def test_a_process_that_runs_no_vulkan_device_maps_no_vulkan_driver(stories260k):
+    """The devices are listed by a child process (llm4all-vulkan-probe): listing them, or
+    "auto" skipping an emulated one, must not map a driver here (lavapipe's LLVM alone is
+    ~50 MiB that never unloads). Running on the device maps it; so does listing the devices
+    in this process (LLM4ALL_VULKAN_PROBE=0), which must list the same devices."""
+    cpu = _mapped(stories260k, "cpu")
+    assert cpu["mapped"] == [] and cpu["devices"], cpu
+    if all(d["emulated"] for d in cpu["devices"]):
+        auto = _mapped(stories260k, "auto")
+        assert auto["mapped"] == [], auto
+    used = _mapped(stories260k, "vulkan")
+    assert any(n.startswith("libvulkan.so") for n in used["mapped"]), used
+    inproc = _mapped(stories260k, "cpu", LLM4ALL_VULKAN_PROBE="0")
+    assert any(n.startswith("libvulkan.so") for n in inproc["mapped"]), inproc
+    keys = ("id", "name", "kind", "emulated", "memory_total", "supports")
+    for a, b, c in zip(cpu["devices"], inproc["devices"], used["devices"]):
+        assert {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys} == {k: c.get(k) for k in keys}
+    assert len(cpu["devices"]) == len(inproc["devices"]) == len(used["devices"])

@@ -83,6 +83,10 @@ def main():
         lib = PLUGIN.format(name)
         listed = [p for p in json.loads(_core.devices_json()) if p.get("backend") == name]
         check(lib in files and bool(listed), f"wheel holds {lib} and the core lists it ({listed})")
+    if "vulkan" in os.environ.get("LLM4ALL_WHEEL_PLUGINS", "").split(","):
+        # The Vulkan plugin lists its devices from this child process (backends/vulkan/probe.h).
+        probe = Path(llm4all.__file__).parent / "llm4all-vulkan-probe"
+        check(probe.is_file() and os.access(probe, os.X_OK), f"wheel holds {probe.name}, executable")
 
     # The Python API, the way the README shows it; with GOLDEN, llama.cpp's greedy text
     # (stories260K has no near tie of its top two in these 16 steps).
