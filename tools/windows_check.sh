@@ -4,7 +4,9 @@
 # (cmake/mingw-w64.cmake), then runs them under Wine: the OS layer and plugin discovery
 # (test_platform), GGUF loading through a file mapping (test_gguf), the memory estimate and
 # limits (test_memory, test_limits), sessions, batches, sampling, tokenizers and templates,
-# and llama.cpp's greedy text on stories260K through the C example program.
+# and llama.cpp's greedy text on stories260K through the C example program, from the best
+# CPU variant, from each one forced, and with AVX-512 hidden (refusal and fallback).
+# Takes about 3.5 min on 2 cores from a clean build folder (build ~200 s, tests ~10 s).
 # Needs: apt-get install g++-mingw-w64-x86-64-posix wine64 (and shared/testdata).
 # Usage: tools/windows_check.sh [build-dir]   (default build/win); exit status 1 on failure.
 set -u
@@ -80,6 +82,24 @@ golden() {
         grep -q "Once upon a time, there was a little girl named Lily. She loved to play"
 }
 run example_generate golden
+# The same text from each CPU variant forced (each DLL's kernels under the Windows x64 ABI);
+# one this CPU cannot run must be refused by its score (CPUID read by score.cpp), not crash.
+for v in generic avx2 avx512 avx512-vnni; do
+    [ -f "$BIN/libllm4all-cpu-$v.dll" ] || [ -f "$BIN/llm4all-cpu-$v.dll" ] || continue
+    if LLM4ALL_CPU_VARIANT=$v "$WINE" "$BIN/test_platform.exe" 2>&1 | grep -q "selected: cpu-$v,"; then
+        run "variant_$v" env LLM4ALL_CPU_VARIANT=$v bash -c "$(declare -f golden); WINE='$WINE' BIN='$BIN' TESTDATA='$TESTDATA' golden"
+    else
+        run "variant_$v" env LLM4ALL_CPU_VARIANT=$v bash -c "'$WINE' '$BIN/llm4all-generate.exe' '$TESTDATA/models/stories260K.gguf' x 2 2>&1 | grep -q 'cannot run here'"
+    fi
+done
+# A feature hidden (LLM4ALL_CPU_HIDE): the variants needing it are refused with the reason,
+# and the run falls back to the next one.
+refused() {
+    LLM4ALL_CPU_HIDE=avx512f LLM4ALL_CPU_VARIANT=avx512 "$WINE" "$BIN/llm4all-generate.exe" \
+        "$TESTDATA/models/stories260K.gguf" x 2 2>&1 | tee /dev/stderr | grep -q "cannot run here.*hidden by LLM4ALL_CPU_HIDE"
+}
+run hidden_refused refused
+run hidden_fallback env LLM4ALL_CPU_HIDE=avx512f bash -c "$(declare -f golden); WINE='$WINE' BIN='$BIN' TESTDATA='$TESTDATA' golden"
 t3=$(date +%s)
 rm -rf "$TMPDIR"
 
