@@ -25,11 +25,10 @@ N_BATCH = 512      # prompt tokens per forward pass (the session default)
 KV_BYTES = 2       # F16 K and V elements (the default kv_type)
 KV_ALIGN = 32      # kv_cache.h k_kv_align: a windowed layer keeps window + n_batch + 2*align - 1 rows
 RUNTIME_BYTES = 8 << 20    # core and backend libraries, C++ runtime, thread stacks
-# The parsed header arrays and the vocabulary's tables, per token: 380 bytes for a vocabulary
-# without merges (SentencePiece, WordPiece), 560 for a BPE one (about one merge per token).
-# Fitted to the core's estimate for the installed 49k-, 152k- and 262k-token vocabularies
-# (within 1%); Llama 3's 128k tokens with 280k merges would be underestimated.
-TOKEN_BYTES, BPE_TOKEN_BYTES = 380, 560
+# The vocabulary's tables, per token (the header's arrays stay in the mapped file): 68 bytes
+# for a vocabulary without merges (SentencePiece, WordPiece), 244 for a BPE one (about one
+# merge per token), as the core's estimate counts them (memory.cpp k_per_token, k_per_merge).
+TOKEN_BYTES, BPE_TOKEN_BYTES = 68, 244
 EMBD_ROWS_TOUCHED = 256 * 64 * 1024  # an untied embedding table: only the rows of the tokens run are read
 # Bits per weight of the embedding table in a file of each quant type (llama.cpp's choice:
 # Q4_K_M stores an untied token_embd as Q4_K; the tied one is the output head and is kept
@@ -41,9 +40,9 @@ EMBD_BPW = {"Q4_K_M": 4.5, "Q8_0": 8.5, "Q4_1": 5.0, "F16": 16.0, "F32": 32.0}
 # sliding_window). "window_every": of each group of this many layers all but the last use
 # the window (gemma3's 5 local : 1 global).
 # Llama 3.x (rope scaling in rope_freqs.weight, which the llama loader applies).
-# Its 128k-token vocabulary carries 280k merges: about 900 header/table bytes a token.
+# Its 128k-token vocabulary carries 280k merges: about 450 table bytes a token.
 _LLAMA_1B = dict(arch="llama", n_layer=16, n_embd=2048, n_ff=8192, n_head=32, n_head_kv=8, head_dim=64,
-                 n_vocab=128256, tied=True, vocab_bytes=900)
+                 n_vocab=128256, tied=True, vocab_bytes=450)
 _LLAMA_3B = dict(_LLAMA_1B, n_layer=28, n_embd=3072, n_head=24, head_dim=128)
 _QWEN_05B = dict(arch="qwen2", n_layer=24, n_embd=896, n_ff=4864, n_head=14, n_head_kv=2, head_dim=64,
                  n_vocab=151936, tied=True)
@@ -81,7 +80,7 @@ SHAPES: Dict[str, Dict[str, Any]] = {
     "deepseek-r1-qwen-1.5b": dict(_QWEN_15B, tied=False),
     "deepseek-r1-qwen-7b": _QWEN_7B,
     "deepseek-r1-llama-8b": dict(arch="llama", n_layer=32, n_embd=4096, n_ff=14336, n_head=32, n_head_kv=8,
-                                 head_dim=128, n_vocab=128256, tied=False, vocab_bytes=900),
+                                 head_dim=128, n_vocab=128256, tied=False, vocab_bytes=450),
     # Qwen3 (dense): head_dim 128 whatever the width; the 8B unties its head.
     "qwen3-0.6b": dict(arch="qwen3", n_layer=28, n_embd=1024, n_ff=3072, n_head=16, n_head_kv=8, head_dim=128,
                        n_vocab=151936, tied=True),

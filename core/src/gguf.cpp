@@ -173,6 +173,22 @@ std::string json_escape(const std::string &s) {
     return out;
 }
 
+void set_u(GgufValue &v, uint64_t x) {
+    v.u64 = x;
+    v.i64 = x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? static_cast<int64_t>(x) : 0;
+}
+void set_i(GgufValue &v, int64_t x) {
+    v.i64 = x;
+    v.u64 = x >= 0 ? static_cast<uint64_t>(x) : 0;
+}
+
+template <class T> T load(const uint8_t *&p) {
+    T v;
+    std::memcpy(&v, p, sizeof(T));   // unaligned-safe; the format is little-endian
+    p += sizeof(T);
+    return v;
+}
+
 // Reads the file bytes front to back; every read checks the bytes left first.
 // The context (which key or tensor is being read) goes into every error.
 class GgufParser {
@@ -355,6 +371,12 @@ private:
             if (count > kMaxMetadataValues - n_values_)
                 bad("metadata holds more than " + std::to_string(kMaxMetadataValues) + " values in all");
             n_values_ += count;
+            if (v.elem_type != GgufType::ARRAY) {
+                v.packed = p_ + pos_;
+                v.n_packed = count;
+                skip_elements(v.elem_type, count);
+                break;
+            }
             v.items.reserve(static_cast<size_t>(count));
             for (uint64_t i = 0; i < count; ++i) v.items.push_back(value(v.elem_type, depth + 1));
             break;
@@ -363,14 +385,33 @@ private:
         return v;
     }
 
-    static void set_u(GgufValue &v, uint64_t x) {
-        v.u64 = x;
-        v.i64 = x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? static_cast<int64_t>(x) : 0;
+    // Validates count packed elements of type t (what value() would check) and steps
+    // past them. Fixed-size ones were bounded by the caller's length check.
+    void skip_elements(GgufType t, uint64_t count) {
+        if (t == GgufType::STRING) {
+            for (uint64_t i = 0; i < count; ++i) {
+                const uint64_t start = pos_;
+                at_ = pos_;
+                const uint64_t len = u64("string value");
+                if (len > n_ - pos_) {
+                    at_ = start;
+                    bad("string value length " + std::to_string(len) + " runs past the end of the file (" +
+                        std::to_string(n_ - pos_) + " bytes left)");
+                }
+                pos_ += len;
+            }
+        } else if (t == GgufType::BOOL) {
+            for (uint64_t i = 0; i < count; ++i) {
+                at_ = pos_;
+                const uint8_t b = raw<uint8_t>("value");
+                if (b > 1) bad("bool value " + std::to_string(b) + " is neither 0 nor 1");
+            }
+        } else {
+            need(count * min_value_bytes(t), "value");
+            pos_ += count * min_value_bytes(t);
+        }
     }
-    static void set_i(GgufValue &v, int64_t x) {
-        v.i64 = x;
-        v.u64 = x >= 0 ? static_cast<uint64_t>(x) : 0;
-    }
+
 
     void read_tensor_info(uint64_t index) {
         at_ = pos_;
@@ -470,6 +511,40 @@ GgufFile::~GgufFile() {
     if (mapped_ && base_) platform::unmap_file(base_, size_);
 }
 
+void GgufValue::each(const std::function<void(size_t, const GgufValue &)> &fn) const {
+    if (!packed) {
+        for (size_t i = 0; i < items.size(); ++i) fn(i, items[i]);
+        return;
+    }
+    // The parser validated every element (bounds, bools), so this only decodes.
+    GgufValue v;
+    v.type = elem_type;
+    const uint8_t *p = packed;
+    for (uint64_t i = 0; i < n_packed; ++i) {
+        switch (elem_type) {
+        case GgufType::UINT8: set_u(v, load<uint8_t>(p)); break;
+        case GgufType::UINT16: set_u(v, load<uint16_t>(p)); break;
+        case GgufType::UINT32: set_u(v, load<uint32_t>(p)); break;
+        case GgufType::UINT64: set_u(v, load<uint64_t>(p)); break;
+        case GgufType::INT8: set_i(v, load<int8_t>(p)); break;
+        case GgufType::INT16: set_i(v, load<int16_t>(p)); break;
+        case GgufType::INT32: set_i(v, load<int32_t>(p)); break;
+        case GgufType::INT64: set_i(v, load<int64_t>(p)); break;
+        case GgufType::FLOAT32: v.f64 = load<float>(p); break;
+        case GgufType::FLOAT64: v.f64 = load<double>(p); break;
+        case GgufType::BOOL: v.b = load<uint8_t>(p) != 0; v.u64 = v.i64 = v.b; break;
+        case GgufType::STRING: {
+            const uint64_t len = load<uint64_t>(p);
+            v.str.assign(reinterpret_cast<const char *>(p), static_cast<size_t>(len));
+            p += len;
+            break;
+        }
+        case GgufType::ARRAY: return;   // never packed
+        }
+        fn(static_cast<size_t>(i), v);
+    }
+}
+
 const GgufValue *GgufFile::find(const std::string &key) const {
     auto it = kv_index_.find(key);
     return it == kv_index_.end() ? nullptr : &kv_[it->second].second;
@@ -542,8 +617,8 @@ std::vector<std::string> GgufFile::get_string_array(const std::string &key) cons
     const GgufValue &a = array_of(*this, key);
     if (a.elem_type != GgufType::STRING) wrong_type(*this, key, "ARRAY of STRING", a.elem_type);
     std::vector<std::string> out;
-    out.reserve(a.items.size());
-    for (const GgufValue &v : a.items) out.push_back(v.str);
+    out.reserve(a.size());
+    a.each([&](size_t, const GgufValue &v) { out.push_back(v.str); });
     return out;
 }
 
@@ -552,12 +627,12 @@ std::vector<float> GgufFile::get_float_array(const std::string &key) const {
     if (!is_float(a.elem_type) && !is_integer(a.elem_type))
         wrong_type(*this, key, "ARRAY of numbers", a.elem_type);
     std::vector<float> out;
-    out.reserve(a.items.size());
-    for (const GgufValue &v : a.items) {
+    out.reserve(a.size());
+    a.each([&](size_t, const GgufValue &v) {
         if (is_float(v.type)) out.push_back(static_cast<float>(v.f64));
         else if (v.type == GgufType::UINT64) out.push_back(static_cast<float>(v.u64));
         else out.push_back(static_cast<float>(v.i64));
-    }
+    });
     return out;
 }
 
@@ -565,13 +640,12 @@ std::vector<int32_t> GgufFile::get_int_array(const std::string &key) const {
     const GgufValue &a = array_of(*this, key);
     if (!is_integer(a.elem_type)) wrong_type(*this, key, "ARRAY of integers", a.elem_type);
     std::vector<int32_t> out;
-    out.reserve(a.items.size());
-    for (size_t i = 0; i < a.items.size(); ++i) {
-        const GgufValue &v = a.items[i];
+    out.reserve(a.size());
+    a.each([&](size_t i, const GgufValue &v) {
         // UINT32 0xFFFFFFFF is the usual "none" marker; keep its bit pattern (-1).
         if (v.type == GgufType::UINT32) {
             out.push_back(static_cast<int32_t>(static_cast<uint32_t>(v.u64)));
-            continue;
+            return;
         }
         bool neg_ok = v.type != GgufType::UINT64 ||
                       v.u64 <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
@@ -579,7 +653,7 @@ std::vector<int32_t> GgufFile::get_int_array(const std::string &key) const {
             fail(LLM4ALL_ERR_BAD_GGUF, path_ + ": key '" + key + "' element " + std::to_string(i) +
                                            " does not fit in int32");
         out.push_back(static_cast<int32_t>(v.i64));
-    }
+    });
     return out;
 }
 
@@ -607,17 +681,17 @@ void value_json(std::string &out, const GgufValue &v, uint64_t max_array) {
     case GgufType::BOOL: out += v.b ? "true" : "false"; break;
     case GgufType::STRING: out += '"' + json_escape(v.str) + '"'; break;
     case GgufType::ARRAY:
-        if (max_array != 0 && v.items.size() > max_array) {
+        if (max_array != 0 && v.size() > max_array) {
             out += "{\"type\":\"";
             out += gguf_type_name(v.elem_type);
-            out += "\",\"length\":" + std::to_string(v.items.size()) + "}";
+            out += "\",\"length\":" + std::to_string(v.size()) + "}";
             break;
         }
         out += '[';
-        for (size_t i = 0; i < v.items.size(); ++i) {
+        v.each([&](size_t i, const GgufValue &x) {
             if (i) out += ',';
-            value_json(out, v.items[i], max_array);
-        }
+            value_json(out, x, max_array);
+        });
         out += ']';
         break;
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,7 +24,10 @@ const char *gguf_type_name(GgufType type);
 
 // One metadata value. Scalars live in the numeric fields (an integer of any
 // width is kept in both i64 and u64 when representable), strings in str,
-// arrays (possibly nested) in items with elem_type naming their element type.
+// arrays with elem_type naming their element type: an array of scalars or
+// strings read from a file stays in the file's bytes (`packed`, valid while the
+// GgufFile is open; a vocabulary is 100k+ entries, and a GgufValue each would
+// cost ~100 bytes apiece), nested arrays and arrays built in memory are `items`.
 struct GgufValue {
     GgufType type = GgufType::UINT8;
     uint64_t u64 = 0;
@@ -33,6 +37,12 @@ struct GgufValue {
     std::string str;
     GgufType elem_type = GgufType::UINT8;
     std::vector<GgufValue> items;
+    const uint8_t *packed = nullptr;   // first element's bytes (validated at open)
+    uint64_t n_packed = 0;
+
+    uint64_t size() const { return packed ? n_packed : items.size(); }   // array length
+    // Calls fn(index, element) for each array element in order.
+    void each(const std::function<void(size_t, const GgufValue &)> &fn) const;
 };
 
 struct GgufTensorInfo {

@@ -57,8 +57,8 @@ void GgufWriter::put_value(const GgufValue &v) {
     case GgufType::STRING: put_string(v.str); return;
     case GgufType::ARRAY:
         put_u32(static_cast<uint32_t>(v.elem_type));
-        put_u64(v.items.size());
-        for (const GgufValue &item : v.items) put_value(item);
+        put_u64(v.size());
+        v.each([&](size_t, const GgufValue &item) { put_value(item); });
         return;
     case GgufType::BOOL: {
         const uint8_t b = v.b ? 1 : 0;

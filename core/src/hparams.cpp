@@ -146,10 +146,10 @@ Hparams read_hparams(const GgufFile &f) {
     const GgufValue *tokens = f.find("tokenizer.ggml.tokens");
     if (!tokens || tokens->type != GgufType::ARRAY)
         fail(LLM4ALL_ERR_BAD_GGUF, path + ": required key 'tokenizer.ggml.tokens' is missing or not an array");
-    if (tokens->items.empty() || tokens->items.size() > size_t(k_max_vocab))
-        fail(LLM4ALL_ERR_BAD_GGUF, path + ": key 'tokenizer.ggml.tokens' has " + std::to_string(tokens->items.size()) +
+    if (tokens->size() == 0 || tokens->size() > uint64_t(k_max_vocab))
+        fail(LLM4ALL_ERR_BAD_GGUF, path + ": key 'tokenizer.ggml.tokens' has " + std::to_string(tokens->size()) +
                                        " tokens (1.." + std::to_string(k_max_vocab) + " allowed)");
-    hp.n_vocab = static_cast<int32_t>(tokens->items.size());
+    hp.n_vocab = static_cast<int32_t>(tokens->size());
     check_tensors(f, hp);
     return hp;
 }

@@ -42,10 +42,10 @@ constexpr uint64_t k_encoder_tokens_per_row = 3;
 
 uint64_t f32_bytes(uint64_t n) { return n * sizeof(float); }
 
-// Bytes of a parsed header value: the GgufFile keeps every metadata array (the
-// vocabulary's tokens, scores, types and merges) as values of its own.
+// Heap bytes of a parsed header value: its string beyond the small-string buffer and
+// nested arrays; arrays of scalars and strings stay in the file's pages (gguf.h).
 uint64_t value_bytes(const GgufValue &v) {
-    uint64_t b = v.str.size() > 15 ? v.str.size() + 17 : 0;   // beyond the small-string buffer, + malloc header
+    uint64_t b = v.str.size() > 15 ? v.str.size() + 17 : 0;   // + malloc header
     for (const GgufValue &x : v.items) b += sizeof(GgufValue) + value_bytes(x);
     return b;
 }
@@ -56,7 +56,7 @@ uint64_t vocab_bytes(const Model &model) {
     uint64_t bytes = 0;
     for (const auto &kv : f.metadata()) bytes += value_bytes(kv.second);
     uint64_t n_merges = 0;
-    if (const GgufValue *m = f.find("tokenizer.ggml.merges")) n_merges = m->items.size();
+    if (const GgufValue *m = f.find("tokenizer.ggml.merges")) n_merges = m->size();
     return bytes + uint64_t(model.hparams().n_vocab) * k_per_token + n_merges * k_per_merge;
 }
 

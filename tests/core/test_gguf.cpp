@@ -162,9 +162,13 @@ void test_valid_base(const std::string &path) {
                  "get_bool on an integer");
     const llm4all::GgufValue *nested = f->find("test.nested");
     check(nested && nested->type == GgufType::ARRAY && nested->elem_type == GgufType::ARRAY &&
-              nested->items.size() == 3 && nested->items[0].items.size() == 2 && nested->items[0].items[1].i64 == 2 &&
-              nested->items[2].items.empty(),
+              nested->size() == 3 && nested->items[0].size() == 2 && nested->items[2].size() == 0,
           "nested array structure");
+    {
+        std::vector<int64_t> inner;   // packed elements of the inner array, decoded
+        nested->items[0].each([&](size_t, const llm4all::GgufValue &v) { inner.push_back(v.i64); });
+        check(inner == std::vector<int64_t>{1, 2}, "nested array elements");
+    }
     std::vector<std::string> strs = f->get_string_array("test.strings");
     check(strs.size() == 3 && strs[2] == "ccc", "string array");
     std::string j = f->to_json(0);

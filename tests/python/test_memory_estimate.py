@@ -74,10 +74,11 @@ def _long_prompt(testdata: Path, model: str, n_tokens: int) -> str:
     return m.detokenize(ids, False).decode("utf-8", errors="ignore")
 
 
-def _assert_close(what: str, estimate: int, peak: int) -> None:
+def _assert_close(what: str, estimate: int, peak: int, above: float = TOLERANCE) -> None:
+    """estimate within TOLERANCE below peak and `above` over it."""
     err = (estimate - peak) / peak
     print(f"{what}: estimate {estimate / 2**20:.1f} MiB, peak RSS {peak / 2**20:.1f} MiB ({err:+.1%})")
-    assert abs(err) <= TOLERANCE, f"{what}: estimate {estimate} B vs peak RSS {peak} B ({err:+.1%})"
+    assert -TOLERANCE <= err <= above, f"{what}: estimate {estimate} B vs peak RSS {peak} B ({err:+.1%})"
 
 
 # ---- the estimate's parts ------------------------------------------------------------
@@ -214,7 +215,9 @@ def test_short_run_peak_rss(name):
     _cached(name)
     est = _info_memory(name, DEFAULT_N_CTX)["total"]
     peak = _peak_rss("run", name, PROMPT, "-n", 16, "--n-ctx", DEFAULT_N_CTX, "--temp", 0, "-q")
-    _assert_close(f"{name} n_ctx {DEFAULT_N_CTX}, short prompt", est, peak)
+    # The estimate holds a full 512-token batch of compute buffers (what the next long prompt
+    # needs), most of whose pages a short prompt never touches: it may sit higher here.
+    _assert_close(f"{name} n_ctx {DEFAULT_N_CTX}, short prompt", est, peak, above=0.15)
 
 
 @pytest.mark.slow
