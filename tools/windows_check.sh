@@ -42,16 +42,16 @@ echo "windows_check: built in $((t1 - t0)) s ($BUILD.build.log)"
 # One wineserver for the whole run (a program started while the last one's server shuts
 # down can fail with "wine client error"); stopped at exit. Wine's first start in a fresh
 # prefix sets the prefix up (half a minute); not counted as a test.
-if [ -n "$WINESERVER" ]; then
-    "$WINESERVER" -p >/dev/null 2>&1
-    trap '"$WINESERVER" -k >/dev/null 2>&1' EXIT
-fi
+# TMPDIR (the tests' own files) is set first: Wine finds its server's socket under it.
+export TMPDIR=$(mktemp -d /tmp/llm4all-wincheck.XXXXXX)
+trap '[ -n "$WINESERVER" ] && "$WINESERVER" -k >/dev/null 2>&1; rm -rf "$TMPDIR"' EXIT
+[ -n "$WINESERVER" ] && "$WINESERVER" -p >/dev/null 2>&1
 "$WINE" cmd /c exit >/dev/null 2>&1
 t2=$(date +%s)
 
 BIN="$BUILD/lib"   # the core, its plugins and the programs share one folder on Windows
 ls "$BIN"/*llm4all-cpu-*.dll >/dev/null 2>&1 || { echo "windows_check: no CPU plugin DLLs in $BIN"; exit 1; }
-# Wine sees / as Z:, so Linux paths work as they are; TMPDIR for the tests' own files.
+# Wine sees / as Z:, so Linux paths work as they are.
 export LLM4ALL_TESTDATA="$TESTDATA"
 # The malformed-GGUF corpus (written by the script the Linux ctest uses) for test_gguf,
 # and the model cache (smollm2 for test_limits, tokenizer vectors for test_vocab) if there.
@@ -60,7 +60,6 @@ if command -v python3 >/dev/null && python3 tests/python/bad_gguf.py "$BUILD/bad
     export LLM4ALL_BAD_GGUF_DIR="$(cd "$BUILD" && pwd)/bad_gguf"
 fi
 export LLM4ALL_CACHE=${LLM4ALL_CACHE:-$HOME/.cache/llm4all/models}
-export TMPDIR=$(mktemp -d /tmp/llm4all-wincheck.XXXXXX)
 pass=0
 failed=""
 run() {   # name, then the command; output kept in $BUILD/<name>.log
@@ -101,7 +100,6 @@ refused() {
 run hidden_refused refused
 run hidden_fallback env LLM4ALL_CPU_HIDE=avx512f bash -c "$(declare -f golden); WINE='$WINE' BIN='$BIN' TESTDATA='$TESTDATA' golden"
 t3=$(date +%s)
-rm -rf "$TMPDIR"
 
 echo "windows_check: $pass passed, $(echo $failed | wc -w) failed${failed:+ (}${failed# }${failed:+)};" \
      "build $((t1 - t0)) s, Wine start $((t2 - t1)) s, tests $((t3 - t2)) s"
