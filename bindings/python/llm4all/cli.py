@@ -298,7 +298,8 @@ def format_devices(devices: List[Dict[str, Any]]) -> str:
         name = "-".join(filter(None, (d.get("backend", "?"), d.get("variant"))))
         rows.append(("*" if d.get("selected") else " ", name, d.get("score", 0), status or "no devices"))
     if not rows:
-        return "no backend plugins (libllm4all-*.so) found\n"
+        return ("no backend plugins (llm4all-*.dll) found\n" if sys.platform == "win32"
+                else "no backend plugins (libllm4all-*.so) found\n")
     w = max(len("plugin"), *(len(r[1]) for r in rows))
     lines = [f"  {'plugin':<{w}}  score  devices"]
     lines += [f"{mark} {name:<{w}}  {score:>5}  {status}" for mark, name, score, status in rows]
