@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest
-# (then all again under AddressSanitizer + UBSan + LeakSanitizer), the fuzz targets for
+# tests/run.sh — the whole test suite, as CI runs it: C/C++ tests through ctest, the
+# Windows build's under Wine (tools/windows_check.sh), all again under AddressSanitizer +
+# UBSan + LeakSanitizer, the fuzz targets for
 # 60 s each (tests/fuzz/run.sh, clang), the language bindings' tests (bindings/*/test.sh),
 # then the Python package, built once as the wheel users get (tools/build_wheel.sh checks
 # it in a compiler-less venv), installed and tested with pytest (the golden tests twice:
@@ -27,6 +28,16 @@ cmake --build build/release -j "$jobs"
 ctest --test-dir build/release --output-on-failure
 # The language bindings and their examples use this build's library (bindings/core_lib.sh).
 export LLM4ALL_LIB_DIR="$PWD/build/release/lib"
+
+echo "== the Windows x64 build: cross-compiled with MinGW-w64, its tests run under Wine (tools/windows_check.sh) =="
+if command -v x86_64-w64-mingw32-g++-posix >/dev/null && { command -v wine64 >/dev/null || [ -x /usr/lib/wine/wine64 ]; }; then
+  JOBS=$jobs bash tools/windows_check.sh build/win
+elif [ -n "${LLM4ALL_REQUIRE_WINDOWS_CHECK:-}" ]; then
+  echo "the Windows check needs g++-mingw-w64-x86-64-posix and wine64 (LLM4ALL_REQUIRE_WINDOWS_CHECK is set)" >&2
+  exit 1
+else
+  echo "skipped: the Windows check needs g++-mingw-w64-x86-64-posix and wine64 (apt-get install them)"
+fi
 
 echo "== the whole C/C++ suite under AddressSanitizer + UBSan + LeakSanitizer (ctest) =="
 # -fno-sanitize-recover (CMakeLists.txt): undefined behaviour fails the test; detect_leaks: so do leaks.

@@ -50,7 +50,9 @@ std::string probe_path() {
 // timed_out is set when it was killed for taking too long.
 std::string run_child(const std::string &exe, const std::string &plugin, bool *timed_out) {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return "";
+    if (pipe(fds) != 0) return "";   // not pipe2: macOS lacks it
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
