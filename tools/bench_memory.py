@@ -18,10 +18,10 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 from typing import Any, Dict, List, Optional
+
+from bench_vs_llamacpp import _child  # runs one engine's child process, reads its JSON report
 
 SCHEMA = "llm4all-bench-memory/1"
 STATUS_KEYS = (b"VmRSS:", b"VmHWM:", b"RssAnon:", b"RssFile:")
@@ -107,17 +107,6 @@ def llamacpp_worker(a: argparse.Namespace) -> Dict[str, Any]:
 
 
 # ---- the parent ------------------------------------------------------------------------------
-
-def _child(cmd: List[str], timeout: float) -> Dict[str, Any]:
-    with tempfile.TemporaryDirectory() as d:
-        out = os.path.join(d, "out.json")
-        proc = subprocess.run(cmd + ["--out", out], capture_output=True, timeout=timeout)
-        if proc.returncode != 0 or not os.path.exists(out):
-            err = proc.stderr.decode("utf-8", "replace")[-3000:]
-            raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {proc.returncode}):\n{err}")
-        with open(out, encoding="utf-8") as f:
-            return json.load(f)
-
 
 def _vocab_facts(path: str) -> List[str]:
     from llm4all import _core

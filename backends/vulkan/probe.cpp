@@ -37,13 +37,11 @@ std::string one_line(std::string s) {
     return s;
 }
 
-std::string probe_path() {
+// This plugin's own file ("" when unknown): the probe sits beside it and loads it.
+std::string plugin_path() {
     Dl_info info{};
     if (!dladdr(reinterpret_cast<void *>(&print_devices), &info) || !info.dli_fname) return "";
-    std::string dir = info.dli_fname;
-    const size_t slash = dir.rfind('/');
-    dir = slash == std::string::npos ? "." : dir.substr(0, slash);
-    return dir + "/llm4all-vulkan-probe";
+    return info.dli_fname;
 }
 
 // The child's stdout, or "" when it could not run or gave no complete answer.
@@ -103,12 +101,13 @@ Probe run_probe() {
     Probe p;
     const char *env = std::getenv("LLM4ALL_VULKAN_PROBE");
     if (env && std::strcmp(env, "0") == 0) return p;
-    const std::string exe = probe_path();
-    if (exe.empty() || access(exe.c_str(), X_OK) != 0) return p;
-    Dl_info info{};
-    dladdr(reinterpret_cast<void *>(&print_devices), &info);
+    const std::string plugin = plugin_path();
+    const size_t slash = plugin.rfind('/');
+    if (slash == std::string::npos) return p;
+    const std::string exe = plugin.substr(0, slash) + "/llm4all-vulkan-probe";
+    if (access(exe.c_str(), X_OK) != 0) return p;
     bool timed_out = false;
-    const std::string out = run_child(exe, info.dli_fname, &timed_out);
+    const std::string out = run_child(exe, plugin, &timed_out);
     if (timed_out) {
         p.ran = true;
         p.problem = "no Vulkan device (listing the devices took over " + std::to_string(k_timeout_ms / 1000) +
