@@ -24,7 +24,7 @@ N_CTX = 2048       # llm4all.Model's default context: the catalogue states RAM a
 N_BATCH = 512      # prompt tokens per forward pass (the session default)
 KV_BYTES = 2       # F16 K and V elements (the default kv_type)
 KV_ALIGN = 32      # kv_cache.h k_kv_align: a windowed layer keeps window + n_batch + 2*align - 1 rows
-RUNTIME_BYTES = 8 << 20    # core and backend libraries, C++ runtime, thread stacks
+RUNTIME_BYTES = 4 << 20    # allocator slack and thread stacks (memory.cpp k_runtime_fixed)
 # The vocabulary's tables, per token (the header's arrays stay in the mapped file): 68 bytes
 # for a vocabulary without merges (SentencePiece, WordPiece), 244 for a BPE one (about one
 # merge per token), as the core's estimate counts them (memory.cpp k_per_token, k_per_merge).

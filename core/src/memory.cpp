@@ -25,10 +25,13 @@ constexpr uint64_t k_page = 4096;
 // Pages the kernel maps around a faulting page of a mapped file when they are already
 // cached (fault-around, 64 KiB by default): what reading one embedding row can cost.
 constexpr uint64_t k_fault_around = 64 * 1024;
-// The core and backend libraries' code and data, the C++ runtime, the thread pool's
-// stacks as far as they are touched, and allocator slack (measured as the growth of a
-// process's RSS over a model load, less the tables counted below).
-constexpr uint64_t k_runtime_fixed = 8ull << 20;
+// What a run adds beyond the parts counted below: allocator slack and the thread pool's
+// stacks as far as they are touched (a run's peak RSS less the process before loading and
+// less every counted part: 1-2 MiB for an embedding run, 4-10 MiB for a decoder's, ~0 for
+// a tiny model). The libraries' own code and data are not counted: whoever asks for an
+// estimate has them loaded already (this library computes it), so they are in that
+// process's baseline, not in what loading adds.
+constexpr uint64_t k_runtime_fixed = 4ull << 20;
 // The parsed vocabulary beyond the header's own arrays: per token its text, score, type,
 // lookup slot and detokenizer piece; per BPE merge its key and hash node (fitted to the
 // RssAnon growth of loading 49k-, 152k- and 262k-token vocabularies).
