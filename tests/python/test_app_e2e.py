@@ -15,12 +15,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import launch as browser_launch
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
 pytest.importorskip("fastapi", reason="the server needs fastapi (pip install llm4all[serve])")
@@ -30,7 +30,6 @@ import llm4all  # noqa: E402
 from live_server import live_server  # noqa: E402
 from loopback_server import LoopbackServer  # noqa: E402
 
-CHROMIUM = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("LLM4ALL_SCREENSHOT_DIR") or ROOT / "docs" / "images")
 TINY = "tiny-stories"        # the catalogue entry the page downloads (stories260K)
@@ -98,10 +97,8 @@ def world(tmp_path_factory, stories260k, smollm2):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium, or set LLM4ALL_CHROMIUM)")
     with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        b = browser_launch(p)
         try:
             yield b
         finally:

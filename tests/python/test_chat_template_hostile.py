@@ -8,12 +8,12 @@ only the render call (time.perf_counter) and reports its peak RSS.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from sanitizer import RSS_SCALE, TIME_SCALE, child_env
 
 MSGS = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 
@@ -124,9 +124,11 @@ EMPTY_OR_ERROR = {"attr_filter_class", "dict_class", "item_dunder", "loop_dunder
 BAD_INPUT = {"invalid_utf8_template", "invalid_utf8_lone_continuation"}
 
 CHILD = textwrap.dedent(r"""
-    import json, resource, sys, time
-    # A runaway render must fail this child, not take the machine's memory with it.
-    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    import json, os, resource, sys, time
+    # A runaway render must fail this child, not take the machine's memory with it (under
+    # ASan its hard_rss_limit_mb does that: sanitizer.child_env).
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
     import llm4all
     job = json.loads(sys.stdin.read())
     kind, payload, msgs = job["kind"], job["payload"], job["messages"]
@@ -153,9 +155,9 @@ CHILD = textwrap.dedent(r"""
     print("RESULT " + json.dumps(result))
 """)
 
-TIMEOUT_S = 30      # the child's whole life: interpreter start, import, render
-RENDER_LIMIT_S = 1.0
-RSS_LIMIT_MIB = 1024
+TIMEOUT_S = 30 * TIME_SCALE      # the child's whole life: interpreter start, import, render
+RENDER_LIMIT_S = 1.0 * TIME_SCALE
+RSS_LIMIT_MIB = 1024 * RSS_SCALE
 
 
 def _run_child(template):
@@ -166,7 +168,7 @@ def _run_child(template):
     # On stdin: a 100k-deep nesting is ~200 kB, more than one argv string may hold.
     return subprocess.run([sys.executable, "-c", CHILD], input=json.dumps({"kind": kind, "payload": payload,
                                                                           "messages": MSGS}),
-                          capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ))
+                          capture_output=True, text=True, timeout=TIMEOUT_S, env=child_env(4096))
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -190,9 +192,9 @@ def test_hostile_template_fails_fast(name):
 
 
 AFTER_CHILD = textwrap.dedent(r"""
-    import resource
-    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-    import json, sys
+    import json, os, resource, sys
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
     import llm4all
     from llm4all import _core
     hostile, msgs = json.loads(sys.stdin.read())
@@ -226,7 +228,7 @@ def test_bad_context_and_render_after_hostile():
     names = ("macro_recursion", "string_doubling", "messages_pop", "nested_parens_100k", "range_1e9")
     try:
         proc = subprocess.run([sys.executable, "-c", AFTER_CHILD], input=json.dumps([[HOSTILE[n] for n in names], MSGS]),
-                              capture_output=True, text=True, timeout=TIMEOUT_S)
+                              capture_output=True, text=True, timeout=TIMEOUT_S, env=child_env(4096))
     except subprocess.TimeoutExpired:
         pytest.fail(f"did not finish within {TIMEOUT_S} s (hang)")
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]

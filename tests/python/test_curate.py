@@ -5,12 +5,12 @@ HTML page that loads nothing from elsewhere. Mojibake is made by Python's own co
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from browser import launch as browser_launch
 
 pytest.importorskip("datasketch", reason="near-dedup needs datasketch (pip install '.[curate]')")
 pytest.importorskip("sklearn", reason="the data map needs scikit-learn (pip install '.[curate]')")
@@ -257,13 +257,10 @@ def test_map_page_in_a_browser(dirty_run):
     """The page runs in Chromium with no script error and no request, and hovering a point
     shows that pair's id and text."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
-    chromium = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.skip(f"no Chromium at {chromium} (apt install chromium, or set LLM4ALL_CHROMIUM)")
     d, _, _ = dirty_run
     errors, requests, tip = [], [], ""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        browser = browser_launch(p)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

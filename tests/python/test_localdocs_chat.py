@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import launch as browser_launch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import localdocs_corpus as corpus  # noqa: E402
@@ -155,11 +156,8 @@ def test_server_localdocs_sources(live, collection):
 
 def test_page_picker_and_sources(live, collection, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
-    chromium = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).is_file():
-        pytest.skip(f"no Chromium at {chromium} (apt install chromium, or set LLM4ALL_CHROMIUM)")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        browser = browser_launch(p)
         try:
             ctx = browser.new_context(viewport={"width": 1100, "height": 760}, bypass_csp=True)
             page = ctx.new_page()

@@ -18,10 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import launch as browser_launch
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
 
-CHROMIUM = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
 # The page served from a made-up origin, every request answered by the test (no server):
 # *.localhost is a secure context in Chromium, as 127.0.0.1 is for the real server.
 FAKE_ORIGIN = "http://page.localhost"
@@ -44,10 +44,8 @@ STATIC = _static_dir()
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium, or set LLM4ALL_CHROMIUM)")
     with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        b = browser_launch(p)
         try:
             yield b
         finally:

@@ -1,0 +1,22 @@
+"""Headless Chromium for the page tests: Debian's /usr/bin/chromium (or $LLM4ALL_CHROMIUM)
+driven by Playwright; never a downloaded browser."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
+
+
+def launch(playwright):
+    """A headless Chromium from `playwright` (a sync_playwright() instance); skips the test,
+    with the reason, when there is none."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium, or set LLM4ALL_CHROMIUM)")
+    # A sanitizer runtime preloaded into the tests' interpreter (the suite under an ASan-built
+    # core, docs/fuzzing.md) must not reach the browser: Chromium never starts under it.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"], env=env)

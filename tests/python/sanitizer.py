@@ -1,0 +1,19 @@
+"""Whether the tests run against an ASan-built core (docs/fuzzing.md: the sanitizer runtime
+preloaded into the interpreter), and how that moves the limits the tests assert: a Debug
+build under ASan runs 10-20x slower, and its shadow memory and quarantine add to RSS."""
+
+import os
+
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+TIME_SCALE = 20 if UNDER_ASAN else 1
+RSS_SCALE = 2 if UNDER_ASAN else 1
+
+
+def child_env(rss_limit_mib: int) -> dict:
+    """This process's environment for a child Python that bounds its own memory: under ASan
+    RLIMIT_AS cannot (ASan reserves terabytes of address space for its shadow), so ASan's
+    hard_rss_limit_mb bounds the child instead."""
+    env = dict(os.environ)
+    if UNDER_ASAN:
+        env["ASAN_OPTIONS"] = f"{env.get('ASAN_OPTIONS', '')}:hard_rss_limit_mb={rss_limit_mib}".lstrip(":")
+    return env
