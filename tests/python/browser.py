@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sanitizer import plain_env
 
 CHROMIUM = os.environ.get("LLM4ALL_CHROMIUM", "/usr/bin/chromium")
 
@@ -16,7 +17,7 @@ def launch(playwright):
     with the reason, when there is none."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium, or set LLM4ALL_CHROMIUM)")
-    # A sanitizer runtime preloaded into the tests' interpreter (the suite under an ASan-built
-    # core, docs/fuzzing.md) must not reach the browser: Chromium never starts under it.
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"], env=env)
+    # Under an ASan-built core (docs/fuzzing.md) Chromium never starts with the sanitizer
+    # runtime preloaded: it gets the environment without it.
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"],
+                                      env=plain_env())

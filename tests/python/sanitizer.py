@@ -17,3 +17,10 @@ def child_env(rss_limit_mib: int) -> dict:
     if UNDER_ASAN:
         env["ASAN_OPTIONS"] = f"{env.get('ASAN_OPTIONS', '')}:hard_rss_limit_mb={rss_limit_mib}".lstrip(":")
     return env
+
+
+def plain_env() -> dict:
+    """This process's environment without a preloaded sanitizer runtime, for programs that are
+    not the engine (a browser, compilers, other languages' runtimes): they fail or hang under
+    it, and nothing of ours runs in them to check."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
