@@ -44,9 +44,11 @@ struct Limits {
     uint64_t max_stack_bytes = 400u << 10;     // native stack the parser/interpreter may use (fits a
                                                // 1 MiB thread stack, e.g. a JVM thread's)
     uint64_t max_template_bytes = 16u << 20;   // template source size
-    uint32_t max_milliseconds = 500;           // wall-clock backstop for one render (0 = none);
-                                               // the limits above normally stop a template first
+    uint32_t max_milliseconds = 500;           // wall-clock backstop for one render (0 = none),
+                                               // plus k_render_ms_per_kib per KiB of the context's
+                                               // text; the limits above normally stop a template first
 };
+constexpr uint32_t k_render_ms_per_kib = 1;
 
 struct TemplateImpl;
 

@@ -969,10 +969,31 @@ Template Template::parse(std::string_view src, const Limits &limits) {
     return t;
 }
 
+// Bytes of text (strings and keys) in a render's context. Depth is bounded by the JSON
+// reader; the bound here only keeps a hand-built context from running away.
+static uint64_t text_bytes(const Value &v, int depth = 0) {
+    if (depth > 512) return 0;
+    if (v.is_string()) return v.str().size();
+    uint64_t n = 0;
+    if (v.is_list()) {
+        for (const Value &x : v.list_obj().items) n += text_bytes(x, depth + 1);
+    } else if (v.is_dict()) {
+        for (const auto &kv : v.dict_obj().items) n += text_bytes(kv.first, depth + 1) + text_bytes(kv.second, depth + 1);
+    }
+    return n;
+}
+
 std::string Template::render(const Value &ctx, const Limits &limits) const {
     if (!impl_) fail(LLM4ALL_ERR_TEMPLATE, "template not parsed");
     if (!ctx.is_dict()) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "template context must be a JSON object");
-    Interp in(*impl_, limits);
+    // The time backstop grows with the conversation: rendering is linear in its text (about
+    // 0.3 ms per KiB here), so a long context on a slow machine must not hit a fixed 500 ms.
+    Limits lim = limits;
+    if (lim.max_milliseconds) {
+        const uint64_t ms = lim.max_milliseconds + text_bytes(ctx) / 1024 * k_render_ms_per_kib;
+        lim.max_milliseconds = static_cast<uint32_t>(std::min<uint64_t>(ms, UINT32_MAX));
+    }
+    Interp in(*impl_, lim);
     char base;
     in.stack_base = &base;
     in.root.resize(impl_->symbols.size());
