@@ -24,3 +24,8 @@ def plain_env() -> dict:
     not the engine (a browser, compilers, other languages' runtimes): they fail or hang under
     it, and nothing of ours runs in them to check."""
     return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
+# Under ASan a process's RSS also holds ASan's shadow memory and the quarantine that keeps
+# freed blocks back (256 MiB): it says nothing about the engine's own memory there.
+RSS_NOT_COMPARABLE = "under ASan the RSS holds its shadow memory and quarantine, not comparable"

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sanitizer import RSS_NOT_COMPARABLE, UNDER_ASAN
 
 import llm4all
 from llm4all import _core, catalog
@@ -48,6 +49,8 @@ def _peak_rss(*args, env=None) -> int:
     """Peak RSS in bytes of a child running `llm4all ARGS` (ru_maxrss is in KiB on Linux)."""
     if not sys.platform.startswith("linux"):
         pytest.skip("ru_maxrss is compared in KiB, as Linux reports it")
+    if UNDER_ASAN:
+        pytest.skip(RSS_NOT_COMPARABLE)
     cp = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "llm4all", *map(str, args)],
                         capture_output=True, env=env, timeout=900)
     rc, maxrss = map(int, cp.stdout.split())

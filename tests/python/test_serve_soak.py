@@ -28,6 +28,7 @@ pytest.importorskip("fastapi", reason="llm4all serve needs fastapi")
 pytest.importorskip("uvicorn", reason="llm4all serve needs uvicorn")
 
 from live_server import live_server  # noqa: E402
+from sanitizer import RSS_NOT_COMPARABLE, UNDER_ASAN  # noqa: E402
 
 STREAMS = 16
 N_PARALLEL = 8          # half the streams wait in the queue at any time: joins, leaves and queued cancels
@@ -259,9 +260,12 @@ def test_soak_16_streams(stories260k, capsys):
     assert stats.kinds.get("hang_up_mid", 0) > 0 and stats.kinds.get("hang_up_first", 0) > 0
     assert idle["slots_busy"] == 0 and idle["queued"] == 0, f"slots still busy after every client left: {idle}"
     assert len(out["series"]) >= 4, f"too few RSS samples to judge growth: {out['series']}"
-    assert growth < RSS_GROWTH_LIMIT, \
-        f"server RSS grew {growth * 100:.1f}% from its early to its late steady state (limit " \
-        f"{RSS_GROWTH_LIMIT * 100:.0f}%): {[round(x / 1024, 1) for x in out['series']]} MiB"
+    if UNDER_ASAN:
+        print(f"  RSS growth not judged: {RSS_NOT_COMPARABLE}")
+    else:
+        assert growth < RSS_GROWTH_LIMIT, \
+            f"server RSS grew {growth * 100:.1f}% from its early to its late steady state (limit " \
+            f"{RSS_GROWTH_LIMIT * 100:.0f}%): {[round(x / 1024, 1) for x in out['series']]} MiB"
     bad = [f"stream {i}: {e}" for i, e in enumerate(burst) if e]
     assert not bad, "the final burst of 16 streams failed:\n" + "\n".join(bad)
     assert max(busy_seen, default=0) == N_PARALLEL, \
