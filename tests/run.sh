@@ -21,6 +21,9 @@ echo "== install the wheel with its test extra and fetch the catalogue models th
 python3 -m pip install -q --force-reinstall --no-deps "$wheel"   # same version as before: replace it anyway
 python3 -m pip install -q "$wheel[test]"
 python3 -m llm4all pull smollm2 gemma3 qwen05 qwen15 minilm embgemma
+# The bindings' embedding tests read minilm as a GGUF, which pytest would otherwise convert
+# only later: convert it now so that a fresh machine runs them instead of skipping.
+python3 -c "from llm4all.embeddings import embedding_model_path; print(embedding_model_path('minilm'))"
 
 echo "== C/C++ tests (ctest) =="
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
