@@ -698,8 +698,11 @@ def test_live_streamed_reply(live, context, tmp_path):
     assert "Paris" in reply
     n = ref["usage"]["completion_tokens"]
     stats = last_reply(page).locator(".stats").inner_text()
-    assert re.fullmatch(rf"{n} tokens · [\d.]+ tok/s · first token [\d.]+ s", stats), stats
-    assert float(re.search(r"([\d.]+) tok/s", stats).group(1)) > 0
+    # The page leaves the rate out when the tokens after the first came within 50 ms (chat.js):
+    # a short reply on a fast machine.
+    assert re.fullmatch(rf"{n} tokens( · [\d.]+ tok/s)? · first token [\d.]+ s", stats), stats
+    rate = re.search(r"([\d.]+) tok/s", stats)
+    assert rate is None or float(rate.group(1)) > 0
     # A second turn, longer and with code (for the screenshot): it grows on the page piece by
     # piece (~60 tokens: several animation frames even at hundreds of tokens/s).
     set_settings(page, max_tokens=96)
