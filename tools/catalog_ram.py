@@ -29,7 +29,10 @@ RUNTIME_BYTES = 4 << 20    # allocator slack and thread stacks (memory.cpp k_run
 # for a vocabulary without merges (SentencePiece, WordPiece), 244 for a BPE one (about one
 # merge per token), as the core's estimate counts them (memory.cpp k_per_token, k_per_merge).
 TOKEN_BYTES, BPE_TOKEN_BYTES = 68, 244
-EMBD_ROWS_TOUCHED = 256 * 64 * 1024  # an untied embedding table: only the rows of the tokens run are read
+# An embedding table no matmul reads (an untied head's, an encoder's) costs only the rows of
+# the tokens run, each 20 KiB resident: one distinct token per 32 positions of a decoder's
+# context, per 3 of an encoder's window (memory.cpp k_sparse_row and the rows per token).
+SPARSE_ROW_BYTES = 20 * 1024
 # Bits per weight of the embedding table in a file of each quant type (llama.cpp's choice:
 # Q4_K_M stores an untied token_embd as Q4_K; the tied one is the output head and is kept
 # in Q6_K/Q8_0, which only matters for the file size, already known).
@@ -142,13 +145,14 @@ def compute_bytes(s: Dict[str, Any], n_batch: int = N_BATCH) -> int:
     return 4 * n * (3 * E + 2 * Q + 2 * KV + 2 * F) + 2 * n * max(E, F) * 9 // 8 + 24 * s["n_vocab"]
 
 
-def weight_bytes(s: Dict[str, Any], file_size: int, quant: str) -> int:
+def weight_bytes(s: Dict[str, Any], file_size: int, quant: str, n_ctx: int = N_CTX) -> int:
     """File pages a run touches: all of them, but of an embedding table no matmul reads
     (an untied head, an encoder's) only the rows of the tokens run."""
     if s.get("tied", True) and s["arch"] != "bert":
         return file_size
     embd = int(s["n_vocab"] * s["n_embd"] * s.get("embd_bpw", EMBD_BPW.get(quant, 8.5)) / 8)
-    return file_size - embd + min(embd, EMBD_ROWS_TOUCHED)
+    rows = s["n_ctx_train"] // 3 + 1 if s["arch"] == "bert" else n_ctx // 32 + 1
+    return file_size - embd + min(embd, rows * SPARSE_ROW_BYTES)
 
 
 def runtime_bytes(s: Dict[str, Any]) -> int:
@@ -160,7 +164,7 @@ def runtime_bytes(s: Dict[str, Any]) -> int:
 def ram_bytes(s: Dict[str, Any], file_size: int, quant: str, n_ctx: int = N_CTX) -> int:
     """RAM a session at n_ctx needs with a full context: weights, KV cache, compute
     buffers and runtime, as the core's own estimate (`llm4all info --json`) counts them."""
-    return (weight_bytes(s, file_size, quant) + kv_cache_bytes(s, min(n_ctx, s.get("n_ctx_train", n_ctx)))
+    return (weight_bytes(s, file_size, quant, n_ctx) + kv_cache_bytes(s, min(n_ctx, s.get("n_ctx_train", n_ctx)))
             + compute_bytes(s) + runtime_bytes(s))
 
 

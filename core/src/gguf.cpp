@@ -507,6 +507,10 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string &path, bool use_mmap)
     return f;
 }
 
+void GgufFile::advise_sparse_reads(const void *data, uint64_t bytes) const {
+    if (mapped_) platform::advise_sparse_reads(data, bytes);
+}
+
 GgufFile::~GgufFile() {
     if (mapped_ && base_) platform::unmap_file(base_, size_);
 }

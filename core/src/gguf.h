@@ -88,6 +88,8 @@ public:
     const GgufTensorInfo *find_tensor(const std::string &name) const;
     // Start of the tensor's bytes (validated to lie inside the file).
     const uint8_t *tensor_data(const GgufTensorInfo &info) const;
+    // Bytes of a mapped file read sparsely (platform::advise_sparse_reads); nothing when read.
+    void advise_sparse_reads(const void *data, uint64_t bytes) const;
 
     // {"version":..,"alignment":..,"metadata":{..},"tensors":[..]}; arrays longer
     // than max_array (0 = no limit) become {"type":..,"length":N}.

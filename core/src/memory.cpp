@@ -22,9 +22,10 @@ namespace llm4all {
 namespace {
 
 constexpr uint64_t k_page = 4096;
-// Pages the kernel maps around a faulting page of a mapped file when they are already
-// cached (fault-around, 64 KiB by default): what reading one embedding row can cost.
-constexpr uint64_t k_fault_around = 64 * 1024;
+// What reading one row of a sparsely read embedding table makes resident: its pages and
+// what the kernel maps with them (Model advises no read-ahead and no fault-around; measured
+// 15-21 KiB a row with embgemma and minilm on a cold file).
+constexpr uint64_t k_sparse_row = 20 * 1024;
 // What a run adds beyond the parts counted below: allocator slack and the thread pool's
 // stacks as far as they are touched (a run's peak RSS less the process before loading and
 // less every counted part: 1-2 MiB for an embedding run, 4-10 MiB for a decoder's, ~0 for
@@ -37,8 +38,8 @@ constexpr uint64_t k_runtime_fixed = 4ull << 20;
 // RssAnon growth of loading 49k-, 152k- and 262k-token vocabularies).
 constexpr uint64_t k_per_token = 68;
 constexpr uint64_t k_per_merge = 176;
-// Embedding rows a run reads from a table that no matmul reads whole, each costing up to
-// k_fault_around: a decoder's conversation holds few distinct tokens (1 per 32 positions of
+// Embedding rows a run reads from a table that no matmul reads whole, each costing
+// k_sparse_row: a decoder's conversation holds few distinct tokens (1 per 32 positions of
 // its context here), an encoder's full window about one in three (measured on wiki text).
 constexpr uint64_t k_decoder_positions_per_row = 32;
 constexpr uint64_t k_encoder_tokens_per_row = 3;
@@ -82,7 +83,7 @@ uint64_t weight_bytes(const Model &model, int64_t n_tokens) {
         const uint64_t rows = uint64_t(std::max<int64_t>(n_tokens, 1)) /
                               (encoder ? k_encoder_tokens_per_row : k_decoder_positions_per_row) + 1;
         bytes -= embd;
-        bytes += std::min(embd, rows * k_fault_around);
+        bytes += std::min(embd, rows * k_sparse_row);
     }
     return bytes;
 }

@@ -70,6 +70,12 @@ private:
     std::string reason_;
 };
 void unmap_file(const void *base, uint64_t size);
+// Advice that a range of a mapped file is read a few pages here and there (an embedding
+// table read a row per token): no read-ahead and no mapping of cached neighbours around a
+// read page, and no 2 MiB mappings. Linux still maps a large folio of the page cache whole
+// (a freshly written file can be cached so): reclaimable cache, not memory the run needs.
+// Advice only: nothing changes where the system has none or refuses it.
+void advise_sparse_reads(const void *addr, uint64_t bytes);
 
 // Creates `path`, which must not exist yet, for writing in binary mode; nullptr with
 // errno set on failure.

@@ -105,6 +105,17 @@ bool InputFile::read_all(uint8_t *dst) {
 
 void unmap_file(const void *base, uint64_t size) { ::munmap(const_cast<void *>(base), static_cast<size_t>(size)); }
 
+void advise_sparse_reads(const void *addr, uint64_t bytes) {
+    const uintptr_t page = page_size();
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(addr) & ~(page - 1);
+    void *const start = reinterpret_cast<void *>(begin);
+    const size_t len = (reinterpret_cast<uintptr_t>(addr) + bytes + page - 1) / page * page - begin;
+    ::madvise(start, len, MADV_RANDOM);   // no read-ahead, no fault-around
+#ifdef MADV_NOHUGEPAGE
+    ::madvise(start, len, MADV_NOHUGEPAGE);   // no PMD mapping of cached 2 MiB folios
+#endif
+}
+
 std::FILE *create_new_file(const std::string &path) {
     // O_EXCL never reuses someone's file.
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);

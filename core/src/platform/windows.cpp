@@ -196,6 +196,8 @@ bool InputFile::read_all(uint8_t *dst) {
 
 void unmap_file(const void *base, uint64_t) { UnmapViewOfFile(base); }
 
+void advise_sparse_reads(const void *, uint64_t) {}   // file views are mapped by small pages
+
 std::FILE *create_new_file(const std::string &path) {
     // _O_EXCL never reuses someone's file; _O_NOINHERIT is O_CLOEXEC's counterpart.
     const int fd = _wopen(widen(path).c_str(), _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY | _O_NOINHERIT,
