@@ -547,11 +547,13 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
         const __m256 mw = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
         for (int t = 0; t < T; ++t) {
             const float *aw = reinterpret_cast<const float *>(a[t][i].qs);   // 4 int8 per dword, broadcast as bits
-            __m256i isum = _mm256_setzero_si256();
+            // Two chains of 4 dpbusd, not one of 8: each waits on the last one's result.
+            __m256i part[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int j = 0; j < 8; ++j) {
                 const __m256i aj = _mm256_castps_si256(_mm256_broadcast_ss(aw + j));
-                isum = udot32_acc(isum, wu[j], sign ? _mm256_sign_epi8(aj, ws[j]) : aj);
+                part[j & 1] = udot32_acc(part[j & 1], wu[j], sign ? _mm256_sign_epi8(aj, ws[j]) : aj);
             }
+            __m256i isum = _mm256_add_epi32(part[0], part[1]);
             if constexpr (gemv_offset<B> != 0) {
                 const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
                 const __m256i corr = udot32(_mm256_set1_epi8(gemv_offset<B>), aq);
