@@ -63,7 +63,10 @@ def _evict_from_page_cache(path) -> None:
     folio of the page cache whole, and a file just written (converted) can be cached in 2 MiB
     folios, so that each embedding row read from a sparsely read table would count up to
     2 MiB of cache in the reader's RSS (reclaimable, not what the run needs; the estimate
-    counts the pages read)."""
+    counts the pages read). Nothing where the system has no posix_fadvise (the peak is
+    then skipped anyway: _peak_rss is Linux's)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
