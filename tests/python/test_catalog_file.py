@@ -200,7 +200,9 @@ def test_https_entries_are_pinned_and_runnable():
         assert first and first["file"] == m["filename"], (m["id"], urls[0])   # Hugging Face first
         assert all(u.rsplit("/", 1)[1] == m["filename"] for u in urls), m["id"]
         assert m["format"] == "gguf" and m["architecture"] in archs, m["id"]
-        assert m["ram"] > m["size"] and m["parameters"] > 1e7, m["id"]
+        # RAM counts the file's pages a run reads: of an untied embedding table only the rows
+        # of the tokens run, so a large untied model needs a little less than its file.
+        assert m["ram"] > 0.9 * m["size"] and m["parameters"] > 1e7, m["id"]
 
 
 def _new_entry_env(tmp_path, url: str, **extra) -> dict:
