@@ -78,7 +78,7 @@ uint64_t weight_bytes(const Model &model, int64_t n_tokens) {
     const Weights &w = model.weights();
     const bool encoder = !model.arch().forward;
     uint64_t bytes = model.file().file_size();
-    if (w.tok_embd && (encoder || w.output != w.tok_embd)) {
+    if (model.embd_read_sparsely()) {
         const uint64_t embd = tensor_bytes(model, w.tok_embd);
         const uint64_t rows = uint64_t(std::max<int64_t>(n_tokens, 1)) /
                               (encoder ? k_encoder_tokens_per_row : k_decoder_positions_per_row) + 1;

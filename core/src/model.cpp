@@ -54,10 +54,13 @@ Model::Model(const std::string &path, const std::string &device, bool use_mmap) 
     device_request_ = device.empty() ? "auto" : device;
     devices_ = pick_devices(device_request_);
     arch_->load(*this);
-    // An embedding table that no matmul reads whole is read a row per token (memory.cpp counts
-    // so): keep its rows from being mapped 2 MiB at a time.
-    if (w_.tok_embd && (!arch_->forward || w_.output != w_.tok_embd))
-        f.advise_sparse_reads(w_.tok_embd->data, tensor_bytes(*w_.tok_embd));
+    // A table read a row per token (memory.cpp counts only those rows): keep its rows from
+    // being mapped 2 MiB at a time.
+    if (embd_read_sparsely()) f.advise_sparse_reads(w_.tok_embd->data, tensor_bytes(*w_.tok_embd));
+}
+
+bool Model::embd_read_sparsely() const {
+    return w_.tok_embd && (!arch_->forward || w_.output != w_.tok_embd);
 }
 
 Model::~Model() {

@@ -87,6 +87,9 @@ public:
     const Vocab &vocab() const { return *vocab_; }
     const Hparams &hparams() const { return hp_; }
     const Weights &weights() const { return w_; }
+    // The token embedding table is read a row per token, never whole by a matmul (an
+    // encoder's, or a decoder's with an untied output head).
+    bool embd_read_sparsely() const;
     const Arch &arch() const { return *arch_; }
     // The CPU's plugin: embeddings, host-side work, and every layer not placed elsewhere.
     const BackendPlugin &backend() const { return *devices_[0].plugin; }
