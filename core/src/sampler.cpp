@@ -50,36 +50,47 @@ float log_softmax_at(const float *row, int32_t n, int32_t token) {
 
 int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
     if (n_vocab < 1 || !logits) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "sample needs logits and n_vocab >= 1");
-    for (int32_t i = 0; i < n_vocab; ++i) {
-        const float l = logits[i];
-        if (std::isnan(l) || l == INFINITY)
-            fail(LLM4ALL_ERR_INVALID_ARGUMENT, "logit " + std::to_string(i) + " is " + (std::isnan(l) ? "NaN" : "+inf") +
-                                                   ": logits must be finite numbers or -inf (masked)");
-    }
-    cand_.resize(n_vocab);
-    for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {logits[i], i};
-
     // llama.cpp's penalties: divide a positive logit by repeat_penalty (multiply a
     // negative one), then subtract count * frequency + presence for every token
     // seen in the window. A masked logit stays -inf.
-    const bool penalize =
-        opt_.repeat_penalty != 1.0f || opt_.frequency_penalty != 0.0f || opt_.presence_penalty != 0.0f;
-    if (penalize)
+    const float *l = logits;
+    if (opt_.repeat_penalty != 1.0f || opt_.frequency_penalty != 0.0f || opt_.presence_penalty != 0.0f) {
+        work_.assign(logits, logits + n_vocab);
         for (const auto &[t, count] : counts_) {
             if (t < 0 || t >= n_vocab) continue;
-            float &l = cand_[t].first;
-            l = l > 0 ? l / opt_.repeat_penalty : l * opt_.repeat_penalty;
-            l -= float(count) * opt_.frequency_penalty + opt_.presence_penalty;
+            float &x = work_[t];
+            x = x > 0 ? x / opt_.repeat_penalty : x * opt_.repeat_penalty;
+            x -= float(count) * opt_.frequency_penalty + opt_.presence_penalty;
         }
-    bool any = false;
-    for (const auto &c : cand_) any |= c.first != -INFINITY;
-    if (!any) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "every logit is -inf: no token is allowed");
+        l = work_.data();
+    }
+    // One pass finds the greedy pick (the first of equal maxima) and any NaN or +inf
+    // (the penalties, finite, keep both as they were).
+    float best = -INFINITY;
+    int32_t pick = -1;
+    bool bad = false;
+    for (int32_t i = 0; i < n_vocab; ++i) {
+        const float x = l[i];
+        bad |= !(x < INFINITY);
+        if (x > best) {
+            best = x;
+            pick = i;
+        }
+    }
+    if (bad)
+        for (int32_t i = 0; i < n_vocab; ++i)
+            if (std::isnan(logits[i]) || logits[i] == INFINITY)
+                fail(LLM4ALL_ERR_INVALID_ARGUMENT, "logit " + std::to_string(i) + " is " +
+                                                       (std::isnan(logits[i]) ? "NaN" : "+inf") +
+                                                       ": logits must be finite numbers or -inf (masked)");
+    if (pick < 0) fail(LLM4ALL_ERR_INVALID_ARGUMENT, "every logit is -inf: no token is allowed");
+    if (opt_.temp <= 0.0f) return pick;
 
+    cand_.resize(n_vocab);
+    for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {l[i], i};
     auto by_logit = [](const std::pair<float, int32_t> &a, const std::pair<float, int32_t> &b) {
         return a.first > b.first || (a.first == b.first && a.second < b.second);
     };
-    if (opt_.temp <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
-
     size_t n = cand_.size();
     if (opt_.top_k > 0 && size_t(opt_.top_k) < n) {
         std::partial_sort(cand_.begin(), cand_.begin() + opt_.top_k, cand_.end(), by_logit);

@@ -29,6 +29,7 @@ private:
     std::deque<int32_t> recent_;
     std::unordered_map<int32_t, int32_t> counts_;   // occurrences of each token in recent_
     std::vector<std::pair<float, int32_t>> cand_;   // (logit or prob, token)
+    std::vector<float> work_;                       // penalized logits
     std::vector<double> p_, w_;                     // probabilities, weights: reused, no per-token allocation
 };
 
