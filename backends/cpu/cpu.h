@@ -57,5 +57,6 @@ int32_t gelu(llm4all_backend_ctx *ctx, const llm4all_tensor *x, llm4all_tensor *
 int32_t attention_span(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
                        const llm4all_tensor *v, int32_t n_kv, const int32_t *first, const int32_t *last, float scale,
                        llm4all_tensor *out);
+int32_t attention_batch(llm4all_backend_ctx *ctx, int32_t n, const llm4all_attention_item *items);
 
 } // namespace llm4all::cpu

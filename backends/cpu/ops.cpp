@@ -351,10 +351,30 @@ __attribute__((noinline)) void merge_slice(float &M, float &L, float *ACC, float
 // Query t's keys: with span_first/span_last given, [span_first[t], span_last[t]]
 // (encoders, no causal mask); otherwise the causal past at pos[t], cut to the
 // n_swa positions ending there when n_swa > 0.
-static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
-                      const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, const int32_t *span_first,
-                      const int32_t *span_last, float kq_scale, int32_t n_swa, float softcap, llm4all_tensor *out) {
-    if (!ctx || !is_f32(q) || !is_f32(out) || !k || !v || !k->data || !v->data || (!pos && !(span_first && span_last)))
+namespace {
+
+// One attention call's plan: its shapes, pointers and task split (see attend).
+struct AttnPlan {
+    const float *qf;
+    float *of;
+    const uint8_t *kd, *vd;
+    bool k16, v16;
+    size_t kes, ves;
+    int64_t hd, n_head, n_tok, n_head_kv, row_stride, group, n_t, n_units, n_slices, rows_max, n_kv;
+    const int32_t *pos, *span_first, *span_last;
+    float kq_scale, softcap;
+    int32_t n_swa;
+    int64_t n_split = 1;                    // tasks per unit
+    float *part = nullptr;                  // split units' slice partials
+    std::atomic<int32_t> *done_p = nullptr; // split units' finished tasks
+    int64_t n_tasks() const { return n_units * n_split; }
+    size_t part_floats() const { return n_split > 1 ? size_t(n_units * n_slices * rows_max * (hd + 2)) : 0; }
+};
+
+int32_t attn_plan(const llm4all_tensor *q, const llm4all_tensor *k, const llm4all_tensor *v, int32_t n_kv,
+                  const int32_t *pos, const int32_t *span_first, const int32_t *span_last, float kq_scale,
+                  int32_t n_swa, float softcap, llm4all_tensor *out, AttnPlan &p) {
+    if (!is_f32(q) || !is_f32(out) || !k || !v || !k->data || !v->data || (!pos && !(span_first && span_last)))
         return bad("cpu attention: q/out must be F32, k/v/pos given");
     if (n_swa < 0 || !(softcap >= 0.0f) || !std::isfinite(softcap))
         return bad("cpu attention: the window must be >= 0 and the soft cap a finite number >= 0");
@@ -377,182 +397,256 @@ static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const l
     const int64_t n_t = std::clamp<int64_t>(32 / group, 1, 16);
     const int64_t n_tiles = (n_tok + n_t - 1) / n_t;
     const int64_t n_units = n_head_kv * n_tiles;
-    // Too few (head, tile) units to keep every thread busy (single-token decode):
-    // split the cache's slices too, at least one slice per task.
-    const int64_t n_threads = ctx->pool.size(), n_slices = (n_kv + k_slice - 1) / k_slice;
-    int64_t n_split = 1;
-    if (n_units < 2 * n_threads)
-        n_split = std::clamp<int64_t>((2 * n_threads + n_units - 1) / n_units, 1, n_slices);
+    const int64_t n_slices = (n_kv + k_slice - 1) / k_slice;
     const int64_t rows_max = n_t * group;
-    // Split tasks keep every slice's partial per row (m, l, then hd values) until the
-    // unit's last task merges them. Owned by the calling thread and reused, so
-    // steady-state decoding does not allocate.
+    p = AttnPlan{qf, of, kd, vd, k16, v16, kes, ves, hd, n_head, n_tok, n_head_kv, row_stride, group, n_t, n_units,
+                 n_slices, rows_max, n_kv, pos, span_first, span_last, kq_scale, softcap, n_swa};
+    return 0;
+}
+
+// Task `task` of a plan: one (KV head, query tile) unit, or its share of the
+// cache's slices when the plan splits units.
+void attn_task(const AttnPlan &p, int64_t task) {
+    const float *qf = p.qf;
+    float *of = p.of;
+    const uint8_t *kd = p.kd, *vd = p.vd;
+    const bool k16 = p.k16, v16 = p.v16;
+    const size_t kes = p.kes, ves = p.ves;
+    const int64_t hd = p.hd, n_head = p.n_head, n_tok = p.n_tok, n_head_kv = p.n_head_kv, row_stride = p.row_stride,
+                  group = p.group, n_t = p.n_t, n_units = p.n_units, n_slices = p.n_slices, rows_max = p.rows_max,
+                  n_kv = p.n_kv, n_split = p.n_split;
+    const int32_t *pos = p.pos, *span_first = p.span_first, *span_last = p.span_last;
+    const float kq_scale = p.kq_scale, softcap = p.softcap;
+    const int32_t n_swa = p.n_swa;
+    float *part = p.part;
+    std::atomic<int32_t> *done_p = p.done_p;
+    // Later tiles see longer pasts: hand them out first.
+    const int64_t unit = n_units - 1 - task / n_split, split = task % n_split;
+    const int64_t hk = unit % n_head_kv, tile = unit / n_head_kv;
+    const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), rows = nt * group;
+    thread_local std::vector<float> buf;
+    const size_t need = size_t(rows * hd * 3 + rows * 4 + 2 * k_block * hd + k_block);
+    if (buf.size() < need) buf.resize(need);
+    float *qt = buf.data(), *acc = qt + rows * hd, *ACC = acc + rows * hd;
+    float *m = ACC + rows * hd, *l = m + rows, *M = l + rows, *L = M + rows;
+    float *kb = L + rows, *vb = kb + k_block * hd, *s = vb + k_block * hd;
+    const bool direct = rows <= k_direct_rows;
+    thread_local std::vector<int64_t> range;  // per row: first, then last cache position seen
+    if (range.size() < size_t(2 * rows)) range.resize(size_t(2 * rows));
+    int64_t *first = range.data(), *last = first + rows;
+    int64_t lo = INT64_MAX, hi = -1;  // union of the rows' ranges [first, last]
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = t0 + r / group, h = hk * group + r % group;
+        if (span_first) {
+            first[r] = std::max<int64_t>(0, span_first[t]);
+            last[r] = std::min<int64_t>(span_last[t], n_kv - 1);
+        } else {
+            last[r] = std::min<int64_t>(pos[t], n_kv - 1);
+            // Sliding window: the n_swa positions ending at the query's own.
+            first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
+        }
+        if (first[r] <= last[r]) {
+            lo = std::min(lo, first[r]);
+            hi = std::max(hi, last[r]);
+        }
+        const float *qs = qf + (t * n_head + h) * hd;
+        float *qr = qt + r * hd;
+        // With an F16 cache llama.cpp rounds q to F16 before the dot product.
+        if (k16)
+            for (int64_t i = 0; i < hd; ++i) qr[i] = fp16_to_f32(f32_to_fp16(qs[i]));
+        else
+            std::copy(qs, qs + hd, qr);
+        M[r] = -INFINITY;
+        L[r] = 0.0f;
+    }
+    std::fill(ACC, ACC + rows * hd, 0.0f);
+    // This task's slices: all of the unit's, or its share of them when split.
+    int64_t s_lo = hi >= 0 ? lo / k_slice : 0, s_hi = hi >= 0 ? hi / k_slice : -1;
+    const int64_t unit_s_lo = s_lo, unit_s_hi = s_hi;
+    if (n_split > 1) {
+        const int64_t per = (s_hi - s_lo + 1 + n_split - 1) / n_split;
+        s_lo = unit_s_lo + split * per;
+        s_hi = std::min(unit_s_hi, s_lo + per - 1);
+    }
+    float *mine = part + size_t(unit * n_slices * rows_max * (hd + 2));  // this unit's slice partials
+    for (int64_t sl = s_lo; sl <= s_hi; ++sl) {
+        for (int64_t r = 0; r < rows; ++r) {
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        std::fill(acc, acc + rows * hd, 0.0f);
+        const int64_t a0 = std::max(sl * k_slice, lo - lo % k_block), a1 = std::min((sl + 1) * k_slice - 1, hi);
+        for (int64_t j0 = a0; j0 <= a1; j0 += k_block) {
+            const int64_t nb = std::min(k_block, a1 + 1 - j0);
+            const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
+            const float *vr = reinterpret_cast<const float *>(vd + size_t((j0 * n_head_kv + hk) * hd) * ves);
+            // A decode tile has a few rows: they read F16 rows in place rather than
+            // converting the block first (the same bits, half the memory traffic).
+            const uint16_t *kh = k16 && direct ? reinterpret_cast<const uint16_t *>(kr) : nullptr;
+            const uint16_t *vh = v16 && direct ? reinterpret_cast<const uint16_t *>(vr) : nullptr;
+            int64_t ks = row_stride, vs = row_stride;
+#if defined(__GNUC__)
+            // The next block's rows, fetched while this one is worked on: decoding is
+            // bound by the latency of reading the cache from memory.
+            if (kh)
+                for (int64_t j = j0 + k_block, e = std::min(j0 + 2 * k_block - 1, hi); j <= e; ++j) {
+                    const size_t off = size_t((j - j0) * row_stride);
+                    for (int64_t b = 0; b < hd * 2; b += 64) {
+                        __builtin_prefetch(reinterpret_cast<const char *>(kh + off) + b);
+                        if (vh) __builtin_prefetch(reinterpret_cast<const char *>(vh + off) + b);
+                    }
+                }
+#endif
+            if (k16 && !kh) {
+                const uint16_t *src = reinterpret_cast<const uint16_t *>(kd) + (j0 * n_head_kv + hk) * hd;
+                for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, kb + j * hd, hd);
+                kr = kb;
+                ks = hd;
+            }
+            if (v16 && !vh) {
+                const uint16_t *src = reinterpret_cast<const uint16_t *>(vd) + (j0 * n_head_kv + hk) * hd;
+                for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, vb + j * hd, hd);
+                vr = vb;
+                vs = hd;
+            }
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t a = std::max(j0, first[r]), b = std::min(j0 + nb - 1, last[r]);
+                if (a > b) continue;
+                const int64_t n = b - a + 1;
+                if (kh)
+                    dot_rows(qt + r * hd, kh + (a - j0) * ks, ks, n, hd, s);
+                else
+                    dot_rows(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
+                float mx = m[r];
+                for (int64_t j = 0; j < n; ++j) {
+                    float x = s[j] * kq_scale;
+                    if (softcap > 0.0f) x = softcap * std::tanh(x / softcap);
+                    s[j] = x;
+                    mx = std::max(mx, x);
+                }
+                for (int64_t j = 0; j < n; ++j) s[j] -= mx;
+                exp_row(s, s, n);
+                float sum = 0.0f;
+                for (int64_t j = 0; j < n; ++j) sum += s[j];
+                const float corr = mx > m[r] ? exp_scalar(m[r] - mx) : 1.0f;
+                l[r] = l[r] * corr + sum;
+                m[r] = mx;
+                if (vh)
+                    accumulate_rows(acc + r * hd, corr, s, vh + (a - j0) * vs, vs, n, hd);
+                else
+                    accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
+            }
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+            if (n_split > 1) {  // kept for the merge (l == 0: the row has no keys here)
+                float *pr = mine + size_t((sl * rows_max + r) * (hd + 2));
+                pr[0] = m[r];
+                pr[1] = l[r];
+                std::copy(acc + r * hd, acc + (r + 1) * hd, pr + 2);
+            } else if (l[r] > 0.0f) {
+                merge_slice(M[r], L[r], ACC + r * hd, m[r], l[r], acc + r * hd, hd);
+            }
+        }
+    }
+    if (n_split > 1) {
+        if (done_p[unit].fetch_add(1, std::memory_order_acq_rel) != n_split - 1) return;
+        // The last task of this unit to finish merges every slice in order.
+        for (int64_t sl = unit_s_lo; sl <= unit_s_hi; ++sl)
+            for (int64_t r = 0; r < rows; ++r) {
+                const float *pr = mine + size_t((sl * rows_max + r) * (hd + 2));
+                if (pr[1] > 0.0f) merge_slice(M[r], L[r], ACC + r * hd, pr[0], pr[1], pr + 2, hd);
+            }
+    }
+    // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = t0 + r / group, h = hk * group + r % group;
+        const float inv = L[r] > 0.0f ? 1.0f / L[r] : 0.0f;
+        float *o = of + (t * n_head + h) * hd;
+        for (int64_t i = 0; i < hd; ++i) o[i] = ACC[r * hd + i] * inv;
+    }
+}
+
+// Too few (head, tile) units in all plans together to keep every thread busy
+// (single-token decode): split each unit's cache slices over tasks too, at least
+// one slice per task. Split tasks keep every slice's partial per row (m, l, then
+// hd values) until the unit's last task merges them; the buffers are owned by
+// the calling thread and reused, so steady-state decoding does not allocate.
+// How units are split never changes a result (slices merge in order).
+void attn_split(AttnPlan *plans, int64_t n, int64_t n_threads) {
+    int64_t units = 0;
+    for (int64_t i = 0; i < n; ++i) units += plans[i].n_units;
     thread_local std::vector<float> partial;
     thread_local std::vector<std::atomic<int32_t>> done;
-    if (n_split > 1) {
-        const size_t need = size_t(n_units * n_slices * rows_max * (hd + 2));
-        if (partial.size() < need) partial.resize(need);
-        if (done.size() < size_t(n_units)) done = std::vector<std::atomic<int32_t>>(size_t(n_units));
-        for (int64_t u = 0; u < n_units; ++u) done[u].store(0, std::memory_order_relaxed);
+    size_t need = 0, need_done = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        AttnPlan &p = plans[i];
+        p.n_split = units < 2 * n_threads
+                        ? std::clamp<int64_t>((2 * n_threads + units - 1) / units, 1, p.n_slices)
+                        : 1;
+        need += p.part_floats();
+        need_done += p.n_split > 1 ? size_t(p.n_units) : 0;
     }
-    float *part = partial.data();
-    std::atomic<int32_t> *done_p = done.data();
+    if (need == 0) return;
+    if (partial.size() < need) partial.resize(need);
+    if (done.size() < need_done) done = std::vector<std::atomic<int32_t>>(need_done);
+    size_t at = 0, at_done = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        AttnPlan &p = plans[i];
+        if (p.n_split == 1) continue;
+        p.part = partial.data() + at;
+        p.done_p = done.data() + at_done;
+        for (int64_t u = 0; u < p.n_units; ++u) p.done_p[u].store(0, std::memory_order_relaxed);
+        at += p.part_floats();
+        at_done += size_t(p.n_units);
+    }
+}
 
-    auto body = [&](int64_t task) {
-        // Later tiles see longer pasts: hand them out first.
-        const int64_t unit = n_units - 1 - task / n_split, split = task % n_split;
-        const int64_t hk = unit % n_head_kv, tile = unit / n_head_kv;
-        const int64_t t0 = tile * n_t, nt = std::min(n_t, n_tok - t0), rows = nt * group;
-        thread_local std::vector<float> buf;
-        const size_t need = size_t(rows * hd * 3 + rows * 4 + 2 * k_block * hd + k_block);
-        if (buf.size() < need) buf.resize(need);
-        float *qt = buf.data(), *acc = qt + rows * hd, *ACC = acc + rows * hd;
-        float *m = ACC + rows * hd, *l = m + rows, *M = l + rows, *L = M + rows;
-        float *kb = L + rows, *vb = kb + k_block * hd, *s = vb + k_block * hd;
-        const bool direct = rows <= k_direct_rows;
-        thread_local std::vector<int64_t> range;  // per row: first, then last cache position seen
-        if (range.size() < size_t(2 * rows)) range.resize(size_t(2 * rows));
-        int64_t *first = range.data(), *last = first + rows;
-        int64_t lo = INT64_MAX, hi = -1;  // union of the rows' ranges [first, last]
-        for (int64_t r = 0; r < rows; ++r) {
-            const int64_t t = t0 + r / group, h = hk * group + r % group;
-            if (span_first) {
-                first[r] = std::max<int64_t>(0, span_first[t]);
-                last[r] = std::min<int64_t>(span_last[t], n_kv - 1);
-            } else {
-                last[r] = std::min<int64_t>(pos[t], n_kv - 1);
-                // Sliding window: the n_swa positions ending at the query's own.
-                first[r] = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos[t]) - n_swa + 1) : 0;
-            }
-            if (first[r] <= last[r]) {
-                lo = std::min(lo, first[r]);
-                hi = std::max(hi, last[r]);
-            }
-            const float *qs = qf + (t * n_head + h) * hd;
-            float *qr = qt + r * hd;
-            // With an F16 cache llama.cpp rounds q to F16 before the dot product.
-            if (k16)
-                for (int64_t i = 0; i < hd; ++i) qr[i] = fp16_to_f32(f32_to_fp16(qs[i]));
-            else
-                std::copy(qs, qs + hd, qr);
-            M[r] = -INFINITY;
-            L[r] = 0.0f;
-        }
-        std::fill(ACC, ACC + rows * hd, 0.0f);
-        // This task's slices: all of the unit's, or its share of them when split.
-        int64_t s_lo = hi >= 0 ? lo / k_slice : 0, s_hi = hi >= 0 ? hi / k_slice : -1;
-        const int64_t unit_s_lo = s_lo, unit_s_hi = s_hi;
-        if (n_split > 1) {
-            const int64_t per = (s_hi - s_lo + 1 + n_split - 1) / n_split;
-            s_lo = unit_s_lo + split * per;
-            s_hi = std::min(unit_s_hi, s_lo + per - 1);
-        }
-        float *mine = part + size_t(unit * n_slices * rows_max * (hd + 2));  // this unit's slice partials
-        for (int64_t sl = s_lo; sl <= s_hi; ++sl) {
-            for (int64_t r = 0; r < rows; ++r) {
-                m[r] = -INFINITY;
-                l[r] = 0.0f;
-            }
-            std::fill(acc, acc + rows * hd, 0.0f);
-            const int64_t a0 = std::max(sl * k_slice, lo - lo % k_block), a1 = std::min((sl + 1) * k_slice - 1, hi);
-            for (int64_t j0 = a0; j0 <= a1; j0 += k_block) {
-                const int64_t nb = std::min(k_block, a1 + 1 - j0);
-                const float *kr = reinterpret_cast<const float *>(kd + size_t((j0 * n_head_kv + hk) * hd) * kes);
-                const float *vr = reinterpret_cast<const float *>(vd + size_t((j0 * n_head_kv + hk) * hd) * ves);
-                // A decode tile has a few rows: they read F16 rows in place rather than
-                // converting the block first (the same bits, half the memory traffic).
-                const uint16_t *kh = k16 && direct ? reinterpret_cast<const uint16_t *>(kr) : nullptr;
-                const uint16_t *vh = v16 && direct ? reinterpret_cast<const uint16_t *>(vr) : nullptr;
-                int64_t ks = row_stride, vs = row_stride;
-#if defined(__GNUC__)
-                // The next block's rows, fetched while this one is worked on: decoding is
-                // bound by the latency of reading the cache from memory.
-                if (kh)
-                    for (int64_t j = j0 + k_block, e = std::min(j0 + 2 * k_block - 1, hi); j <= e; ++j) {
-                        const size_t off = size_t((j - j0) * row_stride);
-                        for (int64_t b = 0; b < hd * 2; b += 64) {
-                            __builtin_prefetch(reinterpret_cast<const char *>(kh + off) + b);
-                            if (vh) __builtin_prefetch(reinterpret_cast<const char *>(vh + off) + b);
-                        }
-                    }
-#endif
-                if (k16 && !kh) {
-                    const uint16_t *src = reinterpret_cast<const uint16_t *>(kd) + (j0 * n_head_kv + hk) * hd;
-                    for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, kb + j * hd, hd);
-                    kr = kb;
-                    ks = hd;
-                }
-                if (v16 && !vh) {
-                    const uint16_t *src = reinterpret_cast<const uint16_t *>(vd) + (j0 * n_head_kv + hk) * hd;
-                    for (int64_t j = 0; j < nb; ++j) f16_row_to_f32(src + j * row_stride, vb + j * hd, hd);
-                    vr = vb;
-                    vs = hd;
-                }
-                for (int64_t r = 0; r < rows; ++r) {
-                    const int64_t a = std::max(j0, first[r]), b = std::min(j0 + nb - 1, last[r]);
-                    if (a > b) continue;
-                    const int64_t n = b - a + 1;
-                    if (kh)
-                        dot_rows(qt + r * hd, kh + (a - j0) * ks, ks, n, hd, s);
-                    else
-                        dot_rows(qt + r * hd, kr + (a - j0) * ks, ks, n, hd, s);
-                    float mx = m[r];
-                    for (int64_t j = 0; j < n; ++j) {
-                        float x = s[j] * kq_scale;
-                        if (softcap > 0.0f) x = softcap * std::tanh(x / softcap);
-                        s[j] = x;
-                        mx = std::max(mx, x);
-                    }
-                    for (int64_t j = 0; j < n; ++j) s[j] -= mx;
-                    exp_row(s, s, n);
-                    float sum = 0.0f;
-                    for (int64_t j = 0; j < n; ++j) sum += s[j];
-                    const float corr = mx > m[r] ? exp_scalar(m[r] - mx) : 1.0f;
-                    l[r] = l[r] * corr + sum;
-                    m[r] = mx;
-                    if (vh)
-                        accumulate_rows(acc + r * hd, corr, s, vh + (a - j0) * vs, vs, n, hd);
-                    else
-                        accumulate_rows(acc + r * hd, corr, s, vr + (a - j0) * vs, vs, n, hd);
-                }
-            }
-            for (int64_t r = 0; r < rows; ++r) {
-                if (n_split > 1) {  // kept for the merge (l == 0: the row has no keys here)
-                    float *pr = mine + size_t((sl * rows_max + r) * (hd + 2));
-                    pr[0] = m[r];
-                    pr[1] = l[r];
-                    std::copy(acc + r * hd, acc + (r + 1) * hd, pr + 2);
-                } else if (l[r] > 0.0f) {
-                    merge_slice(M[r], L[r], ACC + r * hd, m[r], l[r], acc + r * hd, hd);
-                }
-            }
-        }
-        if (n_split > 1) {
-            if (done_p[unit].fetch_add(1, std::memory_order_acq_rel) != n_split - 1) return;
-            // The last task of this unit to finish merges every slice in order.
-            for (int64_t sl = unit_s_lo; sl <= unit_s_hi; ++sl)
-                for (int64_t r = 0; r < rows; ++r) {
-                    const float *pr = mine + size_t((sl * rows_max + r) * (hd + 2));
-                    if (pr[1] > 0.0f) merge_slice(M[r], L[r], ACC + r * hd, pr[0], pr[1], pr + 2, hd);
-                }
-        }
-        // A window past the valid cache (pos far beyond n_kv) leaves nothing to attend to.
-        for (int64_t r = 0; r < rows; ++r) {
-            const int64_t t = t0 + r / group, h = hk * group + r % group;
-            const float inv = L[r] > 0.0f ? 1.0f / L[r] : 0.0f;
-            float *o = of + (t * n_head + h) * hd;
-            for (int64_t i = 0; i < hd; ++i) o[i] = ACC[r * hd + i] * inv;
-        }
-    };
+} // namespace
+
+static int32_t attend(llm4all_backend_ctx *ctx, const llm4all_tensor *q, const llm4all_tensor *k,
+                      const llm4all_tensor *v, int32_t n_kv, const int32_t *pos, const int32_t *span_first,
+                      const int32_t *span_last, float kq_scale, int32_t n_swa, float softcap, llm4all_tensor *out) {
+    if (!ctx) return bad("cpu attention: no context");
+    AttnPlan p;
+    if (int32_t rc = attn_plan(q, k, v, n_kv, pos, span_first, span_last, kq_scale, n_swa, softcap, out, p)) return rc;
+    attn_split(&p, 1, ctx->pool.size());
     // An encoder attends sequence by sequence, most of them short: waking the pool for
     // a fraction of a millisecond of work costs more than the work (the caller waits for
     // the slowest worker to wake), so small spans run on the calling thread. Every task
     // computes the same bits on any thread.
-    if (span_first && double(n_tok) * double(n_kv) * double(n_head) * double(hd) < 4e6) {
-        for (int64_t task = 0; task < n_units * n_split; ++task) body(task);
+    if (span_first && double(p.n_tok) * double(n_kv) * double(p.n_head) * double(p.hd) < 4e6) {
+        for (int64_t task = 0; task < p.n_tasks(); ++task) attn_task(p, task);
         return 0;
     }
-    ctx->pool.parallel_for(n_units * n_split, body);
+    ctx->pool.parallel_for(p.n_tasks(), [&](int64_t task) { attn_task(p, task); });
+    return 0;
+}
+
+// Several attention_ext calls (a decode batch's sequences, each over its own cache)
+// in one parallel phase: one pool wake-up instead of one per sequence. Every item's
+// tasks compute what its own call would, so results are bit-identical to it.
+int32_t attention_batch(llm4all_backend_ctx *ctx, int32_t n, const llm4all_attention_item *items) {
+    if (!ctx || n < 0 || (n > 0 && !items)) return bad("cpu attention_batch: no context or items");
+    thread_local std::vector<AttnPlan> plans;
+    thread_local std::vector<int64_t> first;   // each plan's first task in the phase
+    plans.resize(size_t(n));
+    first.resize(size_t(n) + 1);
+    for (int32_t i = 0; i < n; ++i) {
+        const llm4all_attention_item &it = items[i];
+        if (int32_t rc = attn_plan(it.q, it.k, it.v, it.n_kv, it.pos, nullptr, nullptr, it.scale, it.n_swa,
+                                   it.softcap, it.out, plans[i]))
+            return rc;
+    }
+    attn_split(plans.data(), n, ctx->pool.size());
+    first[0] = 0;
+    for (int32_t i = 0; i < n; ++i) first[i + 1] = first[i] + plans[i].n_tasks();
+    const AttnPlan *pl = plans.data();
+    const int64_t *fi = first.data();
+    ctx->pool.parallel_for(fi[n], [&](int64_t task) {
+        int32_t i = 0;
+        while (fi[i + 1] <= task) ++i;
+        attn_task(pl[i], task - fi[i]);
+    });
     return 0;
 }
 

@@ -148,6 +148,7 @@ llm4all_backend_init(llm4all_backend_log_fn log_fn) {
         .synchronize = synchronize,
         .device_supports = device_supports,
         .last_error = last_error,
+        .attention_batch = attention_batch,
     };
     g_log = log_fn;
     return &table;

@@ -67,6 +67,17 @@ typedef struct llm4all_tensor {
     int64_t ne[4];    /* unused dims are 1 */
 } llm4all_tensor;
 
+/* One attention_ext call of an attention_batch (the arguments of attention_ext). */
+typedef struct llm4all_attention_item {
+    const llm4all_tensor *q, *k, *v;
+    int32_t n_kv;
+    const int32_t *pos;
+    float scale;
+    int32_t n_swa;
+    float softcap;
+    llm4all_tensor *out;
+} llm4all_attention_item;
+
 typedef enum llm4all_op {
     LLM4ALL_OP_MUL_MAT = 0,  /* y[t,o] = w[o,:] . x[t,:]          w: any type, x/y: F32 */
     LLM4ALL_OP_GET_ROWS = 1, /* y[i,:] = dequant(w[ids[i],:])                          */
@@ -236,6 +247,12 @@ typedef struct llm4all_backend_iface {
     /* Why the last op on ctx failed ("" when none did); the core puts it in
      * llm4all_last_error(). No C++ exception ever crosses this table. */
     const char *(*last_error)(llm4all_backend_ctx *ctx);
+
+    /* Appended, optional (callers check size > offsetof(llm4all_backend_iface,
+     * attention_batch) and a non-NULL entry): n attention_ext calls in one parallel phase
+     * (a decode batch's sequences, each over its own cache); each item's out is
+     * bit-identical to its own attention_ext call. */
+    int32_t (*attention_batch)(llm4all_backend_ctx *ctx, int32_t n, const llm4all_attention_item *items);
 } llm4all_backend_iface;
 
 /* Every plugin exports these two.
