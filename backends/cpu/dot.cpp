@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "llm4all/backend.h"
 #include "quants.h"
@@ -490,6 +492,16 @@ inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_dp
 inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_add_epi32(isum, udot32(u, s)); }
 #endif
 
+// The weights as unsigned bytes q + offset for dpbusd/maddubs: Q4_0/Q5_0 always,
+// and Q8_0 where dpbusd (no 16-bit saturation) takes q + 128 up to 255, which
+// spares the sign flips of every activation dword. offset * (the block's sum of
+// activations) then comes off the integer sums: the same integers exactly.
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+template <class B> constexpr int multi_offset = std::is_same_v<B, BlockQ8_0> ? 128 : gemv_offset<B>;
+#else
+template <class B> constexpr int multi_offset = gemv_offset<B>;
+#endif
+
 // The 8 rows' weight blocks are unpacked once and transposed, so that lane r of
 // w[j] holds values 4j..4j+3 of row r; each token then broadcasts its activation
 // dword j against w[j] and the 8 rows' exact block sums build up in the lanes of
@@ -498,9 +510,10 @@ inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_ad
 // lane is its chain, so the results are bit-identical to the single-token path.
 template <class B, int T>
 void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
-                 float *out, int64_t out_stride, int n_out) {
+                 const int32_t *corr, float *out, int64_t out_stride, int n_out) {
     using A = typename ActOf<B>::type;
-    constexpr bool sign = gemv_offset<B> == 0 && !has_min<B>;   // signed weights: sign onto the activation
+    constexpr int offset = multi_offset<B>;
+    constexpr bool sign = offset == 0 && !has_min<B>;   // signed weights: sign onto the activation
     static_assert(offsetof(B, d) == 0, "the gather reads each block's scale at its start");
     int32_t off[8];
     for (int r = 0; r < 8; ++r) off[r] = int32_t(reinterpret_cast<const uint8_t *>(rows[r]) - reinterpret_cast<const uint8_t *>(rows[0]));
@@ -530,6 +543,8 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
                 }
             }
             transpose8_epi32(wu);
+            if constexpr (offset == 128)   // signed bytes + 128 (a flip of the top bit): unsigned
+                for (int j = 0; j < 8; ++j) wu[j] = _mm256_xor_si256(wu[j], _mm256_set1_epi8(char(0x80)));
             if constexpr (sign) {   // |w| and sign(w) byte by byte, after the one transpose
                 for (int j = 0; j < 8; ++j) {
                     ws[j] = wu[j];
@@ -554,11 +569,7 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
                 part[j & 1] = udot32_acc(part[j & 1], wu[j], sign ? _mm256_sign_epi8(aj, ws[j]) : aj);
             }
             __m256i isum = _mm256_add_epi32(part[0], part[1]);
-            if constexpr (gemv_offset<B> != 0) {
-                const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs));
-                const __m256i corr = udot32(_mm256_set1_epi8(gemv_offset<B>), aq);
-                isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(reduce1_epi32(corr)));
-            }
+            if constexpr (offset != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(corr[t * nb + i]));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][i].d)), _mm256_cvtepi32_ps(isum), acc[t]);
             if constexpr (has_min<B>)
                 acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(reinterpret_cast<const ActQ8_1 &>(a[t][i]).s), acc[t]);
@@ -578,6 +589,20 @@ void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *a
     // 8 rows per group for every type (Q8_0 too, unlike gemv_type): with several
     // tokens the kernel is bound by arithmetic, not by streaming the rows.
     constexpr int R = 8;
+    using A = typename ActOf<B>::type;
+    // offset * (sum of each activation block), once per call rather than per row group.
+    thread_local std::vector<int32_t> corr;
+    if constexpr (multi_offset<B> != 0) {
+        if (corr.size() < size_t(n_tok * nb)) corr.resize(size_t(n_tok * nb));
+        for (int t = 0; t < n_tok; ++t) {
+            const A *a = reinterpret_cast<const A *>(act + t * act_stride);
+            for (int64_t i = 0; i < nb; ++i) {
+                int32_t sum = 0;
+                for (int k = 0; k < QK; ++k) sum += a[i].qs[k];
+                corr[size_t(t * nb + i)] = multi_offset<B> * sum;
+            }
+        }
+    }
     const uint8_t *wb = static_cast<const uint8_t *>(w);
     for (int64_t r = 0; r < n_rows; r += R) {
         const B *rows[R];
@@ -587,12 +612,13 @@ void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *a
         // The group's rows stay in L1 while the tokens pass over them 4 at a time.
         for (int t = 0; t < n_tok; t += 4) {
             const uint8_t *at = act + t * act_stride;
+            const int32_t *c = corr.data() + t * nb;
             float *o = out + t * out_stride + r;
             switch (std::min(4, n_tok - t)) {
-            case 1: gemv_multi8<B, 1>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
-            case 2: gemv_multi8<B, 2>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
-            case 3: gemv_multi8<B, 3>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
-            default: gemv_multi8<B, 4>(rows, next, at, act_stride, nb, o, out_stride, n_out); break;
+            case 1: gemv_multi8<B, 1>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+            case 2: gemv_multi8<B, 2>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+            case 3: gemv_multi8<B, 3>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+            default: gemv_multi8<B, 4>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
             }
         }
     }
