@@ -488,8 +488,19 @@ inline void nibbles_t8(const B *const *rows, int64_t i, __m256i w[8]) {
 // isum + the 4-product sums of u8 x s8 per int32 lane (exact, as udot32).
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(isum, u, s); }
+// isum + u . (the 4 int8 at p, in every lane): the broadcast as dpbusd's embedded
+// {1to8} memory operand, one instruction (GCC does not fold a set1 into it).
+inline __m256i udot32_acc_bcast(__m256i isum, __m256i u, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(isum) : "v"(u), "m"(*reinterpret_cast<const int32_t *>(p)));
+    return isum;
+}
 #else
 inline __m256i udot32_acc(__m256i isum, __m256i u, __m256i s) { return _mm256_add_epi32(isum, udot32(u, s)); }
+inline __m256i udot32_acc_bcast(__m256i isum, __m256i u, const int8_t *p) {
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return udot32_acc(isum, u, _mm256_set1_epi32(x));
+}
 #endif
 
 // The weights as unsigned bytes q + offset for dpbusd/maddubs: Q4_0/Q5_0 always,
@@ -561,12 +572,19 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
         const __m256 dw = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));
         const __m256 mw = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
         for (int t = 0; t < T; ++t) {
-            const float *aw = reinterpret_cast<const float *>(a[t][i].qs);   // 4 int8 per dword, broadcast as bits
+            const int8_t *aw = a[t][i].qs;   // 4 int8 per dword, broadcast
+
             // Two chains of 4 dpbusd, not one of 8: each waits on the last one's result.
             __m256i part[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int j = 0; j < 8; ++j) {
-                const __m256i aj = _mm256_castps_si256(_mm256_broadcast_ss(aw + j));
-                part[j & 1] = udot32_acc(part[j & 1], wu[j], sign ? _mm256_sign_epi8(aj, ws[j]) : aj);
+                if constexpr (!sign) {
+                    part[j & 1] = udot32_acc_bcast(part[j & 1], wu[j], aw + 4 * j);
+                } else {
+                    int32_t dw32;
+                    std::memcpy(&dw32, aw + 4 * j, 4);
+                    const __m256i aj = _mm256_set1_epi32(dw32);
+                    part[j & 1] = udot32_acc(part[j & 1], wu[j], _mm256_sign_epi8(aj, ws[j]));
+                }
             }
             __m256i isum = _mm256_add_epi32(part[0], part[1]);
             if constexpr (offset != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(corr[t * nb + i]));
