@@ -573,7 +573,6 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
         const __m256 mw = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
         for (int t = 0; t < T; ++t) {
             const int8_t *aw = a[t][i].qs;   // 4 int8 per dword, broadcast
-
             // Two chains of 4 dpbusd, not one of 8: each waits on the last one's result.
             __m256i part[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int j = 0; j < 8; ++j) {
@@ -630,7 +629,7 @@ void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *a
         // The group's rows stay in L1 while the tokens pass over them 4 at a time.
         for (int t = 0; t < n_tok; t += 4) {
             const uint8_t *at = act + t * act_stride;
-            const int32_t *c = corr.data() + t * nb;
+            const int32_t *c = multi_offset<B> != 0 ? corr.data() + t * nb : nullptr;
             float *o = out + t * out_stride + r;
             switch (std::min(4, n_tok - t)) {
             case 1: gemv_multi8<B, 1>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
