@@ -109,50 +109,39 @@ inline void store_and_attend(Batch &b, int32_t l, const llm4all_tensor &k, const
     Session &s = b.compute();
     const llm4all_backend_iface &be = s.be();
     const int64_t kv_row = k.ne[0], hd = q3.ne[0], n_head = q3.ne[1];
-    // Several sequences: store every one's rows, then attend all in one backend call
-    // (one parallel phase instead of one per sequence).
-    if (b.segments().size() > 1 && be.size > offsetof(llm4all_backend_iface, attention_batch) &&
-        be.attention_batch) {
-        const size_t n = b.segments().size();
-        thread_local std::vector<llm4all_tensor> views;   // q and out per segment
-        thread_local std::vector<KvLayerView> caches;
-        thread_local std::vector<llm4all_attention_item> items;
-        views.resize(2 * n);
-        caches.clear();
-        items.resize(n);
-        for (const Batch::Segment &g : b.segments()) {
-            const llm4all_tensor ks = view(k, kv_row, g.n, 1, size_t(g.row) * kv_row * sizeof(float));
-            const llm4all_tensor vs = view(v, kv_row, g.n, 1, size_t(g.row) * kv_row * sizeof(float));
-            caches.push_back(g.session->kv().layer(l, g.n_past, g.n));
-            KvLayerView &c = caches.back();
-            check(be.store_rows(s.ctx(), &ks, &c.k_rows, c.store_row), "store_rows(k)", s);
-            check(be.store_rows(s.ctx(), &vs, &c.v_rows, c.store_row), "store_rows(v)", s);
-        }
-        for (size_t i = 0; i < n; ++i) {   // after every push_back: the items point into caches
-            const Batch::Segment &g = b.segments()[i];
-            views[2 * i] = view(q3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
-            views[2 * i + 1] = view(out3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
-            const KvLayerView &c = caches[i];
-            items[i] = llm4all_attention_item{&views[2 * i], &c.k, &c.v, c.n_kv, c.pos, scale, c.window, softcap,
-                                              &views[2 * i + 1]};
-        }
-        check(be.attention_batch(s.ctx(), int32_t(n), items.data()), "attention_batch", s);
-        return;
-    }
-    for (const Batch::Segment &g : b.segments()) {
+    // Every segment's rows are stored first; then one backend call attends all of them
+    // where the plugin has attention_batch (one parallel phase instead of one per
+    // sequence), else each in turn.
+    const size_t n = b.segments().size();
+    thread_local std::vector<llm4all_tensor> views;   // q and out per segment
+    thread_local std::vector<KvLayerView> caches;
+    thread_local std::vector<llm4all_attention_item> items;
+    views.resize(2 * n);
+    caches.resize(n);
+    items.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+        const Batch::Segment &g = b.segments()[i];
         // The segment's rows as tensors of their own (rows are contiguous).
         const llm4all_tensor ks = view(k, kv_row, g.n, 1, size_t(g.row) * kv_row * sizeof(float));
         const llm4all_tensor vs = view(v, kv_row, g.n, 1, size_t(g.row) * kv_row * sizeof(float));
-        const llm4all_tensor qs = view(q3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
-        llm4all_tensor os = view(out3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
-        KvLayerView c = g.session->kv().layer(l, g.n_past, g.n);
+        views[2 * i] = view(q3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
+        views[2 * i + 1] = view(out3, hd, n_head, g.n, size_t(g.row) * hd * n_head * sizeof(float));
+        KvLayerView &c = caches[i] = g.session->kv().layer(l, g.n_past, g.n);
         check(be.store_rows(s.ctx(), &ks, &c.k_rows, c.store_row), "store_rows(k)", s);
         check(be.store_rows(s.ctx(), &vs, &c.v_rows, c.store_row), "store_rows(v)", s);
-        if (c.window > 0 || softcap > 0)
-            check(be.attention_ext(s.ctx(), &qs, &c.k, &c.v, c.n_kv, c.pos, scale, c.window, softcap, &os),
+        items[i] = llm4all_attention_item{&views[2 * i], &c.k, &c.v, c.n_kv, c.pos, scale, c.window, softcap,
+                                          &views[2 * i + 1]};
+    }
+    if (n > 1 && be.size > offsetof(llm4all_backend_iface, attention_batch) && be.attention_batch) {
+        check(be.attention_batch(s.ctx(), int32_t(n), items.data()), "attention_batch", s);
+        return;
+    }
+    for (const llm4all_attention_item &it : items) {
+        if (it.n_swa > 0 || softcap > 0)
+            check(be.attention_ext(s.ctx(), it.q, it.k, it.v, it.n_kv, it.pos, scale, it.n_swa, softcap, it.out),
                   "attention_ext", s);
         else
-            check(be.attention(s.ctx(), &qs, &c.k, &c.v, c.n_kv, c.pos, scale, &os), "attention", s);
+            check(be.attention(s.ctx(), it.q, it.k, it.v, it.n_kv, it.pos, scale, it.out), "attention", s);
     }
 }
 
