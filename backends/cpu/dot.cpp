@@ -600,12 +600,132 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
     }
 }
 
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// GCC 12's 512-bit intrinsics pass _mm512_undefined_*() as the masked-off source,
+// which -Wmaybe-uninitialized reports once inlined (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// gemv_multi8 on 16 rows in 512-bit registers, where one dpbusd does the work of
+// two 256-bit ones (Zen 5, and Intel cores with two 512-bit ports): lane r of
+// w[j] holds values 4j..4j+3 of row r, as there. Each lane's integers and float
+// chain are gemv_multi8's, so the results are the single-token path's bits too.
+// Not for types whose signs go onto the activations (no 512-bit vpsignb).
+template <class B> constexpr bool multi16 = multi_offset<B> != 0 || has_min<B>;
+
+inline __m512i udot64_acc_bcast(__m512i isum, __m512i u, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(isum) : "v"(u), "m"(*reinterpret_cast<const int32_t *>(p)));
+    return isum;
+}
+
+inline __m512i load4x128(const void *p0, const void *p1, const void *p2, const void *p3) {
+    const __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(static_cast<const __m128i *>(p0)));
+    return _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(v, _mm_loadu_si128(static_cast<const __m128i *>(p1)), 1),
+                                                 _mm_loadu_si128(static_cast<const __m128i *>(p2)), 2),
+                              _mm_loadu_si128(static_cast<const __m128i *>(p3)), 3);
+}
+
+// nibbles_t8 for 16 rows: 128-bit lane L of x[r] holds row r + 4L, and the 4x4
+// dword transpose in each lane leaves dword m of row e in lane e of q[m].
+template <class B>
+inline void nibbles_t16(const B *const *rows, int64_t i, __m512i w[8]) {
+    __m512i x[4];
+    for (int r = 0; r < 4; ++r) x[r] = load4x128(rows[r][i].qs, rows[r + 4][i].qs, rows[r + 8][i].qs, rows[r + 12][i].qs);
+    const __m512i t0 = _mm512_unpacklo_epi32(x[0], x[1]), t1 = _mm512_unpackhi_epi32(x[0], x[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(x[2], x[3]), t3 = _mm512_unpackhi_epi32(x[2], x[3]);
+    const __m512i q[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                          _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int m = 0; m < 4; ++m) {
+        w[m] = _mm512_and_si512(q[m], low);
+        w[m + 4] = _mm512_and_si512(_mm512_srli_epi16(q[m], 4), low);
+    }
+}
+
+// The 32 unsigned weight bytes of a row's block (as gemv_multi8 builds them).
+template <class B> inline __m256i unsigned_q(const B &b) {
+    if constexpr (gemv_offset<B> != 0) {
+        return offset_q(b);
+    } else {
+        Unpacked u;
+        unpack(b, u);
+        return u.q;
+    }
+}
+
+template <class B, int T>
+void gemv_multi16(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
+                  const int32_t *corr, float *out, int64_t out_stride, int n_out) {
+    using A = typename ActOf<B>::type;
+    constexpr int offset = multi_offset<B>;
+    static_assert(multi16<B> && offsetof(B, d) == 0, "unsigned weights, each block's scale at its start");
+    int32_t off[16];
+    for (int r = 0; r < 16; ++r) off[r] = int32_t(reinterpret_cast<const uint8_t *>(rows[r]) - reinterpret_cast<const uint8_t *>(rows[0]));
+    const __m512i row_off = _mm512_loadu_si512(off);
+    const A *a[T];
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) {
+        a[t] = reinterpret_cast<const A *>(act + t * act_stride);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_next_rows<16 * int(sizeof(B))>(next, i);
+        __m512i w[8];
+        if constexpr (plain_nibbles<B>) {
+            nibbles_t16(rows, i, w);
+        } else {
+            __m256i lo[8], hi[8];
+            for (int r = 0; r < 8; ++r) {
+                lo[r] = unsigned_q(rows[r][i]);
+                hi[r] = unsigned_q(rows[r + 8][i]);
+            }
+            transpose8_epi32(lo);
+            transpose8_epi32(hi);
+            for (int j = 0; j < 8; ++j) {
+                w[j] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[j]), hi[j], 1);
+                if constexpr (offset == 128) w[j] = _mm512_xor_si512(w[j], _mm512_set1_epi8(char(0x80)));
+            }
+        }
+        // Each row's block starts with its fp16 scale (then its min, for Q*_1).
+        const __m512i g = _mm512_i32gather_epi32(row_off, static_cast<const void *>(rows[0] + i), 1);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+        const __m512 mw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+        for (int t = 0; t < T; ++t) {
+            const int8_t *aw = a[t][i].qs;
+            __m512i part[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+            for (int j = 0; j < 8; ++j) part[j & 1] = udot64_acc_bcast(part[j & 1], w[j], aw + 4 * j);
+            __m512i isum = _mm512_add_epi32(part[0], part[1]);
+            if constexpr (offset != 0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(corr[t * nb + i]));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a[t][i].d)), _mm512_cvtepi32_ps(isum), acc[t]);
+            if constexpr (has_min<B>)
+                acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(reinterpret_cast<const ActQ8_1 &>(a[t][i]).s), acc[t]);
+        }
+        (void)mw;
+    }
+    for (int t = 0; t < T; ++t) {
+        float r[16];
+        _mm512_storeu_ps(r, acc[t]);
+        for (int k = 0; k < n_out; ++k) out[t * out_stride + k] = r[k];
+    }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+template <class B> constexpr bool multi16 = false;
+template <class B, int T>
+void gemv_multi16(const B *const *, const uint8_t *, const uint8_t *, size_t, int64_t, const int32_t *, float *, int64_t,
+                  int) {}
+#endif
+
 template <class B>
 void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *act, size_t act_stride, int n_tok,
                      int64_t nb, float *out, int64_t out_stride) {
-    // 8 rows per group for every type (Q8_0 too, unlike gemv_type): with several
-    // tokens the kernel is bound by arithmetic, not by streaming the rows.
-    constexpr int R = 8;
+    // 8 rows per group for every type (Q8_0 too, unlike gemv_type), or 16 in 512-bit
+    // registers: with several tokens the kernel is bound by arithmetic, not by
+    // streaming the rows.
+    constexpr int R = multi16<B> ? 16 : 8;
     using A = typename ActOf<B>::type;
     // offset * (sum of each activation block), once per call rather than per row group.
     thread_local std::vector<int32_t> corr;
@@ -631,11 +751,20 @@ void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *a
             const uint8_t *at = act + t * act_stride;
             const int32_t *c = multi_offset<B> != 0 ? corr.data() + t * nb : nullptr;
             float *o = out + t * out_stride + r;
-            switch (std::min(4, n_tok - t)) {
-            case 1: gemv_multi8<B, 1>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
-            case 2: gemv_multi8<B, 2>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
-            case 3: gemv_multi8<B, 3>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
-            default: gemv_multi8<B, 4>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+            if constexpr (R == 16) {
+                switch (std::min(4, n_tok - t)) {
+                case 1: gemv_multi16<B, 1>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 2: gemv_multi16<B, 2>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 3: gemv_multi16<B, 3>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                default: gemv_multi16<B, 4>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                }
+            } else {
+                switch (std::min(4, n_tok - t)) {
+                case 1: gemv_multi8<B, 1>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 2: gemv_multi8<B, 2>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 3: gemv_multi8<B, 3>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                default: gemv_multi8<B, 4>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                }
             }
         }
     }

@@ -84,6 +84,9 @@ void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows,
 // 4 tokens cost 2.2-2.6x one token here against 3.5-5x through one tile group;
 // from 6 tokens on (4 + 2 here) a tile group is as cheap or cheaper.
 constexpr int GEMV_MULTI_TOK = 5;
+// Rows per group there (16 in 512-bit registers for most types, else 8): row ranges
+// split between threads in multiples of it.
+constexpr int GEMV_MULTI_ROWS = 16;
 bool gemv_multi_supported(int32_t wtype);
 void gemv_rows_multi(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
                      size_t act_stride, int n_tok, int64_t n, float *out, int64_t out_stride);

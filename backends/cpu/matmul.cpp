@@ -145,12 +145,14 @@ int32_t run(llm4all_backend_ctx *ctx, int32_t n, const llm4all_tensor *const *w,
         b.act = act + (b.tile ? gbase[kind_of[j]] : base[kind_of[j]]);
         b.y = static_cast<float *>(y[j]->data);
         if (b.gemv) {
-            // One token: a few row ranges per thread (whole groups of 8 rows);
-            // the kernels prefetch ahead, so ranges need not be long, and about
-            // 8 tasks per thread keep the thread that finishes last (or was
-            // descheduled on a shared machine) from leaving the other idle long.
+            // A few row ranges per thread, in whole groups of rows (8 for one
+            // token, GEMV_MULTI_ROWS for several); the kernels prefetch ahead, so
+            // ranges need not be long, and about 8 tasks per thread keep the
+            // thread that finishes last (or was descheduled on a shared machine)
+            // from leaving the other idle long.
             const int64_t want = std::max<int64_t>(1, total_rows / (8 * int64_t(ctx->pool.size())));
-            b.rows_per_task = std::max<int64_t>(16, (want + 7) & ~int64_t(7));
+            const int64_t group = n_tok == 1 ? 8 : GEMV_MULTI_ROWS;
+            b.rows_per_task = std::max<int64_t>(16, (want + group - 1) / group * group);
             b.n_rt = (b.n_out + b.rows_per_task - 1) / b.rows_per_task;
             b.first_task = n_tasks;
             n_tasks += b.n_rt;
