@@ -608,10 +608,11 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 // gemv_multi8 on 16 rows in 512-bit registers, where one dpbusd does the work of
-// two 256-bit ones (Zen 5, and Intel cores with two 512-bit ports): lane r of
-// w[j] holds values 4j..4j+3 of row r, as there. Each lane's integers and float
-// chain are gemv_multi8's, so the results are the single-token path's bits too.
-// Not for types whose signs go onto the activations (no 512-bit vpsignb).
+// two 256-bit ones (where a 512-bit dpbusd runs at the 256-bit rate, as on the
+// EPYC in docs/performance.md): lane r of w[j] holds values 4j..4j+3 of row r, as
+// there. Each lane's integers and float chain are gemv_multi8's, so the results
+// are the single-token path's bits too. Not for types whose signs go onto the
+// activations (no 512-bit vpsignb).
 template <class B> constexpr bool multi16 = multi_offset<B> != 0 || has_min<B>;
 
 inline __m512i udot64_acc_bcast(__m512i isum, __m512i u, const int8_t *p) {
