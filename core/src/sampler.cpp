@@ -10,9 +10,64 @@
 
 #include "error.h"
 
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define LLM4ALL_SAMPLER_SSE2 1
+#else
+#define LLM4ALL_SAMPLER_SSE2 0
+#endif
+
 namespace llm4all {
 
 namespace {
+// best = the largest of x[0..n); true if any is NaN or +inf (best is then meaningless).
+bool max_or_bad(const float *x, int32_t n, float &best) {
+    int32_t i = 0;
+    bool bad = false;
+    float mx = -INFINITY;
+#if LLM4ALL_SAMPLER_SSE2
+    const __m128 inf = _mm_set1_ps(INFINITY);
+    __m128 m0 = _mm_set1_ps(-INFINITY), m1 = m0, b0 = _mm_setzero_ps(), b1 = b0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128 a = _mm_loadu_ps(x + i), c = _mm_loadu_ps(x + i + 4);
+        b0 = _mm_or_ps(b0, _mm_cmpnlt_ps(a, inf));   // !(a < inf): NaN or +inf
+        b1 = _mm_or_ps(b1, _mm_cmpnlt_ps(c, inf));
+        m0 = _mm_max_ps(m0, a);
+        m1 = _mm_max_ps(m1, c);
+    }
+    bad = _mm_movemask_ps(_mm_or_ps(b0, b1)) != 0;
+    float lanes[4];
+    _mm_storeu_ps(lanes, _mm_max_ps(m0, m1));
+    for (float v : lanes) mx = v > mx ? v : mx;
+#endif
+    for (; i < n; ++i) {
+        bad |= !(x[i] < INFINITY);
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    best = mx;
+    return bad;
+}
+
+// The first i with x[i] == v (+0 == -0), or -1.
+int32_t first_equal(const float *x, int32_t n, float v) {
+    int32_t i = 0;
+#if LLM4ALL_SAMPLER_SSE2
+    const __m128 vv = _mm_set1_ps(v);
+    for (; i + 8 <= n; i += 8) {
+        const int hit = _mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + i), vv)) |
+                        _mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + i + 4), vv)) << 4;
+        if (hit) {
+            int k = 0;
+            while (!(hit >> k & 1)) ++k;
+            return i + k;
+        }
+    }
+#endif
+    for (; i < n; ++i)
+        if (x[i] == v) return i;
+    return -1;
+}
+
 uint64_t seed_of(uint64_t seed) {
     if (seed != LLM4ALL_SEED_RANDOM) return seed;
     std::random_device rd;
@@ -64,19 +119,13 @@ int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
         }
         l = work_.data();
     }
-    // One pass finds the greedy pick (the first of equal maxima) and any NaN or +inf
-    // (the penalties, finite, keep both as they were).
+    // The greedy pick is the first of equal maxima: one vector pass finds the maximum
+    // and any NaN or +inf (the penalties, finite, keep both as they were), a second
+    // the first logit equal to it (+0 == -0, as a one-pass "x > best" kept the first
+    // of those too). A branch per logit cost ~40 us on a 49k vocabulary.
     float best = -INFINITY;
-    int32_t pick = -1;
-    bool bad = false;
-    for (int32_t i = 0; i < n_vocab; ++i) {
-        const float x = l[i];
-        bad |= !(x < INFINITY);
-        if (x > best) {
-            best = x;
-            pick = i;
-        }
-    }
+    const bool bad = max_or_bad(l, n_vocab, best);
+    const int32_t pick = !bad && best > -INFINITY ? first_equal(l, n_vocab, best) : -1;
     if (bad)
         for (int32_t i = 0; i < n_vocab; ++i)
             if (std::isnan(logits[i]) || logits[i] == INFINITY)
