@@ -655,6 +655,29 @@ template <class B> inline __m256i unsigned_q(const B &b) {
     }
 }
 
+// transpose8_epi32 in both 256-bit halves at once: the low half of v[r] holds row
+// r's 8 dwords and the high half row r + 8's; after it lane e of v[j] holds dword
+// j of row e. The last step, permute2x128 in each half, is one vpermt2q.
+inline void transpose8x2_epi32(__m512i v[8]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+    const __m512i t4 = _mm512_unpacklo_epi32(v[4], v[5]), t5 = _mm512_unpackhi_epi32(v[4], v[5]);
+    const __m512i t6 = _mm512_unpacklo_epi32(v[6], v[7]), t7 = _mm512_unpackhi_epi32(v[6], v[7]);
+    const __m512i s0 = _mm512_unpacklo_epi64(t0, t2), s1 = _mm512_unpackhi_epi64(t0, t2);
+    const __m512i s2 = _mm512_unpacklo_epi64(t1, t3), s3 = _mm512_unpackhi_epi64(t1, t3);
+    const __m512i s4 = _mm512_unpacklo_epi64(t4, t6), s5 = _mm512_unpackhi_epi64(t4, t6);
+    const __m512i s6 = _mm512_unpacklo_epi64(t5, t7), s7 = _mm512_unpackhi_epi64(t5, t7);
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    v[0] = _mm512_permutex2var_epi64(s0, lo, s4);
+    v[1] = _mm512_permutex2var_epi64(s1, lo, s5);
+    v[2] = _mm512_permutex2var_epi64(s2, lo, s6);
+    v[3] = _mm512_permutex2var_epi64(s3, lo, s7);
+    v[4] = _mm512_permutex2var_epi64(s0, hi, s4);
+    v[5] = _mm512_permutex2var_epi64(s1, hi, s5);
+    v[6] = _mm512_permutex2var_epi64(s2, hi, s6);
+    v[7] = _mm512_permutex2var_epi64(s3, hi, s7);
+}
+
 template <class B, int T>
 void gemv_multi16(const B *const *rows, const uint8_t *next, const uint8_t *act, size_t act_stride, int64_t nb,
                   const int32_t *corr, float *out, int64_t out_stride, int n_out) {
@@ -676,17 +699,11 @@ void gemv_multi16(const B *const *rows, const uint8_t *next, const uint8_t *act,
         if constexpr (plain_nibbles<B>) {
             nibbles_t16(rows, i, w);
         } else {
-            __m256i lo[8], hi[8];
-            for (int r = 0; r < 8; ++r) {
-                lo[r] = unsigned_q(rows[r][i]);
-                hi[r] = unsigned_q(rows[r + 8][i]);
-            }
-            transpose8_epi32(lo);
-            transpose8_epi32(hi);
-            for (int j = 0; j < 8; ++j) {
-                w[j] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[j]), hi[j], 1);
-                if constexpr (offset == 128) w[j] = _mm512_xor_si512(w[j], _mm512_set1_epi8(char(0x80)));
-            }
+            for (int r = 0; r < 8; ++r)
+                w[r] = _mm512_inserti64x4(_mm512_castsi256_si512(unsigned_q(rows[r][i])), unsigned_q(rows[r + 8][i]), 1);
+            transpose8x2_epi32(w);
+            if constexpr (offset == 128)
+                for (int j = 0; j < 8; ++j) w[j] = _mm512_xor_si512(w[j], _mm512_set1_epi8(char(0x80)));
         }
         // Each row's block starts with its fp16 scale (then its min, for Q*_1).
         const __m512i g = _mm512_i32gather_epi32(row_off, static_cast<const void *>(rows[0] + i), 1);
