@@ -415,6 +415,16 @@ void gemv_k_type(const void *w, size_t wrb, int64_t n_rows, const ActQ8_K *a, in
     }
 }
 
+#if defined(__AVX512BW__)
+// GCC 12's 512-bit intrinsics pass _mm512_undefined_*() as the masked-off source,
+// which -Wmaybe-uninitialized reports once inlined (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+inline __m256i add_halves(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+#endif
+
 // ---- a few tokens at once (dot.h gemv_rows_multi): each super-block of a row is
 // decoded once and every token runs over it with the single-token kernel's exact
 // integers and float steps, so results equal gemv_k4's for that token alone.
@@ -427,6 +437,22 @@ inline void gemv_q45_block_multi(const B &b, const ActQ8_K *const *a, __m256i *i
     const uint64_t mn = uint64_t(u[1] & six) | uint64_t(((u[2] >> 4) & four) | ((u[1] >> 6) & two) << 4) << 32;
     __m256i qh = _mm256_setzero_si256();
     if constexpr (FIVE) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh));
+#if defined(__AVX512BW__)
+    // A group's 64 values (lo | hi) in one register against the token's 64 contiguous
+    // activations; the halves' lanes add up to the 256-bit path's exact integers.
+    __m512i wide[T];
+    for (int t = 0; t < T; ++t) wide[t] = _mm512_setzero_si512();
+    for (int g = 0; g < 4; ++g) {
+        __m256i lo, hi;
+        q45_group<FIVE>(b, qh, g, lo, hi);
+        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        const __m512i s2 = _mm512_inserti64x4(_mm512_set1_epi16(int16_t((sc >> (16 * g)) & 0xff)),
+                                              _mm256_set1_epi16(int16_t((sc >> (16 * g + 8)) & 0xff)), 1);
+        for (int t = 0; t < T; ++t)
+            wide[t] = _mm512_add_epi32(wide[t], _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512(a[t]->qs + 64 * g)), s2));
+    }
+    for (int t = 0; t < T; ++t) isum[t] = add_halves(wide[t]);
+#else
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
         __m256i lo, hi;
@@ -440,6 +466,7 @@ inline void gemv_q45_block_multi(const B &b, const ActQ8_K *const *a, __m256i *i
             isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh));
         }
     }
+#endif
     const __m256i m32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(mn)));
     const __m256i mpair = _mm256_or_si256(m32, _mm256_slli_epi32(m32, 16));
     for (int t = 0; t < T; ++t)
@@ -459,24 +486,40 @@ inline void gemv_block_multi(const BlockQ6_K &b, const ActQ8_K *const *a, __m256
     const __m256i pick = _mm256_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
                                          1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0);
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
-    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-    for (int g = 0; g < 2; ++g) {
+    auto quarter = [&](int g, int k, __m256i &q, __m256i &scv) {   // values 32c..32c+31, c = 4g + k
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * g));
-        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g));
-        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g + 32));
-        for (int k = 0; k < 4; ++k) {
-            const __m256i l = k % 2 ? l1 : l0;
-            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (k / 2)), m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * k), m2);
-            const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-            const int c = 4 * g + k;
-            const __m256i scv = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(c)), pick);
-            for (int t = 0; t < T; ++t) {
-                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t]->qs + 32 * c));
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
-            }
+        const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.ql + 64 * g + 32 * (k % 2)));
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (k / 2)), m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * k), m2);
+        q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        scv = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(4 * g + k)), pick);
+    };
+#if defined(__AVX512BW__)
+    // Quarters c and c + 1 in one register against 64 contiguous activations; the
+    // halves' lanes add up to the 256-bit path's exact integers.
+    __m512i wide[T];
+    for (int t = 0; t < T; ++t) wide[t] = _mm512_setzero_si512();
+    for (int c = 0; c < 8; c += 2) {
+        __m256i q0, s0, q1, s1;
+        quarter(c / 4, c % 4, q0, s0);
+        quarter(c / 4, c % 4 + 1, q1, s1);
+        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+        const __m512i sv = _mm512_inserti64x4(_mm512_castsi256_si512(s0), s1, 1);
+        for (int t = 0; t < T; ++t)
+            wide[t] = _mm512_add_epi32(wide[t], _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512(a[t]->qs + 32 * c)), sv));
+    }
+    for (int t = 0; t < T; ++t) isum[t] = add_halves(wide[t]);
+#else
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 8; ++c) {
+        __m256i q, scv;
+        quarter(c / 4, c % 4, q, scv);
+        for (int t = 0; t < T; ++t) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t]->qs + 32 * c));
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
         }
     }
+#endif
     const __m256i s32 = _mm256_slli_epi16(s16, 5);
     for (int t = 0; t < T; ++t) {
         isum[t] = _mm256_sub_epi32(isum[t], _mm256_madd_epi16(s32, _mm256_loadu_si256(
@@ -550,6 +593,9 @@ void gemv_k_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t 
         }
     }
 }
+#if defined(__AVX512BW__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 } // namespace
