@@ -614,6 +614,8 @@ void gemv_multi8(const B *const *rows, const uint8_t *next, const uint8_t *act, 
 // are the single-token path's bits too. Not for types whose signs go onto the
 // activations (no 512-bit vpsignb).
 template <class B> constexpr bool multi16 = multi_offset<B> != 0 || has_min<B>;
+// Q5_0/Q5_1: Q4's nibble layout plus a 32-bit mask of high bits per block.
+template <class B> constexpr bool five_bits = std::is_same_v<B, BlockQ5_0> || std::is_same_v<B, BlockQ5_1>;
 
 inline __m512i udot64_acc_bcast(__m512i isum, __m512i u, const int8_t *p) {
     __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(isum) : "v"(u), "m"(*reinterpret_cast<const int32_t *>(p)));
@@ -687,6 +689,10 @@ void gemv_multi16(const B *const *rows, const uint8_t *next, const uint8_t *act,
     int32_t off[16];
     for (int r = 0; r < 16; ++r) off[r] = int32_t(reinterpret_cast<const uint8_t *>(rows[r]) - reinterpret_cast<const uint8_t *>(rows[0]));
     const __m512i row_off = _mm512_loadu_si512(off);
+    // high16[k]: byte b is 16 where bit b of k is set.
+    const __m512i high16 = _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010,
+                                             0x00101000, 0x00101010, 0x10000000, 0x10000010, 0x10001000, 0x10001010,
+                                             0x10100000, 0x10100010, 0x10101000, 0x10101010);
     const A *a[T];
     __m512 acc[T];
     for (int t = 0; t < T; ++t) {
@@ -698,6 +704,14 @@ void gemv_multi16(const B *const *rows, const uint8_t *next, const uint8_t *act,
         __m512i w[8];
         if constexpr (plain_nibbles<B>) {
             nibbles_t16(rows, i, w);
+        } else if constexpr (five_bits<B>) {
+            // The nibbles as Q4's, then each row's 32 high bits from one gather: lane
+            // r of w[j] takes bits 4j..4j+3 of row r's qh, spread to its 4 bytes as
+            // 16s by a 16-entry dword table (vpermd reads only the low 4 index bits).
+            nibbles_t16(rows, i, w);
+            const __m512i qh = _mm512_i32gather_epi32(row_off, static_cast<const void *>(rows[0][i].qh), 1);
+            for (int j = 0; j < 8; ++j)
+                w[j] = _mm512_or_si512(w[j], _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 4 * j), high16));
         } else {
             for (int r = 0; r < 8; ++r)
                 w[r] = _mm512_inserti64x4(_mm512_castsi256_si512(unsigned_q(rows[r][i])), unsigned_q(rows[r + 8][i]), 1);
