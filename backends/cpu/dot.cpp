@@ -778,17 +778,24 @@ void gemv_type_multi(const void *w, size_t wrb, int64_t n_rows, const uint8_t *a
         for (int k = 0; k < R; ++k) rows[k] = reinterpret_cast<const B *>(wb + std::min(r + k, n_rows - 1) * wrb);
         const int n_out = int(std::min<int64_t>(R, n_rows - r));
         const uint8_t *next = wb + (r + GEMV_AHEAD * R) * wrb;
-        // The group's rows stay in L1 while the tokens pass over them 4 at a time.
-        for (int t = 0; t < n_tok; t += 4) {
+        // The group's rows stay in L1 while the tokens pass over them, up to 8 at a
+        // time in 512-bit registers (32 of them: 8 accumulators beside 8 weight
+        // vectors), else 4 at a time.
+        constexpr int per_pass = R == 16 ? 8 : 4;
+        for (int t = 0; t < n_tok; t += per_pass) {
             const uint8_t *at = act + t * act_stride;
             const int32_t *c = multi_offset<B> != 0 ? corr.data() + t * nb : nullptr;
             float *o = out + t * out_stride + r;
             if constexpr (R == 16) {
-                switch (std::min(4, n_tok - t)) {
+                switch (std::min(per_pass, n_tok - t)) {
                 case 1: gemv_multi16<B, 1>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
                 case 2: gemv_multi16<B, 2>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
                 case 3: gemv_multi16<B, 3>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
-                default: gemv_multi16<B, 4>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 4: gemv_multi16<B, 4>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 5: gemv_multi16<B, 5>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 6: gemv_multi16<B, 6>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                case 7: gemv_multi16<B, 7>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
+                default: gemv_multi16<B, 8>(rows, next, at, act_stride, nb, c, o, out_stride, n_out); break;
                 }
             } else {
                 switch (std::min(4, n_tok - t)) {

@@ -80,10 +80,17 @@ void gemv_rows(int32_t wtype, const void *w, size_t w_row_bytes, int64_t n_rows,
 // of them, and every result equals gemv_rows' for that token alone, bit for bit.
 // For a few tokens (decoding several sequences at once), where the 8-token tiles
 // would run mostly empty. Types where gemv_multi_supported() says so. mul_mat
-// takes this path up to GEMV_MULTI_TOK tokens: on Zen 4 (1 thread, 896 x 4864)
-// 4 tokens cost 2.2-2.6x one token here against 3.5-5x through one tile group;
-// from 6 tokens on (4 + 2 here) a tile group is as cheap or cheaper.
+// takes this path up to GEMV_MULTI_TOK tokens. With 256-bit registers (Zen 4, 1
+// thread, 896 x 4864) 4 tokens cost 2.2-2.6x one token here against 3.5-5x through
+// one tile group, and from 6 tokens on (4 + 2 here) a tile group is as cheap or
+// cheaper. With AVX-512 VNNI (docs/performance.md) up to 8 tokens take one pass of
+// the 16-row kernel: 8 tokens of Q4_1/Q5_0/Q8_0 cost 1.8-2.4x less here than in
+// the tile path; Q4_K (two passes of 4) 1.2x less, Q6_K 4% more.
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+constexpr int GEMV_MULTI_TOK = 8;
+#else
 constexpr int GEMV_MULTI_TOK = 5;
+#endif
 // Rows per group there (16 in 512-bit registers for most types, else 8): row ranges
 // split between threads in multiples of it.
 constexpr int GEMV_MULTI_ROWS = 16;
